@@ -1,0 +1,20 @@
+# Installs the libraries, headers and a CMake package so that a consumer needs only
+#   find_package(tapegrad)  +  target_link_libraries(app tapegrad::tapegrad)
+include(CMakePackageConfigHelpers)
+
+install(TARGETS tapegrad tapegrad_framework tapegrad_layers tapegrad_optim
+        EXPORT tapegradTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT tapegradTargets NAMESPACE tapegrad:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tapegrad)
+
+configure_package_config_file(cmake/tapegradConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/tapegradConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tapegrad)
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/tapegradConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/tapegradConfig.cmake
+              ${PROJECT_BINARY_DIR}/tapegradConfigVersion.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tapegrad)

@@ -1,0 +1,33 @@
+# Compiler flags shared by every tapegrad target, applied through tapegrad_set_options().
+include(GNUInstallDirs)
+
+function(tapegrad_set_options target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+  if(TAPEGRAD_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(TAPEGRAD_NATIVE)
+    target_compile_options(${target} PRIVATE -march=native)
+  endif()
+  target_compile_options(${target} PRIVATE $<$<CONFIG:Release>:-O3>)
+  if(TAPEGRAD_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=undefined)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  endif()
+endfunction()
+
+# One library per folder: sources under src/, public headers under include/tapegrad/.
+function(tapegrad_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS;PRIVATE_DEPENDS" ${ARGN})
+  add_library(tapegrad_${name} ${ARG_SOURCES})
+  add_library(tapegrad::${name} ALIAS tapegrad_${name})
+  set_target_properties(tapegrad_${name} PROPERTIES EXPORT_NAME ${name})
+  target_include_directories(tapegrad_${name} PUBLIC
+    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_link_libraries(tapegrad_${name} PUBLIC ${ARG_DEPENDS} PRIVATE ${ARG_PRIVATE_DEPENDS})
+  target_compile_features(tapegrad_${name} PUBLIC cxx_std_20)
+  tapegrad_set_options(tapegrad_${name})
+  install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endfunction()

@@ -1,0 +1,33 @@
+#pragma once
+// gradcheck: compares the gradients that backward() computes with central finite
+// differences, in double precision, as torch.autograd.gradcheck does.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tapegrad/tensor.hpp"
+
+namespace tg {
+
+struct GradcheckOptions {
+  double eps = 1e-6;   // finite-difference step
+  double atol = 1e-5;  // an entry passes if |analytic - numeric| <= atol + rtol * |numeric|
+  double rtol = 1e-3;
+};
+
+struct GradcheckResult {
+  bool ok = true;
+  double max_error = 0;  // largest |analytic - numeric| over all Jacobian entries
+  std::string message;   // on failure: which input, which entry, both values
+  explicit operator bool() const { return ok; }
+};
+
+// f maps the inputs to one tensor of any shape. Every input is copied to float64 and, if
+// it requires grad (all of them when none does), both Jacobians are built:
+//   numeric  J[i, j] = (f(x + eps e_j)_i - f(x - eps e_j)_i) / (2 eps)
+//   analytic J[i, :] = the gradient that backward() gives for the seed e_i
+// and compared entry by entry.
+GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
+                          GradcheckOptions options = {});
+
+}  // namespace tg

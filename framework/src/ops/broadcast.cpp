@@ -1,0 +1,91 @@
+// Broadcasting, and the one place where it is undone.
+//
+// Note: every binary op broadcasts its inputs, so every binary op's backward would need
+// to sum its gradients back to the input shapes. Instead Gradients::accumulate calls
+// sum_to once for all of them; op backwards are written as if shapes were equal.
+#include <algorithm>
+
+#include "ops/kernels.hpp"
+#include "tapegrad/ops.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+namespace kernels {
+
+std::array<std::int64_t, Shape::kMaxRank> broadcast_strides(const Shape& in, const Shape& out) {
+  std::array<std::int64_t, Shape::kMaxRank> s{};
+  auto contiguous = in.strides();
+  int offset = out.rank() - in.rank();
+  for (int d = 0; d < in.rank(); ++d)
+    s[static_cast<std::size_t>(d + offset)] = in[d] == 1 ? 0 : contiguous[static_cast<std::size_t>(d)];
+  return s;
+}
+
+}  // namespace kernels
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+  int rank = std::max(a.rank(), b.rank());
+  Shape out;
+  for (int d = 0; d < rank; ++d) {
+    int da = d - (rank - a.rank()), db = d - (rank - b.rank());
+    std::int64_t sa = da >= 0 ? a[da] : 1, sb = db >= 0 ? b[db] : 1;
+    if (sa != sb && sa != 1 && sb != 1)
+      fail<ShapeError>(
+          "{}: shapes {} and {} cannot be broadcast: dim {} (from the right) has sizes {} and {}; each pair of "
+          "sizes must be equal or one of them 1 (reshape one operand)",
+          op, a, b, rank - d, sa, sb);
+    out.push_back(sa == 1 ? sb : sa);
+  }
+  return out;
+}
+
+// y = expand(x, shape): y[i] = x[i with stretched dims set to 0]
+// dx = sum_to(dy, x.shape)   (done by Gradients::accumulate)
+Tensor expand(const Tensor& x, const Shape& shape) {
+  if (!(broadcast_shapes("expand", x.shape(), shape) == shape))
+    fail<ShapeError>("expand: cannot expand {} to {}; only dims of size 1 can be stretched", x.shape(), shape);
+  if (x.shape() == shape) return x;
+  Tensor y = empty(shape, {.dtype = x.dtype()});
+  dispatch(x.dtype(), [&]<class T>() {
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    auto sx = kernels::broadcast_strides(x.shape(), shape);
+    kernels::for_each_row(
+        shape, sx, sx,
+        [&](std::int64_t o, std::int64_t ix, std::int64_t, std::int64_t n, std::int64_t s, std::int64_t) {
+          for (std::int64_t j = 0; j < n; ++j) py[o + j] = px[ix + j * s];
+        });
+  });
+  if (should_record(x)) record("expand", {x}, y, [](const Tensor& dy, Gradients& in) { in.accumulate(0, dy); });
+  return y;
+}
+
+// y = sum_to(x, shape): y[j] = sum of x[i] over the i that broadcast onto j
+// dx = expand(dy, x.shape)
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (!(broadcast_shapes("sum_to", shape, x.shape()) == x.shape()))
+    fail<ShapeError>("sum_to: cannot sum {} to {}; {} must broadcast to {}", x.shape(), shape, shape, x.shape());
+  if (x.shape() == shape) return x;
+  Tensor y = zeros(shape, {.dtype = x.dtype()});
+  dispatch(x.dtype(), [&]<class T>() {
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    if (shape.numel() == 1) {
+      py[0] = kernels::vec<T>(x).sum();
+      return;
+    }
+    kernels::for_each_row(
+        x.shape(), kernels::broadcast_strides(x.shape(), x.shape()), kernels::broadcast_strides(shape, x.shape()),
+        [&](std::int64_t o, std::int64_t, std::int64_t iy, std::int64_t n, std::int64_t, std::int64_t s) {
+          for (std::int64_t j = 0; j < n; ++j) py[iy + j * s] += px[o + j];
+        });
+  });
+  if (should_record(x)) {
+    Shape x_shape = x.shape();
+    record("sum_to", {x}, y, [x_shape](const Tensor& dy, Gradients& in) { in.accumulate(0, expand(dy, x_shape)); });
+  }
+  return y;
+}
+
+}  // namespace tg

@@ -1,0 +1,105 @@
+// corr2d: the 2-D cross-correlation that convolutional layers call "convolution".
+//
+// Forward, for X [h, w] and K [kh, kw], Y [oh, ow] = [h - kh + 1, w - kw + 1]:
+//   Y[i, j] = sum_{a < kh, b < kw} X[i + a, j + b] K[a, b]
+//
+// Backward, by the chain rule dL/dv = sum over every Y[i, j] that v touches:
+//   dK[a, b] = sum_{i, j} dY[i, j] X[i + a, j + b]              = corr2d(X, dY)[a, b]
+//   dX[p, q] = sum_{a, b} dY[p - a, q - b] K[a, b]   (terms with p - a or q - b outside
+//                                                     dY are zero)
+// The second sum is the full convolution of dY with K. Substituting a -> kh - 1 - a and
+// b -> kw - 1 - b turns it into a cross-correlation:
+//   dX = corr2d(pad(dY, kh - 1, kw - 1), rot180(K))
+// so both halves of the backward run on the forward kernel. docs/autograd.md walks
+// through the indices.
+#include "ops/kernels.hpp"
+#include "tapegrad/ops.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+namespace {
+
+// Y = corr2d(X, K), unrecorded. As a sum of shifted copies of X, one per kernel element:
+// Y += K[a, b] * X[a : a + oh, b : b + ow], each one a vectorised Eigen block operation.
+Tensor corr2d_forward(const Tensor& X, const Tensor& K) {
+  std::int64_t h = X.shape()[0], w = X.shape()[1], kh = K.shape()[0], kw = K.shape()[1];
+  std::int64_t oh = h - kh + 1, ow = w - kw + 1;
+  Tensor Y = zeros({oh, ow}, {.dtype = X.dtype()});
+  dispatch(X.dtype(), [&]<class T>() {
+    auto x = kernels::mat<T>(X, h, w);    // [h, w]
+    auto k = kernels::mat<T>(K, kh, kw);  // [kh, kw]
+    auto y = kernels::mat<T>(Y, oh, ow);  // [oh, ow]
+    for (std::int64_t a = 0; a < kh; ++a)
+      for (std::int64_t b = 0; b < kw; ++b) y += k(a, b) * x.block(a, b, oh, ow);
+  });
+  return Y;
+}
+
+// [h, w] -> [h + 2 ph, w + 2 pw], zeros around.
+Tensor pad2d(const Tensor& X, std::int64_t ph, std::int64_t pw) {
+  std::int64_t h = X.shape()[0], w = X.shape()[1];
+  Tensor P = zeros({h + 2 * ph, w + 2 * pw}, {.dtype = X.dtype()});
+  dispatch(X.dtype(), [&]<class T>() {
+    kernels::mat<T>(P, h + 2 * ph, w + 2 * pw).block(ph, pw, h, w) = kernels::mat<T>(X, h, w);
+  });
+  return P;
+}
+
+// K turned by 180 degrees: R[a, b] = K[kh - 1 - a, kw - 1 - b].
+Tensor rot180(const Tensor& K) {
+  Tensor R = empty(K.shape(), {.dtype = K.dtype()});
+  dispatch(K.dtype(), [&]<class T>() { kernels::vec<T>(R) = kernels::vec<T>(K).reverse(); });
+  return R;
+}
+
+void check_2d(const char* op, const char* what, const Tensor& t) {
+  if (t.dim() != 2)
+    fail<ShapeError>("{}: {} must be 2-D [h, w], got shape {}; reshape it (batched inputs need conv2d)", op, what,
+                     t.shape());
+}
+
+}  // namespace
+
+Tensor corr2d_backward_input(const Tensor& dY, const Tensor& K) {
+  check_2d("corr2d_backward_input", "dY", dY);
+  check_2d("corr2d_backward_input", "K", K);
+  Dtype dtype = kernels::promote(dY, K);
+  return corr2d_forward(pad2d(kernels::cast(dY, dtype), K.shape()[0] - 1, K.shape()[1] - 1),
+                        rot180(kernels::cast(K, dtype)));
+}
+
+Tensor corr2d_backward_kernel(const Tensor& X, const Tensor& dY) {
+  check_2d("corr2d_backward_kernel", "X", X);
+  check_2d("corr2d_backward_kernel", "dY", dY);
+  if (dY.shape()[0] > X.shape()[0] || dY.shape()[1] > X.shape()[1])
+    fail<ShapeError>("corr2d_backward_kernel: dY {} is larger than X {}; dY must have corr2d's output shape",
+                     dY.shape(), X.shape());
+  Dtype dtype = kernels::promote(X, dY);
+  return corr2d_forward(kernels::cast(X, dtype), kernels::cast(dY, dtype));
+}
+
+// Y = corr2d(X, K)
+// dX = corr2d_backward_input(dY, K)  = full convolution of dY with K
+// dK = corr2d_backward_kernel(X, dY) = corr2d(X, dY)
+Tensor corr2d(const Tensor& X, const Tensor& K) {
+  check_2d("corr2d", "input X", X);
+  check_2d("corr2d", "kernel K", K);
+  if (K.shape()[0] > X.shape()[0] || K.shape()[1] > X.shape()[1])
+    fail<ShapeError>(
+        "corr2d: kernel {} is larger than input {}; the kernel must fit inside the input (pad the input "
+        "or use a smaller kernel)",
+        K.shape(), X.shape());
+  if (K.numel() == 0)
+    fail<ShapeError>("corr2d: kernel {} is empty; it needs at least one row and one column", K.shape());
+  Dtype dtype = kernels::promote(X, K);
+  Tensor Y = corr2d_forward(kernels::cast(X, dtype), kernels::cast(K, dtype));
+  if (should_record(X, K))
+    record("corr2d", {X, K}, Y, [X, K](const Tensor& dY, Gradients& in) {
+      if (in.needs(0)) in.accumulate(0, corr2d_backward_input(dY, K));
+      if (in.needs(1)) in.accumulate(1, corr2d_backward_kernel(X, dY));
+    });
+  return Y;
+}
+
+}  // namespace tg

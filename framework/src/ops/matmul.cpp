@@ -1,0 +1,79 @@
+// Matrix product with torch.matmul's rules (batch dims broadcast, 1-D operands are vectors).
+#include "ops/kernels.hpp"
+#include "tapegrad/ops.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+namespace {
+
+Shape batch_dims(const Shape& s) {
+  Shape out;
+  for (int d = 0; d + 2 < s.rank(); ++d) out.push_back(s[d]);
+  return out;
+}
+
+// Y[..., n, m] = A[..., n, k] B[..., k, m], for operands of rank >= 2.
+Tensor batched_matmul(const Tensor& a_in, const Tensor& b_in) {
+  const Shape &sa = a_in.shape(), &sb = b_in.shape();
+  std::int64_t n = sa[sa.rank() - 2], k = sa[sa.rank() - 1], m = sb[sb.rank() - 1];
+  if (sb[sb.rank() - 2] != k)
+    fail<ShapeError>(
+        "matmul: shapes {} and {} cannot be multiplied: the first has {} columns but the second has {} "
+        "rows; they must be equal",
+        sa, sb, k, sb[sb.rank() - 2]);
+  Shape batch_a = batch_dims(sa), batch_b = batch_dims(sb);
+  Shape batch = broadcast_shapes("matmul", batch_a, batch_b);
+  Shape out_shape = batch;
+  out_shape.push_back(n);
+  out_shape.push_back(m);
+
+  Dtype dtype = kernels::promote(a_in, b_in);
+  Tensor a = kernels::cast(a_in, dtype), b = kernels::cast(b_in, dtype);
+  Tensor y = empty(out_shape, {.dtype = dtype});
+  auto stride_a = kernels::broadcast_strides(batch_a, batch), stride_b = kernels::broadcast_strides(batch_b, batch);
+  auto batch_strides = batch.strides();
+  dispatch(dtype, [&]<class T>() {
+    for (std::int64_t i = 0, count = batch.numel(); i < count; ++i) {
+      std::int64_t ia = 0, ib = 0;  // which matrix of a and of b batch element i reads
+      for (int d = 0; d < batch.rank(); ++d) {
+        std::int64_t idx = i / batch_strides[static_cast<std::size_t>(d)] % batch[d];
+        ia += idx * stride_a[static_cast<std::size_t>(d)];
+        ib += idx * stride_b[static_cast<std::size_t>(d)];
+      }
+      kernels::mat<T>(y, n, m, i * n * m).noalias() =
+          kernels::mat<T>(a, n, k, ia * n * k) * kernels::mat<T>(b, k, m, ib * k * m);
+    }
+  });
+  return y;
+}
+
+}  // namespace
+
+// Y = A B
+// dA = dY B^T,  dB = A^T dY   (summed over broadcast batch dims by Gradients::accumulate)
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (a.dim() == 0 || b.dim() == 0)
+    fail<ShapeError>("matmul: both operands need at least 1 dim, got shapes {} and {}; use mul for scalars", a.shape(),
+                     b.shape());
+  // A vector is a [1, k] row on the left or a [k, 1] column on the right; the added dim
+  // is removed from the result. Going through reshape keeps the gradients flowing.
+  if (a.dim() == 1 || b.dim() == 1) {
+    Tensor a2 = a.dim() == 1 ? reshape(a, {1, a.shape()[0]}) : a;
+    Tensor b2 = b.dim() == 1 ? reshape(b, {b.shape()[0], 1}) : b;
+    Tensor y = matmul(a2, b2);
+    Shape out;
+    for (int d = 0; d < y.dim(); ++d)
+      if (!((a.dim() == 1 && d == y.dim() - 2) || (b.dim() == 1 && d == y.dim() - 1))) out.push_back(y.shape()[d]);
+    return reshape(y, out);
+  }
+  Tensor y = batched_matmul(a, b);
+  if (should_record(a, b))
+    record("matmul", {a, b}, y, [a, b](const Tensor& dy, Gradients& in) {
+      if (in.needs(0)) in.accumulate(0, batched_matmul(dy, transpose(b, -1, -2)));
+      if (in.needs(1)) in.accumulate(1, batched_matmul(transpose(a, -1, -2), dy));
+    });
+  return y;
+}
+
+}  // namespace tg

@@ -1,0 +1,90 @@
+// Reductions: sum and mean, over all elements or along one dim.
+#include "ops/kernels.hpp"
+#include "tapegrad/ops.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+namespace {
+
+// The shape of x reduced along `dim`: size 1 there if keepdim, else the dim removed.
+Shape reduced_shape(const Shape& shape, int dim, bool keepdim) {
+  if (!keepdim) return shape.without(dim);
+  Shape out = shape;
+  out[dim] = 1;
+  return out;
+}
+
+// x viewed as [outer, n, inner] and summed over n, the middle dim.
+Tensor sum_along(const Tensor& x, int dim, bool keepdim) {
+  Tensor y = zeros(reduced_shape(x.shape(), dim, keepdim), {.dtype = x.dtype()});
+  std::int64_t n = x.dim() == 0 ? 1 : x.shape()[dim];
+  std::int64_t inner = 1;
+  for (int d = dim + 1; d < x.dim(); ++d) inner *= x.shape()[d];
+  std::int64_t outer = n * inner == 0 ? 0 : x.numel() / (n * inner);
+  dispatch(x.dtype(), [&]<class T>() {
+    for (std::int64_t o = 0; o < outer; ++o)  // [n, inner] -> [1, inner]
+      kernels::mat<T>(y, 1, inner, o * inner) = kernels::mat<T>(x, n, inner, o * n * inner).colwise().sum();
+  });
+  return y;
+}
+
+}  // namespace
+
+// y = sum_i x_i
+// dx_i = dy
+Tensor sum(const Tensor& x) {
+  Tensor y = zeros({}, {.dtype = x.dtype()});
+  dispatch(x.dtype(), [&]<class T>() { y.data<T>()[0] = kernels::vec<T>(x).sum(); });
+  if (should_record(x)) {
+    Shape x_shape = x.shape();
+    record("sum", {x}, y, [x_shape](const Tensor& dy, Gradients& in) { in.accumulate(0, expand(dy, x_shape)); });
+  }
+  return y;
+}
+
+// y[..., 1, ...] = sum_k x[..., k, ...]   (the 1 is removed unless keepdim)
+// dx[..., k, ...] = dy[..., 1, ...]        (dy broadcast back along dim)
+Tensor sum(const Tensor& x, int dim, bool keepdim) {
+  dim = normalize_dim("sum", dim, x.dim());
+  Tensor y = sum_along(x, dim, keepdim);
+  if (should_record(x)) {
+    Shape x_shape = x.shape();
+    Shape kept = reduced_shape(x_shape, dim, true);
+    record("sum", {x}, y,
+           [x_shape, kept](const Tensor& dy, Gradients& in) { in.accumulate(0, expand(reshape(dy, kept), x_shape)); });
+  }
+  return y;
+}
+
+// y = (1/n) sum_i x_i
+// dx_i = dy / n
+Tensor mean(const Tensor& x) {
+  if (x.numel() == 0) return full({}, std::nan(""), {.dtype = x.dtype()});  // as torch.mean of an empty tensor
+  Tensor y = sum(x.detach()) / static_cast<double>(x.numel());
+  if (should_record(x)) {
+    Shape x_shape = x.shape();
+    double n = static_cast<double>(x.numel());
+    record("mean", {x}, y,
+           [x_shape, n](const Tensor& dy, Gradients& in) { in.accumulate(0, expand(dy / n, x_shape)); });
+  }
+  return y;
+}
+
+// y[..., 1, ...] = (1/n) sum_k x[..., k, ...]
+// dx[..., k, ...] = dy[..., 1, ...] / n
+Tensor mean(const Tensor& x, int dim, bool keepdim) {
+  dim = normalize_dim("mean", dim, x.dim());
+  double n = static_cast<double>(x.dim() == 0 ? 1 : x.shape()[dim]);
+  Tensor y = sum_along(x, dim, keepdim) / n;
+  if (should_record(x)) {
+    Shape x_shape = x.shape();
+    Shape kept = reduced_shape(x_shape, dim, true);
+    record("mean", {x}, y, [x_shape, kept, n](const Tensor& dy, Gradients& in) {
+      in.accumulate(0, expand(reshape(dy, kept) / n, x_shape));
+    });
+  }
+  return y;
+}
+
+}  // namespace tg

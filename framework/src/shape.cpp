@@ -1,0 +1,66 @@
+#include "tapegrad/shape.hpp"
+
+#include <limits>
+
+#include "tapegrad/error.hpp"
+
+namespace tg {
+
+Shape::Shape(std::initializer_list<std::int64_t> dims)
+    : Shape(std::span<const std::int64_t>(dims.begin(), dims.size())) {}
+
+Shape::Shape(std::span<const std::int64_t> dims) {
+  for (std::int64_t d : dims) push_back(d);
+}
+
+void Shape::push_back(std::int64_t d) {
+  if (rank_ == kMaxRank) fail<ShapeError>("Shape: more than {} dimensions are not supported", kMaxRank);
+  if (d < 0) fail<ShapeError>("Shape: dimension {} has negative size {}; sizes must be >= 0", rank_, d);
+  dims_[static_cast<std::size_t>(rank_++)] = d;
+}
+
+std::int64_t Shape::numel() const {
+  std::int64_t n = 1;
+  for (std::int64_t d : *this) {
+    if (d != 0 && n > std::numeric_limits<std::int64_t>::max() / d)
+      fail<ValueError>("Shape: the number of elements of {} overflows int64; use smaller dimensions", str());
+    n *= d;
+  }
+  return n;
+}
+
+std::array<std::int64_t, Shape::kMaxRank> Shape::strides() const {
+  std::array<std::int64_t, kMaxRank> s{};
+  std::int64_t step = 1;
+  for (int i = rank_ - 1; i >= 0; --i) {
+    s[static_cast<std::size_t>(i)] = step;
+    step *= dims_[static_cast<std::size_t>(i)];
+  }
+  return s;
+}
+
+Shape Shape::without(int dim) const {
+  Shape out;
+  for (int i = 0; i < rank_; ++i)
+    if (i != dim) out.push_back((*this)[i]);
+  return out;
+}
+
+bool operator==(const Shape& a, const Shape& b) {
+  if (a.rank_ != b.rank_) return false;
+  for (int i = 0; i < a.rank_; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
+std::string Shape::str() const { return fmt::format("[{}]", fmt::join(begin(), end(), ", ")); }
+
+int normalize_dim(const char* op, int dim, int rank) {
+  int r = rank == 0 ? 1 : rank;  // like PyTorch, a scalar accepts dim 0 and -1
+  if (dim < -r || dim >= r)
+    fail<ValueError>("{}: dim {} is out of range for a tensor of rank {}; use a dim in [{}, {}]", op, dim, rank, -r,
+                     r - 1);
+  return dim < 0 ? dim + r : dim;
+}
+
+}  // namespace tg

@@ -1,0 +1,202 @@
+#include "tapegrad/tape.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+#include "tapegrad/error.hpp"
+#include "tapegrad/ops.hpp"
+
+namespace tg {
+
+namespace {
+
+thread_local bool grad_enabled = true;
+
+// Entry ids are unique across threads, so a tensor recorded on another thread's tape is
+// never mistaken for one of ours: find() simply does not know its id.
+std::uint64_t next_entry_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+// acc += g, where acc may still be empty. A gradient that is shared with anything else
+// (an output gradient passed straight through, a user's tensor) is copied before it is
+// stored, so that a later in-place accumulation can never write into someone else's data.
+void accumulate_into(Tensor& acc, const Tensor& g) {
+  if (!acc.defined()) {
+    bool unique = g.impl_ptr().use_count() == 1 && g.impl().storage.use_count() == 1;
+    acc = unique ? g : g.detach().clone();
+  } else {
+    acc.add_(g);
+  }
+}
+
+}  // namespace
+
+bool is_grad_enabled() { return grad_enabled; }
+void set_grad_enabled(bool enabled) { grad_enabled = enabled; }
+
+bool Gradients::needs(int input) const { return entry_.inputs[static_cast<std::size_t>(input)].tensor != nullptr; }
+
+void Gradients::accumulate(int input, Tensor grad) {
+  const TapeInput& in = entry_.inputs[static_cast<std::size_t>(input)];
+  if (!in.tensor) return;
+  if (!(grad.shape() == in.tensor->shape)) grad = sum_to(grad, in.tensor->shape);  // undo broadcasting
+  if (grad.dtype() != in.tensor->dtype) grad = grad.to(in.tensor->dtype);
+  if (in.producer >= 0) {
+    accumulate_into(slots_[static_cast<std::size_t>(in.producer)], grad);
+  } else {
+    Tensor leaf_grad(in.tensor->grad);
+    accumulate_into(leaf_grad, grad);
+    in.tensor->grad = leaf_grad.impl_ptr();
+  }
+}
+
+Tape& Tape::current() {
+  thread_local Tape tape;
+  return tape;
+}
+
+void Tape::clear() {
+  for (TapeEntry& e : entries_)
+    if (auto out = e.output.lock()) out->graph_freed = true;
+  entries_.clear();
+}
+
+void Tape::record(const char* op, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward) {
+  if (entries_.size() >= prune_at_) {
+    prune();
+    prune_at_ = std::max<std::size_t>(1024, 2 * entries_.size());
+  }
+  TapeEntry& e = entries_.emplace_back();
+  e.id = next_entry_id();
+  e.op = op;
+  e.inputs.reserve(inputs.size());
+  for (const Tensor& t : inputs) e.inputs.push_back({t.defined() && t.requires_grad() ? t.impl_ptr() : nullptr, -1});
+  e.output = output.impl_ptr();
+  e.backward = std::move(backward);
+  TensorImpl& out = output.impl();
+  out.requires_grad = true;
+  out.entry = e.id;
+  out.op = op;
+}
+
+std::int64_t Tape::find(std::uint64_t id) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), id,
+                             [](const TapeEntry& e, std::uint64_t v) { return e.id < v; });
+  return it != entries_.end() && it->id == id ? it - entries_.begin() : -1;
+}
+
+// Walking from the end, an entry whose output has expired can never receive a gradient;
+// dropping it releases its inputs, which may expire earlier outputs in turn, so one
+// reverse pass collects whole dead chains (results computed and thrown away).
+void Tape::prune() {
+  std::vector<char> dead(entries_.size(), 0);
+  for (std::size_t i = entries_.size(); i-- > 0;) {
+    if (entries_[i].output.expired()) {
+      dead[i] = 1;
+      entries_[i].backward = nullptr;
+      entries_[i].inputs.clear();
+    }
+  }
+  free_entries(dead);
+}
+
+void Tape::free_entries(const std::vector<char>& used) {
+  std::size_t keep = 0;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (i < used.size() && used[i]) continue;
+    if (keep != i) entries_[keep] = std::move(entries_[i]);
+    ++keep;
+  }
+  entries_.resize(keep);
+}
+
+void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
+  TensorImpl& r = root.impl();
+  if (!r.requires_grad)
+    fail<AutogradError>(
+        "backward: the tensor {} does not require grad and was not computed from one that does; call "
+        "requires_grad_() on the leaves (parameters) before computing it, outside NoGradGuard",
+        r.shape);
+  Tensor g0;
+  if (seed.defined()) {
+    if (!(seed.shape() == r.shape))
+      fail<ShapeError>("backward: seed gradient has shape {} but the tensor has shape {}; pass a seed of shape {}",
+                       seed.shape(), r.shape, r.shape);
+    g0 = seed.to(r.dtype);
+  } else {
+    if (r.shape.numel() != 1)
+      fail<AutogradError>(
+          "backward: grad can be implicitly created only for a one-element tensor, but this one has shape {}; "
+          "pass a seed gradient of that shape, e.g. y.backward(tg::ones_like(y)), or reduce it with sum()",
+          r.shape);
+    g0 = ones(r.shape, {.dtype = r.dtype});
+  }
+  NoGradGuard no_grad;  // backward closures compute with ops, which must not record
+
+  if (r.entry == 0) {  // a leaf: its gradient is the seed itself
+    Tensor leaf_grad(r.grad);
+    accumulate_into(leaf_grad, g0);
+    r.grad = leaf_grad.impl_ptr();
+    return;
+  }
+  const char* freed_hint =
+      "the tape entries that computed it were freed by an earlier backward(); pass retain_graph = true to the "
+      "first backward() to go through the same graph twice";
+  if (r.graph_freed) fail<AutogradError>("backward: cannot backward through {} a second time: {}", r.shape, freed_hint);
+  std::int64_t top = find(r.entry);
+  if (top < 0)
+    fail<AutogradError>(
+        "backward: the tensor {} is not on this thread's tape (the tape was cleared, or it was computed on "
+        "another thread); recompute it on this thread",
+        r.shape);
+
+  // Pass 1: mark the entries the root depends on and check that none of them is gone,
+  // before any gradient is touched, so a failing backward() changes nothing.
+  std::vector<char> used(static_cast<std::size_t>(top) + 1, 0);
+  used[static_cast<std::size_t>(top)] = 1;
+  for (std::int64_t i = top; i >= 0; --i) {
+    if (!used[static_cast<std::size_t>(i)]) continue;
+    for (TapeInput& in : entries_[static_cast<std::size_t>(i)].inputs) {
+      if (!in.tensor || in.tensor->entry == 0) continue;
+      if (in.tensor->graph_freed)
+        fail<AutogradError>("backward: an intermediate tensor {} used by {} cannot be backpropagated: {}",
+                            in.tensor->shape, entries_[static_cast<std::size_t>(i)].op, freed_hint);
+      in.producer = find(in.tensor->entry);
+      if (in.producer < 0)
+        fail<AutogradError>(
+            "backward: the tensor {} used by {} is not on this thread's tape (cleared, or from "
+            "another thread); recompute it on this thread",
+            in.tensor->shape, entries_[static_cast<std::size_t>(i)].op);
+      used[static_cast<std::size_t>(in.producer)] = 1;
+    }
+  }
+
+  // Pass 2: one reverse sweep. slots[i] accumulates the gradient of entry i's output;
+  // by the time the sweep reaches i, every consumer of that output has contributed.
+  std::vector<Tensor> slots(used.size());
+  slots[static_cast<std::size_t>(top)] = g0;
+  for (std::int64_t i = top; i >= 0; --i) {
+    auto& slot = slots[static_cast<std::size_t>(i)];
+    if (!used[static_cast<std::size_t>(i)] || !slot.defined()) continue;
+    TapeEntry& e = entries_[static_cast<std::size_t>(i)];
+    if (auto out = e.output.lock(); out && out->retains_grad) {
+      Tensor kept(out->grad);
+      accumulate_into(kept, slot);
+      out->grad = kept.impl_ptr();
+    }
+    Gradients inputs(e, slots);
+    e.backward(slot, inputs);
+    slot = Tensor();  // an intermediate gradient is not needed once passed on
+  }
+
+  if (!retain_graph) {
+    for (std::size_t i = 0; i < used.size(); ++i)
+      if (used[i])
+        if (auto out = entries_[i].output.lock()) out->graph_freed = true;
+    free_entries(used);
+  }
+}
+
+}  // namespace tg

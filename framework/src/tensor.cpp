@@ -1,0 +1,347 @@
+#include "tapegrad/tensor.hpp"
+
+#include <cmath>
+
+#include "ops/kernels.hpp"
+#include "tapegrad/error.hpp"
+#include "tapegrad/ops.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+namespace {
+
+// Flattens a nested initializer list, checking that it is not ragged.
+void flatten(std::initializer_list<double> list, int depth, Shape& shape, std::vector<double>& out) {
+  if (shape.rank() == depth) shape.push_back(static_cast<std::int64_t>(list.size()));
+  if (shape[depth] != static_cast<std::int64_t>(list.size()))
+    fail<ShapeError>("Tensor: nested list is ragged: dim {} has lengths {} and {}; every row needs the same length",
+                     depth, shape[depth], list.size());
+  out.insert(out.end(), list.begin(), list.end());
+}
+
+template <class List>
+void flatten(std::initializer_list<List> list, int depth, Shape& shape, std::vector<double>& out) {
+  if (shape.rank() == depth) shape.push_back(static_cast<std::int64_t>(list.size()));
+  if (shape[depth] != static_cast<std::int64_t>(list.size()))
+    fail<ShapeError>("Tensor: nested list is ragged: dim {} has lengths {} and {}; every row needs the same length",
+                     depth, shape[depth], list.size());
+  for (const auto& inner : list) flatten(inner, depth + 1, shape, out);
+}
+
+template <class List>
+Tensor from_nested(List list) {
+  Shape shape;
+  std::vector<double> values;
+  flatten(list, 0, shape, values);
+  return from_vector(values, shape);
+}
+
+// Refuses an in-place write that would silently corrupt gradients.
+void check_writable(const char* op, const Tensor& t) {
+  if (is_grad_enabled() && t.requires_grad())
+    fail<AutogradError>(
+        "{}: in-place write to a tensor {} that requires grad; do it inside a tg::NoGradGuard scope (as an "
+        "optimizer does), or write to t.detach()",
+        op, t.shape());
+}
+
+// Offset of a multi-index in a row-major tensor, with bounds checks.
+std::int64_t offset_of(const Tensor& t, std::initializer_list<std::int64_t> index) {
+  if (static_cast<int>(index.size()) != t.dim())
+    fail<ValueError>("at: {} indices given for a tensor of shape {}; give one index per dim", index.size(), t.shape());
+  auto strides = t.shape().strides();
+  std::int64_t offset = 0;
+  int d = 0;
+  for (std::int64_t i : index) {
+    std::int64_t n = t.shape()[d];
+    if (i < -n || i >= n)
+      fail<ValueError>("at: index {} is out of bounds for dim {} with size {} (shape {})", i, d, n, t.shape());
+    offset += (i < 0 ? i + n : i) * strides[static_cast<std::size_t>(d)];
+    ++d;
+  }
+  return offset;
+}
+
+}  // namespace
+
+Tensor::Tensor(std::initializer_list<double> values) : Tensor(from_nested(values)) {}
+Tensor::Tensor(std::initializer_list<std::initializer_list<double>> values) : Tensor(from_nested(values)) {}
+Tensor::Tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> values)
+    : Tensor(from_nested(values)) {}
+Tensor::Tensor(
+    std::initializer_list<std::initializer_list<std::initializer_list<std::initializer_list<double>>>> values)
+    : Tensor(from_nested(values)) {}
+
+TensorImpl& Tensor::impl() const {
+  if (!impl_) fail<ValueError>("Tensor: this tensor is undefined (default-constructed); assign a tensor to it first");
+  return *impl_;
+}
+
+std::int64_t Tensor::size(int d) const { return shape()[normalize_dim("size", d, dim())]; }
+
+Tensor& Tensor::set_name(std::string name) {
+  impl().name = std::move(name);
+  return *this;
+}
+
+template <class T>
+T* Tensor::data() const {
+  if (dtype() != dtype_of<T>())
+    fail<ValueError>("data: the tensor holds {} but {} was requested; use data<{}>() or convert with to()",
+                     dtype_name(dtype()), dtype_name(dtype_of<T>()), dtype() == kFloat32 ? "float" : "double");
+  return static_cast<T*>(raw_data());
+}
+template float* Tensor::data<float>() const;
+template double* Tensor::data<double>() const;
+
+template <class T>
+T Tensor::item() const {
+  if (numel() != 1)
+    fail<ValueError>(
+        "item: only a one-element tensor can be converted to a number, this one has shape {}; "
+        "index it with at() or reduce it with sum()",
+        shape());
+  return dispatch(dtype(), [&]<class S>() { return static_cast<T>(data<S>()[0]); });
+}
+template float Tensor::item<float>() const;
+template double Tensor::item<double>() const;
+
+template <class T>
+T& Tensor::at(std::initializer_list<std::int64_t> index) {
+  return data<T>()[offset_of(*this, index)];
+}
+template <class T>
+T Tensor::at(std::initializer_list<std::int64_t> index) const {
+  return data<T>()[offset_of(*this, index)];
+}
+template float& Tensor::at<float>(std::initializer_list<std::int64_t>);
+template double& Tensor::at<double>(std::initializer_list<std::int64_t>);
+template float Tensor::at<float>(std::initializer_list<std::int64_t>) const;
+template double Tensor::at<double>(std::initializer_list<std::int64_t>) const;
+
+std::vector<double> Tensor::tolist() const {
+  return dispatch(dtype(), [&]<class T>() {
+    const T* p = data<T>();
+    return std::vector<double>(p, p + numel());
+  });
+}
+
+// ---- autograd ----
+
+Tensor& Tensor::requires_grad_(bool requires_grad) {
+  if (!is_leaf() && !requires_grad)
+    fail<AutogradError>(
+        "requires_grad_: a tensor computed by {} cannot stop requiring grad; use detach() to get "
+        "a copy without history",
+        impl().op);
+  impl().requires_grad = requires_grad;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return Tensor(impl().grad); }
+
+void Tensor::set_grad(const Tensor& grad) {
+  if (grad.defined() && !(grad.shape() == shape()))
+    fail<ShapeError>("set_grad: gradient shape {} does not match tensor shape {}", grad.shape(), shape());
+  impl().grad = grad.impl_ptr();
+}
+
+void Tensor::retain_grad() {
+  if (!requires_grad())
+    fail<AutogradError>("retain_grad: the tensor {} does not require grad, so it never gets one", shape());
+  impl().retains_grad = true;
+}
+
+void Tensor::backward(const Tensor& seed, bool retain_graph) const {
+  Tape::current().backward(*this, seed, retain_graph);
+}
+
+Tensor Tensor::detach() const {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape();
+  impl->dtype = dtype();
+  impl->storage = this->impl().storage;
+  return Tensor(std::move(impl));
+}
+
+// y = x (a copy)
+// dx = dy
+Tensor Tensor::clone() const {
+  Tensor y = empty(shape(), {.dtype = dtype()});
+  std::memcpy(y.raw_data(), raw_data(), static_cast<std::size_t>(numel()) * itemsize(dtype()));
+  if (should_record(*this)) record("clone", {*this}, y, [](const Tensor& dy, Gradients& in) { in.accumulate(0, dy); });
+  return y;
+}
+
+// y = x converted to another dtype
+// dx = dy converted back (done by Gradients::accumulate)
+Tensor Tensor::to(Dtype target) const {
+  if (dtype() == target) return *this;
+  Tensor y = empty(shape(), {.dtype = target});
+  dispatch(dtype(), [&]<class S>() {
+    dispatch(target, [&]<class T>() { kernels::vec<T>(y) = kernels::vec<S>(*this).template cast<T>(); });
+  });
+  if (should_record(*this)) record("to", {*this}, y, [](const Tensor& dy, Gradients& in) { in.accumulate(0, dy); });
+  return y;
+}
+
+// ---- in-place writes ----
+
+Tensor& Tensor::fill_(double value) {
+  check_writable("fill_", *this);
+  dispatch(dtype(), [&]<class T>() { kernels::vec<T>(*this).setConstant(static_cast<T>(value)); });
+  return *this;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_writable("copy_", *this);
+  Tensor s = kernels::cast(expand(src.detach(), shape()), dtype());
+  std::memmove(raw_data(), s.raw_data(), static_cast<std::size_t>(numel()) * itemsize(dtype()));
+  return *this;
+}
+
+Tensor& Tensor::add_(const Tensor& other, double alpha) {
+  check_writable("add_", *this);
+  Tensor o = kernels::cast(expand(other.detach(), shape()), dtype());
+  dispatch(dtype(), [&]<class T>() { kernels::vec<T>(*this) += static_cast<T>(alpha) * kernels::vec<T>(o); });
+  return *this;
+}
+
+Tensor& Tensor::mul_(double factor) {
+  check_writable("mul_", *this);
+  dispatch(dtype(), [&]<class T>() { kernels::vec<T>(*this) *= static_cast<T>(factor); });
+  return *this;
+}
+
+Tensor& Tensor::index_put_(std::initializer_list<Slice> index, double value) {
+  check_writable("index_put_", *this);
+  if (static_cast<int>(index.size()) > dim())
+    fail<ValueError>("index_put_: {} slices given for a tensor of shape {}; give at most one per dim", index.size(),
+                     shape());
+  // Resolve each slice to (start, count, step) as Python does, clamping to the dim.
+  std::array<std::int64_t, Shape::kMaxRank> start{}, step{};
+  Shape counts;
+  int d = 0;
+  for (const Slice& s : index) {
+    std::int64_t n = shape()[d];
+    if (s.step <= 0) fail<ValueError>("index_put_: slice step must be positive, got {} for dim {}", s.step, d);
+    auto clamp = [n](std::int64_t i) { return std::clamp<std::int64_t>(i < 0 ? i + n : i, 0, n); };
+    std::int64_t lo = s.start ? clamp(*s.start) : 0, hi = s.stop ? clamp(*s.stop) : n;
+    start[static_cast<std::size_t>(d)] = lo;
+    step[static_cast<std::size_t>(d)] = s.step;
+    counts.push_back(hi > lo ? (hi - lo + s.step - 1) / s.step : 0);
+    ++d;
+  }
+  for (; d < dim(); ++d) {  // dims without a slice are taken whole
+    step[static_cast<std::size_t>(d)] = 1;
+    counts.push_back(shape()[d]);
+  }
+  auto strides = shape().strides();
+  std::array<std::int64_t, Shape::kMaxRank> walk{};  // strides of the selected sub-grid
+  std::int64_t base = 0;
+  for (int k = 0; k < dim(); ++k) {
+    auto ku = static_cast<std::size_t>(k);
+    base += start[ku] * strides[ku];
+    walk[ku] = step[ku] * strides[ku];
+  }
+  dispatch(dtype(), [&]<class T>() {
+    T* p = data<T>() + base;
+    kernels::for_each_row(
+        counts, walk, walk,
+        [&](std::int64_t, std::int64_t o, std::int64_t, std::int64_t n, std::int64_t s, std::int64_t) {
+          for (std::int64_t j = 0; j < n; ++j) p[o + j * s] = static_cast<T>(value);
+        });
+  });
+  return *this;
+}
+
+// ---- methods that forward to ops ----
+
+Tensor Tensor::reshape(const Shape& s) const { return tg::reshape(*this, s); }
+Tensor Tensor::reshape(std::initializer_list<std::int64_t> sizes) const { return tg::reshape(*this, sizes); }
+Tensor Tensor::transpose(int dim0, int dim1) const { return tg::transpose(*this, dim0, dim1); }
+Tensor Tensor::permute(std::initializer_list<int> dims) const { return tg::permute(*this, dims); }
+Tensor Tensor::sum() const { return tg::sum(*this); }
+Tensor Tensor::sum(int d, bool keepdim) const { return tg::sum(*this, d, keepdim); }
+Tensor Tensor::mean() const { return tg::mean(*this); }
+Tensor Tensor::mean(int d, bool keepdim) const { return tg::mean(*this, d, keepdim); }
+Tensor Tensor::square() const { return tg::square(*this); }
+Tensor Tensor::pow(double exponent) const { return tg::pow(*this, exponent); }
+Tensor Tensor::exp() const { return tg::exp(*this); }
+Tensor Tensor::log() const { return tg::log(*this); }
+Tensor Tensor::relu() const { return tg::relu(*this); }
+Tensor Tensor::sigmoid() const { return tg::sigmoid(*this); }
+Tensor Tensor::tanh() const { return tg::tanh(*this); }
+Tensor Tensor::matmul(const Tensor& other) const { return tg::matmul(*this, other); }
+
+// ---- factories ----
+
+Tensor empty(const Shape& shape, TensorOptions options) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->dtype = options.dtype;
+  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(shape.numel()) * itemsize(options.dtype));
+  impl->requires_grad = options.requires_grad;
+  return Tensor(std::move(impl));
+}
+
+Tensor full(const Shape& shape, double value, TensorOptions options) {
+  Tensor t = empty(shape, {.dtype = options.dtype});
+  dispatch(options.dtype, [&]<class T>() { kernels::vec<T>(t).setConstant(static_cast<T>(value)); });
+  return t.requires_grad_(options.requires_grad);
+}
+
+Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
+Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
+Tensor scalar(double value, TensorOptions options) { return full({}, value, options); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), {.dtype = t.dtype()}); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), {.dtype = t.dtype()}); }
+
+Tensor arange(double end, TensorOptions options) { return arange(0, end, 1, options); }
+
+Tensor arange(double start, double end, double step, TensorOptions options) {
+  if (step == 0 || !std::isfinite(start) || !std::isfinite(end) || !std::isfinite(step))
+    fail<ValueError>("arange: need finite start, end and a non-zero step, got ({}, {}, {})", start, end, step);
+  double count = std::ceil((end - start) / step);
+  Tensor t = empty({count > 0 ? static_cast<std::int64_t>(count) : 0}, {.dtype = options.dtype});
+  dispatch(options.dtype, [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  });
+  return t.requires_grad_(options.requires_grad);
+}
+
+Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
+  if (static_cast<std::int64_t>(values.size()) != shape.numel())
+    fail<ShapeError>("from_vector: {} values cannot fill shape {} ({} elements)", values.size(), shape, shape.numel());
+  Tensor t = empty(shape, {.dtype = options.dtype});
+  dispatch(options.dtype, [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
+  });
+  return t.requires_grad_(options.requires_grad);
+}
+
+namespace {
+template <class Sample>
+Tensor sample(const Shape& shape, TensorOptions options, Sample draw) {
+  Tensor t = empty(shape, {.dtype = options.dtype});
+  dispatch(options.dtype, [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(draw());
+  });
+  return t.requires_grad_(options.requires_grad);
+}
+}  // namespace
+
+Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
+  return sample(shape, options, [&] { return gen.normal(); });
+}
+Tensor randn(const Shape& shape, TensorOptions options) { return randn(shape, default_generator(), options); }
+Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
+  return sample(shape, options, [&] { return gen.uniform(); });
+}
+Tensor rand(const Shape& shape, TensorOptions options) { return rand(shape, default_generator(), options); }
+
+}  // namespace tg

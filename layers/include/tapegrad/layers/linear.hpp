@@ -1,0 +1,21 @@
+#pragma once
+// Linear(in_features, out_features): y = x W^T + b, with PyTorch's default initialisation
+// W, b ~ U(-1/sqrt(in_features), 1/sqrt(in_features)) (kaiming_uniform_ with a = sqrt(5)).
+#include "tapegrad/generator.hpp"
+#include "tapegrad/layers/module.hpp"
+
+namespace tg {
+
+class Linear : public Module {
+ public:
+  Linear(std::int64_t in_features, std::int64_t out_features, bool bias = true);
+  Linear(std::int64_t in_features, std::int64_t out_features, bool bias, Generator& gen);
+
+  Tensor forward(const Tensor& x) const;  // x: [..., in_features] -> [..., out_features]
+  Tensor operator()(const Tensor& x) const { return forward(x); }
+
+  Tensor weight;  // [out_features, in_features]
+  Tensor bias;    // [out_features], undefined when bias = false
+};
+
+}  // namespace tg
