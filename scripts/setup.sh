@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs whatever tapegrad needs that this Debian 12 machine lacks, then configures a
+# Release build in build/. Run from anywhere; extra arguments go to cmake.
+#   scripts/setup.sh && cmake --build build -j"$(nproc)" && build/bin/edge_detection
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(g++ cmake make libeigen3-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+flags=(-DCMAKE_BUILD_TYPE=Release)
+# CI builds treat warnings as errors.
+[ "${CI:-}" = "true" ] && flags+=(-DTAPEGRAD_WERROR=ON)
+cmake -S . -B build "${flags[@]}" "$@"
