@@ -4,17 +4,19 @@
 
 namespace tg {
 
-namespace {
-void check_name(const char* what, const std::string& name) {
+// Parameters and children share one namespace, as attributes do in nn.Module: a second "fc"
+// child would list "fc.weight" twice, and state save/load needs every dotted name unique.
+void Module::check_new_name(const char* what, const std::string& name) const {
   if (name.empty() || name.find('.') != std::string::npos)
     fail<ValueError>("Module: {} name '{}' must be non-empty and contain no '.'", what, name);
-}
-}  // namespace
-
-Tensor Module::register_parameter(const std::string& name, Tensor t) {
-  check_name("parameter", name);
   for (const auto& [existing, _] : parameters_)
     if (existing == name) fail<ValueError>("Module: a parameter named '{}' is already registered", name);
+  for (const auto& [existing, _] : children_)
+    if (existing == name) fail<ValueError>("Module: a child module named '{}' is already registered", name);
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor t) {
+  check_new_name("parameter", name);
   if (!t.is_leaf()) fail<ValueError>("Module: parameter '{}' must be a leaf tensor; register t.detach() instead", name);
   t.requires_grad_(true);
   if (t.name().empty()) t.set_name(name);
@@ -23,7 +25,7 @@ Tensor Module::register_parameter(const std::string& name, Tensor t) {
 }
 
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
-  check_name("module", name);
+  check_new_name("module", name);
   if (!module) fail<ValueError>("Module: child module '{}' is null", name);
   children_.emplace_back(name, std::move(module));
 }

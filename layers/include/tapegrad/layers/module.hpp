@@ -35,6 +35,8 @@ class Module {
   }
 
  private:
+  // Throws ValueError unless `name` is non-empty, has no '.', and names no parameter or child yet.
+  void check_new_name(const char* what, const std::string& name) const;
   void add_child(const std::string& name, std::shared_ptr<Module> module);
   void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
 
