@@ -1,6 +1,8 @@
 #include <fcntl.h>
 #include <unistd.h>
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -10,7 +12,10 @@
 namespace tg {
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
-  std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  // One temporary name per call, not per process: two threads saving to the same path must
+  // not write into (or rename away) each other's temporary file.
+  static std::atomic<std::uint64_t> counter{0};
+  std::string tmp = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter.fetch_add(1, std::memory_order_relaxed));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     fail<IoError>("write {}: cannot create {}: {}; check that the directory exists and is writable", path, tmp,

@@ -129,8 +129,9 @@ Tensor load_npy(const std::string& path) {
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto* u = reinterpret_cast<const unsigned char*>(bytes.data());
 
-  if (bytes.size() < 10 || std::string_view(bytes).substr(0, 6) != kMagic)
+  if (std::string_view(bytes).substr(0, 6) != kMagic)
     fail<IoError>("load_npy {}: not a .npy file (it does not start with \\x93NUMPY)", path);
+  if (bytes.size() < 10) fail<IoError>("load_npy {}: the file is truncated inside its preamble", path);
   int major = u[6];
   if (major < 1 || major > 3)
     fail<IoError>("load_npy {}: unsupported .npy format version {}.{}; versions 1 to 3 are supported", path, major,
@@ -159,18 +160,20 @@ Tensor load_npy(const std::string& path) {
         "are supported (convert with .astype(numpy.float32))",
         path, descr);
 
-  std::int64_t numel = 0;
+  std::uint64_t numel = 0;
   try {
-    numel = shape.numel();
+    numel = static_cast<std::uint64_t>(shape.numel());
   } catch (const ValueError&) {
     fail<IoError>("load_npy {}: the shape {} has more elements than int64 can count", path, shape);
   }
+  if (numel > std::numeric_limits<std::uint64_t>::max() / itemsize(dtype))
+    fail<IoError>("load_npy {}: the shape {} of {} needs more bytes than 64 bits can count", path, shape,
+                  dtype_name(dtype));
+  std::uint64_t needed = numel * itemsize(dtype);
   std::size_t data_bytes = bytes.size() - prefix - header_len;
-  if (static_cast<std::uint64_t>(numel) > std::numeric_limits<std::uint64_t>::max() / itemsize(dtype) ||
-      static_cast<std::uint64_t>(numel) * itemsize(dtype) != data_bytes)
+  if (needed != data_bytes)
     fail<IoError>("load_npy {}: shape {} of {} needs {} data bytes but the file has {} ({})", path, shape,
-                  dtype_name(dtype), static_cast<std::uint64_t>(numel) * itemsize(dtype), data_bytes,
-                  static_cast<std::uint64_t>(numel) * itemsize(dtype) > data_bytes ? "truncated" : "trailing bytes");
+                  dtype_name(dtype), needed, data_bytes, needed > data_bytes ? "truncated" : "trailing bytes");
   Tensor t = empty(shape, {.dtype = dtype});
   std::memcpy(t.raw_data(), bytes.data() + prefix + header_len, data_bytes);
   return t;

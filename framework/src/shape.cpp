@@ -1,5 +1,6 @@
 #include "tapegrad/shape.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include "tapegrad/error.hpp"
@@ -20,9 +21,10 @@ void Shape::push_back(std::int64_t d) {
 }
 
 std::int64_t Shape::numel() const {
+  if (std::find(begin(), end(), 0) != end()) return 0;  // [2^40, 2^40, 0] is empty, not an overflow
   std::int64_t n = 1;
   for (std::int64_t d : *this) {
-    if (d != 0 && n > std::numeric_limits<std::int64_t>::max() / d)
+    if (n > std::numeric_limits<std::int64_t>::max() / d)
       fail<ValueError>("Shape: the number of elements of {} overflows int64; use smaller dimensions", str());
     n *= d;
   }

@@ -57,17 +57,15 @@ Tape& Tape::current() {
   return tape;
 }
 
+// The tensors computed so far keep the ids of entries that are gone, so a later backward()
+// through them finds nothing and says that the tape was cleared.
 void Tape::clear() {
-  for (TapeEntry& e : entries_)
-    if (auto out = e.output.lock()) out->graph_freed = true;
   entries_.clear();
+  prune_at_ = kMinPruneAt;
 }
 
 void Tape::record(const char* op, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward) {
-  if (entries_.size() >= prune_at_) {
-    prune();
-    prune_at_ = std::max<std::size_t>(1024, 2 * entries_.size());
-  }
+  if (entries_.size() >= prune_at_) prune();
   TapeEntry& e = entries_.emplace_back();
   e.id = next_entry_id();
   e.op = op;
@@ -110,6 +108,9 @@ void Tape::free_entries(const std::vector<char>& used) {
     ++keep;
   }
   entries_.resize(keep);
+  // Note: the next prune is due when the tape has doubled from what is live now, not from
+  // its largest size ever: after one big graph, dead entries must not pile up to twice it.
+  prune_at_ = std::max(kMinPruneAt, 2 * entries_.size());
 }
 
 void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {

@@ -1,6 +1,8 @@
 #include "tapegrad/tensor.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ops/kernels.hpp"
 #include "tapegrad/error.hpp"
@@ -278,10 +280,14 @@ Tensor Tensor::matmul(const Tensor& other) const { return tg::matmul(*this, othe
 // ---- factories ----
 
 Tensor empty(const Shape& shape, TensorOptions options) {
+  auto numel = static_cast<std::size_t>(shape.numel());
+  if (numel > std::numeric_limits<std::size_t>::max() / itemsize(options.dtype))
+    fail<ValueError>("empty: a {} tensor of shape {} needs more bytes than size_t can count; use smaller dimensions",
+                     dtype_name(options.dtype), shape);
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = options.dtype;
-  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(shape.numel()) * itemsize(options.dtype));
+  impl->storage = std::make_shared<Storage>(numel * itemsize(options.dtype));
   impl->requires_grad = options.requires_grad;
   return Tensor(std::move(impl));
 }
@@ -303,8 +309,13 @@ Tensor arange(double end, TensorOptions options) { return arange(0, end, 1, opti
 Tensor arange(double start, double end, double step, TensorOptions options) {
   if (step == 0 || !std::isfinite(start) || !std::isfinite(end) || !std::isfinite(step))
     fail<ValueError>("arange: need finite start, end and a non-zero step, got ({}, {}, {})", start, end, step);
+  if ((end - start) * step < 0)
+    fail<ValueError>("arange: the step {} points away from end {} (start {}); flip its sign or swap start and end",
+                     step, end, start);
   double count = std::ceil((end - start) / step);
-  Tensor t = empty({count > 0 ? static_cast<std::int64_t>(count) : 0}, {.dtype = options.dtype});
+  if (!(count < 0x1p62))  // beyond this the cast to int64 is undefined, and no buffer is that large
+    fail<ValueError>("arange: ({}, {}, {}) would have {} elements; use a larger step", start, end, step, count);
+  Tensor t = empty({static_cast<std::int64_t>(count)}, {.dtype = options.dtype});
   dispatch(options.dtype, [&]<class T>() {
     T* p = t.data<T>();
     for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
@@ -340,7 +351,9 @@ Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
 }
 Tensor randn(const Shape& shape, TensorOptions options) { return randn(shape, default_generator(), options); }
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
-  return sample(shape, options, [&] { return gen.uniform(); });
+  // A double within 2^-25 of 1 rounds to 1.0f; clamp so that float32 samples stay in [0, 1).
+  const double below_one = options.dtype == kFloat32 ? std::nextafter(1.0f, 0.0f) : 1.0;
+  return sample(shape, options, [&] { return std::min(gen.uniform(), below_one); });
 }
 Tensor rand(const Shape& shape, TensorOptions options) { return rand(shape, default_generator(), options); }
 

@@ -66,8 +66,10 @@ class Tape {
   void prune();                               // drops entries whose outputs are gone
   void free_entries(const std::vector<char>& used);
 
+  static constexpr std::size_t kMinPruneAt = 1024;
+
   std::vector<TapeEntry> entries_;  // ids strictly increasing
-  std::size_t prune_at_ = 1024;
+  std::size_t prune_at_ = kMinPruneAt;
 };
 
 // ---- grad mode ----
