@@ -13,30 +13,39 @@ namespace tg {
 
 namespace {
 
-// Flattens a nested initializer list, checking that it is not ragged.
-void flatten(std::initializer_list<double> list, int depth, Shape& shape, std::vector<double>& out) {
-  if (shape.rank() == depth) shape.push_back(static_cast<std::int64_t>(list.size()));
-  if (shape[depth] != static_cast<std::int64_t>(list.size()))
-    fail<ShapeError>("Tensor: nested list is ragged: dim {} has lengths {} and {}; every row needs the same length",
-                     depth, shape[depth], list.size());
-  out.insert(out.end(), list.begin(), list.end());
-}
-
-template <class List>
-void flatten(std::initializer_list<List> list, int depth, Shape& shape, std::vector<double>& out) {
-  if (shape.rank() == depth) shape.push_back(static_cast<std::int64_t>(list.size()));
-  if (shape[depth] != static_cast<std::int64_t>(list.size()))
-    fail<ShapeError>("Tensor: nested list is ragged: dim {} has lengths {} and {}; every row needs the same length",
-                     depth, shape[depth], list.size());
-  for (const auto& inner : list) flatten(inner, depth + 1, shape, out);
-}
-
-template <class List>
-Tensor from_nested(List list) {
+// The shape of a nested list, read along its first elements.
+Shape nested_shape(const NestedList& list) {
   Shape shape;
-  std::vector<double> values;
-  flatten(list, 0, shape, values);
-  return from_vector(values, shape);
+  const NestedList* node = &list;
+  while (!node->is_scalar()) {
+    shape.push_back(static_cast<std::int64_t>(node->items().size()));
+    if (node->items().size() == 0) break;
+    node = node->items().begin();
+  }
+  return shape;
+}
+
+// Appends the numbers of `node` (at dim `depth`) to `out`, checking it has `shape`.
+void flatten(const NestedList& node, int depth, const Shape& shape, std::vector<double>& out) {
+  if (depth == shape.rank()) {
+    if (!node.is_scalar())
+      fail<ShapeError>("Tensor: nested list is ragged: a list appears at depth {} where numbers were expected", depth);
+    out.push_back(node.value());
+    return;
+  }
+  if (node.is_scalar() || static_cast<std::int64_t>(node.items().size()) != shape[depth])
+    fail<ShapeError>("Tensor: nested list is ragged: dim {} has lengths {} and {}; every row needs the same length",
+                     depth, shape[depth],
+                     node.is_scalar() ? std::string("a number") : std::to_string(node.items().size()));
+  for (const NestedList& item : node.items()) flatten(item, depth + 1, shape, out);
+}
+
+Tensor from_nested(std::initializer_list<NestedList> values) {
+  NestedList root(values);
+  Shape shape = nested_shape(root);
+  std::vector<double> out;
+  flatten(root, 0, shape, out);
+  return from_vector(out, shape);
 }
 
 // Refuses an in-place write that would silently corrupt gradients.
@@ -67,13 +76,7 @@ std::int64_t offset_of(const Tensor& t, std::initializer_list<std::int64_t> inde
 
 }  // namespace
 
-Tensor::Tensor(std::initializer_list<double> values) : Tensor(from_nested(values)) {}
-Tensor::Tensor(std::initializer_list<std::initializer_list<double>> values) : Tensor(from_nested(values)) {}
-Tensor::Tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> values)
-    : Tensor(from_nested(values)) {}
-Tensor::Tensor(
-    std::initializer_list<std::initializer_list<std::initializer_list<std::initializer_list<double>>>> values)
-    : Tensor(from_nested(values)) {}
+Tensor::Tensor(std::initializer_list<NestedList> values) : Tensor(from_nested(values)) {}
 
 TensorImpl& Tensor::impl() const {
   if (!impl_) fail<ValueError>("Tensor: this tensor is undefined (default-constructed); assign a tensor to it first");

@@ -153,6 +153,17 @@ TEST_CASE("nested initializer lists give tensors up to 4-D", "[tensor]") {
   CHECK(q.dtype() == tg::kFloat32);
 }
 
+TEST_CASE("every brace opens a dim, also around single numbers", "[tensor]") {
+  Tensor column{{7}, {8}};
+  CHECK(column.shape() == tg::Shape{2, 1});
+  CHECK(column.at({1, 0}) == 8);
+  CHECK(Tensor{5}.shape() == tg::Shape{1});
+  CHECK(Tensor{{{1}}}.shape() == tg::Shape{1, 1, 1});
+  CHECK(Tensor{{}, {}}.shape() == tg::Shape{2, 0});
+  CHECK_THROWS_WITH((Tensor{{1, 2}, 3}), Catch::Contains("dim 1 has lengths 2 and a number"));
+  CHECK_THROWS_WITH((Tensor{1, {2}}), Catch::Contains("a list appears at depth 1"));
+}
+
 TEST_CASE("ragged nested lists are a ShapeError naming the dim", "[tensor]") {
   auto ragged2 = [] { return Tensor{{1, 2}, {3}}; };
   CHECK_THROWS_AS(ragged2(), tg::ShapeError);

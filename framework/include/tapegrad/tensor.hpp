@@ -47,16 +47,30 @@ struct Slice {
   std::int64_t step = 1;
 };
 
+// One level of a nested list literal: a number, or a braced list of NestedLists. Every
+// brace opens a new dim, as in torch.tensor([[7], [8]]).
+class NestedList {
+ public:
+  NestedList(double value) : value_(value), scalar_(true) {}  // NOLINT: implicit by design
+  NestedList(std::initializer_list<NestedList> items) : items_(items) {}
+  bool is_scalar() const { return scalar_; }
+  double value() const { return value_; }
+  const std::initializer_list<NestedList>& items() const { return items_; }
+
+ private:
+  std::initializer_list<NestedList> items_;
+  double value_ = 0;
+  bool scalar_ = false;
+};
+
 class Tensor {
  public:
   Tensor() = default;  // an undefined tensor (no data), like torch::Tensor()
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // Nested lists give float32 tensors: Tensor{{0, 1, 2}, {3, 4, 5}} has shape [2, 3].
-  Tensor(std::initializer_list<double> values);
-  Tensor(std::initializer_list<std::initializer_list<double>> values);
-  Tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> values);
-  Tensor(std::initializer_list<std::initializer_list<std::initializer_list<std::initializer_list<double>>>> values);
+  // Nested lists give float32 tensors: Tensor{{0, 1, 2}, {3, 4, 5}} has shape [2, 3],
+  // Tensor{{7}, {8}} has shape [2, 1], Tensor{5} has shape [1] (tg::scalar(5) is 0-d).
+  Tensor(std::initializer_list<NestedList> values);
 
   // ---- metadata ----
   bool defined() const { return impl_ != nullptr; }
