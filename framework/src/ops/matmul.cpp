@@ -17,13 +17,16 @@ Shape batch_dims(const Shape& s) {
 Tensor batched_matmul(const Tensor& a_in, const Tensor& b_in) {
   const Shape &sa = a_in.shape(), &sb = b_in.shape();
   std::int64_t n = sa[sa.rank() - 2], k = sa[sa.rank() - 1], m = sb[sb.rank() - 1];
-  if (sb[sb.rank() - 2] != k)
-    fail<ShapeError>(
-        "matmul: shapes {} and {} cannot be multiplied: the first has {} columns but the second has {} "
-        "rows; they must be equal",
-        sa, sb, k, sb[sb.rank() - 2]);
   Shape batch_a = batch_dims(sa), batch_b = batch_dims(sb);
-  Shape batch = broadcast_shapes("matmul", batch_a, batch_b);
+  Shape batch;
+  try {
+    batch = broadcast_shapes("matmul", batch_a, batch_b);
+  } catch (const ShapeError&) {  // name the operands, not just their batch dims
+    fail<ShapeError>(
+        "matmul: shapes {} and {} cannot be multiplied: their batch dims {} and {} do not broadcast; each pair "
+        "of batch sizes must be equal or one of them 1",
+        sa, sb, batch_a, batch_b);
+  }
   Shape out_shape = batch;
   out_shape.push_back(n);
   out_shape.push_back(m);
@@ -56,6 +59,13 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() == 0 || b.dim() == 0)
     fail<ShapeError>("matmul: both operands need at least 1 dim, got shapes {} and {}; use mul for scalars", a.shape(),
                      b.shape());
+  // Checked before vectors become matrices, so that the message shows the caller's shapes.
+  std::int64_t k = a.shape()[a.dim() - 1], k_b = b.shape()[b.dim() == 1 ? 0 : b.dim() - 2];
+  if (k != k_b)
+    fail<ShapeError>(
+        "matmul: shapes {} and {} cannot be multiplied: the first has {} columns but the second has {} "
+        "rows; they must be equal",
+        a.shape(), b.shape(), k, k_b);
   // A vector is a [1, k] row on the left or a [k, 1] column on the right; the added dim
   // is removed from the result. Going through reshape keeps the gradients flowing.
   if (a.dim() == 1 || b.dim() == 1) {
