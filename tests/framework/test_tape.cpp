@@ -409,3 +409,17 @@ TEST_CASE("each thread records on its own tape and has its own grad mode", "[tap
   CHECK(sizes[1] == 0);
   CHECK(Tape::current().size() == main_size);
 }
+
+TEST_CASE("an entry saves only the tensors its gradients read", "[tape]") {
+  // corr2d's dX reads K and dK reads X: with only K requiring grad, the entry keeps K as
+  // the input to route dK to, and X for the formula, but no extra copy of K.
+  Tensor X = tg::ones({4, 4});
+  Tensor K = tg::ones({2, 2}).requires_grad_();
+  long x_before = X.impl_ptr().use_count(), k_before = K.impl_ptr().use_count();
+  Tensor Y = tg::corr2d(X, K);
+  CHECK(X.impl_ptr().use_count() == x_before + 1);  // saved by the closure for dK
+  CHECK(K.impl_ptr().use_count() == k_before + 1);  // the entry's input list only
+  Y.sum().backward();
+  CHECK(X.impl_ptr().use_count() == x_before);  // all released with the entry
+  CHECK(K.impl_ptr().use_count() == k_before);
+}

@@ -95,6 +95,11 @@ bool should_record(const Ts&... inputs) {
   return is_grad_enabled() && ((inputs.defined() && inputs.requires_grad()) || ...);
 }
 
+// t, if the gradient of `input` will be computed, else an undefined tensor. A backward
+// closure saves what the gradients it computes read, and nothing more:
+//   mul: da = dy * b, db = dy * a   ->   [a = saved_for(a, b), b = saved_for(b, a)]
+inline Tensor saved_for(const Tensor& t, const Tensor& input) { return input.requires_grad() ? t : Tensor(); }
+
 // Appends an entry for `output` = op(inputs) to this thread's tape and marks `output` as
 // requiring grad. Call it only when should_record(inputs...) is true.
 inline void record(const char* op, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward) {

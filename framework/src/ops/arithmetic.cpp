@@ -42,7 +42,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::broadcast_binary("mul", a, b, [](auto u, auto v) { return u * v; });
   if (should_record(a, b))
-    record("mul", {a, b}, y, [a, b](const Tensor& dy, Gradients& in) {
+    record("mul", {a, b}, y, [a = saved_for(a, b), b = saved_for(b, a)](const Tensor& dy, Gradients& in) {
       if (in.needs(0)) in.accumulate(0, dy * b);
       if (in.needs(1)) in.accumulate(1, dy * a);
     });
@@ -54,7 +54,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::broadcast_binary("div", a, b, [](auto u, auto v) { return u / v; });
   if (should_record(a, b))
-    record("div", {a, b}, y, [b, y = y.detach()](const Tensor& dy, Gradients& in) {
+    record("div", {a, b}, y, [b, y = saved_for(y.detach(), b)](const Tensor& dy, Gradients& in) {
       if (in.needs(0)) in.accumulate(0, dy / b);
       if (in.needs(1)) in.accumulate(1, -(dy * y) / b);
     });

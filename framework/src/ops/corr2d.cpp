@@ -95,7 +95,7 @@ Tensor corr2d(const Tensor& X, const Tensor& K) {
   Dtype dtype = kernels::promote(X, K);
   Tensor Y = corr2d_forward(kernels::cast(X, dtype), kernels::cast(K, dtype));
   if (should_record(X, K))
-    record("corr2d", {X, K}, Y, [X, K](const Tensor& dY, Gradients& in) {
+    record("corr2d", {X, K}, Y, [X = saved_for(X, K), K = saved_for(K, X)](const Tensor& dY, Gradients& in) {
       if (in.needs(0)) in.accumulate(0, corr2d_backward_input(dY, K));
       if (in.needs(1)) in.accumulate(1, corr2d_backward_kernel(X, dY));
     });

@@ -79,7 +79,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   }
   Tensor y = batched_matmul(a, b);
   if (should_record(a, b))
-    record("matmul", {a, b}, y, [a, b](const Tensor& dy, Gradients& in) {
+    record("matmul", {a, b}, y, [a = saved_for(a, b), b = saved_for(b, a)](const Tensor& dy, Gradients& in) {
       if (in.needs(0)) in.accumulate(0, batched_matmul(dy, transpose(b, -1, -2)));
       if (in.needs(1)) in.accumulate(1, batched_matmul(transpose(a, -1, -2), dy));
     });
