@@ -170,9 +170,8 @@ TEST_CASE("bad .npy files are IoErrors naming the file and the problem", "[npy][
   const std::string good_dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
   const std::string good_data = f4_bytes({1, 2});
   const std::string good = npy(good_dict, good_data);
-  auto load_error = [&](const std::string& name, const std::string& bytes) -> std::string {
-    std::string path = dir.file(name);
-    write_bytes(path, bytes);
+  // The message of the IoError that loading `path` throws; it must name the file.
+  auto error_at = [](const std::string& path) -> std::string {
     try {
       tg::load_npy(path);
     } catch (const tg::IoError& e) {
@@ -180,21 +179,14 @@ TEST_CASE("bad .npy files are IoErrors naming the file and the problem", "[npy][
       CHECK_THAT(message, Catch::Contains(path));
       return message;
     }
-    FAIL_CHECK("load_npy accepted " << name);
+    FAIL_CHECK("load_npy accepted " << path);
     return "";
   };
-  auto fixture_error = [&](const std::string& name) -> std::string {
-    std::string path = tg::test::fixture("npy/" + name);
-    try {
-      tg::load_npy(path);
-    } catch (const tg::IoError& e) {
-      std::string message = e.what();
-      CHECK_THAT(message, Catch::Contains(path));
-      return message;
-    }
-    FAIL_CHECK("load_npy accepted " << name);
-    return "";
+  auto load_error = [&](const std::string& name, const std::string& bytes) {
+    write_bytes(dir.file(name), bytes);
+    return error_at(dir.file(name));
   };
+  auto fixture_error = [&](const std::string& name) { return error_at(tg::test::fixture("npy/" + name)); };
 
   write_bytes(dir.file("good.npy"), good);
   REQUIRE(tg::load_npy(dir.file("good.npy")).tolist() == std::vector<double>{1, 2});  // the template is valid
