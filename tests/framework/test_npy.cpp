@@ -287,19 +287,25 @@ TEST_CASE("a failed save_npy leaves the existing file unchanged", "[npy][io]") {
   const std::string before = read_bytes(path);
 
   SECTION("the temporary file cannot be created") {
-    // With no file descriptors allowed, opening the temporary file fails (EMFILE).
+    // With no file descriptors allowed, opening the temporary file fails (EMFILE). The
+    // limit is restored while the exception unwinds, before the handler runs: the
+    // sanitizers' runtime needs descriptors of its own to check the handler's code.
     rlimit old_limit{};
     REQUIRE(::getrlimit(RLIMIT_NOFILE, &old_limit) == 0);
-    rlimit none = old_limit;
-    none.rlim_cur = 0;
-    REQUIRE(::setrlimit(RLIMIT_NOFILE, &none) == 0);
+    struct RestoreLimit {
+      rlimit limit;
+      ~RestoreLimit() { ::setrlimit(RLIMIT_NOFILE, &limit); }
+    };
     std::string error;
     try {
+      RestoreLimit restore{old_limit};
+      rlimit none = old_limit;
+      none.rlim_cur = 0;
+      REQUIRE(::setrlimit(RLIMIT_NOFILE, &none) == 0);
       tg::save_npy(tg::zeros({100}), path);
     } catch (const tg::IoError& e) {
       error = e.what();
     }
-    ::setrlimit(RLIMIT_NOFILE, &old_limit);
     CHECK_THAT(error, Catch::Contains(path) && Catch::Contains("cannot create"));
     CHECK(read_bytes(path) == before);
   }
