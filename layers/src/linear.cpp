@@ -19,7 +19,7 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool with_bi
   if (with_bias) bias = register_parameter("bias", uniform({out_features}));
 }
 
-Tensor Linear::forward(const Tensor& x) const {
+Tensor Linear::forward(const Tensor& x) {
   if (x.dim() == 0 || x.size(-1) != weight.size(1))
     fail<ShapeError>("Linear: input {} must end in in_features = {} (weight {})", x.shape(), weight.size(1),
                      weight.shape());

@@ -1,6 +1,10 @@
 #include "tapegrad/layers/module.hpp"
 
+#include <map>
+#include <typeinfo>
+
 #include "tapegrad/error.hpp"
+#include "tapegrad/tape.hpp"
 
 namespace tg {
 
@@ -11,8 +15,22 @@ void Module::check_new_name(const char* what, const std::string& name) const {
     fail<ValueError>("Module: {} name '{}' must be non-empty and contain no '.'", what, name);
   for (const auto& [existing, _] : parameters_)
     if (existing == name) fail<ValueError>("Module: a parameter named '{}' is already registered", name);
+  for (const auto& [existing, _] : buffers_)
+    if (existing == name) fail<ValueError>("Module: a buffer named '{}' is already registered", name);
   for (const auto& [existing, _] : children_)
     if (existing == name) fail<ValueError>("Module: a child module named '{}' is already registered", name);
+}
+
+Tensor Module::forward(const Tensor&) {
+  fail<ValueError>("Module: {} has no single-input forward(); call its own methods instead", typeid(*this).name());
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor t) {
+  check_new_name("buffer", name);
+  if (!t.defined() || t.requires_grad())
+    fail<ValueError>("Module: buffer '{}' must be a defined tensor that does not require grad", name);
+  buffers_.emplace_back(name, t);
+  return t;
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor t) {
@@ -30,15 +48,67 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   children_.emplace_back(name, std::move(module));
 }
 
-void Module::collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const {
-  for (const auto& [name, p] : parameters_) out.emplace_back(prefix + name, p);
-  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+void Module::collect(const std::string& prefix, int select, std::vector<std::pair<std::string, Tensor>>& out) const {
+  if (select & kParameters)
+    for (const auto& [name, p] : parameters_) out.emplace_back(prefix + name, p);
+  if (select & kBuffers)
+    for (const auto& [name, b] : buffers_) out.emplace_back(prefix + name, b);
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", select, out);
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
   std::vector<std::pair<std::string, Tensor>> out;
-  collect("", out);
+  collect("", kParameters, out);
   return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", kBuffers, out);
+  return out;
+}
+
+std::vector<Tensor> Module::buffers() const {
+  std::vector<Tensor> out;
+  for (auto& [_, b] : named_buffers()) out.push_back(b);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::state_dict() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", kParameters | kBuffers, out);
+  return out;
+}
+
+void Module::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state) {
+  auto own = state_dict();
+  std::map<std::string, const Tensor*> given;
+  for (const auto& [name, t] : state)
+    if (!given.emplace(name, &t).second) fail<ValueError>("load_state_dict: '{}' appears twice in the state", name);
+  // Check everything first, so that a mismatch leaves the module untouched.
+  for (const auto& [name, t] : own) {
+    auto it = given.find(name);
+    if (it == given.end())
+      fail<ValueError>("load_state_dict: the state has no '{}' (shape {}); it was saved from another model", name,
+                       t.shape());
+    if (!it->second->defined() || !(it->second->shape() == t.shape()))
+      fail<ShapeError>("load_state_dict: '{}' has shape {} in the state but {} in the model", name,
+                       it->second->defined() ? it->second->shape().str() : std::string("undefined"), t.shape());
+  }
+  if (given.size() != own.size()) {
+    std::map<std::string, bool> known;
+    for (const auto& [name, _] : own) known[name] = true;
+    for (const auto& [name, _] : given)
+      if (!known.count(name))
+        fail<ValueError>("load_state_dict: the state has '{}', which the model does not have", name);
+  }
+  NoGradGuard no_grad;
+  for (auto& [name, t] : own) t.copy_(*given.at(name));
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [_, child] : children_) child->train(on);
 }
 
 std::vector<Tensor> Module::parameters() const {

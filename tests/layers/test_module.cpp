@@ -186,3 +186,77 @@ TEST_CASE("Module rejects bad child modules", "[layers]") {
 
   CHECK(names_of(m) == std::vector<std::string>{"w", "fc.weight", "fc.bias"});
 }
+
+namespace {
+
+// A module with a parameter, a buffer and a child, to exercise state_dict and train/eval.
+struct Stateful : tg::Module {
+  Stateful() {
+    scale = register_parameter("scale", tg::ones({2}));
+    count = register_buffer("count", tg::zeros({1}));
+    inner = register_module("inner", std::make_shared<tg::Linear>(2, 3));
+  }
+  tg::Tensor forward(const tg::Tensor& x) override { return (*inner)(x * scale); }
+  tg::Tensor scale, count;
+  std::shared_ptr<tg::Linear> inner;
+};
+
+}  // namespace
+
+TEST_CASE("buffers are listed and saved but not trained", "[layers][module]") {
+  Stateful m;
+  auto buffers = m.named_buffers();
+  REQUIRE(buffers.size() == 1);
+  CHECK(buffers[0].first == "count");
+  CHECK_FALSE(buffers[0].second.requires_grad());
+  CHECK(m.parameters().size() == 3);  // scale, inner.weight, inner.bias
+  std::vector<std::string> names;
+  for (auto& [name, _] : m.state_dict()) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"scale", "count", "inner.weight", "inner.bias"});
+  auto register_twice = [] {
+    struct Twice : tg::Module {
+      Twice() {
+        register_buffer("b", tg::zeros({1}));
+        register_parameter("b", tg::zeros({1}));
+      }
+    };
+    Twice t;
+  };
+  CHECK_THROWS_WITH(register_twice(), Catch::Contains("a buffer named 'b' is already registered"));
+}
+
+TEST_CASE("load_state_dict copies every tensor, or on any mismatch nothing", "[layers][module]") {
+  Stateful a, b;
+  a.count.fill_(7);
+  b.load_state_dict(a.state_dict());
+  for (std::size_t i = 0; i < a.state_dict().size(); ++i)
+    CHECK(a.state_dict()[i].second.tolist() == b.state_dict()[i].second.tolist());
+  CHECK(b.count.item() == 7);
+  CHECK(b.scale.requires_grad());  // still a parameter after loading
+
+  Stateful c;
+  auto before = c.inner->weight.tolist();
+  auto state = a.state_dict();
+  state.back().second = tg::zeros({4});  // inner.bias with the wrong shape
+  CHECK_THROWS_AS(c.load_state_dict(state), tg::ShapeError);
+  CHECK(c.inner->weight.tolist() == before);  // untouched, although inner.weight came first
+  state.pop_back();
+  CHECK_THROWS_WITH(c.load_state_dict(state), Catch::Contains("has no 'inner.bias'"));
+  state = a.state_dict();
+  state.emplace_back("extra", tg::zeros({1}));
+  CHECK_THROWS_WITH(c.load_state_dict(state), Catch::Contains("'extra', which the model does not have"));
+}
+
+TEST_CASE("train() and eval() reach every child; forward is virtual", "[layers][module]") {
+  Stateful m;
+  CHECK(m.is_training());
+  m.eval();
+  CHECK_FALSE(m.is_training());
+  CHECK_FALSE(m.inner->is_training());
+  m.train();
+  CHECK(m.inner->is_training());
+  tg::Module& base = m;
+  CHECK(base(tg::ones({5, 2})).shape() == tg::Shape{5, 3});
+  tg::Module plain;
+  CHECK_THROWS_WITH(plain(tg::ones({1})), Catch::Contains("has no single-input forward()"));
+}

@@ -13,8 +13,7 @@ class Conv2D : public Module {
   explicit Conv2D(const Shape& kernel_size);
   Conv2D(const Shape& kernel_size, Generator& gen);
 
-  Tensor forward(const Tensor& x) const;  // x: [h, w] -> [h - kh + 1, w - kw + 1]
-  Tensor operator()(const Tensor& x) const { return forward(x); }
+  Tensor forward(const Tensor& x) override;  // x: [h, w] -> [h - kh + 1, w - kw + 1]
 
   Tensor weight;  // [kh, kw]
   Tensor bias;    // [1]

@@ -11,8 +11,7 @@ class Linear : public Module {
   Linear(std::int64_t in_features, std::int64_t out_features, bool bias = true);
   Linear(std::int64_t in_features, std::int64_t out_features, bool bias, Generator& gen);
 
-  Tensor forward(const Tensor& x) const;  // x: [..., in_features] -> [..., out_features]
-  Tensor operator()(const Tensor& x) const { return forward(x); }
+  Tensor forward(const Tensor& x) override;  // x: [..., in_features] -> [..., out_features]
 
   Tensor weight;  // [out_features, in_features]
   Tensor bias;    // [out_features], undefined when bias = false

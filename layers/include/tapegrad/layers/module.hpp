@@ -1,6 +1,7 @@
 #pragma once
-// Module: the base of every layer. It owns named parameters and child modules, and
-// lists them the way PyTorch's nn.Module does ("weight", "fc1.bias", ...).
+// Module: the base of every layer. It owns named parameters, buffers (state that is saved
+// but not trained, such as BatchNorm's running statistics) and child modules, and lists
+// them the way PyTorch's nn.Module does ("weight", "fc1.bias", "0.running_mean", ...).
 #include <memory>
 #include <string>
 #include <utility>
@@ -17,6 +18,11 @@ class Module {
   Module(const Module&) = delete;  // parameters are shared handles: copying would alias them
   Module& operator=(const Module&) = delete;
 
+  // The layer's computation for one input. Layers with one input override it; the
+  // default throws, naming the module type.
+  virtual Tensor forward(const Tensor& x);
+  Tensor operator()(const Tensor& x) { return forward(x); }
+
   // Every parameter, this module's first and then its children's, in registration order.
   std::vector<Tensor> parameters() const;
   std::vector<std::pair<std::string, Tensor>> named_parameters() const;
@@ -24,9 +30,26 @@ class Module {
   // set_to_none = false, fills them with zeros instead.
   void zero_grad(bool set_to_none = true);
 
+  std::vector<Tensor> buffers() const;
+  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
+  // Parameters and buffers under the names a checkpoint uses: per module its parameters,
+  // then its buffers, then its children's, as nn.Module.state_dict().
+  std::vector<std::pair<std::string, Tensor>> state_dict() const;
+  // Copies `state` into the parameters and buffers. The names and shapes must match
+  // state_dict() exactly; otherwise it throws (naming the first difference) and changes nothing.
+  void load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state);
+
+  // Training mode (the default) or evaluation mode, for this module and its children:
+  // Dropout and BatchNorm behave differently in each.
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
  protected:
   // Registers t (made to require grad) under `name` and returns it.
   Tensor register_parameter(const std::string& name, Tensor t);
+  // Registers a buffer (not trained, but saved and loaded) under `name` and returns it.
+  Tensor register_buffer(const std::string& name, Tensor t);
   // Registers a child module whose parameters are listed as "<name>.<param>".
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
@@ -38,10 +61,13 @@ class Module {
   // Throws ValueError unless `name` is non-empty, has no '.', and names no parameter or child yet.
   void check_new_name(const char* what, const std::string& name) const;
   void add_child(const std::string& name, std::shared_ptr<Module> module);
-  void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
+  enum Select { kParameters = 1, kBuffers = 2 };
+  void collect(const std::string& prefix, int select, std::vector<std::pair<std::string, Tensor>>& out) const;
 
   std::vector<std::pair<std::string, Tensor>> parameters_;
+  std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
 };
 
 }  // namespace tg
