@@ -1,19 +1,50 @@
 #include "tapegrad/layers/conv2d.hpp"
 
+#include <cmath>
+
 #include "tapegrad/error.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tg {
 
+namespace {
+
+void check_kernel_size(const Shape& kernel_size) {
+  if (kernel_size.rank() != 2 || kernel_size[0] <= 0 || kernel_size[1] <= 0)
+    fail<ShapeError>("Conv2D: kernel_size must be two positive sizes [kh, kw], got {}", kernel_size);
+}
+
+}  // namespace
+
 Conv2D::Conv2D(const Shape& kernel_size) : Conv2D(kernel_size, default_generator()) {}
 
 Conv2D::Conv2D(const Shape& kernel_size, Generator& gen) {
-  if (kernel_size.rank() != 2 || kernel_size.numel() == 0)
-    fail<ShapeError>("Conv2D: kernel_size must be two positive sizes [kh, kw], got {}", kernel_size);
+  check_kernel_size(kernel_size);
   weight = register_parameter("weight", randn(kernel_size, gen));
   bias = register_parameter("bias", randn({1}, gen));
 }
 
-Tensor Conv2D::forward(const Tensor& x) { return corr2d(x, weight) + bias; }
+Conv2D::Conv2D(std::int64_t in_channels, std::int64_t out_channels, const Shape& kernel_size,
+               std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding, bool with_bias, Generator& gen)
+    : options{stride, padding} {
+  if (in_channels <= 0 || out_channels <= 0)
+    fail<ValueError>("Conv2D: in_channels and out_channels must be positive, got {} and {}", in_channels, out_channels);
+  check_kernel_size(kernel_size);
+  if (stride[0] <= 0 || stride[1] <= 0)
+    fail<ValueError>("Conv2D: stride must be positive, got ({}, {})", stride[0], stride[1]);
+  if (padding[0] < 0 || padding[1] < 0)
+    fail<ValueError>("Conv2D: padding must be non-negative, got ({}, {})", padding[0], padding[1]);
+  double bound = 1.0 / std::sqrt(static_cast<double>(in_channels * kernel_size[0] * kernel_size[1]));
+  auto uniform = [&](const Shape& shape) { return rand(shape, gen) * (2 * bound) - bound; };
+  weight = register_parameter("weight", uniform({out_channels, in_channels, kernel_size[0], kernel_size[1]}));
+  if (with_bias) bias = register_parameter("bias", uniform({out_channels}));
+}
+
+// Note: the form is told by the weight's rank: the seed's layer has a 2-D kernel, the NCHW
+// layer a 4-D weight. The seed's forward stays corr2d + bias, as in the notebook.
+Tensor Conv2D::forward(const Tensor& x) {
+  if (weight.dim() == 4) return conv2d(x, weight, bias, options);
+  return corr2d(x, weight) + bias;
+}
 
 }  // namespace tg

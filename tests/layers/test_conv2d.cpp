@@ -1,7 +1,12 @@
-// Conv2D: the seed's single-channel layer, forward(x) = corr2d(x, weight) + bias.
+// Conv2D: the seed's single-channel layer, forward(x) = corr2d(x, weight) + bias, and the
+// NCHW layer, forward(x) = conv2d(x, weight, bias, {stride, padding}).
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <string>
 #include <vector>
 
+#include "framework/ops/op_test_util.hpp"
 #include "test_util.hpp"
 
 using tg::Tensor;
@@ -160,4 +165,78 @@ TEST_CASE("Conv2D rejects kernel sizes that are not two positive sizes", "[layer
   tg::Conv2D conv(tg::Shape{3, 3});
   CHECK_THROWS_AS(conv(tg::zeros({2, 5})), tg::ShapeError);
   CHECK_THROWS_AS(conv(tg::zeros({1, 4, 4})), tg::ShapeError);
+}
+
+// ---- the NCHW layer: Conv2D(in_channels, out_channels, kernel_size, stride, padding, bias) ----
+
+TEST_CASE("NCHW Conv2D has weight [O, C, kh, kw] and bias [O], named like nn.Conv2d", "[layers][conv2d]") {
+  tg::Conv2D conv(3, 4, tg::Shape{2, 5}, {2, 1}, {1, 0});
+  CHECK(conv.weight.shape() == tg::Shape{4, 3, 2, 5});
+  CHECK(conv.bias.shape() == tg::Shape{4});
+  CHECK(conv.weight.requires_grad());
+  CHECK(conv.bias.requires_grad());
+  CHECK(conv.options.stride == std::array<std::int64_t, 2>{2, 1});
+  CHECK(conv.options.padding == std::array<std::int64_t, 2>{1, 0});
+  auto named = conv.named_parameters();
+  REQUIRE(named.size() == 2);
+  CHECK(named[0].first == "weight");
+  CHECK(named[0].second.impl_ptr() == conv.weight.impl_ptr());
+  CHECK(named[1].first == "bias");
+  CHECK(named[1].second.impl_ptr() == conv.bias.impl_ptr());
+
+  tg::Conv2D no_bias(1, 6, tg::Shape{5, 5}, {1, 1}, {2, 2}, false);
+  CHECK_FALSE(no_bias.bias.defined());
+  REQUIRE(no_bias.named_parameters().size() == 1);
+  CHECK(no_bias.named_parameters()[0].first == "weight");
+}
+
+TEST_CASE("NCHW Conv2D draws weight, then bias, from U(-1/sqrt(fan_in), 1/sqrt(fan_in))", "[layers][conv2d]") {
+  tg::Generator gen(11), reference(11);
+  tg::Conv2D conv(6, 16, tg::Shape{5, 5}, {1, 1}, {0, 0}, true, gen);
+  double bound = 1.0 / std::sqrt(6.0 * 5 * 5);  // fan_in = C kh kw = 150
+  auto within = [&](const Tensor& t, double& largest) {
+    largest = 0;
+    for (double v : t.tolist()) largest = std::max(largest, std::abs(v));
+    return largest < bound;
+  };
+  double largest_weight = 0, largest_bias = 0;
+  CHECK(within(conv.weight, largest_weight));
+  CHECK(within(conv.bias, largest_bias));
+  CHECK(largest_weight > 0.95 * bound);  // 2400 draws fill the interval
+  CHECK(largest_bias > 0.5 * bound);
+  Tensor weight = tg::rand({16, 6, 5, 5}, reference) * (2 * bound) - bound;
+  Tensor bias = tg::rand({16}, reference) * (2 * bound) - bound;
+  CHECK(tg::test::allclose(conv.weight, weight, 0, 0));
+  CHECK(tg::test::allclose(conv.bias, bias, 0, 0));
+}
+
+TEST_CASE("NCHW Conv2D forward is conv2d with its weight, bias, stride and padding", "[layers][conv2d]") {
+  tg::Generator gen(12);
+  tg::Conv2D conv(3, 2, tg::Shape{3, 2}, {2, 1}, {0, 2}, true, gen);
+  Tensor x = tg::randn({2, 3, 7, 6}, gen).requires_grad_();
+  Tensor y = conv(x);
+  REQUIRE(y.shape() == tg::Shape{2, 2, 3, 9});
+  Tensor expected = tg::conv2d(x, conv.weight, conv.bias, {.stride = {2, 1}, .padding = {0, 2}});
+  CHECK(tg::test::allclose(y, expected, 0, 0));
+  y.sum().backward();
+  REQUIRE(conv.weight.grad().defined());
+  CHECK(conv.weight.grad().shape() == conv.weight.shape());
+  CHECK(tg::test::allclose(conv.bias.grad(), tg::full({2}, 2 * 3 * 9), 0, 0));
+  CHECK(x.grad().shape() == x.shape());
+
+  tg::Conv2D lenet_c1(1, 6, tg::Shape{5, 5}, {1, 1}, {2, 2});
+  CHECK(lenet_c1(tg::zeros({4, 1, 28, 28})).shape() == tg::Shape{4, 6, 28, 28});
+  CHECK_THROWS_MATCHES(lenet_c1(tg::zeros({4, 3, 28, 28})), tg::ShapeError,
+                       tg::test::MessageContains({"input has 3 channels but weight expects 1 ([O=6, C=1, 5, 5])"}));
+}
+
+TEST_CASE("NCHW Conv2D rejects bad sizes, strides and paddings", "[layers][conv2d]") {
+  CHECK_THROWS_AS(tg::Conv2D(0, 2, tg::Shape{3, 3}), tg::ValueError);
+  CHECK_THROWS_AS(tg::Conv2D(1, -1, tg::Shape{3, 3}), tg::ValueError);
+  CHECK_THROWS_AS(tg::Conv2D(1, 2, tg::Shape{3}), tg::ShapeError);
+  CHECK_THROWS_AS(tg::Conv2D(1, 2, tg::Shape{3, 0}), tg::ShapeError);
+  CHECK_THROWS_MATCHES(tg::Conv2D(1, 2, tg::Shape{3, 3}, {0, 1}), tg::ValueError,
+                       tg::test::MessageContains({"Conv2D", "stride", "(0, 1)"}));
+  CHECK_THROWS_MATCHES(tg::Conv2D(1, 2, tg::Shape{3, 3}, {1, 1}, {0, -1}), tg::ValueError,
+                       tg::test::MessageContains({"Conv2D", "padding", "(0, -1)"}));
 }
