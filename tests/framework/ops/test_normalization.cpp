@@ -1,0 +1,332 @@
+// batch_norm and dropout (ops/normalization.cpp): gradcheck, closed forms, loops written
+// from the definitions, PyTorch's values (scripts/fixtures/normalization.py) and errors.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "framework/ops/op_test_util.hpp"
+#include "tapegrad/ops/normalization.hpp"
+
+using tg::Shape;
+using tg::Tensor;
+using tg::test::allclose;
+using tg::test::MessageContains;
+
+namespace {
+
+Tensor load(const std::string& name) { return tg::load_npy(tg::test::fixture("torch/normalization/" + name + ".npy")); }
+
+// t[i] of a fixture whose first dim indexes training steps: [3, N, C] -> [N, C].
+Tensor step(const Tensor& t, std::int64_t i) {
+  Tensor out = tg::empty(t.shape().without(0));
+  const float* first = t.data<float>() + i * out.numel();
+  std::copy(first, first + out.numel(), out.data<float>());
+  return out;
+}
+
+// batch_norm by its definition, one channel at a time, in float64: y, and the statistics.
+struct Reference {
+  Tensor y;
+  std::vector<double> mean, var;  // batch mean and biased variance per channel
+};
+
+Reference batch_norm_by_hand(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  std::int64_t N = x.size(0), C = x.size(1), S = x.numel() / (N * C);
+  std::vector<double> v = x.tolist(), y(v.size());
+  std::vector<double> mean(static_cast<std::size_t>(C)), var(static_cast<std::size_t>(C));
+  auto at = [&](std::int64_t n, std::int64_t c, std::int64_t s) {
+    return static_cast<std::size_t>((n * C + c) * S + s);
+  };
+  for (std::int64_t c = 0; c < C; ++c) {
+    double sum = 0, sq = 0;
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t s = 0; s < S; ++s) sum += v[at(n, c, s)];
+    double m = sum / static_cast<double>(N * S);
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t s = 0; s < S; ++s) sq += (v[at(n, c, s)] - m) * (v[at(n, c, s)] - m);
+    double var_c = sq / static_cast<double>(N * S);
+    double w = weight.defined() ? weight.tolist()[static_cast<std::size_t>(c)] : 1;
+    double b = bias.defined() ? bias.tolist()[static_cast<std::size_t>(c)] : 0;
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t s = 0; s < S; ++s) y[at(n, c, s)] = (v[at(n, c, s)] - m) / std::sqrt(var_c + eps) * w + b;
+    mean[static_cast<std::size_t>(c)] = m;
+    var[static_cast<std::size_t>(c)] = var_c;
+  }
+  return {tg::from_vector(y, x.shape(), {.dtype = tg::kFloat64}), mean, var};
+}
+
+// Random [N, C] or [N, C, H, W] shapes with N * H * W >= 2 (training needs 2 values per channel).
+std::vector<Shape> batch_norm_shapes(tg::Generator& gen) {
+  std::vector<Shape> shapes = {{2, 1}, {5, 3}, {2, 2, 1, 1}, {1, 2, 3, 2}, {3, 2, 2, 3}};
+  for (int i = 0; i < 4; ++i) {
+    auto N = tg::test::random_int(gen, 2, 4), C = tg::test::random_int(gen, 1, 3);
+    shapes.push_back(i % 2 ? Shape{N, C}
+                           : Shape{N, C, tg::test::random_int(gen, 1, 3), tg::test::random_int(gen, 1, 3)});
+  }
+  return shapes;
+}
+
+}  // namespace
+
+TEST_CASE("batch_norm passes gradcheck in training mode, 2-D and 4-D, with and without affine",
+          "[ops][batchnorm][gradcheck]") {
+  tg::Generator gen(301);
+  for (const Shape& shape : batch_norm_shapes(gen)) {
+    for (bool affine : {true, false}) {
+      INFO("x " << shape.str() << (affine ? " affine" : " no affine"));
+      Tensor x = tg::test::uniform(shape, gen, -2, 3);
+      Tensor w = tg::test::uniform({shape[1]}, gen, 0.5, 2), b = tg::test::uniform({shape[1]}, gen, -1, 1);
+      Tensor running_mean = tg::zeros({shape[1]}), running_var = tg::ones({shape[1]});
+      auto f = [&](const std::vector<Tensor>& v) {
+        return affine ? tg::batch_norm(v[0], running_mean, running_var, v[1], v[2], true)
+                      : tg::batch_norm(v[0], running_mean, running_var, Tensor(), Tensor(), true);
+      };
+      auto result = affine ? tg::gradcheck(f, {x, w, b}) : tg::gradcheck(f, {x});
+      INFO(result.message);
+      REQUIRE(result.ok);
+    }
+  }
+}
+
+TEST_CASE("batch_norm passes gradcheck in eval mode, 2-D and 4-D, with and without affine",
+          "[ops][batchnorm][gradcheck]") {
+  tg::Generator gen(302);
+  for (const Shape& shape : batch_norm_shapes(gen)) {
+    for (bool affine : {true, false}) {
+      INFO("x " << shape.str() << (affine ? " affine" : " no affine"));
+      Tensor x = tg::test::uniform(shape, gen, -2, 3);
+      Tensor w = tg::test::uniform({shape[1]}, gen, 0.5, 2), b = tg::test::uniform({shape[1]}, gen, -1, 1);
+      Tensor running_mean = tg::test::uniform({shape[1]}, gen, -1, 1);
+      Tensor running_var = tg::test::uniform({shape[1]}, gen, 0.5, 2);
+      auto f = [&](const std::vector<Tensor>& v) {
+        return affine ? tg::batch_norm(v[0], running_mean, running_var, v[1], v[2], false)
+                      : tg::batch_norm(v[0], running_mean, running_var, Tensor(), Tensor(), false);
+      };
+      auto result = affine ? tg::gradcheck(f, {x, w, b}) : tg::gradcheck(f, {x});
+      INFO(result.message);
+      REQUIRE(result.ok);
+    }
+  }
+}
+
+TEST_CASE("batch_norm: a 2-sample closed form, and the running-statistics update", "[ops][batchnorm]") {
+  // Channel 0 holds {1, 3}: mean 2, biased var 1, unbiased var 2. Channel 1 holds {10, 30}:
+  // mean 20, biased var 100, unbiased var 200. With eps = 0, xhat = [[-1, -1], [1, 1]].
+  Tensor x = Tensor{{1, 10}, {3, 30}}.requires_grad_();
+  Tensor w = Tensor{2, 3}.requires_grad_(), b = Tensor{0.5, -1}.requires_grad_();
+  Tensor running_mean = tg::zeros({2}), running_var = tg::ones({2});
+  Tensor y = tg::batch_norm(x, running_mean, running_var, w, b, true, 0.1, 0);
+  CHECK(allclose(y, Tensor{{-1.5, -4}, {2.5, 2}}));
+  CHECK(allclose(running_mean, Tensor{0.2, 2}));              // 0.9 * 0 + 0.1 * mean
+  CHECK(allclose(running_var, Tensor{0.9 + 0.2, 0.9 + 20}));  // 0.9 * 1 + 0.1 * unbiased var
+  (y * Tensor{{1, 0}, {0, 0}}).sum().backward();
+  CHECK(allclose(b.grad(), Tensor{1, 0}));   // sum(G)
+  CHECK(allclose(w.grad(), Tensor{-1, 0}));  // sum(G xhat)
+  // dx = w invstd (G - sum(G) / M - xhat sum(G xhat) / M) = 2 (G - 1/2 + xhat / 2) = 0 on channel 0: with
+  // M = 2, xhat = -1, 1 whatever x is, so y cannot depend on x.
+  CHECK(allclose(x.grad(), Tensor{{0, 0}, {0, 0}}, 1e-5, 1e-6));
+}
+
+TEST_CASE("batch_norm equals its definition; each channel comes out with mean 0 and variance 1", "[ops][batchnorm]") {
+  tg::Generator gen(303);
+  for (const Shape& shape : batch_norm_shapes(gen)) {
+    INFO("x " << shape.str());
+    Tensor x = tg::test::uniform(shape, gen, -5, 9), w = tg::test::uniform({shape[1]}, gen, 0.5, 2);
+    Tensor b = tg::test::uniform({shape[1]}, gen, -1, 1);
+    Reference want = batch_norm_by_hand(x, w, b, 1e-5);
+    Tensor running_mean = tg::zeros({shape[1]}, {.dtype = tg::kFloat64}), running_var = tg::ones({shape[1]});
+    CHECK(allclose(tg::batch_norm(x, running_mean, running_var, w, b, true), want.y, 1e-12, 1e-12));
+    double M = static_cast<double>(x.numel() / shape[1]);
+    for (std::int64_t c = 0; c < shape[1]; ++c) {
+      auto i = static_cast<std::size_t>(c);
+      CHECK(running_mean.at<double>({c}) == Approx(0.1 * want.mean[i]).margin(1e-12));
+      CHECK(running_var.at({c}) == Approx(0.9 + 0.1 * want.var[i] * M / (M - 1)).epsilon(1e-6));
+    }
+    // Without affine, y is xhat: per channel mean 0 and biased variance var / (var + eps) ~ 1.
+    Reference normalised =
+        batch_norm_by_hand(tg::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true), Tensor(), Tensor(), 0);
+    for (std::size_t c = 0; c < normalised.mean.size(); ++c) {
+      CHECK(normalised.mean[c] == Approx(0).margin(1e-12));
+      CHECK(normalised.var[c] == Approx(want.var[c] / (want.var[c] + 1e-5)).epsilon(1e-9));
+    }
+  }
+}
+
+TEST_CASE("batch_norm in eval mode uses the running statistics and leaves them alone", "[ops][batchnorm]") {
+  Tensor x = Tensor{{1, 2}, {3, 6}, {5, 4}}.requires_grad_();
+  Tensor running_mean = Tensor{1, -1}, running_var = Tensor{4, 0.25};
+  Tensor w = Tensor{2, 1}.requires_grad_(), b = Tensor{0, 1}.requires_grad_();
+  Tensor y = tg::batch_norm(x, running_mean, running_var, w, b, false, 0.1, 0);
+  // y = (x - running_mean) / sqrt(running_var) * w + b
+  CHECK(allclose(y, Tensor{{0, 7}, {2, 15}, {4, 11}}));
+  CHECK(allclose(running_mean, Tensor{1, -1}, 0, 0));
+  CHECK(allclose(running_var, Tensor{4, 0.25}, 0, 0));
+  y.sum().backward();
+  CHECK(allclose(x.grad(), Tensor{{1, 2}, {1, 2}, {1, 2}}));  // w / sqrt(running_var)
+  CHECK(allclose(w.grad(), Tensor{3, 30}));                   // sum((x - mean) / sqrt(var))
+  CHECK(allclose(b.grad(), Tensor{3, 3}));
+}
+
+TEST_CASE("batch_norm matches torch: 3 training steps with running statistics, then eval", "[ops][batchnorm][torch]") {
+  struct Case {
+    std::string name;
+    bool affine;
+    double momentum, eps;
+  };
+  for (const Case& c :
+       {Case{"bn2d", true, 0.1, 1e-5}, Case{"bn1d", true, 0.3, 1e-3}, Case{"bn1d_noaffine", false, 0.1, 1e-5}}) {
+    INFO(c.name);
+    Tensor w = c.affine ? load(c.name + "_weight").requires_grad_() : Tensor();
+    Tensor b = c.affine ? load(c.name + "_bias").requires_grad_() : Tensor();
+    Tensor train_x = load(c.name + "_train_x"), train_G = load(c.name + "_train_G");
+    std::int64_t C = train_x.size(2);
+    Tensor running_mean = tg::zeros({C}), running_var = tg::ones({C});
+    auto run = [&](const std::string& prefix, Tensor x, const Tensor& G, bool training, int i) {
+      auto want = [&](const std::string& what) {
+        Tensor t = load(prefix + what);
+        return i >= 0 ? step(t, i) : t;
+      };
+      x.requires_grad_();
+      if (c.affine) {
+        w.set_grad(Tensor());
+        b.set_grad(Tensor());
+      }
+      Tensor y = tg::batch_norm(x, running_mean, running_var, w, b, training, c.momentum, c.eps);
+      CHECK(allclose(y, want("y"), 1e-5, 1e-5));
+      (y * G).sum().backward();
+      CHECK(allclose(x.grad(), want("dx"), 1e-4, 1e-5));
+      if (c.affine) {
+        CHECK(allclose(w.grad(), want("dweight"), 1e-4, 1e-5));
+        CHECK(allclose(b.grad(), want("dbias"), 1e-5, 1e-5));
+      }
+    };
+    for (int i = 0; i < 3; ++i) {
+      INFO("training step " << i);
+      run(c.name + "_train_", step(train_x, i), step(train_G, i), true, i);
+      CHECK(allclose(running_mean, step(load(c.name + "_train_running_mean"), i), 1e-5, 1e-6));
+      CHECK(allclose(running_var, step(load(c.name + "_train_running_var"), i), 1e-5, 1e-6));
+    }
+    run(c.name + "_eval_", load(c.name + "_eval_x"), load(c.name + "_eval_G"), false, -1);
+  }
+}
+
+TEST_CASE("batch_norm records only when needed, and always updates the running statistics", "[ops][batchnorm][tape]") {
+  tg::Tape& tape = tg::Tape::current();
+  tape.clear();
+  Tensor x = Tensor{{1, 2}, {3, 5}}, running_mean = tg::zeros({2}), running_var = tg::ones({2});
+  CHECK_FALSE(tg::batch_norm(x, running_mean, running_var, Tensor(), Tensor(), true).requires_grad());
+  CHECK(tape.size() == 0);
+  CHECK(allclose(running_mean, Tensor{0.2, 0.35}));
+  Tensor w = tg::ones({2}, {.requires_grad = true});
+  {
+    tg::NoGradGuard no_grad;
+    CHECK_FALSE(tg::batch_norm(x, running_mean, running_var, w, Tensor(), true).requires_grad());
+    CHECK(tape.size() == 0);
+    CHECK(allclose(running_mean, Tensor{0.38, 0.665}));  // 0.9 * 0.2 + 0.1 * 2, 0.9 * 0.35 + 0.1 * 3.5
+  }
+  Tensor y = tg::batch_norm(x, running_mean, running_var, w, Tensor(), true);
+  REQUIRE(tape.size() == 1);
+  CHECK(std::string(tape.entries().back().op) == "batch_norm");
+  y.backward(Tensor{{1, 0}, {0, 1}});
+  CHECK_FALSE(x.grad().defined());
+  CHECK(allclose(w.grad(), Tensor{-1, 1}, 1e-4, 1e-5));  // sum(G xhat), xhat = [[-1, -1], [1, 1]]
+  tape.clear();
+}
+
+TEST_CASE("batch_norm rejects bad ranks, channel mismatches and single-value training batches",
+          "[ops][batchnorm][errors]") {
+  Tensor rm = tg::zeros({3}), rv = tg::ones({3});
+  CHECK_THROWS_MATCHES(tg::batch_norm(tg::ones({1, 3}), rm, rv, Tensor(), Tensor(), true), tg::ValueError,
+                       MessageContains({"batch_norm", "more than 1 value per channel", "[1, 3]"}));
+  CHECK_THROWS_MATCHES(tg::batch_norm(tg::ones({1, 3, 1, 1}), rm, rv, Tensor(), Tensor(), true), tg::ValueError,
+                       MessageContains({"batch_norm", "more than 1 value per channel", "[1, 3, 1, 1]"}));
+  CHECK_NOTHROW(tg::batch_norm(tg::ones({1, 3}), rm, rv, Tensor(), Tensor(), false));  // eval needs no batch
+  CHECK_THROWS_MATCHES(tg::batch_norm(tg::ones({6}), rm, rv, Tensor(), Tensor(), true), tg::ShapeError,
+                       MessageContains({"batch_norm", "[N, C]", "[6]"}));
+  CHECK_THROWS_MATCHES(tg::batch_norm(tg::ones({2, 4}), rm, rv, Tensor(), Tensor(), true), tg::ShapeError,
+                       MessageContains({"batch_norm", "running_mean", "[3]", "[2, 4]", "C = 4"}));
+  CHECK_THROWS_MATCHES(tg::batch_norm(tg::ones({2, 3}), rm, rv, tg::ones({2}), Tensor(), true), tg::ShapeError,
+                       MessageContains({"batch_norm", "weight", "[2]", "[2, 3]"}));
+  CHECK_THROWS_MATCHES(tg::batch_norm(tg::ones({2, 3}), rm, rv, Tensor(), tg::ones({3, 1}), true), tg::ShapeError,
+                       MessageContains({"batch_norm", "bias", "[3, 1]"}));
+  CHECK_THROWS_MATCHES(tg::batch_norm(tg::ones({2, 3}), rm, Tensor(), Tensor(), Tensor(), true), tg::ValueError,
+                       MessageContains({"batch_norm", "both"}));
+  CHECK_THROWS_MATCHES(tg::batch_norm(tg::ones({2, 3}), Tensor(), Tensor(), Tensor(), Tensor(), false), tg::ValueError,
+                       MessageContains({"batch_norm", "eval mode", "running_mean"}));
+  CHECK(allclose(rm, tg::zeros({3}), 0, 0));  // a rejected call changes nothing
+}
+
+TEST_CASE("dropout zeroes a fraction p, scales the rest by 1 / (1 - p) and preserves the mean", "[ops][dropout]") {
+  tg::Generator gen(11);
+  for (double p : {0.1, 0.5, 0.8}) {
+    INFO("p = " << p);
+    const std::int64_t n = 100000;
+    Tensor y = tg::dropout(tg::ones({n}), p, true, gen);
+    std::int64_t zeros = 0, scaled = 0;
+    double sum = 0;
+    for (double v : y.tolist()) {
+      zeros += v == 0;
+      scaled += std::abs(v - 1 / (1 - p)) < 1e-6;
+      sum += v;
+    }
+    CHECK(zeros + scaled == n);  // every element is either dropped or scaled
+    // The fraction has standard deviation sqrt(p (1 - p) / n) <= 0.0016: 0.01 is over 6 of them.
+    CHECK(static_cast<double>(zeros) / n == Approx(p).margin(0.01));
+    CHECK(sum / n == Approx(1).margin(0.01 / (1 - p)));
+  }
+}
+
+TEST_CASE("dropout's gradient is dy * mask / (1 - p), and it passes gradcheck with a fixed mask",
+          "[ops][dropout][gradcheck]") {
+  tg::Generator gen(12);
+  Tensor x = tg::test::away_from_zero({4, 50}, gen, 0.5, 2).requires_grad_();
+  Tensor G = tg::test::uniform({4, 50}, gen, -1, 1);
+  Tensor y = tg::dropout(x, 0.25, true, gen);
+  (y * G).sum().backward();
+  std::vector<double> xs = x.detach().tolist(), ys = y.tolist(), gs = G.tolist(), dx = x.grad().tolist();
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    double mask = ys[i] == 0 ? 0 : 1;
+    CHECK(ys[i] == Approx(xs[i] * mask / 0.75).epsilon(1e-12));
+    CHECK(dx[i] == Approx(gs[i] * mask / 0.75).epsilon(1e-12));
+  }
+  auto result = tg::gradcheck(
+      [](const std::vector<Tensor>& v) {
+        tg::Generator same(13);  // the same mask on every call
+        return tg::dropout(v[0], 0.4, true, same);
+      },
+      {tg::test::uniform({3, 5}, gen, -2, 2)});
+  INFO(result.message);
+  CHECK(result.ok);
+}
+
+TEST_CASE("dropout masks are reproducible per seed", "[ops][dropout]") {
+  tg::Generator a(7), b(7), c(8);
+  Tensor x = tg::ones({1000});
+  Tensor ya = tg::dropout(x, 0.5, true, a), yb = tg::dropout(x, 0.5, true, b), yc = tg::dropout(x, 0.5, true, c);
+  CHECK(allclose(ya, yb, 0, 0));
+  CHECK_FALSE(allclose(ya, yc, 0, 0));
+  CHECK_FALSE(allclose(ya, tg::dropout(x, 0.5, true, a), 0, 0));  // the generator moves on
+}
+
+TEST_CASE("dropout is the identity in eval mode and for p = 0; p = 1 gives zeros", "[ops][dropout]") {
+  tg::Tape& tape = tg::Tape::current();
+  tape.clear();
+  tg::Generator gen(9);
+  Tensor x = Tensor{1, -2, 3}.requires_grad_();
+  CHECK(tg::dropout(x, 0.5, false, gen).impl_ptr() == x.impl_ptr());
+  CHECK(tg::dropout(x, 0, true, gen).impl_ptr() == x.impl_ptr());
+  CHECK(tape.size() == 0);
+  Tensor y = tg::dropout(x, 1, true, gen);
+  CHECK(allclose(y, tg::zeros({3}), 0, 0));
+  y.sum().backward();
+  CHECK(allclose(x.grad(), tg::zeros({3}), 0, 0));
+  tape.clear();
+}
+
+TEST_CASE("dropout rejects p outside [0, 1]", "[ops][dropout][errors]") {
+  tg::Generator gen(1);
+  for (double p : {-0.1, 1.5, std::nan("")})
+    CHECK_THROWS_MATCHES(tg::dropout(tg::ones({3}), p, true, gen), tg::ValueError,
+                         MessageContains({"dropout", "[0, 1]"}));
+  CHECK_THROWS_AS(tg::dropout(tg::ones({3}), 2, false, gen), tg::ValueError);  // even in eval mode
+}
