@@ -3,19 +3,14 @@
 #include <limits>
 #include <vector>
 
-#include "test_util.hpp"
+#include "framework/ops/op_test_util.hpp"
+#include "optim/optim_test_util.hpp"
 
 using tg::Tensor;
+using tg::test::param;
+using tg::test::vec;
 
 namespace {
-
-Tensor param(const std::vector<double>& values) {
-  return tg::from_vector(values, {static_cast<std::int64_t>(values.size())}, {.requires_grad = true});
-}
-
-Tensor vec(const std::vector<double>& values) {
-  return tg::from_vector(values, {static_cast<std::int64_t>(values.size())});
-}
 
 bool close(const Tensor& a, const std::vector<double>& b) { return tg::test::allclose(a, vec(b), 1e-6, 1e-6); }
 
@@ -49,7 +44,8 @@ TEST_CASE("SGD without momentum steps p -= lr * grad", "[optim]") {
   opt.step();
   CHECK(close(p, {0.9, -2.2, 3.4}));
   p.set_grad(vec({-1, 0, 4}));
-  opt.lr = 0.5;  // schedules change lr between steps
+  opt.set_lr(0.5);  // schedules change lr between steps
+  CHECK(opt.lr() == 0.5);
   opt.step();
   CHECK(close(p, {1.4, -2.2, 1.4}));
   CHECK(p.is_leaf());
@@ -220,6 +216,7 @@ TEST_CASE("SGD rejects invalid arguments", "[optim]") {
   CHECK_THROWS_AS(tg::SGD({p}, -0.1), tg::ValueError);
   CHECK_THROWS_WITH(tg::SGD({p}, -0.1), Catch::Contains("-0.1"));
   CHECK_THROWS_AS(tg::SGD({p}, nan), tg::ValueError);
+  CHECK_THROWS_AS(tg::SGD({p}, std::numeric_limits<double>::infinity()), tg::ValueError);
   CHECK_THROWS_AS(tg::SGD({p}, 0.1, -0.5), tg::ValueError);
   CHECK_THROWS_AS(tg::SGD({p}, 0.1, nan), tg::ValueError);
   CHECK_THROWS_AS(tg::SGD({p}, 0.1, 0, 0, -1e-4), tg::ValueError);
@@ -262,4 +259,17 @@ TEST_CASE("SGD fits Linear(1, 1) to y = 3x + 2", "[optim]") {
   CHECK(fc.bias.item<double>() == Approx(2).margin(1e-3));
   CHECK(loss < 1e-6);
   CHECK(tg::Tape::current().size() == tape_size);  // the training loop leaves nothing behind
+}
+
+TEST_CASE("SGD's lr is validated when set and kept on failure", "[optim]") {
+  Tensor p = param({1});
+  tg::SGD opt({p}, 0.1);
+  CHECK(opt.lr() == 0.1);
+  CHECK_THROWS_MATCHES(opt.set_lr(-2), tg::ValueError, tg::test::MessageContains({"SGD", "-2"}));
+  CHECK_THROWS_AS(opt.set_lr(std::numeric_limits<double>::quiet_NaN()), tg::ValueError);
+  CHECK(opt.lr() == 0.1);
+  opt.set_lr(0);
+  p.set_grad(vec({5}));
+  opt.step();
+  CHECK(close(p, {1}));
 }

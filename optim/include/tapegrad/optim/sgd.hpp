@@ -5,6 +5,7 @@
 //   b = momentum * b + (1 - dampening) * g        afterwards        (if momentum != 0)
 //   g = nesterov ? g + momentum * b : b                              (if momentum != 0)
 //   p = p - lr * g
+// State per parameter (with momentum): "momentum_buffer" b.
 #include <vector>
 
 #include "tapegrad/optim/optimizer.hpp"
@@ -18,12 +19,12 @@ class SGD : public Optimizer {
 
   void step() override;
 
-  double lr;  // public, so that schedules can change it between steps
+ protected:
+  std::vector<std::string> state_names() const override;
 
  private:
   double momentum_, dampening_, weight_decay_;
   bool nesterov_;
-  std::vector<Tensor> momentum_buffers_;  // one per parameter, undefined until first used
 };
 
 }  // namespace tg
