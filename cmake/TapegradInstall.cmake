@@ -2,7 +2,7 @@
 #   find_package(tapegrad)  +  target_link_libraries(app tapegrad::tapegrad)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS tapegrad tapegrad_framework tapegrad_layers tapegrad_optim
+install(TARGETS tapegrad tapegrad_framework tapegrad_layers tapegrad_optim tapegrad_data
         EXPORT tapegradTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ cmake make libeigen3-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev)
+packages=(g++ cmake make libeigen3-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev
+          dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
