@@ -64,3 +64,9 @@ Tensor corr2d_backward_input(const Tensor& dY, const Tensor& K);
 Tensor corr2d_backward_kernel(const Tensor& X, const Tensor& dY);
 
 }  // namespace tg
+
+// The op families of convolutional networks, one header each.
+#include "tapegrad/ops/conv2d.hpp"
+#include "tapegrad/ops/loss.hpp"
+#include "tapegrad/ops/normalization.hpp"
+#include "tapegrad/ops/pooling.hpp"
