@@ -25,3 +25,4 @@
 #include "tapegrad/safetensors.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
+#include "tapegrad/threads.hpp"
