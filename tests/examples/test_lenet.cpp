@@ -1,0 +1,74 @@
+// The LeNet example end to end, on a few thousand images: it learns, and resuming from a
+// checkpoint gives the same numbers as an uninterrupted run.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "test_util.hpp"
+
+namespace {
+
+// Runs lenet with `args`, its stderr going to lenet_stderr.txt; returns its exit status.
+int run(const std::string& args, const std::string& stderr_path = "/dev/null") {
+  std::string command = fmt::format("{} {} > /dev/null 2>{}", TAPEGRAD_LENET, args, stderr_path);
+  return std::system(command.c_str());
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The metrics CSV rows without the timing column (the last one).
+std::vector<std::string> rows_without_timing(const std::string& path) {
+  std::vector<std::string> rows;
+  std::istringstream in(read_file(path));
+  for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',')));
+  return rows;
+}
+
+// Small and fast: 1500 training images, 1000 test images.
+const std::string kQuick = "--limit 1500 --test-limit 1000 --batch-size 100 --seed 3";
+
+}  // namespace
+
+TEST_CASE("lenet --recipe modern beats chance by a wide margin on 1500 images", "[example][lenet]") {
+  REQUIRE(run(fmt::format("--recipe modern --epochs 2 {} --metrics lenet_smoke.csv", kQuick)) == 0);
+  auto rows = rows_without_timing("lenet_smoke.csv");
+  REQUIRE(rows.size() == 3);  // header + 2 epochs
+  CHECK(rows[0] == "epoch,loss,train_acc,test_acc");
+  double test_acc = std::stod(rows[2].substr(rows[2].rfind(',') + 1));
+  CHECK(test_acc > 0.5);  // chance is 0.1
+  std::remove("lenet_smoke.csv");
+}
+
+TEST_CASE("lenet resumed from a checkpoint matches an uninterrupted run", "[example][lenet]") {
+  for (std::string recipe : {"modern", "classic"}) {
+    INFO(recipe);
+    REQUIRE(run(fmt::format("--recipe {} --epochs 2 {} --metrics lenet_straight.csv", recipe, kQuick)) == 0);
+    REQUIRE(run(fmt::format("--recipe {} --epochs 1 {} --metrics lenet_resumed.csv --save lenet_ck.safetensors", recipe,
+                            kQuick)) == 0);
+    REQUIRE(run(fmt::format("--recipe {} --epochs 2 {} --metrics lenet_resumed.csv --resume lenet_ck.safetensors",
+                            recipe, kQuick)) == 0);
+    auto straight = rows_without_timing("lenet_straight.csv"), resumed = rows_without_timing("lenet_resumed.csv");
+    REQUIRE(straight.size() == 3);
+    CHECK(resumed == straight);
+    for (const char* f :
+         {"lenet_straight.csv", "lenet_resumed.csv", "lenet_ck.safetensors", "lenet_ck.safetensors.optim"})
+      std::remove(f);
+  }
+}
+
+TEST_CASE("lenet reports bad input clearly", "[example][lenet]") {
+  const std::string err = "lenet_bad_input_stderr.txt";
+  CHECK(run("--recipe nonsense", err) != 0);
+  CHECK(run("--data /nonexistent/fashion --epochs 1", err) != 0);
+  CHECK_THAT(read_file(err), Catch::Contains("dataset-fashion-mnist"));
+  std::ofstream("lenet_bad.safetensors") << "not a checkpoint";
+  CHECK(run(fmt::format("--epochs 1 {} --resume lenet_bad.safetensors", kQuick), err) != 0);
+  CHECK_THAT(read_file(err), Catch::Contains("lenet_bad.safetensors"));
+  std::remove("lenet_bad.safetensors");
+  std::remove(err.c_str());
+}
