@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ cmake make libeigen3-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev
+# python3-numpy: the tests read checkpoints back with an independent reader (json + numpy).
+packages=(g++ cmake make libeigen3-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev python3-numpy
           dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
