@@ -1,6 +1,11 @@
 #pragma once
 // Helpers shared by the tests.
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -8,6 +13,29 @@
 #include "tapegrad/tapegrad.hpp"
 
 namespace tg::test {
+
+// A fresh directory for one test case, removed at its end. The process id keeps parallel
+// ctest runs apart.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& name)
+      : path(std::filesystem::temp_directory_path() / fmt::format("tapegrad_{}_{}", name, ::getpid())) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
 
 inline std::string fixture(const std::string& name) { return std::string(TAPEGRAD_FIXTURES_DIR) + "/" + name; }
 

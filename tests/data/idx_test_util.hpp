@@ -1,5 +1,5 @@
 #pragma once
-// Helpers for the data tests: a temporary directory, IDX byte strings, and gzip files
+// Helpers for the data tests (TempDir is in test_util.hpp): IDX byte strings, and gzip files
 // written with zlib, as Fashion-MNIST's own files are.
 #include <unistd.h>
 #include <zlib.h>
@@ -14,20 +14,9 @@
 
 #include <fmt/format.h>
 
-namespace tg::test {
+#include "test_util.hpp"
 
-// A fresh directory for one test case, removed at its end. The process id keeps parallel
-// ctest runs apart.
-struct TempDir {
-  std::filesystem::path path;
-  explicit TempDir(const std::string& name)
-      : path(std::filesystem::temp_directory_path() / fmt::format("tapegrad_{}_{}", name, ::getpid())) {
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+namespace tg::test {
 
 // An IDX header: magic 00 00 <type> <rank>, then each dimension as a big-endian uint32.
 inline std::string idx_header(std::vector<std::uint32_t> dims, unsigned char type = 0x08) {

@@ -18,29 +18,11 @@ using tg::Tensor;
 namespace fs = std::filesystem;
 using Named = std::vector<std::pair<std::string, Tensor>>;
 
+using tg::test::read_bytes;
+using tg::test::TempDir;
+using tg::test::write_bytes;
+
 namespace {
-
-// A fresh directory for one test case, removed at its end.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / fmt::format("tapegrad_{}_{}", name, ::getpid())) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-}
 
 // The 8-byte little-endian length, the header as given (no padding) and the data.
 std::string safetensors_bytes(const std::string& header, const std::string& data, std::uint64_t length) {

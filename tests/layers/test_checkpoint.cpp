@@ -16,28 +16,11 @@
 using tg::Tensor;
 namespace fs = std::filesystem;
 
+using tg::test::read_bytes;
+using tg::test::TempDir;
+using tg::test::write_bytes;
+
 namespace {
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / fmt::format("tapegrad_{}_{}", name, ::getpid())) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-}
 
 // Linear, ReLU, Linear as nn.Sequential numbers them: children "0" and "2".
 class Mlp : public tg::Module {
