@@ -2,6 +2,7 @@
 // Helpers shared by the tests.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +36,14 @@ inline std::string read_bytes(const std::string& path) {
 inline void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out << bytes;
+}
+
+// t[i] along the first dim, as a new float32 tensor: t [n, ...] -> [...].
+inline Tensor index0(const Tensor& t, std::int64_t i) {
+  Tensor out = tg::empty(t.shape().without(0));
+  const float* first = t.data<float>() + i * out.numel();
+  std::copy(first, first + out.numel(), out.data<float>());
+  return out;
 }
 
 inline std::string fixture(const std::string& name) { return std::string(TAPEGRAD_FIXTURES_DIR) + "/" + name; }

@@ -16,13 +16,8 @@ namespace {
 
 Tensor load(const std::string& name) { return tg::load_npy(tg::test::fixture("torch/normalization/" + name + ".npy")); }
 
-// t[i] of a fixture whose first dim indexes training steps: [3, N, C] -> [N, C].
-Tensor step(const Tensor& t, std::int64_t i) {
-  Tensor out = tg::empty(t.shape().without(0));
-  const float* first = t.data<float>() + i * out.numel();
-  std::copy(first, first + out.numel(), out.data<float>());
-  return out;
-}
+// t[i] of a fixture whose first dim indexes training steps.
+Tensor step(const Tensor& t, std::int64_t i) { return tg::test::index0(t, i); }
 
 // batch_norm by its definition, one channel at a time, in float64: y, and the statistics.
 struct Reference {
