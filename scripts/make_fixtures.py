@@ -29,26 +29,14 @@ the cases here change. Keep the directory small (well under 300 KB): the files a
 import os
 import sys
 
-try:
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-except ImportError as error:
-    sys.exit(
-        f"make_fixtures.py: cannot import {error.name!r} ({error}).\n"
-        "This script needs PyTorch and NumPy; run it with Debian's interpreter, which has them\n"
-        "(apt-get install python3-torch python3-numpy):\n"
-        "    /usr/bin/python3 scripts/make_fixtures.py"
-    )
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+from common import ROOT, require_torch, saver  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+np, torch = require_torch("scripts/make_fixtures.py")
+import torch.nn.functional as F  # noqa: E402
+
 OUT = os.path.join(ROOT, "tests", "fixtures", "torch")
-
-
-def save(name, tensor):
-    # np.array, not np.ascontiguousarray: the latter turns a 0-d array into shape (1,).
-    array = np.array(tensor.detach().numpy(), dtype=np.float32, order="C")
-    np.save(os.path.join(OUT, name + ".npy"), array)
+save = saver(OUT)
 
 
 def leaf(tensor):
