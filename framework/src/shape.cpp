@@ -20,15 +20,9 @@ void Shape::push_back(std::int64_t d) {
   dims_[static_cast<std::size_t>(rank_++)] = d;
 }
 
-std::int64_t Shape::numel() const {
+std::int64_t Shape::numel_after_overflow() const {
   if (std::find(begin(), end(), 0) != end()) return 0;  // [2^40, 2^40, 0] is empty, not an overflow
-  std::int64_t n = 1;
-  for (std::int64_t d : *this) {
-    if (n > std::numeric_limits<std::int64_t>::max() / d)
-      fail<ValueError>("Shape: the number of elements of {} overflows int64; use smaller dimensions", str());
-    n *= d;
-  }
-  return n;
+  fail<ValueError>("Shape: the number of elements of {} overflows int64; use smaller dimensions", str());
 }
 
 std::array<std::int64_t, Shape::kMaxRank> Shape::strides() const {
@@ -46,13 +40,6 @@ Shape Shape::without(int dim) const {
   for (int i = 0; i < rank_; ++i)
     if (i != dim) out.push_back((*this)[i]);
   return out;
-}
-
-bool operator==(const Shape& a, const Shape& b) {
-  if (a.rank_ != b.rank_) return false;
-  for (int i = 0; i < a.rank_; ++i)
-    if (a[i] != b[i]) return false;
-  return true;
 }
 
 std::string Shape::str() const { return fmt::format("[{}]", fmt::join(begin(), end(), ", ")); }

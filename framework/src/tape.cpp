@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <utility>
 
 #include "tapegrad/error.hpp"
 #include "tapegrad/ops.hpp"
@@ -13,23 +14,48 @@ namespace {
 thread_local bool grad_enabled = true;
 
 // Entry ids are unique across threads, so a tensor recorded on another thread's tape is
-// never mistaken for one of ours: find() simply does not know its id.
+// never mistaken for one of ours: find() simply does not know its id. Each thread takes
+// ids in blocks, so recording an op does not touch a shared atomic.
 std::uint64_t next_entry_id() {
-  static std::atomic<std::uint64_t> next{1};
-  return next.fetch_add(1, std::memory_order_relaxed);
+  constexpr std::uint64_t kBlock = 1 << 16;
+  static std::atomic<std::uint64_t> next_block{1};
+  thread_local std::uint64_t next = 0, end = 0;
+  if (next == end) {
+    next = next_block.fetch_add(kBlock, std::memory_order_relaxed);
+    end = next + kBlock;
+  }
+  return next++;
 }
 
-// acc += g, where acc may still be empty. A gradient that is shared with anything else
-// (an output gradient passed straight through, a user's tensor) is copied before it is
-// stored, so that a later in-place accumulation can never write into someone else's data.
-void accumulate_into(Tensor& acc, const Tensor& g) {
+// A leaf's .grad += g, where .grad may still be empty. A gradient that is shared with
+// anything else (an output gradient passed straight through, a user's tensor, another
+// leaf's .grad) is copied before it is stored: the user and the optimizer write to
+// .grad in place, and that must never reach someone else's data.
+void accumulate_leaf(Tensor& acc, Tensor g) {
   if (!acc.defined()) {
     bool unique = g.impl_ptr().use_count() == 1 && g.impl().storage.use_count() == 1;
-    acc = unique ? g : g.detach().clone();
+    acc = unique ? std::move(g) : g.clone();  // backward() runs with grad mode off: clone() records nothing
   } else {
     acc.add_(g);
   }
 }
+
+// An intermediate gradient slot += g. Slots are private to backward(), so g is stored as
+// it is, shared or not (add's da = dy passes dy on without a copy). A second contribution
+// is added in place only when nothing else holds the slot's buffer; otherwise the sum
+// goes to a new tensor.
+void accumulate_slot(Tensor& acc, Tensor g) {
+  if (!acc.defined()) {
+    acc = std::move(g);
+  } else if (acc.impl_ptr().use_count() == 1 && acc.impl().storage.use_count() == 1) {
+    acc.add_(g);
+  } else {
+    acc = acc + g;
+  }
+}
+
+// Scratch vectors of backward() are kept for the next call, unless they grew large.
+constexpr std::size_t kMaxKeptScratch = std::size_t{1} << 16;
 
 }  // namespace
 
@@ -44,10 +70,10 @@ void Gradients::accumulate(int input, Tensor grad) {
   if (!(grad.shape() == in.tensor->shape)) grad = sum_to(grad, in.tensor->shape);  // undo broadcasting
   if (grad.dtype() != in.tensor->dtype) grad = grad.to(in.tensor->dtype);
   if (in.producer >= 0) {
-    accumulate_into(slots_[static_cast<std::size_t>(in.producer)], grad);
+    accumulate_slot(slots_[static_cast<std::size_t>(in.producer)], std::move(grad));
   } else {
-    Tensor leaf_grad(in.tensor->grad);
-    accumulate_into(leaf_grad, grad);
+    Tensor leaf_grad(std::move(in.tensor->grad));
+    accumulate_leaf(leaf_grad, std::move(grad));
     in.tensor->grad = leaf_grad.impl_ptr();
   }
 }
@@ -64,12 +90,14 @@ void Tape::clear() {
   prune_at_ = kMinPruneAt;
 }
 
-void Tape::record(const char* op, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward) {
+void Tape::record(const char* op, TensorRefs inputs, Tensor& output, BackwardFn&& backward) {
   if (entries_.size() >= prune_at_) prune();
+  if (inputs.size() > TapeInputs::kMax)
+    fail<AutogradError>("record: op {} has {} inputs, but a tape entry holds at most {}; pass fewer tensors", op,
+                        inputs.size(), TapeInputs::kMax);
   TapeEntry& e = entries_.emplace_back();
   e.id = next_entry_id();
   e.op = op;
-  e.inputs.reserve(inputs.size());
   for (const Tensor& t : inputs) e.inputs.push_back({t.defined() && t.requires_grad() ? t.impl_ptr() : nullptr, -1});
   e.output = output.impl_ptr();
   e.backward = std::move(backward);
@@ -137,8 +165,8 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
   NoGradGuard no_grad;  // backward closures compute with ops, which must not record
 
   if (r.entry == 0) {  // a leaf: its gradient is the seed itself
-    Tensor leaf_grad(r.grad);
-    accumulate_into(leaf_grad, g0);
+    Tensor leaf_grad(std::move(r.grad));
+    accumulate_leaf(leaf_grad, g0);
     r.grad = leaf_grad.impl_ptr();
     return;
   }
@@ -155,7 +183,8 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
 
   // Pass 1: mark the entries the root depends on and check that none of them is gone,
   // before any gradient is touched, so a failing backward() changes nothing.
-  std::vector<char> used(static_cast<std::size_t>(top) + 1, 0);
+  std::vector<char> used = std::exchange(used_scratch_, {});
+  used.assign(static_cast<std::size_t>(top) + 1, 0);
   used[static_cast<std::size_t>(top)] = 1;
   for (std::int64_t i = top; i >= 0; --i) {
     if (!used[static_cast<std::size_t>(i)]) continue;
@@ -176,28 +205,32 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
 
   // Pass 2: one reverse sweep. slots[i] accumulates the gradient of entry i's output;
   // by the time the sweep reaches i, every consumer of that output has contributed.
-  std::vector<Tensor> slots(used.size());
+  std::vector<Tensor> slots = std::exchange(slot_scratch_, {});
+  slots.assign(used.size(), Tensor());
   slots[static_cast<std::size_t>(top)] = g0;
+  // Note: each output is looked at once (a weak_ptr lock is an atomic operation), both to
+  // keep its gradient if it asked to and to mark its graph consumed. If a closure throws,
+  // the entries already swept stay marked, as their gradients have been passed on.
   for (std::int64_t i = top; i >= 0; --i) {
-    auto& slot = slots[static_cast<std::size_t>(i)];
-    if (!used[static_cast<std::size_t>(i)] || !slot.defined()) continue;
+    if (!used[static_cast<std::size_t>(i)]) continue;
     TapeEntry& e = entries_[static_cast<std::size_t>(i)];
-    if (auto out = e.output.lock(); out && out->retains_grad) {
-      Tensor kept(out->grad);
-      accumulate_into(kept, slot);
+    auto out = e.output.lock();
+    if (out && !retain_graph) out->graph_freed = true;
+    if (!slots[static_cast<std::size_t>(i)].defined()) continue;
+    // Taken out of its slot: an intermediate gradient is not needed once passed on.
+    Tensor dy = std::move(slots[static_cast<std::size_t>(i)]);
+    if (out && out->retains_grad) {
+      Tensor kept(std::move(out->grad));
+      accumulate_leaf(kept, dy);
       out->grad = kept.impl_ptr();
     }
+    out.reset();
     Gradients inputs(e, slots);
-    e.backward(slot, inputs);
-    slot = Tensor();  // an intermediate gradient is not needed once passed on
+    e.backward(dy, inputs);
   }
-
-  if (!retain_graph) {
-    for (std::size_t i = 0; i < used.size(); ++i)
-      if (used[i])
-        if (auto out = entries_[i].output.lock()) out->graph_freed = true;
-    free_entries(used);
-  }
+  if (!retain_graph) free_entries(used);
+  if (used.capacity() <= kMaxKeptScratch) used_scratch_ = std::move(used);
+  if (slots.capacity() <= kMaxKeptScratch) slot_scratch_ = std::move(slots);
 }
 
 }  // namespace tg

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "block_pool.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/error.hpp"
 #include "tapegrad/ops.hpp"
@@ -78,9 +79,8 @@ std::int64_t offset_of(const Tensor& t, std::initializer_list<std::int64_t> inde
 
 Tensor::Tensor(std::initializer_list<NestedList> values) : Tensor(from_nested(values)) {}
 
-TensorImpl& Tensor::impl() const {
-  if (!impl_) fail<ValueError>("Tensor: this tensor is undefined (default-constructed); assign a tensor to it first");
-  return *impl_;
+void Tensor::throw_undefined() {
+  fail<ValueError>("Tensor: this tensor is undefined (default-constructed); assign a tensor to it first");
 }
 
 std::int64_t Tensor::size(int d) const { return shape()[normalize_dim("size", d, dim())]; }
@@ -90,15 +90,10 @@ Tensor& Tensor::set_name(std::string name) {
   return *this;
 }
 
-template <class T>
-T* Tensor::data() const {
-  if (dtype() != dtype_of<T>())
-    fail<ValueError>("data: the tensor holds {} but {} was requested; use data<{}>() or convert with to()",
-                     dtype_name(dtype()), dtype_name(dtype_of<T>()), dtype() == kFloat32 ? "float" : "double");
-  return static_cast<T*>(raw_data());
+void Tensor::throw_wrong_dtype(Dtype requested) const {
+  fail<ValueError>("data: the tensor holds {} but {} was requested; use data<{}>() or convert with to()",
+                   dtype_name(dtype()), dtype_name(requested), dtype() == kFloat32 ? "float" : "double");
 }
-template float* Tensor::data<float>() const;
-template double* Tensor::data<double>() const;
 
 template <class T>
 T Tensor::item() const {
@@ -163,7 +158,7 @@ void Tensor::backward(const Tensor& seed, bool retain_graph) const {
 }
 
 Tensor Tensor::detach() const {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = detail::make_impl();
   impl->shape = shape();
   impl->dtype = dtype();
   impl->storage = this->impl().storage;
@@ -208,7 +203,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_writable("add_", *this);
-  Tensor o = kernels::cast(expand(other.detach(), shape()), dtype());
+  bool direct = other.shape() == shape() && other.dtype() == dtype();  // the common case: no temporary
+  Tensor o = direct ? other : kernels::cast(expand(other.detach(), shape()), dtype());
   dispatch(dtype(), [&]<class T>() { kernels::vec<T>(*this) += static_cast<T>(alpha) * kernels::vec<T>(o); });
   return *this;
 }
@@ -287,10 +283,10 @@ Tensor empty(const Shape& shape, TensorOptions options) {
   if (numel > std::numeric_limits<std::size_t>::max() / itemsize(options.dtype))
     fail<ValueError>("empty: a {} tensor of shape {} needs more bytes than size_t can count; use smaller dimensions",
                      dtype_name(options.dtype), shape);
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = detail::make_impl();
   impl->shape = shape;
   impl->dtype = options.dtype;
-  impl->storage = std::make_shared<Storage>(numel * itemsize(options.dtype));
+  impl->storage = detail::make_storage(numel * itemsize(options.dtype));
   impl->requires_grad = options.requires_grad;
   return Tensor(std::move(impl));
 }

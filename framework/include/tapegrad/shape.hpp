@@ -26,17 +26,28 @@ class Shape {
   const std::int64_t* end() const { return dims_.data() + rank_; }
 
   // Number of elements; throws ValueError if the product overflows int64.
-  std::int64_t numel() const;
+  std::int64_t numel() const {
+    std::int64_t n = 1;
+    bool overflow = false;
+    for (std::int64_t d : *this) overflow |= __builtin_mul_overflow(n, d, &n);
+    return overflow ? numel_after_overflow() : n;
+  }
   // Row-major strides in elements: [3, 4] -> [4, 1].
   std::array<std::int64_t, kMaxRank> strides() const;
 
   void push_back(std::int64_t d);
   Shape without(int dim) const;  // the shape with dimension `dim` removed
 
-  friend bool operator==(const Shape& a, const Shape& b);
+  friend bool operator==(const Shape& a, const Shape& b) {
+    if (a.rank_ != b.rank_) return false;
+    for (int i = 0; i < a.rank_; ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
   std::string str() const;  // "[2, 3]"
 
  private:
+  std::int64_t numel_after_overflow() const;  // 0 if a dim is 0, else throws
   std::array<std::int64_t, kMaxRank> dims_{};
   int rank_ = 0;
 };

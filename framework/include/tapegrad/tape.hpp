@@ -6,6 +6,7 @@
 // computation. backward() is therefore one loop over the entries in reverse, and every
 // entry runs after all the entries that consume its output, so its output gradient is
 // complete when its turn comes. No visited sets, no recursion, no sort.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -13,24 +14,52 @@
 #include <memory>
 #include <vector>
 
+#include "tapegrad/inline_function.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg {
 
 class Gradients;
 
-// Maps the gradient of an op's output to gradients of its inputs (see Gradients).
-using BackwardFn = std::function<void(const Tensor& grad, Gradients& inputs)>;
+// Maps the gradient of an op's output to gradients of its inputs (see Gradients). It
+// holds closures that capture up to four tensors without a heap allocation.
+using BackwardFn = InlineFunction<void(const Tensor& grad, Gradients& inputs), 64>;
+
+// An op's inputs as written at the call site, record("mul", {a, b}, ...), without
+// copying the handles (each copy of a Tensor is an atomic reference count update).
+using TensorRefs = std::initializer_list<std::reference_wrapper<const Tensor>>;
 
 struct TapeInput {
   std::shared_ptr<TensorImpl> tensor;  // null if this input does not need a gradient
   std::int64_t producer = -1;          // scratch for backward(): the producing entry's index
 };
 
+// An op's inputs, stored inline: recording an op allocates nothing for them.
+class TapeInputs {
+ public:
+  static constexpr std::size_t kMax = 4;  // the most inputs any op records
+  std::size_t size() const { return size_; }
+  TapeInput& operator[](std::size_t i) { return items_[i]; }
+  const TapeInput& operator[](std::size_t i) const { return items_[i]; }
+  TapeInput* begin() { return items_.data(); }
+  TapeInput* end() { return items_.data() + size_; }
+  const TapeInput* begin() const { return items_.data(); }
+  const TapeInput* end() const { return items_.data() + size_; }
+  void push_back(TapeInput in) { items_[size_++] = std::move(in); }  // the caller checks size() < kMax
+  void clear() {
+    for (std::size_t i = 0; i < size_; ++i) items_[i] = TapeInput{};
+    size_ = 0;
+  }
+
+ private:
+  std::array<TapeInput, kMax> items_;
+  std::size_t size_ = 0;
+};
+
 struct TapeEntry {
   std::uint64_t id = 0;
   const char* op = "";
-  std::vector<TapeInput> inputs;     // in the op's argument order
+  TapeInputs inputs;                 // in the op's argument order
   std::weak_ptr<TensorImpl> output;  // weak: an output nobody holds can never get a gradient
   BackwardFn backward;               // holds the tensors saved for backward
 };
@@ -58,7 +87,7 @@ class Tape {
   // Drops every entry; tensors computed so far can no longer be backpropagated through.
   void clear();
 
-  void record(const char* op, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward);
+  void record(const char* op, TensorRefs inputs, Tensor& output, BackwardFn&& backward);
   void backward(const Tensor& root, const Tensor& seed, bool retain_graph);
 
  private:
@@ -69,6 +98,8 @@ class Tape {
   static constexpr std::size_t kMinPruneAt = 1024;
 
   std::vector<TapeEntry> entries_;  // ids strictly increasing
+  std::vector<char> used_scratch_;  // backward()'s buffers, kept between calls
+  std::vector<Tensor> slot_scratch_;
   std::size_t prune_at_ = kMinPruneAt;
 };
 
@@ -102,7 +133,7 @@ inline Tensor saved_for(const Tensor& t, const Tensor& input) { return input.req
 
 // Appends an entry for `output` = op(inputs) to this thread's tape and marks `output` as
 // requiring grad. Call it only when should_record(inputs...) is true.
-inline void record(const char* op, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward) {
+inline void record(const char* op, TensorRefs inputs, Tensor& output, BackwardFn&& backward) {
   Tape::current().record(op, inputs, output, std::move(backward));
 }
 

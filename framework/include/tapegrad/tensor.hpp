@@ -141,12 +141,25 @@ class Tensor {
   Tensor tanh() const;
   Tensor matmul(const Tensor& other) const;
 
-  TensorImpl& impl() const;  // throws ValueError on an undefined tensor
+  TensorImpl& impl() const {  // throws ValueError on an undefined tensor
+    if (!impl_) [[unlikely]]
+      throw_undefined();
+    return *impl_;
+  }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
 
  private:
+  [[noreturn]] static void throw_undefined();
+  [[noreturn]] void throw_wrong_dtype(Dtype requested) const;
   std::shared_ptr<TensorImpl> impl_;
 };
+
+template <class T>
+T* Tensor::data() const {
+  if (dtype() != dtype_of<T>()) [[unlikely]]
+    throw_wrong_dtype(dtype_of<T>());
+  return static_cast<T*>(raw_data());
+}
 
 // ---- factories ----
 Tensor empty(const Shape& shape, TensorOptions options = {});  // uninitialised

@@ -50,6 +50,10 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   dispatch(x.dtype(), [&]<class T>() {
     const T* px = x.data<T>();
     T* py = y.data<T>();
+    if (x.numel() == 1) {  // a scalar stretched everywhere (sum's backward): a fill
+      std::fill(py, py + y.numel(), px[0]);
+      return;
+    }
     auto sx = kernels::broadcast_strides(x.shape(), shape);
     kernels::for_each_row(
         shape, sx, sx,

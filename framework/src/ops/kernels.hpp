@@ -51,7 +51,8 @@ Tensor map(const Tensor& x, F f) {
 template <class F>
 Tensor zip(const Tensor& a, const Tensor& b, F f) {
   Tensor out = empty(a.shape(), {.dtype = a.dtype()});
-  Tensor bb = cast(b, a.dtype());
+  Tensor b_converted;  // used only if b's dtype differs
+  const Tensor& bb = b.dtype() == a.dtype() ? b : (b_converted = cast(b, a.dtype()));
   dispatch(a.dtype(), [&]<class T>() {
     const T* pa = a.data<T>();
     const T* pb = bb.data<T>();
@@ -108,7 +109,9 @@ void for_each_row(const Shape& out, const std::array<std::int64_t, Shape::kMaxRa
 template <class F>
 Tensor broadcast_binary(const char* op, const Tensor& a_in, const Tensor& b_in, F f) {
   Dtype dtype = promote(a_in, b_in);
-  Tensor a = cast(a_in, dtype), b = cast(b_in, dtype);
+  Tensor a_converted, b_converted;  // used only if an operand's dtype differs
+  const Tensor& a = a_in.dtype() == dtype ? a_in : (a_converted = cast(a_in, dtype));
+  const Tensor& b = b_in.dtype() == dtype ? b_in : (b_converted = cast(b_in, dtype));
   Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(op, a.shape(), b.shape());
   Tensor out = empty(shape, {.dtype = dtype});
   dispatch(dtype, [&]<class T>() {

@@ -34,7 +34,7 @@ Tensor sum_along(const Tensor& x, int dim, bool keepdim) {
 // y = sum_i x_i
 // dx_i = dy
 Tensor sum(const Tensor& x) {
-  Tensor y = zeros({}, {.dtype = x.dtype()});
+  Tensor y = empty({}, {.dtype = x.dtype()});
   dispatch(x.dtype(), [&]<class T>() { y.data<T>()[0] = kernels::vec<T>(x).sum(); });
   if (should_record(x)) {
     Shape x_shape = x.shape();

@@ -1,6 +1,7 @@
 // Shape ops: reshape (a view), transpose and permute (copies; tensors stay contiguous).
 #include <span>
 
+#include "block_pool.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
@@ -63,7 +64,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     fail<ShapeError>("reshape: cannot view {} ({} elements) as {} ({} elements); the element counts must match",
                      x.shape(), x.numel(), shape, shape.numel());
   if (shape == x.shape()) return x;
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = detail::make_impl();
   impl->shape = shape;
   impl->dtype = x.dtype();
   impl->storage = x.impl().storage;  // a view: no copy
