@@ -107,10 +107,20 @@ void Tape::record(const char* op, TensorRefs inputs, Tensor& output, BackwardFn&
   out.op = op;
 }
 
-std::int64_t Tape::find(std::uint64_t id) const {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), id,
+// Note: a producer usually sits just before its consumer, so the search gallops down
+// from `below` (1, 2, 4, ... entries back) before it bisects: O(log distance), not
+// O(log size), which keeps backward() linear in the length of the tape.
+std::int64_t Tape::find(std::uint64_t id, std::int64_t below) const {
+  std::int64_t hi = std::min<std::int64_t>(below, static_cast<std::int64_t>(entries_.size()));  // ids[hi..] > id
+  std::int64_t lo = hi;
+  for (std::int64_t step = 1; lo > 0; step *= 2) {
+    lo = std::max<std::int64_t>(hi - step, 0);
+    if (entries_[static_cast<std::size_t>(lo)].id <= id) break;
+    hi = lo;
+  }
+  auto it = std::lower_bound(entries_.begin() + lo, entries_.begin() + hi, id,
                              [](const TapeEntry& e, std::uint64_t v) { return e.id < v; });
-  return it != entries_.end() && it->id == id ? it - entries_.begin() : -1;
+  return it != entries_.begin() + hi && it->id == id ? it - entries_.begin() : -1;
 }
 
 // Walking from the end, an entry whose output has expired can never receive a gradient;
@@ -174,7 +184,7 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
       "the tape entries that computed it were freed by an earlier backward(); pass retain_graph = true to the "
       "first backward() to go through the same graph twice";
   if (r.graph_freed) fail<AutogradError>("backward: cannot backward through {} a second time: {}", r.shape, freed_hint);
-  std::int64_t top = find(r.entry);
+  std::int64_t top = find(r.entry, static_cast<std::int64_t>(entries_.size()));
   if (top < 0)
     fail<AutogradError>(
         "backward: the tensor {} is not on this thread's tape (the tape was cleared, or it was computed on "
@@ -193,7 +203,7 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
       if (in.tensor->graph_freed)
         fail<AutogradError>("backward: an intermediate tensor {} used by {} cannot be backpropagated: {}",
                             in.tensor->shape, entries_[static_cast<std::size_t>(i)].op, freed_hint);
-      in.producer = find(in.tensor->entry);
+      in.producer = find(in.tensor->entry, i);
       if (in.producer < 0)
         fail<AutogradError>(
             "backward: the tensor {} used by {} is not on this thread's tape (cleared, or from "

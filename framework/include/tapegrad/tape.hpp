@@ -91,8 +91,8 @@ class Tape {
   void backward(const Tensor& root, const Tensor& seed, bool retain_graph);
 
  private:
-  std::int64_t find(std::uint64_t id) const;  // index of entry `id`, or -1
-  void prune();                               // drops entries whose outputs are gone
+  std::int64_t find(std::uint64_t id, std::int64_t below) const;  // index of entry `id` (< below), or -1
+  void prune();                                                   // drops entries whose outputs are gone
   void free_entries(const std::vector<char>& used);
 
   static constexpr std::size_t kMinPruneAt = 1024;
