@@ -14,13 +14,18 @@ int main(int argc, char** argv) {
   double lr = 0.01;
   std::uint64_t seed = 0;
   std::string metrics_path;
+  int threads = 1;
   app.add_option("--steps", steps, "SGD steps; 20 is one run of the notebook's cell")->check(CLI::NonNegativeNumber);
   app.add_option("--lr", lr, "learning rate")->check(CLI::PositiveNumber);
   app.add_option("--seed", seed, "seed of the generator that initialises the layer");
   app.add_option("--metrics", metrics_path, "write the loss per step and the learned weight and bias as JSON");
+  // Note: a 6x8 image is far too small to share between threads; the flag is here for
+  // uniformity with the other examples.
+  app.add_option("--threads", threads, "threads to use")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
   try {
+    tg::set_num_threads(threads);
     // 1. Cross-correlation of a 3x3 input with a 2x2 kernel.
     tg::Tensor X0{{0, 1, 2}, {3, 4, 5}, {6, 7, 8}};
     tg::Tensor K0{{0, 1}, {2, 3}};

@@ -69,3 +69,13 @@ TEST_CASE("edge_detection rejects bad flags", "[seed][example]") {
   std::string command = fmt::format("{} --lr -1 > /dev/null 2>&1", TAPEGRAD_EDGE_DETECTION);
   CHECK(std::system(command.c_str()) != 0);
 }
+
+TEST_CASE("edge_detection --threads 2 learns exactly what one thread learns", "[seed][example]") {
+  nlohmann::json one = run_example("--steps 20 --seed 5 --threads 1");
+  nlohmann::json two = run_example("--steps 20 --seed 5 --threads 2");
+  CHECK(one["loss"] == two["loss"]);
+  CHECK(one["weight"] == two["weight"]);
+  CHECK(one["bias"] == two["bias"]);
+  std::string command = fmt::format("{} --threads 0 > /dev/null 2>&1", TAPEGRAD_EDGE_DETECTION);
+  CHECK(std::system(command.c_str()) != 0);
+}
