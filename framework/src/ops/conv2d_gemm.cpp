@@ -1,0 +1,144 @@
+// conv2d's im2col + GEMM drivers (the math is at the top of ops/conv2d.cpp). For a block of
+// output rows (ops/im2col.hpp) with cols = im2col(x) [C kh kw, m] and the block's dY gathered
+// into dYb [O, m] (m = the block's output pixels):
+//   Yb    = W [O, C kh kw] cols + b           then scattered to y[n, o, pixels]
+//   dW   += dYb cols^T                        db += dYb summed over its columns
+//   dcols = W^T dYb,  dx += col2im(dcols)
+//
+// Note: threads. With T > 1 threads and at least T images, thread t takes the images
+// [N t / T, N (t + 1) / T) (a static split) and runs their blocks in order, each GEMM on one
+// thread (Eigen does not nest threads inside an OpenMP region). On two cores this beats
+// Eigen's own threading of the small products conv2d makes. dx of one image is then written by
+// one thread only; dW and db are summed per thread and the partial sums added in thread order,
+// so a result depends on the thread count only through the order of the sums. With fewer
+// images than threads the blocks run in order and Eigen threads each product.
+//
+// Note: dW needs cols again in the backward. It is recomputed rather than saved by the
+// forward: saved, it would hold C kh kw values per output pixel for the whole batch (20 MB for
+// LeNet's conv1 at batch 256, 230 MB for 32 x 64 x 56 x 56 with k = 3) until the backward,
+// while im2col of a block costs a few percent of the block's GEMMs.
+#include <omp.h>
+
+#include <vector>
+
+#include "ops/im2col.hpp"
+#include "ops/kernels.hpp"
+
+namespace tg::conv {
+
+namespace {
+
+template <class T>
+using Matrix = Eigen::Map<kernels::RowMajorMatrix<T>>;
+template <class T>
+using ConstMatrix = Eigen::Map<const kernels::RowMajorMatrix<T>>;
+
+// Output rows per block: about kBlockBytes of cols, so that it stays in L2 between im2col
+// writing it and the GEMM reading it.
+template <class T>
+std::int64_t block_rows(const Geometry& g) {
+  constexpr std::int64_t kBlockBytes = 512 * 1024;
+  std::int64_t row_bytes = g.patch() * g.OW * static_cast<std::int64_t>(sizeof(T));
+  return std::clamp<std::int64_t>(kBlockBytes / row_bytes, 1, std::max<std::int64_t>(g.rows(), 1));
+}
+
+// Note: scratch buffers are aligned as Eigen aligns its own matrices. Eigen's vectorised sums
+// (db below, and small products) start with scalar steps up to the first aligned address, so
+// with malloc's alignment the order of the additions, and so the last bits of the result,
+// would change from call to call (a resumed LeNet run then no longer matched an uninterrupted
+// one).
+template <class T>
+using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;
+
+template <class T>
+Buffer<T> scratch(std::int64_t size) {
+  return Buffer<T>(static_cast<std::size_t>(size));
+}
+
+int threads_for(const Geometry& g) {
+  int threads = omp_get_max_threads();
+  return g.N >= threads ? threads : 1;
+}
+
+// Calls f(thread, r0, r1) for blocks of at most `rows` output rows, split over `threads` as
+// the note above says.
+template <class F>
+void for_each_block(const Geometry& g, std::int64_t rows, int threads, F f) {
+  auto run = [&](int t, int of) {
+    std::int64_t end = g.N * (t + 1) / of * g.OH;
+    for (std::int64_t r = g.N * t / of * g.OH; r < end; r += rows) f(t, r, std::min(r + rows, end));
+  };
+  if (threads == 1) return run(0, 1);
+#pragma omp parallel num_threads(threads)
+  run(omp_get_thread_num(), omp_get_num_threads());
+}
+
+// sum[k] = parts[0][k] + parts[1][k] + ... in thread order.
+template <class T>
+void sum_parts(const std::vector<Buffer<T>>& parts, T* sum, std::size_t size) {
+  std::copy(parts[0].begin(), parts[0].begin() + static_cast<std::ptrdiff_t>(size), sum);
+  for (std::size_t t = 1; t < parts.size(); ++t)
+    for (std::size_t k = 0; k < size; ++k) sum[k] += parts[t][k];
+}
+
+}  // namespace
+
+template <class T>
+void forward(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
+  const std::int64_t rows = block_rows<T>(g), m_max = rows * g.OW;
+  const int threads = threads_for(g);
+  std::vector<Buffer<T>> cols(threads, scratch<T>(g.patch() * m_max)), out(threads, scratch<T>(g.O * m_max));
+  ConstMatrix<T> W(w, g.O, g.patch());
+  for_each_block(g, rows, threads, [&](int t, std::int64_t r0, std::int64_t r1) {
+    std::int64_t m = (r1 - r0) * g.OW;
+    im2col(x, g, r0, r1, cols[t].data());
+    Matrix<T>(out[t].data(), g.O, m).noalias() = W * ConstMatrix<T>(cols[t].data(), g.patch(), m);
+    for_each_image(g, r0, r1, [&](std::int64_t n, std::int64_t p0, std::int64_t p1, std::int64_t column) {
+      for (std::int64_t o = 0; o < g.O; ++o) {
+        const T* from = out[t].data() + o * m + column;
+        T* to = y + (n * g.O + o) * g.pixels() + p0;
+        const T b = bias ? bias[o] : T(0);
+        for (std::int64_t p = 0; p < p1 - p0; ++p) to[p] = from[p] + b;
+      }
+    });
+  });
+}
+
+template <class T>
+void backward(const Geometry& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
+  const std::int64_t rows = block_rows<T>(g), m_max = rows * g.OW;
+  const int threads = threads_for(g);
+  std::vector<Buffer<T>> cols(threads, scratch<T>(g.patch() * m_max)), dyb(threads, scratch<T>(g.O * m_max));
+  std::vector<Buffer<T>> dw_part(threads, scratch<T>(dw ? g.O * g.patch() : 0));  // zeros
+  std::vector<Buffer<T>> db_part(threads, scratch<T>(db ? g.O : 0));
+  for_each_block(g, rows, threads, [&](int t, std::int64_t r0, std::int64_t r1) {
+    std::int64_t m = (r1 - r0) * g.OW;
+    // dYb[o, column + p] = dY[n, o, p0 + p]; the first block of an image zeroes its dx.
+    for_each_image(g, r0, r1, [&](std::int64_t n, std::int64_t p0, std::int64_t p1, std::int64_t column) {
+      for (std::int64_t o = 0; o < g.O; ++o)
+        std::copy(dy + (n * g.O + o) * g.pixels() + p0, dy + (n * g.O + o) * g.pixels() + p1,
+                  dyb[t].data() + o * m + column);
+      if (dx && p0 == 0) std::fill(dx + n * g.image(), dx + (n + 1) * g.image(), T(0));
+    });
+    ConstMatrix<T> dYb(dyb[t].data(), g.O, m);
+    Matrix<T> block(cols[t].data(), g.patch(), m);
+    if (db) Eigen::Map<kernels::Array<T>>(db_part[t].data(), g.O) += dYb.rowwise().sum().array();
+    if (dw) {
+      im2col(x, g, r0, r1, block.data());
+      Matrix<T>(dw_part[t].data(), g.O, g.patch()).noalias() += dYb * block.transpose();
+    }
+    if (dx) {
+      block.noalias() = ConstMatrix<T>(w, g.O, g.patch()).transpose() * dYb;
+      col2im(block.data(), g, r0, r1, dx);
+    }
+  });
+  if (dw) sum_parts(dw_part, dw, static_cast<std::size_t>(g.O * g.patch()));
+  if (db) sum_parts(db_part, db, static_cast<std::size_t>(g.O));
+}
+
+template void forward<float>(const Geometry&, const float*, const float*, const float*, float*);
+template void forward<double>(const Geometry&, const double*, const double*, const double*, double*);
+template void backward<float>(const Geometry&, const float*, const float*, const float*, float*, float*, float*);
+template void backward<double>(const Geometry&, const double*, const double*, const double*, double*, double*, double*);
+
+}  // namespace tg::conv
