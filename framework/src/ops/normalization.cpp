@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "ops/kernels.hpp"
+#include "ops/parallel_for.hpp"
 #include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -27,15 +28,51 @@ namespace {
 template <class T>
 using Vec = kernels::Array<T>;  // one value per channel
 
-// x [N, C, d2, ...] viewed as [N, C, S]: sample n is a row-major [C, S] block at n * C * S.
+// x [N, C, d2, ...] viewed as [N, C, S]: element (n, c, s) is at (n C + c) S + s.
 struct ChannelLayout {
   std::int64_t N, C, S;
 };
 
-// The [C, S] block of sample n, as an Eigen array (no copy).
-template <class T>
-auto block(const Tensor& t, const ChannelLayout& l, std::int64_t n) {
-  return kernels::mat<T>(t, l.C, l.S, n * l.C * l.S).array();
+// Note: how the loops run. With S > 1 (images) each (n, c) is a contiguous run of S values,
+// so sums run over channels in parallel, one run at a time, vectorised along the run. With
+// S = 1 ([N, C] features) a channel's values are C apart, so the loops go along rows of C
+// instead, vectorised across channels. Every channel's sum is taken by one thread in one
+// fixed order, so results do not depend on the thread count.
+
+// sum over the elements i of each channel c of f(a[i], b[i], center[c]), f written with
+// array operations: it gets Eigen arrays (a run of one channel, or a row across channels).
+template <class T, class F>
+Vec<T> channel_sum(const ChannelLayout& l, const T* a, const T* b, const Vec<T>& center, F f) {
+  using Run = Eigen::Map<const Vec<T>>;
+  Vec<T> out = Vec<T>::Zero(l.C);
+  if (l.S == 1) {
+    for (std::int64_t n = 0; n < l.N; ++n) out += f(Run(a + n * l.C, l.C), Run(b + n * l.C, l.C), center);
+    return out;
+  }
+  kernels::parallel_for(l.C, l.N * l.S, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t c = begin; c < end; ++c)
+      for (std::int64_t n = 0; n < l.N; ++n) {
+        std::int64_t first = (n * l.C + c) * l.S;
+        out[c] += f(Run(a + first, l.S), Run(b + first, l.S), center[c]).sum();
+      }
+  });
+  return out;
+}
+
+// Calls f(i, c) for every element i (of channel c), in parallel when large.
+template <class F>
+void for_each_element(const ChannelLayout& l, F f) {
+  if (l.S == 1) {
+    kernels::parallel_for(l.N, l.C, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t n = begin; n < end; ++n)
+        for (std::int64_t c = 0; c < l.C; ++c) f(n * l.C + c, c);
+    });
+    return;
+  }
+  kernels::parallel_for(l.N * l.C, l.S, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t row = begin; row < end; ++row)
+      for (std::int64_t s = 0, c = row % l.C; s < l.S; ++s) f(row * l.S + s, c);
+  });
 }
 
 template <class T>
@@ -96,14 +133,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor y = empty(x.shape(), {.dtype = dtype});
   Tensor mean, invstd;  // [C], saved for the backward
   dispatch(dtype, [&]<class T>() {
+    const T* px = x.data<T>();
     Vec<T> m(l.C), var(l.C);
     if (training) {
-      m.setZero();
-      for (std::int64_t n = 0; n < l.N; ++n) m += block<T>(x, l, n).rowwise().sum();
-      m /= static_cast<T>(M);
-      var.setZero();  // two passes: sum (x - mean)^2 keeps its precision when |mean| >> std
-      for (std::int64_t n = 0; n < l.N; ++n) var += (block<T>(x, l, n).colwise() - m).square().rowwise().sum();
-      var /= static_cast<T>(M);
+      m = channel_sum<T>(l, px, px, Vec<T>::Zero(l.C), [](auto v, auto, auto) { return v; }) / static_cast<T>(M);
+      // two passes: sum (x - mean)^2 keeps its precision when |mean| >> std
+      var = channel_sum<T>(l, px, px, m, [](auto v, auto, auto k) { return (v - k) * (v - k); }) / static_cast<T>(M);
       if (running_mean.defined()) {
         update_running(running_mean, to_tensor<T>(m), momentum);
         update_running(running_var, to_tensor<T>(var * (static_cast<T>(M) / static_cast<T>(M - 1))), momentum);
@@ -115,7 +150,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     Vec<T> is = (var + static_cast<T>(eps)).rsqrt();
     Vec<T> scale = is * channel_values<T>(weight, l.C, 1);  // y = scale x + shift
     Vec<T> shift = channel_values<T>(bias, l.C, 0) - m * scale;
-    for (std::int64_t n = 0; n < l.N; ++n) block<T>(y, l, n) = (block<T>(x, l, n).colwise() * scale).colwise() + shift;
+    T* py = y.data<T>();
+    for_each_element(l, [&](std::int64_t i, std::int64_t c) { py[i] = px[i] * scale[c] + shift[c]; });
     mean = to_tensor<T>(m);
     invstd = to_tensor<T>(is);
   });
@@ -123,33 +159,35 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     // x is read by dx (training) and dweight; weight only by dx.
     bool keep_x = x.requires_grad() || (weight.defined() && weight.requires_grad());
     record("batch_norm", {x, weight, bias}, y,
-           [x = keep_x ? x : Tensor(), weight = saved_for(weight, x), mean, invstd, training, l, M](const Tensor& dy_in,
-                                                                                                    Gradients& in) {
+           [x = keep_x ? x : Tensor(), weight = saved_for(weight, x), mean, invstd, training, l](const Tensor& dy_in,
+                                                                                                 Gradients& in) {
              Tensor dy = kernels::cast(dy_in, mean.dtype());
              Tensor dx, dweight, dbias;
              dispatch(mean.dtype(), [&]<class T>() {
                auto m = kernels::vec<T>(mean), is = kernels::vec<T>(invstd);
-               Vec<T> sum_dy = Vec<T>::Zero(l.C), sum_dy_xhat = Vec<T>::Zero(l.C);
-               for (std::int64_t n = 0; n < l.N; ++n) {
-                 sum_dy += block<T>(dy, l, n).rowwise().sum();
-                 if (x.defined())
-                   sum_dy_xhat += (block<T>(dy, l, n) * (block<T>(x, l, n).colwise() - m)).rowwise().sum();
-               }
-               sum_dy_xhat *= is;
+               const T* pdy = dy.data<T>();
+               const T* px = x.defined() ? x.data<T>() : nullptr;
+               Vec<T> sum_dy = channel_sum<T>(l, pdy, pdy, Vec<T>::Zero(l.C), [](auto g, auto, auto) { return g; });
+               Vec<T> sum_dy_xhat = Vec<T>::Zero(l.C);
+               if (px)
+                 sum_dy_xhat =
+                     channel_sum<T>(l, pdy, px, Vec<T>(m), [](auto g, auto v, auto k) { return g * (v - k); }) * is;
                if (in.needs(2)) dbias = to_tensor<T>(sum_dy);
                if (in.needs(1)) dweight = to_tensor<T>(sum_dy_xhat);
                if (!in.needs(0)) return;
                Vec<T> k = is * channel_values<T>(weight, l.C, 1);  // dy/dx at fixed statistics
                dx = empty(dy.shape(), {.dtype = dy.dtype()});
+               T* pdx = dx.data<T>();
                if (!training) {
-                 for (std::int64_t n = 0; n < l.N; ++n) block<T>(dx, l, n) = block<T>(dy, l, n).colwise() * k;
+                 for_each_element(l, [&](std::int64_t i, std::int64_t c) { pdx[i] = pdy[i] * k[c]; });
                  return;
                }
-               Vec<T> a = sum_dy / static_cast<T>(M), b = sum_dy_xhat * is / static_cast<T>(M);
-               for (std::int64_t n = 0; n < l.N; ++n)  // k (dy - a - (x - mean) invstd sum(dy xhat) / M)
-                 block<T>(dx, l, n) =
-                     ((block<T>(dy, l, n).colwise() - a) - (block<T>(x, l, n).colwise() - m).colwise() * b).colwise() *
-                     k;
+               const auto M = static_cast<T>(l.N * l.S);
+               Vec<T> a = sum_dy / M, b = sum_dy_xhat * is / M;
+               for_each_element(
+                   l, [&](std::int64_t i, std::int64_t c) {  // k (dy - a - (x - mean) invstd sum(dy xhat) / M)
+                     pdx[i] = ((pdy[i] - a[c]) - (px[i] - m[c]) * b[c]) * k[c];
+                   });
              });
              if (in.needs(0)) in.accumulate(0, dx);
              if (in.needs(1)) in.accumulate(1, dweight);

@@ -5,11 +5,23 @@
 // clipped to the image. With padding <= kernel / 2 and ceil_mode = false, every clipped
 // window holds at least one input element, so a max over -inf padding is a max over the
 // clipped window, and an average that counts the padding divides by kh * kw.
+//
+// Note: how the loops are laid out. Planes are independent, so they are split across
+// threads. Within a plane, the windows of an output row that are not clipped ("interior"
+// columns; all of them without padding) are swept one window row at a time, so that the
+// innermost loop runs over output columns and vectorises; the few clipped windows at the
+// borders take a plain per-window loop. Both visit a window's elements in row-major order,
+// which the sums and the max's tie rule depend on. For 2x2 windows with stride 2 (LeNet's,
+// and most networks') the window width and stride are compile-time constants, which lets
+// the compiler turn the strided column reads into vector shuffles.
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <memory>
-#include <vector>
+#include <type_traits>
 
 #include "ops/kernels.hpp"
+#include "ops/parallel_for.hpp"
 #include "tapegrad/ops/pooling.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -49,21 +61,122 @@ PoolGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dOptions&
 
 Shape output_shape(const Tensor& x, const PoolGeometry& g) { return {x.size(0), x.size(1), g.oh, g.ow}; }
 
-// Calls f(out, h0, h1, w0, w1) for every output element `out` (an offset into y) with the
-// rows [h0, h1) and columns [w0, w1) of its window clipped to the image; offsets into x of
-// that window are plane * h * w + row * w + col, with `plane` = out / (oh * ow).
+// The rows [r0, r1) or columns of window `index` along one dim, clipped to [0, size).
+struct Span {
+  std::int64_t begin, end;
+};
+Span clipped(std::int64_t index, std::int64_t stride, std::int64_t pad, std::int64_t kernel, std::int64_t size) {
+  std::int64_t start = index * stride - pad;
+  return {std::max<std::int64_t>(start, 0), std::min(start + kernel, size)};
+}
+
+// The output columns whose windows need no clipping: [begin, end), within [0, ow).
+Span interior_columns(const PoolGeometry& g) {
+  std::int64_t begin = std::min((g.pw + g.sw - 1) / g.sw, g.ow);  // first j with j sw - pw >= 0
+  std::int64_t end = g.w + g.pw < g.kw ? 0 : std::min((g.w + g.pw - g.kw) / g.sw + 1, g.ow);
+  return {begin, std::max(begin, end)};
+}
+
+// Calls f(plane, kw, sw) for every plane, split across threads when there is enough work;
+// kw and sw are std::integral_constants for 2x2 windows with stride 2 (see the note above).
 template <class F>
-void for_each_window(const PoolGeometry& g, F f) {
-  std::int64_t out = 0;
-  for (std::int64_t plane = 0; plane < g.planes; ++plane)
-    for (std::int64_t i = 0; i < g.oh; ++i) {
-      std::int64_t top = i * g.sh - g.ph;
-      std::int64_t h0 = std::max<std::int64_t>(top, 0), h1 = std::min(top + g.kh, g.h);
-      for (std::int64_t j = 0; j < g.ow; ++j, ++out) {
-        std::int64_t left = j * g.sw - g.pw;
-        f(out, plane * g.h * g.w, h0, h1, std::max<std::int64_t>(left, 0), std::min(left + g.kw, g.w));
+void for_each_plane(const PoolGeometry& g, F f) {
+  auto run = [&](auto kw, auto sw) {
+    kernels::parallel_for(g.planes, g.h * g.w, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t plane = begin; plane < end; ++plane) f(plane, kw, sw);
+    });
+  };
+  using Two = std::integral_constant<std::int64_t, 2>;
+  if (g.kw == 2 && g.sw == 2)
+    run(Two{}, Two{});
+  else
+    run(g.kw, g.sw);
+}
+
+// One plane of max_pool2d: y [oh, ow] and the argmax offsets into the plane x [h, w].
+// Note: one window at a time. Vectorising over the output columns does not pay: LeNet's
+// rows are 14 and 5 outputs wide, shorter than one AVX-512 vector. Only the index of the
+// running max is selected (the value is re-read from x): GCC compiles an integer select
+// to a conditional move, where a float select became a branch that random data mispredicts.
+template <class T, class K, class S>
+void max_pool_plane(const PoolGeometry& g, K kw, S sw, const T* x, T* y, std::int32_t* arg) {
+  Span inner = interior_columns(g);
+  for (std::int64_t i = 0; i < g.oh; ++i) {
+    Span rows = clipped(i, g.sh, g.ph, g.kh, g.h);
+    auto window = [&](std::int64_t j, std::int64_t c0, auto width) {
+      std::int64_t best_at = rows.begin * g.w + c0;
+      for (std::int64_t r = rows.begin; r < rows.end; ++r)
+        for (std::int64_t b = 0; b < width; ++b) {
+          T v = x[r * g.w + c0 + b], best = x[best_at];
+          bool take = (v > best) | (v != v);  // strict >: ties keep the first; NaN wins (PyTorch's rule)
+          best_at = take ? r * g.w + c0 + b : best_at;
+        }
+      y[i * g.ow + j] = x[best_at];
+      arg[i * g.ow + j] = static_cast<std::int32_t>(best_at);
+    };
+    auto border = [&](std::int64_t j) {
+      Span cols = clipped(j, sw, g.pw, kw, g.w);
+      window(j, cols.begin, cols.end - cols.begin);
+    };
+    for (std::int64_t j = 0; j < inner.begin; ++j) border(j);
+    for (std::int64_t j = inner.begin; j < inner.end; ++j) window(j, j * sw - g.pw, kw);
+    for (std::int64_t j = inner.end; j < g.ow; ++j) border(j);
+  }
+}
+
+// One plane of avg_pool2d: y [oh, ow] from x [h, w]; each window summed in row-major order.
+template <class T, class K, class S>
+void avg_pool_plane(const PoolGeometry& g, K kw, S sw, const T* x, T* y) {
+  const auto area = static_cast<T>(g.kh * g.kw);
+  Span inner = interior_columns(g);
+  for (std::int64_t i = 0; i < g.oh; ++i) {
+    Span rows = clipped(i, g.sh, g.ph, g.kh, g.h);
+    T* out = y + i * g.ow;  // [ow]
+    auto window = [&](std::int64_t j) {
+      Span cols = clipped(j, sw, g.pw, kw, g.w);
+      T total = 0;
+      for (std::int64_t r = rows.begin; r < rows.end; ++r)
+        for (std::int64_t c = cols.begin; c < cols.end; ++c) total += x[r * g.w + c];
+      out[j] = total / area;
+    };
+    for (std::int64_t j = 0; j < inner.begin; ++j) window(j);
+    for (std::int64_t j = inner.end; j < g.ow; ++j) window(j);
+    for (std::int64_t r = rows.begin; r < rows.end; ++r) {
+      const T* row = x + r * g.w;
+      for (std::int64_t j = inner.begin; j < inner.end; ++j) {
+        T total = r == rows.begin ? T(0) : out[j];
+        for (std::int64_t b = 0; b < kw; ++b) total += row[j * sw - g.pw + b];
+        out[j] = total;
       }
     }
+    for (std::int64_t j = inner.begin; j < inner.end; ++j) out[j] /= area;
+  }
+}
+
+// One plane of avg_pool2d's backward: dx [h, w] = the sum of dy / (kh kw) over the windows
+// that hold each element (zero for elements in none).
+template <class T, class K, class S>
+void avg_pool_backward_plane(const PoolGeometry& g, K kw, S sw, const T* dy, T* dx) {
+  const auto area = static_cast<T>(g.kh * g.kw);
+  Span inner = interior_columns(g);
+  std::fill(dx, dx + g.h * g.w, T(0));  // one plane: it stays in L1 for the adds below
+  for (std::int64_t i = 0; i < g.oh; ++i) {
+    Span rows = clipped(i, g.sh, g.ph, g.kh, g.h);
+    const T* grad = dy + i * g.ow;  // [ow]
+    for (std::int64_t r = rows.begin; r < rows.end; ++r) {
+      T* row = dx + r * g.w;
+      auto window_row = [&](std::int64_t j) {
+        Span cols = clipped(j, sw, g.pw, kw, g.w);
+        for (std::int64_t c = cols.begin; c < cols.end; ++c) row[c] += grad[j] / area;
+      };
+      for (std::int64_t j = 0; j < inner.begin; ++j) window_row(j);
+      for (std::int64_t j = inner.end; j < g.ow; ++j) window_row(j);
+      for (std::int64_t j = inner.begin; j < inner.end; ++j) {
+        T share = grad[j] / area;
+        for (std::int64_t b = 0; b < kw; ++b) row[j * sw - g.pw + b] += share;
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -74,31 +187,32 @@ void for_each_window(const PoolGeometry& g, F f) {
 // send it all to the first maximum, so that results agree with PyTorch's number for number.
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
   PoolGeometry g = pool_geometry("max_pool2d", x, options);
+  if (g.h * g.w > INT_MAX)
+    fail<ShapeError>("max_pool2d: input {} has {} x {} images; at most 2^31 - 1 elements per image are supported",
+                     x.shape(), g.h, g.w);
   Tensor y = empty(output_shape(x, g), {.dtype = x.dtype()});
-  auto argmax = std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(y.numel()));  // offsets in x
+  // Offsets of each window's maximum within its plane, as PyTorch's indices.
+  auto argmax = std::make_shared_for_overwrite<std::int32_t[]>(static_cast<std::size_t>(y.numel()));
   dispatch(x.dtype(), [&]<class T>() {
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    for_each_window(g, [&](std::int64_t out, std::int64_t base, std::int64_t h0, std::int64_t h1, std::int64_t w0,
-                           std::int64_t w1) {
-      std::int64_t best = base + h0 * g.w + w0;
-      for (std::int64_t r = h0; r < h1; ++r)
-        for (std::int64_t c = w0; c < w1; ++c) {
-          std::int64_t p = base + r * g.w + c;
-          if (px[p] > px[best] || std::isnan(px[p])) best = p;  // strict >: ties keep the first
-        }
-      py[out] = px[best];
-      (*argmax)[static_cast<std::size_t>(out)] = best;
+    for_each_plane(g, [&](std::int64_t p, auto kw, auto sw) {
+      max_pool_plane(g, kw, sw, px + p * g.h * g.w, py + p * g.oh * g.ow, argmax.get() + p * g.oh * g.ow);
     });
   });
   if (should_record(x)) {
-    Shape x_shape = x.shape();
-    record("max_pool2d", {x}, y, [argmax, x_shape](const Tensor& dy, Gradients& in) {
-      Tensor dx = zeros(x_shape, {.dtype = dy.dtype()});
+    record("max_pool2d", {x}, y, [argmax, g, x_shape = x.shape()](const Tensor& dy, Gradients& in) {
+      Tensor dx = empty(x_shape, {.dtype = dy.dtype()});
       dispatch(dy.dtype(), [&]<class T>() {
         const T* pdy = dy.data<T>();
         T* pdx = dx.data<T>();
-        for (std::size_t o = 0; o < argmax->size(); ++o) pdx[(*argmax)[o]] += pdy[o];
+        kernels::parallel_for(g.planes, g.h * g.w, [&](std::int64_t begin, std::int64_t end) {
+          for (std::int64_t p = begin; p < end; ++p) {
+            T* plane = pdx + p * g.h * g.w;
+            std::fill(plane, plane + g.h * g.w, T(0));
+            for (std::int64_t o = p * g.oh * g.ow; o < (p + 1) * g.oh * g.ow; ++o) plane[argmax[o]] += pdy[o];
+          }
+        });
       });
       in.accumulate(0, std::move(dx));
     });
@@ -111,30 +225,21 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
   PoolGeometry g = pool_geometry("avg_pool2d", x, options);
   Tensor y = empty(output_shape(x, g), {.dtype = x.dtype()});
-  double area = static_cast<double>(g.kh * g.kw);
   dispatch(x.dtype(), [&]<class T>() {
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    for_each_window(g, [&](std::int64_t out, std::int64_t base, std::int64_t h0, std::int64_t h1, std::int64_t w0,
-                           std::int64_t w1) {
-      T total = 0;
-      for (std::int64_t r = h0; r < h1; ++r)
-        for (std::int64_t c = w0; c < w1; ++c) total += px[base + r * g.w + c];
-      py[out] = total / static_cast<T>(area);
+    for_each_plane(g, [&](std::int64_t p, auto kw, auto sw) {
+      avg_pool_plane(g, kw, sw, px + p * g.h * g.w, py + p * g.oh * g.ow);
     });
   });
   if (should_record(x)) {
-    Shape x_shape = x.shape();
-    record("avg_pool2d", {x}, y, [g, x_shape, area](const Tensor& dy, Gradients& in) {
-      Tensor dx = zeros(x_shape, {.dtype = dy.dtype()});
+    record("avg_pool2d", {x}, y, [g, x_shape = x.shape()](const Tensor& dy, Gradients& in) {
+      Tensor dx = empty(x_shape, {.dtype = dy.dtype()});
       dispatch(dy.dtype(), [&]<class T>() {
         const T* pdy = dy.data<T>();
         T* pdx = dx.data<T>();
-        for_each_window(g, [&](std::int64_t out, std::int64_t base, std::int64_t h0, std::int64_t h1, std::int64_t w0,
-                               std::int64_t w1) {
-          T share = pdy[out] / static_cast<T>(area);
-          for (std::int64_t r = h0; r < h1; ++r)
-            for (std::int64_t c = w0; c < w1; ++c) pdx[base + r * g.w + c] += share;
+        for_each_plane(g, [&](std::int64_t p, auto kw, auto sw) {
+          avg_pool_backward_plane(g, kw, sw, pdy + p * g.oh * g.ow, pdx + p * g.h * g.w);
         });
       });
       in.accumulate(0, std::move(dx));

@@ -1,25 +1,66 @@
 // Elementwise functions. Forwards use Eigen's vectorised exp/log/tanh; each backward is
 // one line in terms of dy, the input x or the result y, like PyTorch's derivatives.yaml.
+// Large tensors are split across threads (elementwise work has no order to keep).
 #include "ops/kernels.hpp"
+#include "ops/parallel_for.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
 
+namespace {
+
+// y = f(x) for an Eigen array expression f, e.g. [](auto x) { return x.exp(); }.
+template <class F>
+Tensor map(const Tensor& x, F f) {
+  Tensor y = empty(x.shape(), {.dtype = x.dtype()});
+  dispatch(x.dtype(), [&]<class T>() {
+    auto vx = kernels::vec<T>(x);
+    auto vy = kernels::vec<T>(y);
+    kernels::parallel_for(x.numel(), 1, [&](std::int64_t begin, std::int64_t end) {
+      vy.segment(begin, end - begin) = f(vx.segment(begin, end - begin));
+    });
+  });
+  return y;
+}
+
+// dx[i] = f(dy[i], saved[i]) with a scalar function f: the backward of an elementwise op.
+template <class F>
+Tensor backward_map(const Tensor& dy, const Tensor& saved_in, F f) {
+  Tensor dx = empty(dy.shape(), {.dtype = dy.dtype()});
+  Tensor saved = kernels::cast(saved_in, dy.dtype());
+  dispatch(dy.dtype(), [&]<class T>() {
+    const T* pdy = dy.data<T>();
+    const T* ps = saved.data<T>();
+    T* pdx = dx.data<T>();
+    kernels::parallel_for(dy.numel(), 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) pdx[i] = f(pdy[i], ps[i]);
+    });
+  });
+  return dx;
+}
+
+}  // namespace
+
 // y = e^x
 // dx = dy * y
 Tensor exp(const Tensor& x) {
-  Tensor y = kernels::map(x, [](auto v) { return v.exp(); });
+  Tensor y = map(x, [](auto v) { return v.exp(); });
   if (should_record(x))
-    record("exp", {x}, y, [y = y.detach()](const Tensor& dy, Gradients& in) { in.accumulate(0, dy * y); });
+    record("exp", {x}, y, [y = y.detach()](const Tensor& dy, Gradients& in) {
+      in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return g * r; }));
+    });
   return y;
 }
 
 // y = ln x
 // dx = dy / x
 Tensor log(const Tensor& x) {
-  Tensor y = kernels::map(x, [](auto v) { return v.log(); });
-  if (should_record(x)) record("log", {x}, y, [x](const Tensor& dy, Gradients& in) { in.accumulate(0, dy / x); });
+  Tensor y = map(x, [](auto v) { return v.log(); });
+  if (should_record(x))
+    record("log", {x}, y, [x](const Tensor& dy, Gradients& in) {
+      in.accumulate(0, backward_map(dy, x, [](auto g, auto v) { return g / v; }));
+    });
   return y;
 }
 
@@ -27,10 +68,10 @@ Tensor log(const Tensor& x) {
 // dx = dy * [y > 0]
 // Note: at x = 0 we take the subgradient 0, as PyTorch does.
 Tensor relu(const Tensor& x) {
-  Tensor y = kernels::map(x, [](auto v) { return v.max(0); });
+  Tensor y = map(x, [](auto v) { return v.max(0); });
   if (should_record(x))
     record("relu", {x}, y, [y = y.detach()](const Tensor& dy, Gradients& in) {
-      in.accumulate(0, kernels::zip(dy, y, [](auto g, auto r) { return r > 0 ? g : decltype(g)(0); }));
+      in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return r > 0 ? g : decltype(g)(0); }));
     });
   return y;
 }
@@ -38,10 +79,10 @@ Tensor relu(const Tensor& x) {
 // y = 1 / (1 + e^-x)
 // dx = dy * y * (1 - y)
 Tensor sigmoid(const Tensor& x) {
-  Tensor y = kernels::map(x, [](auto v) { return v.logistic(); });
+  Tensor y = map(x, [](auto v) { return v.logistic(); });
   if (should_record(x))
     record("sigmoid", {x}, y, [y = y.detach()](const Tensor& dy, Gradients& in) {
-      in.accumulate(0, kernels::zip(dy, y, [](auto g, auto r) { return g * r * (1 - r); }));
+      in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return g * r * (1 - r); }));
     });
   return y;
 }
@@ -49,10 +90,10 @@ Tensor sigmoid(const Tensor& x) {
 // y = tanh x
 // dx = dy * (1 - y^2)
 Tensor tanh(const Tensor& x) {
-  Tensor y = kernels::map(x, [](auto v) { return v.tanh(); });
+  Tensor y = map(x, [](auto v) { return v.tanh(); });
   if (should_record(x))
     record("tanh", {x}, y, [y = y.detach()](const Tensor& dy, Gradients& in) {
-      in.accumulate(0, kernels::zip(dy, y, [](auto g, auto r) { return g * (1 - r * r); }));
+      in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return g * (1 - r * r); }));
     });
   return y;
 }
