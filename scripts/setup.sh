@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # python3-numpy: the tests read checkpoints back with an independent reader (json + numpy).
 packages=(g++ cmake make libeigen3-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev python3-numpy
-          dataset-fashion-mnist)
+          dataset-fashion-mnist libbenchmark-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,70 @@
+// conv2d forward and backward on the shapes of the performance table, and its throughput
+// against the batch size (thread scaling: run tg_bench with --threads 1 and --threads 2).
+#include <cstdint>
+
+#include <benchmark/benchmark.h>
+
+#include "common.hpp"
+#include "tapegrad/tapegrad.hpp"
+
+namespace {
+
+using tg::Tensor;
+
+// x [N, C, H, W], weight [O, C, k, k], stride 1, padding p.
+struct ConvShape {
+  std::int64_t N, C, H, W, O, k, p;
+};
+
+constexpr ConvShape kLenetConv1{256, 1, 28, 28, 6, 5, 2};
+constexpr ConvShape kLenetConv2{256, 6, 14, 14, 16, 5, 0};
+constexpr ConvShape kC64{32, 64, 56, 56, 64, 3, 1};
+
+// One forward and backward of y = conv2d(x, w, b) for x, w and b that all need gradients,
+// with dL/dy = 1 (PyTorch: `y.backward(torch.ones_like(y))`, then the gradients are cleared).
+// Returns the forward's flop count, 2 N O C k^2 OH OW; the backward costs twice that.
+double conv_forward_backward(benchmark::State& state, const ConvShape& s) {
+  tg::Generator gen(tg_bench::kSeed);
+  Tensor x = tg::randn({s.N, s.C, s.H, s.W}, gen, {.requires_grad = true});
+  Tensor w = tg::randn({s.O, s.C, s.k, s.k}, gen, {.requires_grad = true});
+  Tensor b = tg::randn({s.O}, gen, {.requires_grad = true});
+  const tg::Conv2dOptions options{.padding = {s.p, s.p}};
+  for (auto _ : state) {
+    Tensor y = tg::conv2d(x, w, b, options);
+    y.backward(tg::ones_like(y));
+    for (Tensor* t : {&x, &w, &b}) t->set_grad(Tensor());
+  }
+  const std::int64_t OH = s.H + 2 * s.p - s.k + 1, OW = s.W + 2 * s.p - s.k + 1;
+  return 2.0 * static_cast<double>(s.N * s.O * s.C * s.k * s.k * OH * OW);
+}
+
+void conv(benchmark::State& state, ConvShape s) {
+  const double forward_flops = conv_forward_backward(state, s);
+  state.counters["FLOPs"] = benchmark::Counter(3 * forward_flops, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK_CAPTURE(conv, lenet_conv1, kLenetConv1)
+    ->Name("conv2d/lenet_conv1")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(conv, lenet_conv2, kLenetConv2)
+    ->Name("conv2d/lenet_conv2")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(conv, c64_56, kC64)->Name("conv2d/c64_56")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// LeNet's conv2 with batch size B = 1, 4, ..., 256.
+void batch_scaling(benchmark::State& state) {
+  ConvShape s = kLenetConv2;
+  s.N = state.range(0);
+  conv_forward_backward(state, s);
+  state.counters["images"] =
+      benchmark::Counter(static_cast<double>(s.N), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(batch_scaling)
+    ->Name("conv2d/batch_scaling")
+    ->RangeMultiplier(4)
+    ->Range(1, 256)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+}  // namespace

@@ -1,0 +1,11 @@
+#pragma once
+// What the benchmark files share. bench/compare_pytorch.py defines the same cases for
+// PyTorch: a case renamed or redefined here must change there too.
+#include <cstdint>
+
+namespace tg_bench {
+
+// Every case draws its tensors from tg::Generator(kSeed), so runs see the same numbers.
+inline constexpr std::uint64_t kSeed = 0;
+
+}  // namespace tg_bench

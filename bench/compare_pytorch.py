@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""tapegrad and PyTorch side by side: the cases of tg_bench, timed in both, in one table.
+
+Usage (from the repository root, after `cmake --build build --target tg_bench`):
+
+    /usr/bin/python3 bench/compare_pytorch.py [--threads 1,2] [--filter REGEX]
+        [--repetitions 3] [--bin build/bin/tg_bench] [--stat best|median]
+        [--markdown] [--json OUT]
+
+For each thread count it runs tg_bench (Google Benchmark, JSON output), then the same cases
+in PyTorch (bench/pytorch_cases.py: torch.set_num_threads(n); same shapes and definitions; a
+warm-up call, then --repetitions samples of >= 0.25 s each, timed with time.perf_counter)
+and, for the two tape cases, in libtorch C++ (bench/libtorch_ref.cpp, compiled once with g++ into
+<build>/bench-libtorch/ when /usr/include/torch exists). The table shows the best (or
+median) time per iteration, throughput where a case has one, and ratios
+PyTorch time / tapegrad time: above 1, tapegrad is faster.
+
+On Debian, PyTorch is `python3-torch`, installed for Debian's own interpreter: run this
+script with /usr/bin/python3. Without torch it says so and prints tapegrad's numbers alone.
+Only the standard library is needed besides the optional torch.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from pytorch_cases import blas_library, measure, torch_cases, work_of
+
+REPO = Path(__file__).resolve().parent.parent
+LIBTORCH_INCLUDE = Path("/usr/include/torch")
+TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+LIBTORCH_CASES = ("tape/tiny_loop", "tape/seed_20_steps")  # the cases of bench/libtorch_ref.cpp
+
+
+# ---- running each side ----
+def fail(message):
+    sys.exit(f"compare_pytorch: {message}")
+
+
+def case_name(benchmark_name):
+    """tg_bench's cases use wall-clock time, which Google Benchmark adds to their names."""
+    return re.sub(r"/real_time$", "", benchmark_name)
+
+
+def list_tapegrad(binary):
+    result = subprocess.run([str(binary), "--benchmark_list_tests"], capture_output=True, text=True)
+    if result.returncode != 0:
+        fail(f"{binary} --benchmark_list_tests exited with status {result.returncode}: {result.stderr}")
+    return [case_name(line.strip()) for line in result.stdout.splitlines() if line.strip()]
+
+
+def run_tapegrad(binary, threads, cases, repetitions):
+    """case -> seconds per iteration, one per repetition; and tg_bench's context."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "tg_bench.json"
+        # The cases by their exact names, so that a --filter means the same on both sides.
+        exact = "^(" + "|".join(re.escape(c) for c in cases) + ")(/real_time)?$"
+        command = [str(binary), f"--threads={threads}", f"--benchmark_out={out}", "--benchmark_out_format=json",
+                   f"--benchmark_repetitions={repetitions}", f"--benchmark_filter={exact}"]
+        print(f"compare_pytorch: {' '.join(command)}", file=sys.stderr, flush=True)
+        # The console report goes to stderr, to show progress; the JSON goes to the file.
+        result = subprocess.run(command, stdout=sys.stderr)
+        if result.returncode != 0:
+            fail(f"{binary} exited with status {result.returncode}")
+        report = json.loads(out.read_text())
+    samples = {}
+    for entry in report["benchmarks"]:
+        if entry.get("run_type") != "iteration" or "error_occurred" in entry:
+            continue
+        samples.setdefault(case_name(entry["run_name"]), []).append(entry["real_time"] * TIME_UNITS[entry["time_unit"]])
+    return samples, report.get("context", {})
+
+
+def run_pytorch(torch, setups, threads, names, repetitions):
+    torch.set_num_threads(threads)
+    samples = {}
+    for name in names:
+        print(f"compare_pytorch: PyTorch, {threads} thread(s): {name}", file=sys.stderr, flush=True)
+        torch.manual_seed(0)
+        try:
+            samples[name] = measure(setups[name](), repetitions)
+        except Exception as e:  # one failing case should not hide the others
+            print(f"compare_pytorch: PyTorch {name} failed: {e}", file=sys.stderr)
+    return samples
+
+
+def build_libtorch_ref(build_dir):
+    """Path of the compiled libtorch_ref, or None (with a message) when it cannot be built."""
+    if not LIBTORCH_INCLUDE.is_dir():
+        print(f"compare_pytorch: no libtorch column ({LIBTORCH_INCLUDE} not found; Debian: libtorch-dev)",
+              file=sys.stderr)
+        return None
+    source = REPO / "bench" / "libtorch_ref.cpp"
+    binary = build_dir / "bench-libtorch" / "libtorch_ref"
+    if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+        return binary
+    compiler = shutil.which("g++")
+    if compiler is None:
+        print("compare_pytorch: no libtorch column (g++ not found)", file=sys.stderr)
+        return None
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    command = [compiler, "-O2", "-std=c++17", f"-I{LIBTORCH_INCLUDE}/csrc/api/include", str(source),
+               "-o", str(binary), "-ltorch", "-ltorch_cpu", "-lc10"]
+    print(f"compare_pytorch: compiling the libtorch reference (about a minute): {' '.join(command)}",
+          file=sys.stderr, flush=True)
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"compare_pytorch: no libtorch column (compiling {source.name} failed):\n{result.stderr[-2000:]}",
+              file=sys.stderr)
+        return None
+    return binary
+
+
+def run_libtorch(binary, threads, cases, repetitions):
+    print(f"compare_pytorch: libtorch, {threads} thread(s): {', '.join(cases)}", file=sys.stderr, flush=True)
+    result = subprocess.run([str(binary), str(threads), str(repetitions), *cases], capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"compare_pytorch: libtorch_ref failed ({result.returncode}): {result.stderr[-1000:]}", file=sys.stderr)
+        return {}
+    return json.loads(result.stdout)
+
+
+# ---- the report ----
+def machine():
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+def load_note():
+    """Other programs running at the same time skew every number: say so when they are."""
+    load = os.getloadavg()[0]
+    busy = load > 0.5 * (os.cpu_count() or 1)
+    return f"load average {load:.2f} at the start" + (" (a busy machine: expect noisy times)" if busy else "")
+
+
+def format_time(seconds):
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def format_cell(case, seconds):
+    if seconds is None:
+        return "-"
+    text = format_time(seconds)
+    work = work_of(case)
+    if work is None:
+        return text
+    amount, kind = work
+    if kind == "FLOP":
+        return f"{text} ({amount / seconds / 1e9:.1f} GFLOP/s)"
+    if kind == "images":
+        return f"{text} ({amount / seconds:,.0f} img/s)"
+    return f"{text} ({seconds / amount * 1e9:.0f} ns/entry)"
+
+
+def format_ratio(reference, ours):
+    return "-" if reference is None or ours is None else f"{reference / ours:.2f}x"
+
+
+def print_table(header, rows, markdown):
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        return
+    def line(cells):  # the case name left-aligned, numbers right-aligned
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.split("\n")[1:]))
+    parser.add_argument("--bin", default=str(REPO / "build" / "bin" / "tg_bench"), help="the tg_bench binary")
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default: 1,2)")
+    parser.add_argument("--filter", default="", help="only the cases matching this regex (e.g. 'tape|conv2d/lenet')")
+    parser.add_argument("--repetitions", type=int, default=3, help="timed samples per case (default: 3)")
+    parser.add_argument("--stat", choices=("best", "median"), default="best", help="which sample the table shows")
+    parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    parser.add_argument("--json", metavar="OUT", help="also save every sample and the context as JSON")
+    args = parser.parse_args()
+    try:
+        thread_counts = [int(t) for t in args.threads.split(",") if t.strip()]
+    except ValueError:
+        parser.error(f"--threads wants comma-separated whole numbers, got '{args.threads}'")
+    if not thread_counts or min(thread_counts) < 1:
+        parser.error("--threads wants at least one thread count, each >= 1")
+    if args.repetitions < 1:
+        parser.error("--repetitions must be >= 1")
+    try:
+        selected = re.compile(args.filter)
+    except re.error as e:
+        parser.error(f"--filter is not a valid regex: {e}")
+
+    binary = Path(args.bin)
+    if not binary.is_file() or not os.access(binary, os.X_OK):
+        fail(f"{binary} not found; build it with cmake --build build --target tg_bench "
+             "(or pass its path with --bin)")
+
+    try:
+        import torch
+        setups, torch_version, blas = torch_cases(torch), torch.__version__, blas_library(torch)
+    except (ImportError, OSError):
+        torch, setups, torch_version, blas = None, {}, None, None
+        print(f"compare_pytorch: torch is not installed for {sys.executable}: tapegrad's numbers only "
+              "(on Debian, install python3-torch and run this script with /usr/bin/python3)", file=sys.stderr)
+    wanted_torch = [c for c in setups if selected.search(c)]
+    wanted_libtorch = [c for c in LIBTORCH_CASES if selected.search(c)] if torch else []
+    libtorch_binary = build_libtorch_ref(binary.resolve().parent.parent) if wanted_libtorch else None
+
+    wanted_tapegrad = [c for c in list_tapegrad(binary) if selected.search(c)]
+    if not wanted_tapegrad and not wanted_torch:
+        fail(f"no case matches --filter '{args.filter}'")
+    load = load_note()
+    results, context = [], {}
+    for threads in thread_counts:
+        ours, context = run_tapegrad(binary, threads, wanted_tapegrad, args.repetitions) if wanted_tapegrad else ({}, {})
+        pytorch = run_pytorch(torch, setups, threads, wanted_torch, args.repetitions) if torch else {}
+        libtorch = run_libtorch(libtorch_binary, threads, wanted_libtorch, args.repetitions) if libtorch_binary else {}
+        for case in [*ours, *(c for c in pytorch if c not in ours)]:
+            results.append({"case": case, "threads": threads, "tapegrad": ours.get(case),
+                            "pytorch": pytorch.get(case), "libtorch": libtorch.get(case)})
+
+    pick = min if args.stat == "best" else statistics.median
+    value = lambda samples: pick(samples) if samples else None
+    print(f"machine: {machine()}, {load}")
+    print(f"tapegrad: {context.get('compiler', 'unknown compiler')}, {context.get('tapegrad_build', '')}")
+    if torch:
+        print(f"PyTorch: {torch_version} (Python {platform.python_version()}, {sys.executable})")
+        print(f"PyTorch's BLAS: {blas or 'unknown'}")
+        if blas and "/blas/libblas.so" in blas:
+            print("  warning: that is the reference BLAS (Debian's libblas3), many times slower than OpenBLAS:"
+                  " install libopenblas0-pthread for a representative matmul and Linear comparison")
+    else:
+        print(f"PyTorch: not installed for {sys.executable} (Debian: python3-torch, run with /usr/bin/python3)")
+    print(f"libtorch: {'bench/libtorch_ref.cpp, g++ -O2' if libtorch_binary else 'not measured'}")
+    print(f"each cell: the {args.stat} of {args.repetitions} repetition(s), time per iteration; "
+          "ratio = PyTorch time / tapegrad time (above 1: tapegrad is faster)")
+    print()
+    header = ["case", "threads", "tapegrad", "PyTorch (Python)", "libtorch", "ratio PyTorch", "ratio libtorch"]
+    rows = []
+    for r in results:
+        t, p, l = value(r["tapegrad"]), value(r["pytorch"]), value(r["libtorch"])
+        rows.append([r["case"], str(r["threads"]), format_cell(r["case"], t), format_cell(r["case"], p),
+                     format_cell(r["case"], l), format_ratio(p, t), format_ratio(l, t)])
+    print_table(header, rows, args.markdown)
+
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "machine": machine(), "load": load, "tg_bench_context": context, "torch": torch_version, "torch_blas": blas,
+            "python": sys.executable, "repetitions": args.repetitions, "unit": "seconds per iteration",
+            "results": results}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""The cases of tg_bench (bench/*.cpp) in PyTorch, for bench/compare_pytorch.py.
+
+Each case is defined as in its C++ twin: same shapes, same ops, same gradients cleared, so
+the two times measure the same work. A case renamed or redefined in bench/*.cpp must change
+here too. Only the standard library is imported here; torch is passed in.
+"""
+import time
+
+CONV_SHAPES = {  # name: (N, C, H, W, O, k, padding)
+    "lenet_conv1": (256, 1, 28, 28, 6, 5, 2),
+    "lenet_conv2": (256, 6, 14, 14, 16, 5, 0),
+    "c64_56": (32, 64, 56, 56, 64, 3, 1),
+}
+CHAIN_LENGTHS = (1_000, 10_000, 100_000, 1_000_000)
+BATCH_SIZES = (1, 4, 16, 64, 256)
+LENET_BATCH = 256
+
+
+def conv_flops(N, C, H, W, O, k, p):
+    """Forward and backward: 3 times the forward's 2 N O C k^2 OH OW."""
+    OH, OW = H + 2 * p - k + 1, W + 2 * p - k + 1
+    return 3 * 2 * N * O * C * k * k * OH * OW
+
+
+def work_of(case):
+    """(amount, kind) for the throughput column: kind is 'FLOP', 'images' or 'entries'."""
+    parts = case.split("/")
+    if parts[0] == "conv2d" and parts[1] in CONV_SHAPES:
+        return conv_flops(*CONV_SHAPES[parts[1]]), "FLOP"
+    if parts[:2] == ["conv2d", "batch_scaling"]:
+        return int(parts[2]), "images"
+    if parts[:2] == ["tape", "chain"]:
+        return int(parts[2]), "entries"
+    if case == "matmul/1024":
+        return 2 * 1024**3, "FLOP"
+    if parts[0] == "lenet":
+        return LENET_BATCH, "images"
+    return None
+
+
+def torch_cases(torch):
+    """name -> setup(); setup() builds the inputs and returns the step to time."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    def tiny_loop():
+        a = torch.randn(2, 2, requires_grad=True)
+
+        def step():
+            (a * a + a).sum().backward()
+            a.grad = None
+        return step
+
+    def seed_20_steps():
+        X = torch.ones(6, 8)
+        X[:, 2:6] = 0
+        X = X.reshape(1, 1, 6, 8)
+        Y = F.conv2d(X, torch.tensor([[[[1.0, -1.0]]]]))
+
+        def step():
+            conv = nn.Conv2d(1, 1, kernel_size=(1, 2))
+            optimizer = torch.optim.SGD(conv.parameters(), lr=0.01)
+            for _ in range(20):
+                l = ((conv(X) - Y) ** 2).sum()
+                optimizer.zero_grad(set_to_none=True)
+                l.backward()
+                optimizer.step()
+        return step
+
+    def chain(n):
+        def setup():
+            x0 = torch.randn(4, requires_grad=True)
+
+            def step():
+                x = x0
+                for i in range(n):
+                    x = x * 0.9999 if i % 2 == 0 else x + 0.0001
+                x.sum().backward()
+                x0.grad = None
+            return step
+        return setup
+
+    def conv(N, C, H, W, O, k, p):
+        def setup():
+            x = torch.randn(N, C, H, W, requires_grad=True)
+            w = torch.randn(O, C, k, k, requires_grad=True)
+            b = torch.randn(O, requires_grad=True)
+
+            def step():
+                y = F.conv2d(x, w, b, padding=p)
+                y.backward(torch.ones_like(y))
+                x.grad = w.grad = b.grad = None
+            return step
+        return setup
+
+    def matmul():
+        A, B = torch.randn(1024, 1024), torch.randn(1024, 1024)
+        return lambda: torch.matmul(A, B)
+
+    # examples/lenet/main.cpp's two networks.
+    def classic_lenet():
+        net = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.AvgPool2d(2),
+            nn.Flatten(), nn.Linear(400, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(),
+            nn.Linear(84, 10))
+        for m in net:
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+        return net, torch.optim.SGD(net.parameters(), lr=0.9)
+
+    def modern_lenet():
+        net = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(400, 120), nn.BatchNorm1d(120), nn.ReLU(),
+            nn.Linear(120, 84), nn.BatchNorm1d(84), nn.ReLU(), nn.Linear(84, 10))
+        return net, torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    def lenet(make):
+        def setup():
+            net, optimizer = make()
+            images = torch.rand(LENET_BATCH, 1, 28, 28)
+            labels = torch.randint(0, 10, (LENET_BATCH,))
+
+            def step():
+                loss = F.cross_entropy(net(images), labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            return step
+        return setup
+
+    cases = {"tape/tiny_loop": tiny_loop, "tape/seed_20_steps": seed_20_steps}
+    cases.update({f"tape/chain/{n}": chain(n) for n in CHAIN_LENGTHS})
+    cases.update({f"conv2d/{name}": conv(*shape) for name, shape in CONV_SHAPES.items()})
+    N, C, H, W, O, k, p = CONV_SHAPES["lenet_conv2"]
+    cases.update({f"conv2d/batch_scaling/{B}": conv(B, C, H, W, O, k, p) for B in BATCH_SIZES})
+    cases["matmul/1024"] = matmul
+    cases["lenet/classic_step"] = lenet(classic_lenet)
+    cases["lenet/modern_step"] = lenet(modern_lenet)
+    return cases
+
+
+def measure(step, repetitions, sample_seconds=0.25):
+    """Seconds per call of `step`, one number per repetition. After a warm-up call, each sample
+    makes as many calls as last >= sample_seconds (as libtorch_ref.cpp's measure); calls slower
+    than that are timed one by one, and a call over 5 s is timed once, as its own warm-up."""
+    def run(inner):
+        start = time.perf_counter()
+        for _ in range(inner):
+            step()
+        return time.perf_counter() - start
+
+    first = run(1)  # warm-up
+    if first > 20 * sample_seconds:  # a call this long (a 10^6-op chain) warms itself up:
+        return [first]  # one sample, rather than minutes of them
+    if first > 2 * sample_seconds:  # a slow case: repetitions of one call each
+        return [run(1) for _ in range(repetitions)]
+    inner = 1
+    while run(inner) < sample_seconds:
+        inner *= 2
+    return [run(inner) / inner for _ in range(repetitions)]
+
+
+def blas_library(torch):
+    """The BLAS library torch's matrix products run on (as mapped into this process)."""
+    torch.ones(64, 64) @ torch.ones(64, 64)  # make sure it is loaded
+    try:
+        maps = open("/proc/self/maps").read().splitlines()
+    except OSError:
+        return None
+    paths = {line.split()[-1] for line in maps if "blas" in line.rsplit("/", 1)[-1].lower()}
+    return ", ".join(sorted(paths)) or None
