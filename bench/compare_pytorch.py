@@ -31,7 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pytorch_cases import blas_library, measure, torch_cases, work_of
+from pytorch_cases import blas_library, measure, set_blas_threads, torch_cases, work_of
 
 REPO = Path(__file__).resolve().parent.parent
 LIBTORCH_INCLUDE = Path("/usr/include/torch")
@@ -80,6 +80,7 @@ def run_tapegrad(binary, threads, cases, repetitions):
 
 def run_pytorch(torch, setups, threads, names, repetitions):
     torch.set_num_threads(threads)
+    set_blas_threads(threads)
     samples = {}
     for name in names:
         print(f"compare_pytorch: PyTorch, {threads} thread(s): {name}", file=sys.stderr, flush=True)

@@ -163,6 +163,21 @@ def measure(step, repetitions, sample_seconds=0.25):
     return [run(inner) / inner for _ in range(repetitions)]
 
 
+def set_blas_threads(threads):
+    """torch.set_num_threads does not reach OpenBLAS's own thread pool (Debian's
+    libopenblas0-pthread): without this, PyTorch's "1 thread" matrix products use every core."""
+    import ctypes
+
+    for name in ("libopenblas.so.0", "libblas.so.3"):
+        try:
+            lib = ctypes.CDLL(name)
+            lib.openblas_set_num_threads(ctypes.c_int(threads))
+            return True
+        except (OSError, AttributeError):
+            continue
+    return False
+
+
 def blas_library(torch):
     """The BLAS library torch's matrix products run on (as mapped into this process)."""
     torch.ones(64, 64) @ torch.ones(64, 64)  # make sure it is loaded
