@@ -27,14 +27,16 @@ std::uint64_t next_entry_id() {
   return next++;
 }
 
+// True when no other handle or view shares t's data, so writing to it in place is safe.
+bool sole_owner(const Tensor& t) { return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1; }
+
 // A leaf's .grad += g, where .grad may still be empty. A gradient that is shared with
 // anything else (an output gradient passed straight through, a user's tensor, another
 // leaf's .grad) is copied before it is stored: the user and the optimizer write to
 // .grad in place, and that must never reach someone else's data.
 void accumulate_leaf(Tensor& acc, Tensor g) {
   if (!acc.defined()) {
-    bool unique = g.impl_ptr().use_count() == 1 && g.impl().storage.use_count() == 1;
-    acc = unique ? std::move(g) : g.clone();  // backward() runs with grad mode off: clone() records nothing
+    acc = sole_owner(g) ? std::move(g) : g.clone();  // backward() runs with grad mode off: clone() records nothing
   } else {
     acc.add_(g);
   }
@@ -47,7 +49,7 @@ void accumulate_leaf(Tensor& acc, Tensor g) {
 void accumulate_slot(Tensor& acc, Tensor g) {
   if (!acc.defined()) {
     acc = std::move(g);
-  } else if (acc.impl_ptr().use_count() == 1 && acc.impl().storage.use_count() == 1) {
+  } else if (sole_owner(acc)) {
     acc.add_(g);
   } else {
     acc = acc + g;
