@@ -1,8 +1,10 @@
 // conv2d forward and backward on the shapes of the performance table, and its throughput
 // against the batch size (thread scaling: run tg_bench with --threads 1 and --threads 2).
 #include <cstdint>
+#include <utility>
 
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 
 #include "common.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -66,5 +68,53 @@ BENCHMARK(batch_scaling)
     ->Range(1, 256)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+
+// Each half of the work alone, for each algorithm (tg::Conv2dAlgorithm): the forward, dx
+// (conv2d_backward_input) and dW (conv2d_backward_weight), so that the implementations can be
+// compared part by part.
+enum class Part { forward, input_grad, weight_grad };
+
+void by_algorithm(benchmark::State& state, ConvShape s, tg::Conv2dAlgorithm algorithm, Part part) {
+  if (algorithm == tg::Conv2dAlgorithm::direct && !tg::direct_conv2d_available()) {
+    state.SkipWithError("this build has no direct conv2d (it needs AVX-512)");
+    return;
+  }
+  tg::Generator gen(tg_bench::kSeed);
+  Tensor x = tg::randn({s.N, s.C, s.H, s.W}, gen);
+  Tensor w = tg::randn({s.O, s.C, s.k, s.k}, gen);
+  Tensor b = tg::randn({s.O}, gen);
+  const tg::Conv2dOptions options{.padding = {s.p, s.p}};
+  Tensor dy = tg::randn(tg::conv2d(x, w, b, options).shape(), gen);
+  const tg::Conv2dAlgorithm previous = tg::get_conv2d_algorithm();
+  tg::set_conv2d_algorithm(algorithm);
+  for (auto _ : state) {
+    Tensor out = part == Part::forward      ? tg::conv2d(x, w, b, options)
+                 : part == Part::input_grad ? tg::conv2d_backward_input(dy, w, x.shape(), options)
+                                            : tg::conv2d_backward_weight(x, dy, w.shape(), options);
+    benchmark::DoNotOptimize(out.data<float>());
+  }
+  tg::set_conv2d_algorithm(previous);
+  const std::int64_t OH = s.H + 2 * s.p - s.k + 1, OW = s.W + 2 * s.p - s.k + 1;
+  state.counters["FLOPs"] = benchmark::Counter(2.0 * static_cast<double>(s.N * s.O * s.C * s.k * s.k * OH * OW),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void register_by_algorithm() {
+  const std::pair<const char*, ConvShape> shapes[] = {
+      {"lenet_conv1", kLenetConv1}, {"lenet_conv2", kLenetConv2}, {"c64_56", kC64}};
+  const std::pair<const char*, tg::Conv2dAlgorithm> algorithms[] = {{"gemm", tg::Conv2dAlgorithm::gemm},
+                                                                    {"direct", tg::Conv2dAlgorithm::direct}};
+  const std::pair<const char*, Part> parts[] = {
+      {"forward", Part::forward}, {"input_grad", Part::input_grad}, {"weight_grad", Part::weight_grad}};
+  for (const auto& [shape_name, shape] : shapes)
+    for (const auto& [algorithm_name, algorithm] : algorithms)
+      for (const auto& [part_name, part] : parts)
+        benchmark::RegisterBenchmark(
+            fmt::format("conv2d_algorithm/{}/{}/{}", shape_name, algorithm_name, part_name).c_str(), by_algorithm,
+            shape, algorithm, part)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+}
+const bool registered = (register_by_algorithm(), true);
 
 }  // namespace

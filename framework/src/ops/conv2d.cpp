@@ -26,9 +26,14 @@
 //                                              matrix back to the Xp element it was copied
 //                                              from, dropping those on the padding)
 // ops/im2col.hpp lays several images side by side in one cols so that each product is large,
-// and ops/conv2d_gemm.cpp runs the products, split over threads by image.
+// and ops/conv2d_gemm.cpp runs the products, split over threads by image. ops/conv2d_direct.cpp
+// computes the same sums without cols, for float32 and stride 1 on AVX-512 machines.
 
 #include "tapegrad/ops/conv2d.hpp"
+
+#include <atomic>
+
+#include "ops/conv2d_direct.hpp"
 #include "ops/im2col.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/tape.hpp"
@@ -38,6 +43,25 @@ namespace tg {
 namespace {
 
 using conv::Geometry;
+
+std::atomic<Conv2dAlgorithm> algorithm{Conv2dAlgorithm::automatic};
+
+// Whether op runs the direct path (ops/conv2d_direct.cpp) for g in dtype, per the algorithm
+// set. Note: `automatic` takes direct wherever it applies: tg_bench's conv2d_algorithm cases
+// measure it faster than im2col + GEMM in every part (forward, dx, dW) of all three benchmark
+// shapes, on one thread and on two, even for LeNet's conv1 whose 6 output channels fill only 6
+// of its 16 lanes.
+bool use_direct(const char* op, const Geometry& g, Dtype dtype) {
+  Conv2dAlgorithm a = algorithm.load(std::memory_order_relaxed);
+  bool applies = TAPEGRAD_CONV2D_DIRECT && dtype == kFloat32 && g.sh == 1 && g.sw == 1;
+  if (a == Conv2dAlgorithm::direct && !applies)
+    fail<ValueError>(
+        "{}: the direct algorithm needs float32, stride (1, 1) and a build with AVX-512 (available: {}); got {}, "
+        "stride ({}, {}). Use tg::set_conv2d_algorithm(tg::Conv2dAlgorithm::automatic) or gemm",
+        op, direct_conv2d_available(), dtype_name(dtype), g.sh, g.sw);
+  if (a == Conv2dAlgorithm::automatic) return applies;
+  return a == Conv2dAlgorithm::direct;
+}
 
 Geometry geometry(const char* op, const Shape& x, const Shape& w, const Conv2dOptions& options) {
   auto [sh, sw] = options.stride;
@@ -85,8 +109,8 @@ struct Conv2dGradients {
   Tensor dx, dw, db;
 };
 
-Conv2dGradients backward(const Geometry& g, const Tensor& dY, const Tensor& x_in, const Tensor& weight_in, bool need_dx,
-                         bool need_dw, bool need_db) {
+Conv2dGradients backward(const char* op, const Geometry& g, const Tensor& dY, const Tensor& x_in,
+                         const Tensor& weight_in, bool need_dx, bool need_dw, bool need_db) {
   Dtype dtype = dY.dtype();
   Tensor x = need_dw ? kernels::cast(x_in, dtype) : Tensor();
   Tensor weight = need_dx ? kernels::cast(weight_in, dtype) : Tensor();
@@ -94,8 +118,14 @@ Conv2dGradients backward(const Geometry& g, const Tensor& dY, const Tensor& x_in
   if (need_dx) out.dx = empty({g.N, g.C, g.H, g.W}, {.dtype = dtype});
   if (need_dw) out.dw = empty({g.O, g.C, g.kh, g.kw}, {.dtype = dtype});
   if (need_db) out.db = empty({g.O}, {.dtype = dtype});
+  const bool direct = use_direct(op, g, dtype);
   dispatch(dtype, [&]<class T>() {
     auto data = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+#if TAPEGRAD_CONV2D_DIRECT
+    if constexpr (std::is_same_v<T, float>)
+      if (direct)
+        return conv::backward_direct(g, data(x), data(weight), dY.data<T>(), data(out.dx), data(out.dw), data(out.db));
+#endif
     conv::backward<T>(g, data(x), data(weight), dY.data<T>(), data(out.dx), data(out.dw), data(out.db));
   });
   return out;
@@ -110,7 +140,7 @@ Tensor conv2d_backward_input(const Tensor& dY_in, const Tensor& weight_in, const
   Geometry g = geometry(op, input_shape, weight_in.shape(), options);
   check_grad_shape(op, dY_in, g, input_shape, weight_in.shape());
   Tensor dY = kernels::cast(dY_in, kernels::promote(dY_in, weight_in));
-  return backward(g, dY, Tensor(), weight_in, true, false, false).dx;
+  return backward(op, g, dY, Tensor(), weight_in, true, false, false).dx;
 }
 
 // dW = sum_n dY[n] cols[n]^T  [O, OH OW] x [OH OW, C kh kw]
@@ -120,7 +150,7 @@ Tensor conv2d_backward_weight(const Tensor& x_in, const Tensor& dY_in, const Sha
   Geometry g = geometry(op, x_in.shape(), weight_shape, options);
   check_grad_shape(op, dY_in, g, x_in.shape(), weight_shape);
   Tensor dY = kernels::cast(dY_in, kernels::promote(x_in, dY_in));
-  return backward(g, dY, x_in, Tensor(), false, true, false).dw;
+  return backward(op, g, dY, x_in, Tensor(), false, true, false).dw;
 }
 
 // Y[n] = W cols[n] + b       (see the top of this file)
@@ -137,18 +167,39 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   Tensor x = kernels::cast(x_in, dtype), weight = kernels::cast(weight_in, dtype);
   Tensor bias = bias_in.defined() ? kernels::cast(bias_in, dtype) : Tensor();
   Tensor Y = empty({g.N, g.O, g.OH, g.OW}, {.dtype = dtype});
+  const bool direct = use_direct("conv2d", g, dtype);
   dispatch(dtype, [&]<class T>() {
+#if TAPEGRAD_CONV2D_DIRECT
+    if constexpr (std::is_same_v<T, float>)
+      if (direct)
+        return conv::forward_direct(g, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+                                    Y.data<T>());
+#endif
     conv::forward<T>(g, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr, Y.data<T>());
   });
   if (should_record(x_in, weight_in, bias_in))
     record("conv2d", {x_in, weight_in, bias_in}, Y,
            [x = saved_for(x_in, weight_in), weight = saved_for(weight_in, x_in), g](const Tensor& dY, Gradients& in) {
-             Conv2dGradients d = backward(g, dY, x, weight, in.needs(0), in.needs(1), in.needs(2));
+             Conv2dGradients d = backward("conv2d backward", g, dY, x, weight, in.needs(0), in.needs(1), in.needs(2));
              if (in.needs(0)) in.accumulate(0, std::move(d.dx));
              if (in.needs(1)) in.accumulate(1, std::move(d.dw));
              if (in.needs(2)) in.accumulate(2, std::move(d.db));
            });
   return Y;
 }
+
+void set_conv2d_algorithm(Conv2dAlgorithm a) {
+  if (a != Conv2dAlgorithm::automatic && a != Conv2dAlgorithm::gemm && a != Conv2dAlgorithm::direct)
+    fail<ValueError>("set_conv2d_algorithm: unknown algorithm {}; use automatic, gemm or direct", static_cast<int>(a));
+  if (a == Conv2dAlgorithm::direct && !direct_conv2d_available())
+    fail<ValueError>(
+        "set_conv2d_algorithm: this build has no direct conv2d (it needs AVX-512: build with TAPEGRAD_NATIVE=ON on "
+        "a machine that has it); use automatic or gemm");
+  algorithm.store(a, std::memory_order_relaxed);
+}
+
+Conv2dAlgorithm get_conv2d_algorithm() { return algorithm.load(std::memory_order_relaxed); }
+
+bool direct_conv2d_available() { return TAPEGRAD_CONV2D_DIRECT; }
 
 }  // namespace tg

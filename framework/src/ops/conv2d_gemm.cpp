@@ -17,12 +17,9 @@
 // forward: saved, it would hold C kh kw values per output pixel for the whole batch (20 MB for
 // LeNet's conv1 at batch 256, 230 MB for 32 x 64 x 56 x 56 with k = 3) until the backward,
 // while im2col of a block costs a few percent of the block's GEMMs.
-#include <omp.h>
-
 #include <vector>
 
-#include "ops/im2col.hpp"
-#include "ops/kernels.hpp"
+#include "ops/conv2d_threads.hpp"
 
 namespace tg::conv {
 
@@ -42,43 +39,13 @@ std::int64_t block_rows(const Geometry& g) {
   return std::clamp<std::int64_t>(kBlockBytes / row_bytes, 1, std::max<std::int64_t>(g.rows(), 1));
 }
 
-// Note: scratch buffers are aligned as Eigen aligns its own matrices. Eigen's vectorised sums
-// (db below, and small products) start with scalar steps up to the first aligned address, so
-// with malloc's alignment the order of the additions, and so the last bits of the result,
-// would change from call to call (a resumed LeNet run then no longer matched an uninterrupted
-// one).
-template <class T>
-using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;
-
-template <class T>
-Buffer<T> scratch(std::int64_t size) {
-  return Buffer<T>(static_cast<std::size_t>(size));
-}
-
-int threads_for(const Geometry& g) {
-  int threads = omp_get_max_threads();
-  return g.N >= threads ? threads : 1;
-}
-
 // Calls f(thread, r0, r1) for blocks of at most `rows` output rows, split over `threads` as
 // the note above says.
 template <class F>
 void for_each_block(const Geometry& g, std::int64_t rows, int threads, F f) {
-  auto run = [&](int t, int of) {
-    std::int64_t end = g.N * (t + 1) / of * g.OH;
-    for (std::int64_t r = g.N * t / of * g.OH; r < end; r += rows) f(t, r, std::min(r + rows, end));
-  };
-  if (threads == 1) return run(0, 1);
-#pragma omp parallel num_threads(threads)
-  run(omp_get_thread_num(), omp_get_num_threads());
-}
-
-// sum[k] = parts[0][k] + parts[1][k] + ... in thread order.
-template <class T>
-void sum_parts(const std::vector<Buffer<T>>& parts, T* sum, std::size_t size) {
-  std::copy(parts[0].begin(), parts[0].begin() + static_cast<std::ptrdiff_t>(size), sum);
-  for (std::size_t t = 1; t < parts.size(); ++t)
-    for (std::size_t k = 0; k < size; ++k) sum[k] += parts[t][k];
+  for_each_share(g, threads, [&](int t, std::int64_t n0, std::int64_t n1) {
+    for (std::int64_t r = n0 * g.OH; r < n1 * g.OH; r += rows) f(t, r, std::min(r + rows, n1 * g.OH));
+  });
 }
 
 }  // namespace

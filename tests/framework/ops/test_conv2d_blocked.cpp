@@ -1,7 +1,9 @@
-// conv2d's im2col + GEMM path (ops/im2col.hpp, ops/conv2d_gemm.cpp) on shapes large enough to
-// reach what small gradcheck cases do not: rows of 8 and more values (chunked copies), padding
-// wider than a chunk, blocks of several images and images cut into several blocks, strides,
-// float32, and the split over threads. The reference is the definition, as plain loops.
+// conv2d's two implementations, im2col + GEMM (ops/im2col.hpp, ops/conv2d_gemm.cpp) and direct
+// (ops/conv2d_direct.cpp), on shapes large enough to reach what small gradcheck cases do not:
+// rows of 8 and more values (chunked copies), padding wider than a chunk, blocks of several
+// images and images cut into several blocks, strides, float32, the split over threads, and for
+// the direct path channel counts that are not multiples of its 16 lanes and rows longer than
+// 16. The reference is the definition, as plain loops.
 #include <vector>
 
 #include "framework/ops/op_test_util.hpp"
@@ -93,11 +95,27 @@ const std::vector<BlockedCase> kCases = {
     {2, 1, 6, 40, 2, 1, 1, {{1, 1}, {0, 0}}},    // 1 x 1 kernel
     {2, 48, 40, 40, 3, 3, 3, {{1, 1}, {1, 1}}},  // each image cut into several blocks of rows
     {1, 3, 3, 3, 2, 3, 3, {{1, 1}, {2, 2}}},     // output larger than the input
+    {3, 20, 9, 21, 20, 3, 3, {{1, 1}, {1, 1}}},  // direct: 20 channels in and out (a partial block of
+                                                 // 16 each), rows of 23 (two 16-wide pieces)
+    {2, 3, 12, 36, 33, 4, 2, {{1, 1}, {0, 3}}},  // direct: 33 outputs (3 blocks), uneven kernel
 };
+
+// Sets the conv2d algorithm for a scope.
+struct AlgorithmGuard {
+  tg::Conv2dAlgorithm previous = tg::get_conv2d_algorithm();
+  explicit AlgorithmGuard(tg::Conv2dAlgorithm a) { tg::set_conv2d_algorithm(a); }
+  ~AlgorithmGuard() { tg::set_conv2d_algorithm(previous); }
+};
+
+bool direct_applies(const BlockedCase& k, tg::Dtype dtype) {
+  return tg::direct_conv2d_available() && dtype == tg::kFloat32 &&
+         k.options.stride == std::array<std::int64_t, 2>{1, 1};
+}
 
 }  // namespace
 
 TEST_CASE("conv2d's blocked im2col + GEMM path equals the definition", "[ops][conv2d]") {
+  AlgorithmGuard gemm(tg::Conv2dAlgorithm::gemm);
   tg::Generator gen(91);
   for (const BlockedCase& k : kCases) {
     check_against_definition(k, tg::kFloat64, gen);
@@ -105,8 +123,62 @@ TEST_CASE("conv2d's blocked im2col + GEMM path equals the definition", "[ops][co
   }
 }
 
+TEST_CASE("conv2d's direct path equals the definition", "[ops][conv2d]") {
+  if (!tg::direct_conv2d_available()) {
+    WARN("this build has no direct conv2d (no AVX-512): nothing to check");
+    return;
+  }
+  AlgorithmGuard direct(tg::Conv2dAlgorithm::direct);
+  tg::Generator gen(93);
+  int checked = 0;
+  for (const BlockedCase& k : kCases)
+    if (direct_applies(k, tg::kFloat32)) {
+      check_against_definition(k, tg::kFloat32, gen);
+      ++checked;
+    }
+  CHECK(checked == 9);  // the cases with stride (1, 1)
+}
+
+TEST_CASE("conv2d's automatic choice is right whichever path it takes", "[ops][conv2d]") {
+  AlgorithmGuard automatic(tg::Conv2dAlgorithm::automatic);
+  tg::Generator gen(94);
+  // Every case again under `automatic`: whichever path it picks must be right, for both dtypes.
+  for (const BlockedCase& k : kCases) {
+    check_against_definition(k, tg::kFloat64, gen);
+    check_against_definition(k, tg::kFloat32, gen);
+  }
+}
+
+TEST_CASE("forcing the direct conv2d where it does not apply is a clear error", "[ops][conv2d][errors]") {
+  if (!tg::direct_conv2d_available()) {
+    CHECK_THROWS_WITH(tg::set_conv2d_algorithm(tg::Conv2dAlgorithm::direct),
+                      Catch::Contains("no direct conv2d") && Catch::Contains("AVX-512"));
+    return;
+  }
+  AlgorithmGuard direct(tg::Conv2dAlgorithm::direct);
+  Tensor x = tg::ones({1, 2, 6, 6}), w = tg::ones({16, 2, 3, 3});
+  CHECK_THROWS_AS(tg::conv2d(x.to(tg::kFloat64), w), tg::ValueError);
+  CHECK_THROWS_WITH(tg::conv2d(x.to(tg::kFloat64), w),
+                    Catch::Contains("conv2d: the direct algorithm needs float32") && Catch::Contains("float64"));
+  CHECK_THROWS_WITH(tg::conv2d(x, w, Tensor(), {.stride = {2, 1}}),
+                    Catch::Contains("stride (2, 1)") && Catch::Contains("set_conv2d_algorithm"));
+  Tensor dy = tg::ones({1, 16, 2, 2});
+  CHECK_THROWS_WITH(tg::conv2d_backward_input(dy, w, x.shape(), {.stride = {2, 2}}),
+                    Catch::Contains("conv2d_backward_input: the direct algorithm"));
+  CHECK(tg::get_conv2d_algorithm() == tg::Conv2dAlgorithm::direct);
+}
+
+TEST_CASE("set_conv2d_algorithm rejects values outside the enum", "[ops][conv2d][errors]") {
+  CHECK_THROWS_WITH(tg::set_conv2d_algorithm(static_cast<tg::Conv2dAlgorithm>(7)),
+                    Catch::Contains("unknown algorithm 7"));
+}
+
 TEST_CASE("conv2d gives the same results on one thread and on two", "[ops][conv2d][threads]") {
   int previous = tg::get_num_threads();
+  auto algorithm = GENERATE(tg::Conv2dAlgorithm::gemm, tg::Conv2dAlgorithm::direct);
+  if (algorithm == tg::Conv2dAlgorithm::direct && !tg::direct_conv2d_available()) return;
+  INFO("algorithm " << (algorithm == tg::Conv2dAlgorithm::gemm ? "gemm" : "direct"));
+  AlgorithmGuard guard(algorithm);
   tg::Generator gen(92);
   // N = 5 splits the batch 2 + 3 over two threads; N = 1 runs on one thread with Eigen threading.
   for (std::int64_t N : {5, 1}) {

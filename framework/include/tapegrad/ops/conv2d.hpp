@@ -35,4 +35,16 @@ Tensor conv2d_backward_input(const Tensor& dY, const Tensor& weight, const Shape
 Tensor conv2d_backward_weight(const Tensor& x, const Tensor& dY, const Shape& weight_shape,
                               const Conv2dOptions& options);
 
+// Which implementation computes conv2d and its gradients, for the whole process. All give the
+// same results up to float rounding (the tests check them against each other):
+//   gemm       im2col + matrix products (Eigen), any dtype and stride
+//   direct     register tiles over the input and dY with no im2col matrix: float32, stride 1,
+//              and a build for a machine with AVX-512 (direct_conv2d_available())
+//   automatic  direct where it applies (it is the faster there), gemm elsewhere
+// Setting `direct` makes the calls it does not apply to throw ValueError.
+enum class Conv2dAlgorithm { automatic, gemm, direct };
+void set_conv2d_algorithm(Conv2dAlgorithm algorithm);
+Conv2dAlgorithm get_conv2d_algorithm();
+bool direct_conv2d_available();  // whether this build has the direct path
+
 }  // namespace tg
