@@ -148,6 +148,58 @@ Buffer<float> blocked_weight(const Geometry& g, const float* w) {
   return wt;
 }
 
+// Note: few output channels. With O < 16 most lanes of a channel tile compute on zero weights
+// (LeNet's conv1 has 6 channels: 6 of 16 lanes). Row tiles put 16 neighbouring outputs of one
+// row in a vector instead, and hold up to 15 channels in separate registers. rows_win() picks
+// the layout whose lanes do more useful work: a row of OW outputs fills OW / (16 ceil(OW / 16))
+// of its lanes, a block of O channels O / (16 ceil(O / 16)).
+bool rows_win(const Geometry& g) {
+  auto filled = [](std::int64_t n) { return static_cast<double>(n) / static_cast<double>(L * blocks_of_16(n)); };
+  return g.O < L && filled(g.OW) > filled(g.O);
+}
+
+// y[og, 0, l] = bias[og] + sum_{c, a, b} wr[(c, a, b), og] xp[c, a, b + l] for og < OG and the
+// lanes l in `keep`; xp is at the tile's first input, y at y[n, o0, i, j], wr = Wr[0, o0] with
+// Wr[k, o] = w[o, k].
+template <int OG>
+void forward_row_tile(const Geometry& g, const Padded& p, const float* __restrict xp, const float* __restrict wr,
+                      const float* __restrict bias, __mmask16 keep, float* __restrict y) {
+  __m512 acc[OG];
+#pragma GCC unroll 16
+  for (int og = 0; og < OG; ++og) acc[og] = _mm512_set1_ps(bias[og]);
+  for (std::int64_t c = 0; c < g.C; ++c)
+    for (std::int64_t a = 0; a < g.kh; ++a) {
+      const float* row = xp + c * p.plane() + a * p.Wp;
+      for (std::int64_t b = 0; b < g.kw; ++b, wr += g.O) {
+        const __m512 v = _mm512_maskz_loadu_ps(keep, row + b);
+#pragma GCC unroll 16
+        for (int og = 0; og < OG; ++og) acc[og] = _mm512_fmadd_ps(_mm512_set1_ps(wr[og]), v, acc[og]);
+      }
+    }
+#pragma GCC unroll 16
+  for (int og = 0; og < OG; ++og) _mm512_mask_storeu_ps(y + og * g.pixels(), keep, acc[og]);
+}
+
+using ForwardRowTile = void (*)(const Geometry&, const Padded&, const float*, const float*, const float*, __mmask16,
+                                float*);
+template <int... OG>
+constexpr std::array<ForwardRowTile, sizeof...(OG)> forward_row_tiles(std::integer_sequence<int, OG...>) {
+  return {&forward_row_tile<OG + 1>...};
+}
+constexpr auto kForwardRowTiles = forward_row_tiles(std::make_integer_sequence<int, L - 1>{});
+
+// Wr[k, o] = w[o, k]
+Buffer<float> transposed_weight(const Geometry& g, const float* w) {
+  const std::int64_t K = g.patch();
+  Buffer<float> wr = scratch<float>(K * g.O);
+  for (std::int64_t o = 0; o < g.O; ++o)
+    for (std::int64_t k = 0; k < K; ++k) wr[static_cast<std::size_t>(k * g.O + o)] = w[o * K + k];
+  return wr;
+}
+
+// The mask of the first n lanes (n >= 16: all).
+__mmask16 first_lanes(std::int64_t n) { return static_cast<__mmask16>((1u << std::min(L, n)) - 1u); }
+
 // ---- weight gradient -----------------------------------------------------------------------
 
 // dwt[g', o16] += sum_{i, j} dyt[(i, j), o16] xp[offset[g'] + i Wp + j] for g' < G.
@@ -184,6 +236,60 @@ void blocked_grad(const Geometry& g, const float* dy, std::int64_t n, float* dyt
       transpose_block(dy + (n * g.O + o) * P + q, P, std::min(L, g.O - o), std::min(L, P - q),
                       dyt + (o / L) * P * L + q * L, L);
 }
+
+// Row tiles for dW (see rows_win): part[og, k', l] += sum_{i, j} dy[og, i, j + l] xp[offset[k']
+// + i Wp + j + l] over the pieces j = 0, 16, ... of each row, for og < OG and k' < G (the
+// offsets past `count` are not stored); the 16 lanes are added up once, at the end.
+template <int OG>
+constexpr int kRowItems = std::max(1, std::min(12, 24 / OG));  // OG (G + 1) + G registers <= 32
+
+template <int OG>
+void weight_row_tile(const Geometry& g, const Padded& p, const float* __restrict xp, const std::int64_t* offsets,
+                     std::int64_t count, const float* __restrict dy, std::int64_t K, float* __restrict part) {
+  constexpr int G = kRowItems<OG>;
+  __m512 acc[OG][G];
+  std::int64_t off[G];
+#pragma GCC unroll 16
+  for (int k = 0; k < G; ++k) off[k] = offsets[std::min<std::int64_t>(k, count - 1)];
+#pragma GCC unroll 16
+  for (int og = 0; og < OG; ++og)
+#pragma GCC unroll 16
+    for (int k = 0; k < G; ++k) acc[og][k] = _mm512_setzero_ps();
+  for (std::int64_t i = 0; i < g.OH; ++i, xp += p.Wp, dy += g.OW)
+    for (std::int64_t j = 0; j < g.OW; j += L) {
+      const __mmask16 keep = first_lanes(g.OW - j);
+      __m512 v[G];
+#pragma GCC unroll 16
+      for (int k = 0; k < G; ++k) v[k] = _mm512_maskz_loadu_ps(keep, xp + off[k] + j);
+#pragma GCC unroll 16
+      for (int og = 0; og < OG; ++og) {
+        const __m512 d = _mm512_maskz_loadu_ps(keep, dy + og * g.pixels() + j);
+#pragma GCC unroll 16
+        for (int k = 0; k < G; ++k) acc[og][k] = _mm512_fmadd_ps(d, v[k], acc[og][k]);
+      }
+    }
+#pragma GCC unroll 16
+  for (int og = 0; og < OG; ++og)
+#pragma GCC unroll 16
+    for (int k = 0; k < G; ++k)
+      if (k < count) {
+        float* to = part + (og * K + k) * L;
+        _mm512_store_ps(to, _mm512_add_ps(_mm512_load_ps(to), acc[og][k]));
+      }
+}
+
+using WeightRowTile = void (*)(const Geometry&, const Padded&, const float*, const std::int64_t*, std::int64_t,
+                               const float*, std::int64_t, float*);
+template <int... OG>
+constexpr std::array<WeightRowTile, sizeof...(OG)> weight_row_tiles(std::integer_sequence<int, OG...>) {
+  return {&weight_row_tile<OG + 1>...};
+}
+constexpr auto kWeightRowTiles = weight_row_tiles(std::make_integer_sequence<int, L - 1>{});
+template <int... OG>
+constexpr std::array<int, sizeof...(OG)> row_items(std::integer_sequence<int, OG...>) {
+  return {kRowItems<OG + 1>...};
+}
+constexpr auto kRowItemCounts = row_items(std::make_integer_sequence<int, L - 1>{});
 
 // ---- input gradient ------------------------------------------------------------------------
 
@@ -248,15 +354,23 @@ Buffer<float> channels_last_weight(const Geometry& g, const float* w) {
 void forward_direct(const Geometry& g, const float* x, const float* w, const float* bias, float* y) {
   const Padded p(g);
   const std::int64_t K = g.patch(), P = g.pixels(), OB = blocks_of_16(g.O);
-  const Buffer<float> wt = blocked_weight(g, w);
+  const bool rows = rows_win(g);
+  const Buffer<float> wt = rows ? transposed_weight(g, w) : blocked_weight(g, w);
   Buffer<float> bias16 = scratch<float>(OB * L);  // bias by blocks of 16, zero past O
   if (bias) std::copy_n(bias, g.O, bias16.begin());
   const int threads = threads_for(g);
-  std::vector<Buffer<float>> xp(threads), yt(threads, scratch<float>(P * L));
+  std::vector<Buffer<float>> xp(threads), yt(threads, scratch<float>(rows ? 0 : P * L));
   if (g.ph || g.pw) std::fill(xp.begin(), xp.end(), scratch<float>(g.C * p.plane()));
   for_each_share(g, threads, [&](int t, std::int64_t n0, std::int64_t n1) {
     for (std::int64_t n = n0; n < n1; ++n) {
       const float* image = padded_image(g, p, x, n, xp[t].data());
+      if (rows) {
+        for (std::int64_t i = 0; i < g.OH; ++i)
+          for (std::int64_t j = 0; j < g.OW; j += L)
+            kForwardRowTiles[static_cast<std::size_t>(g.O - 1)](g, p, image + i * p.Wp + j, wt.data(), bias16.data(),
+                                                                first_lanes(g.OW - j), y + n * g.O * P + i * g.OW + j);
+        continue;
+      }
       for (std::int64_t ob = 0; ob < OB; ++ob) {
         for (std::int64_t i = 0; i < g.OH; ++i)
           for (std::int64_t j = 0; j < g.OW; j += L) {
@@ -282,8 +396,11 @@ void backward_direct(const Geometry& g, const float* x, const float* w, const fl
   for (std::int64_t c = 0, k = 0; c < g.C; ++c)
     for (std::int64_t a = 0; a < g.kh; ++a)
       for (std::int64_t b = 0; b < g.kw; ++b) offsets[static_cast<std::size_t>(k++)] = c * p.plane() + a * p.Wp + b;
-  std::vector<Buffer<float>> dwt(threads, scratch<float>(dw ? OB * K * L : 0));  // zeros
-  std::vector<Buffer<float>> db_part(threads, scratch<float>(db ? OB * L : 0));
+  // Per-thread sums: dWt[ob, k, o16] for channel tiles, part[o, k, l] for row tiles (lanes
+  // added up at the end), db16[o, l] likewise.
+  const bool rows = rows_win(g);
+  std::vector<Buffer<float>> dwt(threads, scratch<float>(dw ? (rows ? g.O : OB) * K * L : 0));  // zeros
+  std::vector<Buffer<float>> db_part(threads, scratch<float>(db ? g.O * L : 0));
   std::vector<Buffer<float>> xp(threads), dyt(threads), dxp(threads), dyr(threads);
   // dx: rows of dY with kw - 1 zeros on the left and room for a 16-wide load at the last
   // column of every 16-wide piece of an Xp row.
@@ -291,21 +408,28 @@ void backward_direct(const Geometry& g, const float* x, const float* w, const fl
   const Buffer<float> wc = dx ? channels_last_weight(g, w) : Buffer<float>();
   for (int t = 0; t < threads; ++t) {
     if (dw && (g.ph || g.pw)) xp[t] = scratch<float>(g.C * p.plane());
-    if (dw || db) dyt[t] = scratch<float>(OB * P * L);
+    if (dw && !rows) dyt[t] = scratch<float>(OB * P * L);
     if (dx && (g.ph || g.pw)) dxp[t] = scratch<float>(g.C * p.plane());
     if (dx) dyr[t] = scratch<float>(g.O * g.OH * row_length);  // zeros, and the padding stays so
   }
   for_each_share(g, threads, [&](int t, std::int64_t n0, std::int64_t n1) {
     for (std::int64_t n = n0; n < n1; ++n) {
-      if (dw || db) blocked_grad(g, dy, n, dyt[t].data());
-      if (db)  // db[o16] += the sum of dyt over the image's pixels, 16 channels at a time
-        for (std::int64_t ob = 0; ob < OB; ++ob) {
-          __m512 sum = _mm512_load_ps(db_part[t].data() + ob * L);
-          for (std::int64_t q = 0; q < P; ++q)
-            sum = _mm512_add_ps(sum, _mm512_load_ps(dyt[t].data() + (ob * P + q) * L));
-          _mm512_store_ps(db_part[t].data() + ob * L, sum);
+      if (db)
+        for (std::int64_t o = 0; o < g.O; ++o) {
+          const float* from = dy + (n * g.O + o) * P;
+          __m512 sum = _mm512_load_ps(db_part[t].data() + o * L);
+          for (std::int64_t q = 0; q < P; q += L)
+            sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(first_lanes(P - q), from + q));
+          _mm512_store_ps(db_part[t].data() + o * L, sum);
         }
-      if (dw) {
+      if (dw && rows) {
+        const float* image = padded_image(g, p, x, n, xp[t].data());
+        const std::int64_t G = kRowItemCounts[static_cast<std::size_t>(g.O - 1)];
+        for (std::int64_t k = 0; k < K; k += G)
+          kWeightRowTiles[static_cast<std::size_t>(g.O - 1)](g, p, image, offsets.data() + k, std::min(G, K - k),
+                                                             dy + n * g.O * P, K, dwt[t].data() + k * L);
+      } else if (dw) {
+        blocked_grad(g, dy, n, dyt[t].data());
         const float* image = padded_image(g, p, x, n, xp[t].data());
         for (std::int64_t ob = 0; ob < OB; ++ob)
           for (std::int64_t k = 0; k < K; k += kWeightTile) {
@@ -339,15 +463,17 @@ void backward_direct(const Geometry& g, const float* x, const float* w, const fl
     }
   });
   if (dw) {
-    Buffer<float> sum = scratch<float>(OB * K * L);
+    Buffer<float> sum = scratch<float>(static_cast<std::int64_t>(dwt[0].size()));
     sum_parts(dwt, sum.data(), sum.size());
     for (std::int64_t o = 0; o < g.O; ++o)
-      for (std::int64_t k = 0; k < K; ++k) dw[o * K + k] = sum[static_cast<std::size_t>(((o / L) * K + k) * L + o % L)];
+      for (std::int64_t k = 0; k < K; ++k)
+        dw[o * K + k] = rows ? _mm512_reduce_add_ps(_mm512_load_ps(sum.data() + (o * K + k) * L))
+                             : sum[static_cast<std::size_t>(((o / L) * K + k) * L + o % L)];
   }
   if (db) {
-    Buffer<float> sum = scratch<float>(OB * L);
+    Buffer<float> sum = scratch<float>(g.O * L);
     sum_parts(db_part, sum.data(), sum.size());
-    std::copy_n(sum.begin(), g.O, db);
+    for (std::int64_t o = 0; o < g.O; ++o) db[o] = _mm512_reduce_add_ps(_mm512_load_ps(sum.data() + o * L));
   }
 }
 

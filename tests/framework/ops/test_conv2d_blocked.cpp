@@ -98,6 +98,7 @@ const std::vector<BlockedCase> kCases = {
     {3, 20, 9, 21, 20, 3, 3, {{1, 1}, {1, 1}}},  // direct: 20 channels in and out (a partial block of
                                                  // 16 each), rows of 23 (two 16-wide pieces)
     {2, 3, 12, 36, 33, 4, 2, {{1, 1}, {0, 3}}},  // direct: 33 outputs (3 blocks), uneven kernel
+    {2, 3, 5, 5, 12, 3, 3, {{1, 1}, {0, 0}}},    // direct: 12 outputs on rows of 3, channel tiles
 };
 
 // Sets the conv2d algorithm for a scope.
@@ -136,7 +137,7 @@ TEST_CASE("conv2d's direct path equals the definition", "[ops][conv2d]") {
       check_against_definition(k, tg::kFloat32, gen);
       ++checked;
     }
-  CHECK(checked == 9);  // the cases with stride (1, 1)
+  CHECK(checked == 10);  // the cases with stride (1, 1)
 }
 
 TEST_CASE("conv2d's automatic choice is right whichever path it takes", "[ops][conv2d]") {
