@@ -118,7 +118,7 @@ Conv2dGradients backward(const char* op, const Geometry& g, const Tensor& dY, co
   if (need_dx) out.dx = empty({g.N, g.C, g.H, g.W}, {.dtype = dtype});
   if (need_dw) out.dw = empty({g.O, g.C, g.kh, g.kw}, {.dtype = dtype});
   if (need_db) out.db = empty({g.O}, {.dtype = dtype});
-  const bool direct = use_direct(op, g, dtype);
+  [[maybe_unused]] const bool direct = use_direct(op, g, dtype);
   dispatch(dtype, [&]<class T>() {
     auto data = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
 #if TAPEGRAD_CONV2D_DIRECT
@@ -167,7 +167,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   Tensor x = kernels::cast(x_in, dtype), weight = kernels::cast(weight_in, dtype);
   Tensor bias = bias_in.defined() ? kernels::cast(bias_in, dtype) : Tensor();
   Tensor Y = empty({g.N, g.O, g.OH, g.OW}, {.dtype = dtype});
-  const bool direct = use_direct("conv2d", g, dtype);
+  [[maybe_unused]] const bool direct = use_direct("conv2d", g, dtype);
   dispatch(dtype, [&]<class T>() {
 #if TAPEGRAD_CONV2D_DIRECT
     if constexpr (std::is_same_v<T, float>)
