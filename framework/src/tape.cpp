@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <mutex>
 #include <utility>
+
+#include <fmt/core.h>
 
 #include "tapegrad/error.hpp"
 #include "tapegrad/ops.hpp"
@@ -12,6 +16,15 @@ namespace tg {
 namespace {
 
 thread_local bool grad_enabled = true;
+thread_local bool anomaly_enabled = false;
+thread_local BackwardObserver* observer = nullptr;
+thread_local std::vector<const std::string*> scopes;
+// Buffers noted by save() since the last record(): charged to the next entry.
+thread_local std::vector<std::pair<const void*, std::size_t>> pending_saved;
+
+std::atomic<std::size_t> warning_threshold{1'000'000};
+std::mutex handler_mutex;
+std::function<void(const std::string&)> warning_handler;  // empty: print to stderr
 
 // Entry ids are unique across threads, so a tensor recorded on another thread's tape is
 // never mistaken for one of ours: find() simply does not know its id. Each thread takes
@@ -56,6 +69,33 @@ void accumulate_slot(Tensor& acc, Tensor g) {
   }
 }
 
+// The number of NaN and Inf values in t (float tensors only).
+std::int64_t count_non_finite(const Tensor& t) {
+  std::int64_t bad = 0;
+  dispatch(t.dtype(), [&]<class T>() {
+    const T* p = t.data<T>();
+    for (std::int64_t i = 0, n = t.numel(); i < n; ++i) bad += !std::isfinite(p[i]);
+  });
+  return bad;
+}
+
+std::string where(const TapeEntry& e) { return e.where.empty() ? "outside any module" : "in module " + e.where; }
+
+// g after each hook of t (a defined result replaces it).
+Tensor run_hooks(const TensorImpl& t, Tensor g) {
+  for (const auto& [handle, hook] : t.hooks) {
+    Tensor r = hook(g);
+    if (!r.defined()) continue;
+    if (!(r.shape() == g.shape()))
+      fail<ShapeError>(
+          "backward: hook {} of a tensor {} returned a gradient of shape {}; a hook must return a tensor of the "
+          "gradient's shape {} (or an undefined Tensor() to keep it)",
+          handle, t.shape, r.shape(), g.shape());
+    g = r.dtype() == t.dtype ? std::move(r) : r.to(t.dtype);
+  }
+  return g;
+}
+
 // Scratch vectors of backward() are kept for the next call, unless they grew large.
 constexpr std::size_t kMaxKeptScratch = std::size_t{1} << 16;
 
@@ -64,6 +104,46 @@ constexpr std::size_t kMaxKeptScratch = std::size_t{1} << 16;
 bool is_grad_enabled() { return grad_enabled; }
 void set_grad_enabled(bool enabled) { grad_enabled = enabled; }
 
+DetectAnomalyGuard::DetectAnomalyGuard() : previous_(anomaly_enabled) { anomaly_enabled = true; }
+DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_enabled = previous_; }
+bool is_anomaly_enabled() { return anomaly_enabled; }
+
+ObserveBackward::ObserveBackward(BackwardObserver& o) : previous_(observer) { observer = &o; }
+ObserveBackward::~ObserveBackward() { observer = previous_; }
+
+ScopeGuard::ScopeGuard(const std::string& name) { scopes.push_back(&name); }
+ScopeGuard::~ScopeGuard() { scopes.pop_back(); }
+
+std::string current_scope() {
+  std::string path;
+  for (const std::string* s : scopes) {
+    if (s->empty()) continue;
+    if (!path.empty()) path += '.';
+    path += *s;
+  }
+  return path;
+}
+
+void set_tape_warning_threshold(std::size_t entries) { warning_threshold = entries; }
+std::size_t tape_warning_threshold() { return warning_threshold; }
+
+void set_warning_handler(std::function<void(const std::string&)> handler) {
+  std::lock_guard lock(handler_mutex);
+  warning_handler = std::move(handler);
+}
+
+void warn(const std::string& message) {
+  std::lock_guard lock(handler_mutex);
+  if (warning_handler)
+    warning_handler(message);
+  else
+    fmt::print(stderr, "tapegrad warning: {}\n", message);
+}
+
+namespace detail {
+void note_saved(const void* key, std::size_t bytes) { pending_saved.emplace_back(key, bytes); }
+}  // namespace detail
+
 bool Gradients::needs(int input) const { return entry_.inputs[static_cast<std::size_t>(input)].tensor != nullptr; }
 
 void Gradients::accumulate(int input, Tensor grad) {
@@ -71,13 +151,34 @@ void Gradients::accumulate(int input, Tensor grad) {
   if (!in.tensor) return;
   if (!(grad.shape() == in.tensor->shape)) grad = sum_to(grad, in.tensor->shape);  // undo broadcasting
   if (grad.dtype() != in.tensor->dtype) grad = grad.to(in.tensor->dtype);
+  if (out_) {
+    accumulate_slot(out_[input], std::move(grad));
+    return;
+  }
+  if (anomaly_enabled) {
+    if (std::int64_t bad = count_non_finite(grad))
+      fail<AnomalyError>(
+          "anomaly: the backward of {} (tape entry #{}, recorded {}) produced {} NaN/Inf value(s) in the gradient of "
+          "its input {} {}; the gradient flowing into it was finite. Look at what that op divides by, takes the log "
+          "or sqrt of, or exponentiates",
+          entry_.op, index_, where(entry_), bad, input, in.tensor->shape);
+  }
+  if (observer) observer->on_input(index_, entry_, input, grad);
   if (in.producer >= 0) {
-    accumulate_slot(slots_[static_cast<std::size_t>(in.producer)], std::move(grad));
+    accumulate_slot((*slots_)[static_cast<std::size_t>(in.producer)], std::move(grad));
+  } else if (!in.tensor->hooks.empty()) {
+    tape_->hold_for_hooks(in.tensor, std::move(grad));
   } else {
     Tensor leaf_grad(std::move(in.tensor->grad));
     accumulate_leaf(leaf_grad, std::move(grad));
     in.tensor->grad = leaf_grad.impl_ptr();
   }
+}
+
+void Tape::hold_for_hooks(const std::shared_ptr<TensorImpl>& leaf, Tensor grad) {
+  for (auto& [t, g] : hooked_leaves_)
+    if (t == leaf) return accumulate_slot(g, std::move(grad));
+  hooked_leaves_.emplace_back(leaf, std::move(grad));
 }
 
 Tape& Tape::current() {
@@ -93,20 +194,120 @@ void Tape::clear() {
 }
 
 void Tape::record(const char* op, TensorRefs inputs, Tensor& output, BackwardFn&& backward) {
-  if (entries_.size() >= prune_at_) prune();
+  // The bytes saved: each distinct buffer noted by save() since the last record().
+  std::int64_t saved = 0;
+  for (std::size_t i = 0; i < pending_saved.size(); ++i) {
+    bool seen = false;
+    for (std::size_t j = 0; j < i && !seen; ++j) seen = pending_saved[j].first == pending_saved[i].first;
+    if (!seen) saved += static_cast<std::int64_t>(pending_saved[i].second);
+  }
+  pending_saved.clear();
+  if (entries_.size() >= prune_at_) {
+    prune();
+    std::size_t limit = warning_threshold;
+    if (limit && !warned_ && since_backward_ > limit && entries_.size() > limit) {
+      warned_ = true;
+      warn(fmt::format(
+          "the tape holds {} live entries ({:.1f} MB saved for backward) and {} were recorded since the last "
+          "backward(). Ops are recorded whenever an input requires grad: run evaluation under tg::NoGradGuard, "
+          "and add up losses with loss.item() (or loss.detach()) rather than the tensor, or each step's graph stays "
+          "alive. tg::set_tape_warning_threshold() changes this limit (0: never warn)",
+          entries_.size(), static_cast<double>(saved_bytes()) / 1e6, since_backward_));
+    }
+  }
   if (inputs.size() > TapeInputs::kMax)
     fail<AutogradError>("record: op {} has {} inputs, but a tape entry holds at most {}; pass fewer tensors", op,
                         inputs.size(), TapeInputs::kMax);
+  ++since_backward_;
   TapeEntry& e = entries_.emplace_back();
   e.id = next_entry_id();
   e.op = op;
-  for (const Tensor& t : inputs) e.inputs.push_back({t.defined() && t.requires_grad() ? t.impl_ptr() : nullptr, -1});
+  e.saved_bytes = saved;
+  for (const Tensor& t : inputs) {
+    if (t.defined() && t.requires_grad())
+      e.inputs.push_back({t.impl_ptr(), {}, -1});
+    else
+      e.inputs.push_back(
+          {nullptr, t.defined() ? std::weak_ptr<TensorImpl>(t.impl_ptr()) : std::weak_ptr<TensorImpl>(), -1});
+  }
   e.output = output.impl_ptr();
   e.backward = std::move(backward);
   TensorImpl& out = output.impl();
   out.requires_grad = true;
   out.entry = e.id;
   out.op = op;
+  if (anomaly_enabled) {
+    e.where = current_scope();
+    if (std::int64_t bad = count_non_finite(output)) {
+      std::string cause = "its inputs were finite, so the op itself produced them";
+      for (std::size_t k = 0; k < inputs.size(); ++k) {
+        const Tensor& t = inputs.begin()[k];
+        if (t.defined() && count_non_finite(t))
+          cause =
+              fmt::format("its input {} {} already held NaN/Inf ({}): look where that tensor came from", k, t.shape(),
+                          t.is_leaf() ? "a leaf: data or a parameter" : fmt::format("computed by {}", t.impl().op));
+      }
+      fail<AnomalyError>("anomaly: {} (tape entry #{}, {}) produced {} NaN/Inf value(s) in its output {}; {}", op,
+                         entries_.size() - 1, where(e), bad, output.shape(), cause);
+    }
+  }
+}
+
+std::int64_t Tape::index_of(const Tensor& t) const {
+  if (!t.defined() || t.impl().entry == 0) return -1;
+  return find(t.impl().entry, static_cast<std::int64_t>(entries_.size()));
+}
+
+namespace {
+const TapeEntry& entry_at(const std::vector<TapeEntry>& entries, std::size_t index, const char* what) {
+  if (index >= entries.size())
+    fail<ValueError>("Tape::{}: no entry #{}; the tape has {} entries (0 to {})", what, index, entries.size(),
+                     static_cast<std::int64_t>(entries.size()) - 1);
+  return entries[index];
+}
+const TapeInput& input_at(const std::vector<TapeEntry>& entries, std::size_t index, std::size_t input,
+                          const char* what) {
+  const TapeEntry& e = entry_at(entries, index, what);
+  if (input >= e.inputs.size())
+    fail<ValueError>("Tape::{}: entry #{} ({}) has {} inputs; input {} does not exist", what, index, e.op,
+                     e.inputs.size(), input);
+  return e.inputs[input];
+}
+}  // namespace
+
+Tensor Tape::output(std::size_t index) const { return Tensor(entry_at(entries_, index, "output").output.lock()); }
+
+Tensor Tape::input(std::size_t index, std::size_t input) const {
+  const TapeInput& in = input_at(entries_, index, input, "input");
+  return in.tensor ? Tensor(in.tensor) : Tensor(in.constant.lock());
+}
+
+std::int64_t Tape::producer(std::size_t index, std::size_t input) const {
+  const TapeInput& in = input_at(entries_, index, input, "producer");
+  if (!in.tensor || in.tensor->entry == 0) return -1;
+  return find(in.tensor->entry, static_cast<std::int64_t>(index));
+}
+
+std::vector<Tensor> Tape::entry_backward(std::size_t index, const Tensor& grad) {
+  entry_at(entries_, index, "entry_backward");
+  TapeEntry& e = entries_[index];
+  if (!e.backward)
+    fail<AutogradError>("Tape::entry_backward: entry #{} ({}) has no backward closure left (its graph was freed)",
+                        index, e.op);
+  if (auto out = e.output.lock(); out && !(out->shape == grad.shape()))
+    fail<ShapeError>("Tape::entry_backward: entry #{} ({}) has output shape {} but the gradient given has shape {}",
+                     index, e.op, out->shape, grad.shape());
+  std::array<Tensor, TapeInputs::kMax> out;
+  NoGradGuard no_grad;
+  Gradients g(e, index, out.data());
+  e.backward(grad, g);
+  return {out.begin(), out.begin() + static_cast<std::ptrdiff_t>(e.inputs.size())};
+}
+
+std::int64_t Tape::saved_bytes() const {
+  std::int64_t total = 0;
+  for (const TapeEntry& e : entries_) total += e.saved_bytes;
+  return total;
 }
 
 // Note: a producer usually sits just before its consumer, so the search gallops down
@@ -175,8 +376,11 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
     g0 = ones(r.shape, {.dtype = r.dtype});
   }
   NoGradGuard no_grad;  // backward closures compute with ops, which must not record
+  since_backward_ = 0;
+  hooked_leaves_.clear();  // left over only if a closure threw in an earlier backward()
 
   if (r.entry == 0) {  // a leaf: its gradient is the seed itself
+    if (!r.hooks.empty()) g0 = run_hooks(r, std::move(g0));
     Tensor leaf_grad(std::move(r.grad));
     accumulate_leaf(leaf_grad, g0);
     r.grad = leaf_grad.impl_ptr();
@@ -231,14 +435,22 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
     if (!slots[static_cast<std::size_t>(i)].defined()) continue;
     // Taken out of its slot: an intermediate gradient is not needed once passed on.
     Tensor dy = std::move(slots[static_cast<std::size_t>(i)]);
+    if (out && !out->hooks.empty()) dy = run_hooks(*out, std::move(dy));
     if (out && out->retains_grad) {
       Tensor kept(std::move(out->grad));
       accumulate_leaf(kept, dy);
       out->grad = kept.impl_ptr();
     }
     out.reset();
-    Gradients inputs(e, slots);
+    if (observer) observer->on_entry(static_cast<std::size_t>(i), e, dy);
+    Gradients inputs(e, static_cast<std::size_t>(i), *this, slots);
     e.backward(dy, inputs);
+  }
+  // Leaves with hooks: each hook sees the leaf's whole gradient from this backward() once.
+  for (auto& [leaf, g] : std::exchange(hooked_leaves_, {})) {
+    Tensor leaf_grad(std::move(leaf->grad));
+    accumulate_leaf(leaf_grad, run_hooks(*leaf, std::move(g)));
+    leaf->grad = leaf_grad.impl_ptr();
   }
   if (!retain_graph) free_entries(used);
   if (used.capacity() <= kMaxKeptScratch) used_scratch_ = std::move(used);

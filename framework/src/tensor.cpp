@@ -157,6 +157,30 @@ void Tensor::backward(const Tensor& seed, bool retain_graph) const {
   Tape::current().backward(*this, seed, retain_graph);
 }
 
+int Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) {
+  TensorImpl& t = impl();
+  if (!t.requires_grad)
+    fail<AutogradError>(
+        "register_hook: the tensor {} does not require grad, so backward() never computes its gradient; call "
+        "requires_grad_() first (or register the hook on a tensor computed from one that does)",
+        t.shape);
+  if (!hook) fail<ValueError>("register_hook: the hook is empty; pass a function Tensor(const Tensor& grad)");
+  int handle = t.hooks.empty() ? 0 : t.hooks.back().first + 1;
+  t.hooks.emplace_back(handle, std::move(hook));
+  return handle;
+}
+
+void Tensor::remove_hook(int handle) {
+  auto& hooks = impl().hooks;
+  auto it = std::find_if(hooks.begin(), hooks.end(), [&](const auto& h) { return h.first == handle; });
+  if (it == hooks.end())
+    fail<ValueError>(
+        "remove_hook: this tensor has no hook with handle {} (it has {}); use the value register_hook "
+        "returned, once",
+        handle, hooks.size());
+  hooks.erase(it);
+}
+
 Tensor Tensor::detach() const {
   auto impl = detail::make_impl();
   impl->shape = shape();

@@ -7,6 +7,7 @@
 #include "tapegrad/error.hpp"
 #include "tapegrad/gradcheck.hpp"
 #include "tapegrad/init.hpp"
+#include "tapegrad/inspect.hpp"
 #include "tapegrad/io.hpp"
 #include "tapegrad/layers/activation.hpp"
 #include "tapegrad/layers/batchnorm.hpp"

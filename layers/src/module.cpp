@@ -1,5 +1,6 @@
 #include "tapegrad/layers/module.hpp"
 
+#include <algorithm>
 #include <map>
 #include <typeinfo>
 
@@ -25,6 +26,47 @@ Tensor Module::forward(const Tensor&) {
   fail<ValueError>("Module: {} has no single-input forward(); call its own methods instead", typeid(*this).name());
 }
 
+Tensor Module::operator()(const Tensor& x) {
+  Tensor input = x;
+  for (const auto& [handle, hook] : pre_hooks_)
+    if (Tensor r = hook(*this, input); r.defined()) input = std::move(r);
+  Tensor output;
+  {
+    ScopeGuard scope(scope_name_);
+    output = forward(input);
+  }
+  for (const auto& [handle, hook] : forward_hooks_)
+    if (Tensor r = hook(*this, input, output); r.defined()) output = std::move(r);
+  return output;
+}
+
+int Module::register_forward_pre_hook(ForwardPreHook hook) {
+  if (!hook) fail<ValueError>("register_forward_pre_hook: the hook is empty; pass a function Tensor(Module&, input)");
+  pre_hooks_.emplace_back(next_hook_, std::move(hook));
+  return next_hook_++;
+}
+
+int Module::register_forward_hook(ForwardHook hook) {
+  if (!hook)
+    fail<ValueError>("register_forward_hook: the hook is empty; pass a function Tensor(Module&, input, output)");
+  forward_hooks_.emplace_back(next_hook_, std::move(hook));
+  return next_hook_++;
+}
+
+void Module::remove_hook(int handle) {
+  auto drop = [&](auto& hooks) {
+    auto it = std::find_if(hooks.begin(), hooks.end(), [&](const auto& h) { return h.first == handle; });
+    if (it == hooks.end()) return false;
+    hooks.erase(it);
+    return true;
+  };
+  if (!drop(pre_hooks_) && !drop(forward_hooks_))
+    fail<ValueError>(
+        "Module::remove_hook: no hook with handle {} on this module (it has {} forward pre-hooks and {} "
+        "forward hooks); use the value register_forward_(pre_)hook returned, once",
+        handle, pre_hooks_.size(), forward_hooks_.size());
+}
+
 Tensor Module::register_buffer(const std::string& name, Tensor t) {
   check_new_name("buffer", name);
   if (!t.defined() || t.requires_grad())
@@ -45,6 +87,7 @@ Tensor Module::register_parameter(const std::string& name, Tensor t) {
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
   check_new_name("module", name);
   if (!module) fail<ValueError>("Module: child module '{}' is null", name);
+  module->scope_name_ = name;
   children_.emplace_back(name, std::move(module));
 }
 

@@ -33,6 +33,12 @@ class AutogradError : public Error {
   using Error::Error;
 };
 
+// A NaN or Inf found by anomaly mode (DetectAnomalyGuard in tape.hpp).
+class AnomalyError : public ValueError {
+ public:
+  using ValueError::ValueError;
+};
+
 // Files that cannot be read or written, or whose contents are malformed.
 class IoError : public Error {
  public:

@@ -12,6 +12,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "tapegrad/inline_function.hpp"
@@ -31,7 +32,11 @@ using TensorRefs = std::initializer_list<std::reference_wrapper<const Tensor>>;
 
 struct TapeInput {
   std::shared_ptr<TensorImpl> tensor;  // null if this input does not need a gradient
-  std::int64_t producer = -1;          // scratch for backward(): the producing entry's index
+  // An input that needs no gradient (a constant such as a target), watched without being
+  // kept alive, so that the tape can be printed and drawn with it; empty for an undefined
+  // input (an optional bias left out).
+  std::weak_ptr<TensorImpl> constant;
+  std::int64_t producer = -1;  // scratch for backward(): the producing entry's index
 };
 
 // An op's inputs, stored inline: recording an op allocates nothing for them.
@@ -62,19 +67,51 @@ struct TapeEntry {
   TapeInputs inputs;                 // in the op's argument order
   std::weak_ptr<TensorImpl> output;  // weak: an output nobody holds can never get a gradient
   BackwardFn backward;               // holds the tensors saved for backward
+  std::int64_t saved_bytes = 0;      // bytes of the distinct buffers `backward` holds (see save())
+  std::string where;                 // under DetectAnomalyGuard: the module path that recorded it
 };
 
 // What a backward closure writes to: one accumulate() per input that needs a gradient.
 // accumulate() sums a broadcast gradient back to the input's shape, so no op has to.
 class Gradients {
  public:
-  Gradients(TapeEntry& entry, std::vector<Tensor>& slots) : entry_(entry), slots_(slots) {}
+  // In backward(): gradients go to the producers' slots and to the leaves' .grad.
+  Gradients(TapeEntry& entry, std::vector<Tensor>& slots) : entry_(entry), slots_(&slots) {}
+  Gradients(TapeEntry& entry, std::size_t index, class Tape& tape, std::vector<Tensor>& slots)
+      : entry_(entry), index_(index), tape_(&tape), slots_(&slots) {}
+  // For inspection (Tape::entry_backward): gradients go to out[input], nowhere else.
+  Gradients(TapeEntry& entry, std::size_t index, Tensor* out) : entry_(entry), index_(index), out_(out) {}
   bool needs(int input) const;
   void accumulate(int input, Tensor grad);  // by value: a temporary is stored, not copied
 
  private:
   TapeEntry& entry_;
-  std::vector<Tensor>& slots_;  // per-entry gradient accumulators of this backward()
+  std::size_t index_;                     // entry_'s index on the tape
+  class Tape* tape_ = nullptr;            // in backward(): for the leaves whose hooks wait
+  std::vector<Tensor>* slots_ = nullptr;  // per-entry gradient accumulators of this backward()
+  Tensor* out_ = nullptr;
+};
+
+// Sees each step of backward() on this thread (BackwardTrace in inspect.hpp records them).
+class BackwardObserver {
+ public:
+  virtual ~BackwardObserver() = default;
+  // Entry `index` is about to run its backward closure on its output's gradient `grad`.
+  virtual void on_entry(std::size_t index, const TapeEntry& entry, const Tensor& grad) = 0;
+  // That closure gave input `input` the gradient `grad` (summed back to the input's shape).
+  virtual void on_input(std::size_t index, const TapeEntry& entry, int input, const Tensor& grad) = 0;
+};
+
+// Installs an observer for this thread's backward() calls until the guard ends.
+class ObserveBackward {
+ public:
+  explicit ObserveBackward(BackwardObserver& observer);
+  ~ObserveBackward();
+  ObserveBackward(const ObserveBackward&) = delete;
+  ObserveBackward& operator=(const ObserveBackward&) = delete;
+
+ private:
+  BackwardObserver* previous_;
 };
 
 class Tape {
@@ -90,6 +127,23 @@ class Tape {
   void record(const char* op, TensorRefs inputs, Tensor& output, BackwardFn&& backward);
   void backward(const Tensor& root, const Tensor& seed, bool retain_graph);
 
+  // ---- inspection (docs/autograd.md, "Seeing inside") ----
+  // The index of the entry that computed t, or -1 (a leaf, or not on this tape).
+  std::int64_t index_of(const Tensor& t) const;
+  // Entry `index`'s output, or an undefined tensor once nothing else holds it.
+  Tensor output(std::size_t index) const;
+  // Input `input` of entry `index`: the tensor itself (kept alive when it needs a gradient,
+  // otherwise undefined once freed), and the index of the entry that computed it (-1: a leaf
+  // or a constant).
+  Tensor input(std::size_t index, std::size_t input) const;
+  std::int64_t producer(std::size_t index, std::size_t input) const;
+  // Runs entry `index`'s backward closure alone on the output gradient `grad` and returns
+  // the gradient of each input (undefined for inputs that need none). Nothing is
+  // accumulated, no hook runs and the entry stays on the tape.
+  std::vector<Tensor> entry_backward(std::size_t index, const Tensor& grad);
+  // Bytes held for backward by all live entries.
+  std::int64_t saved_bytes() const;
+
  private:
   std::int64_t find(std::uint64_t id, std::int64_t below) const;  // index of entry `id` (< below), or -1
   void prune();                                                   // drops entries whose outputs are gone
@@ -97,11 +151,58 @@ class Tape {
 
   static constexpr std::size_t kMinPruneAt = 1024;
 
+  friend class Gradients;
+  void hold_for_hooks(const std::shared_ptr<TensorImpl>& leaf, Tensor grad);
+
   std::vector<TapeEntry> entries_;  // ids strictly increasing
+  // Gradients of leaves that have hooks, summed over this backward() before the hooks see
+  // them (as in PyTorch, a hook runs once per backward with the whole gradient).
+  std::vector<std::pair<std::shared_ptr<TensorImpl>, Tensor>> hooked_leaves_;
   std::vector<char> used_scratch_;  // backward()'s buffers, kept between calls
   std::vector<Tensor> slot_scratch_;
   std::size_t prune_at_ = kMinPruneAt;
+  std::size_t since_backward_ = 0;  // entries recorded since the last backward()
+  bool warned_ = false;
 };
+
+// ---- memory accounting ----
+// Tape::record() warns once per tape (through the warning handler) when more than this many
+// entries were recorded without a backward() and are still alive. 0 turns the warning off.
+// The default is 1,000,000.
+void set_tape_warning_threshold(std::size_t entries);
+std::size_t tape_warning_threshold();
+// Where warnings go: by default, a line on stderr. Pass an empty function to restore it.
+void set_warning_handler(std::function<void(const std::string&)> handler);
+void warn(const std::string& message);
+
+// ---- anomaly mode ----
+// In its scope (this thread), every op that records checks its output, and backward()
+// checks every gradient it computes: the first NaN or Inf throws AnomalyError naming the
+// op, its tape entry and the module that ran it. Slower: use it to find where a NaN
+// comes from, as torch.autograd.detect_anomaly().
+class DetectAnomalyGuard {
+ public:
+  DetectAnomalyGuard();
+  ~DetectAnomalyGuard();
+  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+bool is_anomaly_enabled();
+
+// ---- scopes ----
+// The names of the modules running on this thread, outermost first ("features", "0"):
+// Module::operator() pushes one for its duration. Anomaly errors and graph dumps use it.
+class ScopeGuard {
+ public:
+  explicit ScopeGuard(const std::string& name);  // the string must outlive the guard
+  ~ScopeGuard();
+  ScopeGuard(const ScopeGuard&) = delete;
+  ScopeGuard& operator=(const ScopeGuard&) = delete;
+};
+std::string current_scope();  // "features.0", or "" outside every module
 
 // ---- grad mode ----
 bool is_grad_enabled();
@@ -126,10 +227,26 @@ bool should_record(const Ts&... inputs) {
   return is_grad_enabled() && ((inputs.defined() && inputs.requires_grad()) || ...);
 }
 
+namespace detail {
+// Notes `bytes` held for backward in the buffer at `key` (counted once per entry).
+void note_saved(const void* key, std::size_t bytes);
+}  // namespace detail
+
+// t, noted as saved for backward: capture every tensor a backward closure keeps through
+// save() or saved_for(), so that the tape can tell how many bytes each entry holds
+//   sigmoid: dx = dy * y (1 - y)   ->   [y = save(y.detach())]
+// Only in the capture list of the closure passed to record(): the bytes noted are charged
+// to the next entry recorded. (A buffer that is not a tensor, such as max_pool2d's argmax,
+// is noted with detail::note_saved right before record().)
+inline Tensor save(const Tensor& t) {
+  if (t.defined()) detail::note_saved(t.impl().storage.get(), t.impl().storage ? t.impl().storage->bytes() : 0);
+  return t;
+}
+
 // t, if the gradient of `input` will be computed, else an undefined tensor. A backward
 // closure saves what the gradients it computes read, and nothing more:
 //   mul: da = dy * b, db = dy * a   ->   [a = saved_for(a, b), b = saved_for(b, a)]
-inline Tensor saved_for(const Tensor& t, const Tensor& input) { return input.requires_grad() ? t : Tensor(); }
+inline Tensor saved_for(const Tensor& t, const Tensor& input) { return input.requires_grad() ? save(t) : Tensor(); }
 
 // Appends an entry for `output` = op(inputs) to this thread's tape and marks `output` as
 // requiring grad. Call it only when should_record(inputs...) is true.

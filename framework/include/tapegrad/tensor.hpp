@@ -5,10 +5,12 @@
 // on tensors that require grad are recorded on this thread's tape (see tape.hpp), and
 // `loss.backward()` replays the tape in reverse to fill in `.grad()` of the leaves.
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -19,6 +21,8 @@
 #include "tapegrad/storage.hpp"
 
 namespace tg {
+
+class Tensor;
 
 // What a Tensor handle points at. Op authors read it through Tensor's accessors.
 struct TensorImpl {
@@ -32,6 +36,8 @@ struct TensorImpl {
   bool graph_freed = false;  // its entry was consumed by a backward() without retain_graph
   bool retains_grad = false;
   std::string name;  // optional, shown in error messages and graph dumps
+  // Functions called with this tensor's gradient during backward (Tensor::register_hook).
+  std::vector<std::pair<int, std::function<Tensor(const Tensor&)>>> hooks;
 };
 
 // Options for the factories: tg::zeros({2, 3}, {.dtype = tg::kFloat64, .requires_grad = true}).
@@ -108,8 +114,15 @@ class Tensor {
   // needs an explicit `seed` of the same shape. The tape entries used are freed unless
   // retain_graph is true.
   void backward(const Tensor& seed = Tensor(), bool retain_graph = false) const;
-  Tensor detach() const;  // same data, no history, requires_grad = false
-  Tensor clone() const;   // a copy of the data (recorded, so gradients flow through it)
+  // Calls hook(grad) when backward() computes this tensor's gradient: for a leaf, before it
+  // is added to .grad; otherwise before it flows on to the inputs. A defined result
+  // replaces the gradient (same shape); an undefined one leaves it as it is, as
+  // torch.Tensor.register_hook. Hooks run in the order registered. Returns a handle for
+  // remove_hook().
+  int register_hook(std::function<Tensor(const Tensor&)> hook);
+  void remove_hook(int handle);  // ValueError if no hook has that handle
+  Tensor detach() const;         // same data, no history, requires_grad = false
+  Tensor clone() const;          // a copy of the data (recorded, so gradients flow through it)
   Tensor to(Dtype dtype) const;
 
   // ---- in-place writes (not recorded; refused on tensors that require grad while

@@ -54,7 +54,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::broadcast_binary("div", a, b, [](auto u, auto v) { return u / v; });
   if (should_record(a, b))
-    record("div", {a, b}, y, [b, y = saved_for(y.detach(), b)](const Tensor& dy, Gradients& in) {
+    record("div", {a, b}, y, [b = save(b), y = saved_for(y.detach(), b)](const Tensor& dy, Gradients& in) {
       if (in.needs(0)) in.accumulate(0, dy / b);
       if (in.needs(1)) in.accumulate(1, -(dy * y) / b);
     });
@@ -75,7 +75,7 @@ Tensor neg(const Tensor& x) {
 Tensor pow(const Tensor& x, double p) {
   Tensor y = kernels::map(x, [p](auto v) { return v.pow(static_cast<typename decltype(v)::Scalar>(p)); });
   if (should_record(x))
-    record("pow", {x}, y, [x, p](const Tensor& dy, Gradients& in) {
+    record("pow", {x}, y, [x = save(x), p](const Tensor& dy, Gradients& in) {
       in.accumulate(0, kernels::zip(dy, x, [p](auto g, auto v) {
                       using T = decltype(v);
                       return p == 0 ? T(0) : g * static_cast<T>(p) * std::pow(v, static_cast<T>(p - 1));
@@ -89,7 +89,7 @@ Tensor pow(const Tensor& x, double p) {
 Tensor square(const Tensor& x) {
   Tensor y = kernels::map(x, [](auto v) { return v.square(); });
   if (should_record(x))
-    record("square", {x}, y, [x](const Tensor& dy, Gradients& in) {
+    record("square", {x}, y, [x = save(x)](const Tensor& dy, Gradients& in) {
       in.accumulate(0, kernels::zip(dy, x, [](auto g, auto v) { return 2 * v * g; }));
     });
   return y;

@@ -83,7 +83,8 @@ Tensor cross_entropy_indices(const Tensor& logits, std::vector<std::int64_t> tar
   });
   if (should_record(logits)) {
     auto saved = std::make_shared<const std::vector<std::int64_t>>(std::move(targets));
-    record("cross_entropy", {logits}, loss, [logp, saved](const Tensor& dloss, Gradients& in) {
+    detail::note_saved(saved.get(), saved->size() * sizeof(std::int64_t));
+    record("cross_entropy", {logits}, loss, [logp = save(logp), saved](const Tensor& dloss, Gradients& in) {
       Tensor dlogits = empty(logp.shape(), {.dtype = logp.dtype()});
       dispatch(logp.dtype(), [&]<class T>() {
         std::int64_t rows = logp.size(0), classes = logp.size(1);
@@ -106,7 +107,7 @@ Tensor softmax(const Tensor& x, int dim) {
   dim = normalize_dim("softmax", dim, x.dim());
   Tensor y = softmax_forward(x, dim, false);
   if (should_record(x))
-    record("softmax", {x}, y, [y = y.detach(), dim](const Tensor& dy_in, Gradients& in) {
+    record("softmax", {x}, y, [y = save(y.detach()), dim](const Tensor& dy_in, Gradients& in) {
       Tensor dy = kernels::cast(dy_in, y.dtype()), dx = empty(y.shape(), {.dtype = y.dtype()});
       dispatch(y.dtype(), [&]<class T>() {
         const T *py = y.data<T>(), *pdy = dy.data<T>();
@@ -131,7 +132,7 @@ Tensor log_softmax(const Tensor& x, int dim) {
   dim = normalize_dim("log_softmax", dim, x.dim());
   Tensor y = softmax_forward(x, dim, true);
   if (should_record(x))
-    record("log_softmax", {x}, y, [y = y.detach(), dim](const Tensor& dy_in, Gradients& in) {
+    record("log_softmax", {x}, y, [y = save(y.detach()), dim](const Tensor& dy_in, Gradients& in) {
       Tensor dy = kernels::cast(dy_in, y.dtype()), dx = empty(y.shape(), {.dtype = y.dtype()});
       dispatch(y.dtype(), [&]<class T>() {
         const T *py = y.data<T>(), *pdy = dy.data<T>();
@@ -193,7 +194,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
   double n = static_cast<double>(diff.numel());
   dispatch(dtype, [&]<class T>() { loss.data<T>()[0] = kernels::vec<T>(diff).square().sum() / static_cast<T>(n); });
   if (should_record(input, target))
-    record("mse_loss", {input, target}, loss, [diff, n](const Tensor& dloss, Gradients& in) {
+    record("mse_loss", {input, target}, loss, [diff = save(diff), n](const Tensor& dloss, Gradients& in) {
       double scale = 2 * dloss.item<double>() / n;
       Tensor dinput =
           kernels::map(diff, [scale](auto v) { return v * static_cast<typename decltype(v)::Scalar>(scale); });

@@ -159,8 +159,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     // x is read by dx (training) and dweight; weight only by dx.
     bool keep_x = x.requires_grad() || (weight.defined() && weight.requires_grad());
     record("batch_norm", {x, weight, bias}, y,
-           [x = keep_x ? x : Tensor(), weight = saved_for(weight, x), mean, invstd, training, l](const Tensor& dy_in,
-                                                                                                 Gradients& in) {
+           [x = keep_x ? save(x) : Tensor(), weight = saved_for(weight, x), mean = save(mean), invstd = save(invstd),
+            training, l](const Tensor& dy_in, Gradients& in) {
              Tensor dy = kernels::cast(dy_in, mean.dtype());
              Tensor dx, dweight, dbias;
              dispatch(mean.dtype(), [&]<class T>() {
@@ -213,7 +213,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   });
   Tensor y = kernels::zip(x, mask, [](auto v, auto m) { return v * m; });
   if (should_record(x))
-    record("dropout", {x}, y, [mask](const Tensor& dy, Gradients& in) {
+    record("dropout", {x}, y, [mask = save(mask)](const Tensor& dy, Gradients& in) {
       in.accumulate(0, kernels::zip(dy, mask, [](auto g, auto m) { return g * m; }));
     });
   return y;

@@ -201,6 +201,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
     });
   });
   if (should_record(x)) {
+    detail::note_saved(argmax.get(), static_cast<std::size_t>(y.numel()) * sizeof(std::int32_t));
     record("max_pool2d", {x}, y, [argmax, g, x_shape = x.shape()](const Tensor& dy, Gradients& in) {
       Tensor dx = empty(x_shape, {.dtype = dy.dtype()});
       dispatch(dy.dtype(), [&]<class T>() {

@@ -47,7 +47,7 @@ Tensor backward_map(const Tensor& dy, const Tensor& saved_in, F f) {
 Tensor exp(const Tensor& x) {
   Tensor y = map(x, [](auto v) { return v.exp(); });
   if (should_record(x))
-    record("exp", {x}, y, [y = y.detach()](const Tensor& dy, Gradients& in) {
+    record("exp", {x}, y, [y = save(y.detach())](const Tensor& dy, Gradients& in) {
       in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return g * r; }));
     });
   return y;
@@ -58,7 +58,7 @@ Tensor exp(const Tensor& x) {
 Tensor log(const Tensor& x) {
   Tensor y = map(x, [](auto v) { return v.log(); });
   if (should_record(x))
-    record("log", {x}, y, [x](const Tensor& dy, Gradients& in) {
+    record("log", {x}, y, [x = save(x)](const Tensor& dy, Gradients& in) {
       in.accumulate(0, backward_map(dy, x, [](auto g, auto v) { return g / v; }));
     });
   return y;
@@ -70,7 +70,7 @@ Tensor log(const Tensor& x) {
 Tensor relu(const Tensor& x) {
   Tensor y = map(x, [](auto v) { return v.max(0); });
   if (should_record(x))
-    record("relu", {x}, y, [y = y.detach()](const Tensor& dy, Gradients& in) {
+    record("relu", {x}, y, [y = save(y.detach())](const Tensor& dy, Gradients& in) {
       in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return r > 0 ? g : decltype(g)(0); }));
     });
   return y;
@@ -81,7 +81,7 @@ Tensor relu(const Tensor& x) {
 Tensor sigmoid(const Tensor& x) {
   Tensor y = map(x, [](auto v) { return v.logistic(); });
   if (should_record(x))
-    record("sigmoid", {x}, y, [y = y.detach()](const Tensor& dy, Gradients& in) {
+    record("sigmoid", {x}, y, [y = save(y.detach())](const Tensor& dy, Gradients& in) {
       in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return g * r * (1 - r); }));
     });
   return y;
@@ -92,7 +92,7 @@ Tensor sigmoid(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
   Tensor y = map(x, [](auto v) { return v.tanh(); });
   if (should_record(x))
-    record("tanh", {x}, y, [y = y.detach()](const Tensor& dy, Gradients& in) {
+    record("tanh", {x}, y, [y = save(y.detach())](const Tensor& dy, Gradients& in) {
       in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return g * (1 - r * r); }));
     });
   return y;

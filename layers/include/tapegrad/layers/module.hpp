@@ -2,6 +2,7 @@
 // Module: the base of every layer. It owns named parameters, buffers (state that is saved
 // but not trained, such as BatchNorm's running statistics) and child modules, and lists
 // them the way PyTorch's nn.Module does ("weight", "fc1.bias", "0.running_mean", ...).
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -21,7 +22,21 @@ class Module {
   // The layer's computation for one input. Layers with one input override it; the
   // default throws, naming the module type.
   virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // Calls forward(x) as nn.Module.__call__ does: the forward pre-hooks first, then forward()
+  // inside this module's scope (its name in its parent, so that anomaly errors and the
+  // tape can say "features.0"), then the forward hooks. Containers call their children
+  // through it.
+  Tensor operator()(const Tensor& x);
+
+  // Hooks, as in PyTorch. A pre-hook sees the input and may replace it; a forward hook sees
+  // the input and the output and may replace the output. A hook that returns an undefined
+  // Tensor() changes nothing. Hooks run in the order registered; each call returns a handle
+  // for remove_hook().
+  using ForwardPreHook = std::function<Tensor(Module& module, const Tensor& input)>;
+  using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
+  int register_forward_pre_hook(ForwardPreHook hook);
+  int register_forward_hook(ForwardHook hook);
+  void remove_hook(int handle);  // ValueError if this module has no hook with that handle
 
   // Every parameter, this module's first and then its children's, in registration order.
   std::vector<Tensor> parameters() const;
@@ -29,6 +44,9 @@ class Module {
   // Clears the gradient of every parameter (PyTorch's zero_grad(set_to_none=True)); with
   // set_to_none = false, fills them with zeros instead.
   void zero_grad(bool set_to_none = true);
+
+  // The direct children under their names, in registration order, as nn.Module.named_children().
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
 
   std::vector<Tensor> buffers() const;
   std::vector<std::pair<std::string, Tensor>> named_buffers() const;
@@ -68,6 +86,10 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  std::string scope_name_;  // this module's name in its parent ("" for a top-level module)
+  std::vector<std::pair<int, ForwardPreHook>> pre_hooks_;
+  std::vector<std::pair<int, ForwardHook>> forward_hooks_;
+  int next_hook_ = 0;
 };
 
 }  // namespace tg
