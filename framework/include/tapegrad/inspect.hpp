@@ -1,7 +1,7 @@
 #pragma once
 // Tools for looking inside autograd: the tape printed, the graph as Graphviz DOT, a trace of
 // what backward() computed, and a leaf's gradient split into the paths it came along.
-// docs/walkthrough.md follows one training step of the seed experiment with all of them.
+// docs/autograd.md (section 8) describes them; tests/framework/test_inspect.cpp uses each one.
 //
 //   fmt::print("{}", tg::Tape::current());             // every entry, in order
 //   std::string dot = tg::to_dot(loss, model.named_parameters());
