@@ -1,5 +1,6 @@
 #pragma once
 // tapegrad: everything in one include.
+#include "tapegrad/adjoint_check.hpp"
 #include "tapegrad/data/dataloader.hpp"
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/fashion_mnist.hpp"
