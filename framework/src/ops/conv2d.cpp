@@ -28,12 +28,16 @@
 // ops/im2col.hpp lays several images side by side in one cols so that each product is large,
 // and ops/conv2d_gemm.cpp runs the products, split over threads by image. ops/conv2d_direct.cpp
 // computes the same sums without cols, for float32 and stride 1 on AVX-512 machines.
+// ops/conv2d_reference.cpp computes them twice more, slowly and for reading: `naive` as the
+// nested loops of the sums above, `rotated` as the corr2d lines above (with dXp written as
+// corr2d(pad(D[n, o], kh - 1, kw - 1), rot180(W[o, c])), the full convolution as a correlation).
 
 #include "tapegrad/ops/conv2d.hpp"
 
 #include <atomic>
 
 #include "ops/conv2d_direct.hpp"
+#include "ops/conv2d_reference.hpp"
 #include "ops/im2col.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/tape.hpp"
@@ -46,12 +50,13 @@ using conv::Geometry;
 
 std::atomic<Conv2dAlgorithm> algorithm{Conv2dAlgorithm::automatic};
 
-// Whether op runs the direct path (ops/conv2d_direct.cpp) for g in dtype, per the algorithm
-// set. Note: `automatic` takes direct wherever it applies: tg_bench's conv2d_algorithm cases
-// measure it faster than im2col + GEMM in every part (forward, dx, dW) of all three benchmark
-// shapes, on one thread and on two, even for LeNet's conv1 whose 6 output channels fill only 6
-// of its 16 lanes.
-bool use_direct(const char* op, const Geometry& g, Dtype dtype) {
+// The implementation that runs op for g in dtype: the algorithm set, or for `automatic` direct
+// where it applies and gemm elsewhere. Note: `automatic` takes direct wherever it applies:
+// tg_bench's conv2d_algorithm cases measure it faster than im2col + GEMM in every part (forward,
+// dx, dW) of all three benchmark shapes, on one thread and on two, even for LeNet's conv1 whose
+// 6 output channels fill only 6 of its 16 lanes. It never takes naive or rotated, which are
+// there to be read and compared, not to be fast.
+Conv2dAlgorithm resolve(const char* op, const Geometry& g, Dtype dtype) {
   Conv2dAlgorithm a = algorithm.load(std::memory_order_relaxed);
   bool applies = TAPEGRAD_CONV2D_DIRECT && dtype == kFloat32 && g.sh == 1 && g.sw == 1;
   if (a == Conv2dAlgorithm::direct && !applies)
@@ -59,8 +64,8 @@ bool use_direct(const char* op, const Geometry& g, Dtype dtype) {
         "{}: the direct algorithm needs float32, stride (1, 1) and a build with AVX-512 (available: {}); got {}, "
         "stride ({}, {}). Use tg::set_conv2d_algorithm(tg::Conv2dAlgorithm::automatic) or gemm",
         op, direct_conv2d_available(), dtype_name(dtype), g.sh, g.sw);
-  if (a == Conv2dAlgorithm::automatic) return applies;
-  return a == Conv2dAlgorithm::direct;
+  if (a == Conv2dAlgorithm::automatic) return applies ? Conv2dAlgorithm::direct : Conv2dAlgorithm::gemm;
+  return a;
 }
 
 Geometry geometry(const char* op, const Shape& x, const Shape& w, const Conv2dOptions& options) {
@@ -118,15 +123,18 @@ Conv2dGradients backward(const char* op, const Geometry& g, const Tensor& dY, co
   if (need_dx) out.dx = empty({g.N, g.C, g.H, g.W}, {.dtype = dtype});
   if (need_dw) out.dw = empty({g.O, g.C, g.kh, g.kw}, {.dtype = dtype});
   if (need_db) out.db = empty({g.O}, {.dtype = dtype});
-  [[maybe_unused]] const bool direct = use_direct(op, g, dtype);
+  const Conv2dAlgorithm a = resolve(op, g, dtype);
   dispatch(dtype, [&]<class T>() {
     auto data = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+    const T *xp = data(x), *wp = data(weight), *dyp = dY.data<T>();
+    T *dxp = data(out.dx), *dwp = data(out.dw), *dbp = data(out.db);
+    if (a == Conv2dAlgorithm::naive) return conv::backward_naive(g, xp, wp, dyp, dxp, dwp, dbp);
+    if (a == Conv2dAlgorithm::rotated) return conv::backward_rotated(g, xp, wp, dyp, dxp, dwp, dbp);
 #if TAPEGRAD_CONV2D_DIRECT
     if constexpr (std::is_same_v<T, float>)
-      if (direct)
-        return conv::backward_direct(g, data(x), data(weight), dY.data<T>(), data(out.dx), data(out.dw), data(out.db));
+      if (a == Conv2dAlgorithm::direct) return conv::backward_direct(g, xp, wp, dyp, dxp, dwp, dbp);
 #endif
-    conv::backward<T>(g, data(x), data(weight), dY.data<T>(), data(out.dx), data(out.dw), data(out.db));
+    conv::backward<T>(g, xp, wp, dyp, dxp, dwp, dbp);
   });
   return out;
 }
@@ -167,15 +175,16 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   Tensor x = kernels::cast(x_in, dtype), weight = kernels::cast(weight_in, dtype);
   Tensor bias = bias_in.defined() ? kernels::cast(bias_in, dtype) : Tensor();
   Tensor Y = empty({g.N, g.O, g.OH, g.OW}, {.dtype = dtype});
-  [[maybe_unused]] const bool direct = use_direct("conv2d", g, dtype);
+  const Conv2dAlgorithm a = resolve("conv2d", g, dtype);
   dispatch(dtype, [&]<class T>() {
+    const T *xp = x.data<T>(), *wp = weight.data<T>(), *bp = bias.defined() ? bias.data<T>() : nullptr;
+    if (a == Conv2dAlgorithm::naive) return conv::forward_naive(g, xp, wp, bp, Y.data<T>());
+    if (a == Conv2dAlgorithm::rotated) return conv::forward_rotated(g, xp, wp, bp, Y.data<T>());
 #if TAPEGRAD_CONV2D_DIRECT
     if constexpr (std::is_same_v<T, float>)
-      if (direct)
-        return conv::forward_direct(g, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
-                                    Y.data<T>());
+      if (a == Conv2dAlgorithm::direct) return conv::forward_direct(g, xp, wp, bp, Y.data<T>());
 #endif
-    conv::forward<T>(g, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr, Y.data<T>());
+    conv::forward<T>(g, xp, wp, bp, Y.data<T>());
   });
   if (should_record(x_in, weight_in, bias_in))
     record("conv2d", {x_in, weight_in, bias_in}, Y,
@@ -189,8 +198,10 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
 }
 
 void set_conv2d_algorithm(Conv2dAlgorithm a) {
-  if (a != Conv2dAlgorithm::automatic && a != Conv2dAlgorithm::gemm && a != Conv2dAlgorithm::direct)
-    fail<ValueError>("set_conv2d_algorithm: unknown algorithm {}; use automatic, gemm or direct", static_cast<int>(a));
+  if (a != Conv2dAlgorithm::automatic && a != Conv2dAlgorithm::gemm && a != Conv2dAlgorithm::direct &&
+      a != Conv2dAlgorithm::naive && a != Conv2dAlgorithm::rotated)
+    fail<ValueError>("set_conv2d_algorithm: unknown algorithm {}; use automatic, gemm, direct, naive or rotated",
+                     static_cast<int>(a));
   if (a == Conv2dAlgorithm::direct && !direct_conv2d_available())
     fail<ValueError>(
         "set_conv2d_algorithm: this build has no direct conv2d (it needs AVX-512: build with TAPEGRAD_NATIVE=ON on "

@@ -12,8 +12,7 @@
 //   dX = corr2d(pad(dY, kh - 1, kw - 1), rot180(K))
 // so both halves of the backward run on the forward kernel. docs/autograd.md walks
 // through the indices.
-#include <algorithm>
-
+#include "ops/corr2d_loops.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
@@ -22,48 +21,13 @@ namespace tg {
 
 namespace {
 
-// Y = corr2d(X, K), unrecorded, in one of two loop orders:
-//  - a sum of shifted copies of X, one per kernel element (inner loop: a row of Y):
-//      Y += K[a, b] * X[a : a + oh, b : b + ow]
-//  - a dot product per output element (inner loop: a row of K):
-//      Y[i, j] = sum(X[i : i + kh, j : j + kw] * K)
-// Note: both compute the same sums; the outer loops run over whichever is smaller, the
-// kernel or the output. The forward pass has a small kernel and a large output;
-// corr2d_backward_kernel (= corr2d(X, dY)) has it the other way round. Plain loops, not
-// Eigen blocks: at these sizes an expression's setup costs more than its arithmetic.
-template <class T>
-void corr2d_loops(const T* x, std::int64_t w, const T* k, std::int64_t kh, std::int64_t kw, T* y, std::int64_t oh,
-                  std::int64_t ow) {
-  if (kh * kw <= oh * ow) {
-    std::fill(y, y + oh * ow, T(0));
-    for (std::int64_t a = 0; a < kh; ++a)
-      for (std::int64_t b = 0; b < kw; ++b) {
-        const T kab = k[a * kw + b];
-        for (std::int64_t i = 0; i < oh; ++i) {
-          const T* xrow = x + (i + a) * w + b;
-          T* yrow = y + i * ow;
-          for (std::int64_t j = 0; j < ow; ++j) yrow[j] += kab * xrow[j];
-        }
-      }
-  } else {
-    for (std::int64_t i = 0; i < oh; ++i)
-      for (std::int64_t j = 0; j < ow; ++j) {
-        T acc = 0;
-        for (std::int64_t a = 0; a < kh; ++a) {
-          const T* xrow = x + (i + a) * w + j;
-          const T* krow = k + a * kw;
-          for (std::int64_t b = 0; b < kw; ++b) acc += xrow[b] * krow[b];
-        }
-        y[i * ow + j] = acc;
-      }
-  }
-}
-
+// Y = corr2d(X, K), unrecorded (the loops are in ops/corr2d_loops.hpp).
 Tensor corr2d_forward(const Tensor& X, const Tensor& K) {
   std::int64_t h = X.shape()[0], w = X.shape()[1], kh = K.shape()[0], kw = K.shape()[1];
   std::int64_t oh = h - kh + 1, ow = w - kw + 1;
   Tensor Y = empty({oh, ow}, {.dtype = X.dtype()});
-  dispatch(X.dtype(), [&]<class T>() { corr2d_loops(X.data<T>(), w, K.data<T>(), kh, kw, Y.data<T>(), oh, ow); });
+  dispatch(X.dtype(),
+           [&]<class T>() { kernels::corr2d_loops(X.data<T>(), w, K.data<T>(), kh, kw, Y.data<T>(), oh, ow); });
   return Y;
 }
 

@@ -1,9 +1,11 @@
-// conv2d's two implementations, im2col + GEMM (ops/im2col.hpp, ops/conv2d_gemm.cpp) and direct
-// (ops/conv2d_direct.cpp), on shapes large enough to reach what small gradcheck cases do not:
-// rows of 8 and more values (chunked copies), padding wider than a chunk, blocks of several
-// images and images cut into several blocks, strides, float32, the split over threads, and for
-// the direct path channel counts that are not multiples of its 16 lanes and rows longer than
-// 16. The reference is the definition, as plain loops.
+// conv2d's implementations, im2col + GEMM (ops/im2col.hpp, ops/conv2d_gemm.cpp), direct
+// (ops/conv2d_direct.cpp) and the two references naive and rotated (ops/conv2d_reference.cpp),
+// on shapes large enough to reach what small gradcheck cases do not: rows of 8 and more values
+// (chunked copies), padding wider than a chunk, blocks of several images and images cut into
+// several blocks, strides, float32, the split over threads, and for the direct path channel
+// counts that are not multiples of its 16 lanes and rows longer than 16. The reference is the
+// definition, as plain loops in double precision (scattered from dY, where naive gathers).
+// test_conv2d_algorithms.cpp compares the algorithms with each other and runs gradcheck.
 #include <vector>
 
 #include "framework/ops/op_test_util.hpp"
@@ -115,8 +117,13 @@ bool direct_applies(const BlockedCase& k, tg::Dtype dtype) {
 
 }  // namespace
 
-TEST_CASE("conv2d's blocked im2col + GEMM path equals the definition", "[ops][conv2d]") {
-  AlgorithmGuard gemm(tg::Conv2dAlgorithm::gemm);
+TEST_CASE("conv2d's gemm, naive and rotated paths equal the definition", "[ops][conv2d]") {
+  auto [name, algorithm] =
+      GENERATE(table<const char*, tg::Conv2dAlgorithm>({{"gemm", tg::Conv2dAlgorithm::gemm},
+                                                        {"naive", tg::Conv2dAlgorithm::naive},
+                                                        {"rotated", tg::Conv2dAlgorithm::rotated}}));
+  INFO("algorithm " << name);
+  AlgorithmGuard guard(algorithm);
   tg::Generator gen(91);
   for (const BlockedCase& k : kCases) {
     check_against_definition(k, tg::kFloat64, gen);

@@ -41,8 +41,13 @@ Tensor conv2d_backward_weight(const Tensor& x, const Tensor& dY, const Shape& we
 //   direct     register tiles over the input and dY with no im2col matrix: float32, stride 1,
 //              and a build for a machine with AVX-512 (direct_conv2d_available())
 //   automatic  direct where it applies (it is the faster there), gemm elsewhere
-// Setting `direct` makes the calls it does not apply to throw ValueError.
-enum class Conv2dAlgorithm { automatic, gemm, direct };
+//   naive      the defining sums as plain nested loops, any dtype and stride; slow, for reading
+//   rotated    the textbook form, any dtype and stride; slow, for reading: the forward and dW
+//              as corr2d of whole planes, dx as corr2d(pad(dY dilated by the stride, kh - 1,
+//              kw - 1), rot180(weight)) summed over output channels, then cropped
+// Setting `direct` makes the calls it does not apply to throw ValueError. `automatic` never
+// picks naive or rotated.
+enum class Conv2dAlgorithm { automatic, gemm, direct, naive, rotated };
 void set_conv2d_algorithm(Conv2dAlgorithm algorithm);
 Conv2dAlgorithm get_conv2d_algorithm();
 bool direct_conv2d_available();  // whether this build has the direct path
