@@ -2,7 +2,10 @@
 #   find_package(tapegrad)  +  target_link_libraries(app tapegrad::tapegrad)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS tapegrad tapegrad_framework tapegrad_layers tapegrad_optim tapegrad_data
+# Note: tapegrad_viz uses stb's headers only, to build (viz/CMakeLists.txt), so neither the
+# exported targets nor tapegradConfig.cmake ask a consumer for stb.
+
+install(TARGETS tapegrad tapegrad_framework tapegrad_layers tapegrad_optim tapegrad_data tapegrad_viz
         EXPORT tapegradTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # python3-numpy: the tests read checkpoints back with an independent reader (json + numpy).
+# libstb-dev: stb_image_write encodes the examples' PNG pictures; the tests decode them with its stb_image.
+# graphviz: renders --graph FILE.svg (optional at run time; its tests run when it is installed).
 packages=(g++ cmake make libeigen3-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev python3-numpy
-          dataset-fashion-mnist libbenchmark-dev)
+          dataset-fashion-mnist libbenchmark-dev libstb-dev graphviz)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

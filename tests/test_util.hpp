@@ -46,6 +46,13 @@ inline Tensor index0(const Tensor& t, std::int64_t i) {
   return out;
 }
 
+// The seed notebook's 6x8 image: ones, with a dark band (zeros) in columns 2..5.
+inline Tensor edge_image() {
+  Tensor X = tg::ones({6, 8});
+  X.index_put_({tg::Slice(), tg::Slice(2, 6)}, 0);
+  return X;
+}
+
 inline std::string fixture(const std::string& name) { return std::string(TAPEGRAD_FIXTURES_DIR) + "/" + name; }
 
 // True when a and b have the same shape and |a - b| <= atol + rtol |b| elementwise, as

@@ -1,6 +1,7 @@
 // LeNet on Fashion-MNIST, as in the "Convolutional Neural Networks (LeNet)" chapter.
 //   --recipe classic: the book's network (sigmoid, average pooling, Xavier init), SGD lr 0.9
 //   --recipe modern:  ReLU, max pooling and BatchNorm after each conv and hidden linear, Adam
+// With --out DIR it draws the training curves, the test confusion matrix and conv1's filters.
 #include <unistd.h>
 
 #include <chrono>
@@ -9,9 +10,11 @@
 #include <memory>
 
 #include <fmt/core.h>
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "lenet/models.hpp"
+#include "lenet/pictures.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 namespace {
@@ -27,7 +30,7 @@ struct Options {
   int threads = 0;  // 0: one per core
   std::string data;
   std::int64_t limit = 0, test_limit = 0;
-  std::string metrics, save, resume;
+  std::string metrics, save, resume, out, graph;
 };
 
 // A checkpoint is two safetensors files: the model's state_dict under PyTorch's names
@@ -46,25 +49,30 @@ int load_checkpoint(const std::string& path, tg::Module& net, tg::Optimizer& opt
   return std::stoi(metadata.at("epoch"));
 }
 
-// Number of rows of `logits` whose largest entry is at the row's label.
-std::int64_t correct(const Tensor& logits, const Tensor& labels) {
+// Number of rows of `logits` whose largest entry is at the row's label. With `confusion`
+// ([K, K]), also adds 1 at [label, predicted] for each row.
+std::int64_t correct(const Tensor& logits, const Tensor& labels, Tensor* confusion = nullptr) {
   std::int64_t n = logits.size(0), k = logits.size(1), hits = 0;
   const float* p = logits.data<float>();
   for (std::int64_t i = 0; i < n; ++i) {
     std::int64_t best = 0;
     for (std::int64_t j = 1; j < k; ++j)
       if (p[i * k + j] > p[i * k + best]) best = j;
-    hits += best == static_cast<std::int64_t>(labels.at({i}));
+    auto label = static_cast<std::int64_t>(labels.at({i}));
+    hits += best == label;
+    if (confusion) confusion->data<float>()[label * k + best] += 1;
   }
   return hits;
 }
 
-double evaluate(tg::Sequential& net, const tg::FashionMNIST& test, std::int64_t batch_size) {
+// Test accuracy; with `confusion` ([10, 10] zeros), also counts[label, predicted].
+double evaluate(tg::Sequential& net, const tg::FashionMNIST& test, std::int64_t batch_size,
+                Tensor* confusion = nullptr) {
   tg::NoGradGuard no_grad;
   net.eval();
   std::int64_t hits = 0;
   for (const auto& batch : tg::DataLoader(test, batch_size, /*shuffle=*/false))
-    hits += correct(net(batch.images), batch.labels);
+    hits += correct(net(batch.images), batch.labels, confusion);
   net.train();
   return static_cast<double>(hits) / static_cast<double>(test.size());
 }
@@ -99,6 +107,13 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", o.metrics, "write a CSV row per epoch");
   app.add_option("--save", o.save, "save a checkpoint (safetensors) after every epoch");
   app.add_option("--resume", o.resume, "resume from a checkpoint written by --save");
+  app.add_option("--out", o.out,
+                 "write pictures into this directory (created if needed): loss.svg, accuracy.svg (the epochs this "
+                 "run trained), confusion.svg and confusion.png (the test set after the last epoch), "
+                 "conv1_filters.png");
+  app.add_option("--graph", o.graph,
+                 "write the graph of the first training step's loss: FILE.dot (Graphviz source) or FILE.svg "
+                 "(rendered with Graphviz's dot, Debian's graphviz package)");
   CLI11_PARSE(app, argc, argv);
   bool classic = o.recipe == "classic";
   if (o.batch_size == 0) o.batch_size = classic ? 256 : 128;
@@ -125,6 +140,8 @@ int main(int argc, char** argv) {
       metrics = std::make_unique<std::ofstream>(o.metrics, first_epoch == 1 ? std::ios::trunc : std::ios::app);
       if (first_epoch == 1) *metrics << "epoch,loss,train_acc,test_acc,img_per_s\n";
     }
+    lenet::History history;
+    Tensor confusion;
     for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {
       tg::DataLoader loader(train, o.batch_size, /*shuffle=*/true, o.seed);
       loader.set_epoch(static_cast<std::uint64_t>(epoch));  // epoch E's order, also after --resume
@@ -134,6 +151,10 @@ int main(int argc, char** argv) {
       for (const auto& batch : loader) {
         Tensor logits = (*net)(batch.images);
         Tensor loss = tg::cross_entropy(logits, batch.labels);
+        if (!o.graph.empty() && epoch == first_epoch && seen == 0) {
+          tg::viz::write_graph(o.graph, tg::to_dot(loss, net->named_parameters()));
+          fmt::print(stderr, "lenet: graph of the first step written to {}\n", o.graph);
+        }
         optimizer->zero_grad();
         loss.backward();
         optimizer->step();
@@ -145,18 +166,30 @@ int main(int argc, char** argv) {
         progress(epoch, seen, static_cast<std::int64_t>(train.size()), seconds, loss_sum / static_cast<double>(seen));
       }
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      double train_loss = loss_sum / static_cast<double>(seen);
       double train_acc = static_cast<double>(hits) / static_cast<double>(seen);
       // Note: evaluation uses the training batch size; batches of 1024 doubled the resident set
       // (their activations and the buffers cached for them stay around), 189 MB instead of 92.
-      double test_acc = evaluate(*net, test, o.batch_size);
+      if (!o.out.empty()) confusion = tg::zeros({tg::FashionMNIST::kClasses, tg::FashionMNIST::kClasses});
+      double test_acc = evaluate(*net, test, o.batch_size, o.out.empty() ? nullptr : &confusion);
       double img_per_s = static_cast<double>(seen) / seconds;
-      fmt::print("epoch {} loss {:.4f} train_acc {:.4f} test_acc {:.4f} img_per_s {:.0f}\n", epoch,
-                 loss_sum / static_cast<double>(seen), train_acc, test_acc, img_per_s);
+      fmt::print("epoch {} loss {:.4f} train_acc {:.4f} test_acc {:.4f} img_per_s {:.0f}\n", epoch, train_loss,
+                 train_acc, test_acc, img_per_s);
       std::fflush(stdout);
       if (metrics)
-        *metrics << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.1f}\n", epoch, loss_sum / static_cast<double>(seen),
-                                train_acc, test_acc, img_per_s);
+        *metrics << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.1f}\n", epoch, train_loss, train_acc, test_acc, img_per_s);
       if (!o.save.empty()) save_checkpoint(o.save, *net, *optimizer, epoch);
+      history.epoch.push_back(epoch);
+      history.loss.push_back(train_loss);
+      history.train_acc.push_back(train_acc);
+      history.test_acc.push_back(test_acc);
+    }
+    if (!o.out.empty()) {
+      auto conv1 = std::dynamic_pointer_cast<tg::Conv2D>((*net)[0]);
+      std::vector<std::string> files =
+          lenet::write_pictures(o.out, o.recipe, history, confusion, conv1->weight.detach());
+      // On stderr, so that stdout keeps one line per epoch.
+      fmt::print(stderr, "lenet: wrote {} to {}\n", fmt::join(files, ", "), o.out);
     }
   } catch (const tg::Error& e) {
     fmt::print(stderr, "lenet: {}\n", e.what());

@@ -28,3 +28,4 @@
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/threads.hpp"
+#include "tapegrad/viz.hpp"

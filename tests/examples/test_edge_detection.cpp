@@ -1,19 +1,15 @@
 // The seed notebook's numbers, and the example binary end to end.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "test_util.hpp"
 
 using tg::Tensor;
 
 namespace {
-
-Tensor edge_image() {
-  Tensor X = tg::ones({6, 8});
-  X.index_put_({tg::Slice(), tg::Slice(2, 6)}, 0);
-  return X;
-}
 
 // Runs the example binary and returns its metrics; fails the test if it exits non-zero.
 nlohmann::json run_example(const std::string& args) {
@@ -35,12 +31,12 @@ TEST_CASE("corr2d reproduces the notebook's 3x3 by 2x2 example", "[seed]") {
 }
 
 TEST_CASE("the kernel [[1, -1]] finds the vertical edges", "[seed]") {
-  Tensor Y = tg::corr2d(edge_image(), Tensor{{1.0, -1.0}});
+  Tensor Y = tg::corr2d(tg::test::edge_image(), Tensor{{1.0, -1.0}});
   REQUIRE(Y.shape() == tg::Shape{6, 7});
   for (std::int64_t i = 0; i < 6; ++i)
     for (std::int64_t j = 0; j < 7; ++j) CHECK(Y.at({i, j}) == (j == 1 ? 1.0f : j == 5 ? -1.0f : 0.0f));
   // A horizontal edge detector on the transposed image sees nothing: the edges are vertical.
-  CHECK(tg::corr2d(edge_image().t(), Tensor{{1.0, -1.0}}).square().sum().item() == 0);
+  CHECK(tg::corr2d(tg::test::edge_image().t(), Tensor{{1.0, -1.0}}).square().sum().item() == 0);
 }
 
 TEST_CASE("edge_detection learns [[1, -1]] and bias 0 from every seed 0..9", "[seed][example]") {
@@ -78,4 +74,75 @@ TEST_CASE("edge_detection --threads 2 learns exactly what one thread learns", "[
   CHECK(one["bias"] == two["bias"]);
   std::string command = fmt::format("{} --threads 0 > /dev/null 2>&1", TAPEGRAD_EDGE_DETECTION);
   CHECK(std::system(command.c_str()) != 0);
+}
+
+namespace {
+
+// Runs edge_detection with `args` in a scratch directory; returns stdout and stderr together,
+// and the exit status in `status`.
+std::string run_in(const tg::test::TempDir& dir, const std::string& args, int& status) {
+  const std::string out = (dir.path / "out.txt").string();
+  std::string command =
+      fmt::format("cd '{}' && {} {} > '{}' 2>&1", dir.path.string(), TAPEGRAD_EDGE_DETECTION, args, out);
+  status = std::system(command.c_str());
+  return tg::test::read_bytes(out);
+}
+
+}  // namespace
+
+TEST_CASE("edge_detection --inspect prints the tape, the paths and a hand check that passes",
+          "[seed][example][inspect]") {
+  tg::test::TempDir dir("edge_inspect");
+  int status = 1;
+  std::string out = run_in(dir, "--steps 2 --inspect", status);
+  REQUIRE(status == 0);
+  CHECK_THAT(out, Catch::Contains("tape: 5 entries, 360 B saved for backward"));
+  CHECK_THAT(out, Catch::Contains("corr2d  in: const0 [6, 8] no grad, weight [1, 2] grad"));
+  CHECK_THAT(out, Catch::Contains("weight: 1 path\n"));
+  CHECK_THAT(out, Catch::Contains("bias: 1 path\n"));
+  CHECK_THAT(out, Catch::Contains("largest difference: 0\n"));
+  // Only the first step is inspected, and the run goes on as without the flag.
+  CHECK(out.find("tape: 5 entries") == out.rfind("tape: 5 entries"));
+  CHECK_THAT(out, Catch::Contains("step2, loss"));
+  // The path's contribution is the gradient SGD applied: w1 = w0 - 0.01 * dK.
+  std::smatch m;
+  REQUIRE(std::regex_search(out, m, std::regex(R"(weight\.grad += tensor\(\[\[([-0-9.]+), ([-0-9.]+)\]\]\))")));
+  const double dk0 = std::stod(m[1]);
+  const double dk1 = std::stod(m[2]);
+  nlohmann::json start = run_example("--steps 0"), one = run_example("--steps 1");
+  CHECK(one["weight"][0].get<double>() == Approx(start["weight"][0].get<double>() - 0.01 * dk0).margin(1e-5));
+  CHECK(one["weight"][1].get<double>() == Approx(start["weight"][1].get<double>() - 0.01 * dk1).margin(1e-5));
+}
+
+TEST_CASE("edge_detection --trace writes the first backward as the golden trace has it", "[seed][example][inspect]") {
+  tg::test::TempDir dir("edge_trace");
+  int status = 1;
+  run_in(dir, "--steps 3 --trace trace.json", status);
+  REQUIRE(status == 0);
+  nlohmann::json trace = nlohmann::json::parse(tg::test::read_bytes((dir.path / "trace.json").string()));
+  nlohmann::json golden = nlohmann::json::parse(tg::test::read_bytes(tg::test::fixture("traces/seed_first_step.json")));
+  REQUIRE(trace["steps"].size() == golden["steps"].size());
+  for (std::size_t i = 0; i < golden["steps"].size(); ++i) {
+    const nlohmann::json &t = trace["steps"][i], &g = golden["steps"][i];
+    CHECK(t["op"] == g["op"]);
+    CHECK(t["index"] == g["index"]);
+    CHECK(t["grad_output"]["norm"].get<double>() == Approx(g["grad_output"]["norm"].get<double>()).epsilon(1e-5));
+  }
+  CHECK(trace["steps"].back()["inputs"][0]["source"] == "weight");
+}
+
+TEST_CASE("edge_detection --graph writes DOT, and rejects a file type it cannot write", "[seed][example][inspect]") {
+  tg::test::TempDir dir("edge_graph");
+  int status = 1;
+  run_in(dir, "--steps 1 --graph g.dot", status);
+  REQUIRE(status == 0);
+  const std::string dot = tg::test::read_bytes((dir.path / "g.dot").string());
+  CHECK(dot.rfind("digraph tapegrad {", 0) == 0);
+  CHECK_THAT(dot, Catch::Contains("label=\"weight\\n[1, 2]\""));
+  CHECK_THAT(dot, Catch::Contains("label=\"#0 corr2d\""));
+
+  std::string out = run_in(dir, "--steps 1 --graph g.png", status);
+  CHECK(status != 0);
+  CHECK_THAT(out, Catch::Contains("write_graph") && Catch::Contains("g.png") && Catch::Contains(".svg"));
+  CHECK_FALSE(std::filesystem::exists(dir.path / "g.png"));
 }

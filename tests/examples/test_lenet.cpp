@@ -72,3 +72,18 @@ TEST_CASE("lenet reports bad input clearly", "[example][lenet]") {
   std::remove("lenet_bad.safetensors");
   std::remove(err.c_str());
 }
+
+TEST_CASE("lenet --graph draws the first step's loss with the parameters' names", "[example][lenet][inspect]") {
+  tg::test::TempDir dir("lenet_graph");
+  const std::string path = (dir.path / "lenet.dot").string();
+  REQUIRE(run(fmt::format("--recipe modern --epochs 1 --limit 200 --test-limit 100 --batch-size 100 --graph {}",
+                          path)) == 0);
+  const std::string dot = read_file(path);
+  CHECK(dot.rfind("digraph tapegrad {", 0) == 0);
+  for (const char* name : {"0.weight", "0.bias", "1.weight", "1.bias", "cross_entropy", "conv2d", "max_pool2d"})
+    CHECK_THAT(dot, Catch::Contains(name));
+  // Buffers need no gradient and take no part in the loss's graph as leaves.
+  CHECK_THAT(dot, !Catch::Contains("running_mean"));
+  // The input batch is a constant: one dashed [100, 1, 28, 28] node.
+  CHECK_THAT(dot, Catch::Contains("[100, 1, 28, 28]\", style=dashed"));
+}

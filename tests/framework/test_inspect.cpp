@@ -14,16 +14,10 @@ using tg::Tensor;
 
 namespace {
 
-Tensor edge_image() {
-  Tensor X = tg::ones({6, 8});
-  X.index_put_({tg::Slice(), tg::Slice(2, 6)}, 0);
-  return X;
-}
-
 // The seed experiment's first step, as examples/edge_detection runs it: Conv2D({1, 2}) with
 // generator seed 0, loss = ((Y_hat - Y)^2).sum().
 struct SeedStep {
-  Tensor X = edge_image();
+  Tensor X = tg::test::edge_image();
   Tensor Y = tg::corr2d(X, Tensor{{1.0, -1.0}});
   tg::Generator gen{0};
   tg::Conv2D conv{tg::Shape{1, 2}, gen};

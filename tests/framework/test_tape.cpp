@@ -14,13 +14,6 @@ namespace {
 
 std::vector<double> values(const Tensor& t) { return t.tolist(); }
 
-// The seed notebook's data: a 6x8 image with a dark band in columns 2..5, and its edges.
-Tensor edge_image() {
-  Tensor X = tg::ones({6, 8});
-  X.index_put_({tg::Slice(), tg::Slice(2, 6)}, 0);
-  return X;
-}
-
 }  // namespace
 
 TEST_CASE("nothing is recorded under NoGradGuard or when no input requires grad", "[tape]") {
@@ -232,7 +225,7 @@ TEST_CASE("a 1,000-step training loop keeps the tape flat", "[tape]") {
   // in the middle of the loop and make its size move.
   Tape& tape = Tape::current();
   tape.clear();
-  Tensor X = edge_image();
+  Tensor X = tg::test::edge_image();
   Tensor Y = tg::corr2d(X, Tensor{{1, -1}});
   tg::Generator gen(0);
   tg::Conv2D conv({1, 2}, gen);

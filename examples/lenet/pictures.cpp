@@ -1,0 +1,46 @@
+#include "lenet/pictures.hpp"
+
+#include <filesystem>
+#include <system_error>
+
+#include <fmt/core.h>
+
+#include "tapegrad/viz.hpp"
+
+namespace lenet {
+
+std::vector<std::string> write_pictures(const std::string& dir, const std::string& recipe, const History& history,
+                                        const tg::Tensor& confusion, const tg::Tensor& conv1_weight) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error)
+    tg::fail<tg::IoError>("lenet: cannot create the --out directory {}: {}; choose a writable path", dir,
+                          error.message());
+  auto file = [&](const char* name) { return (std::filesystem::path(dir) / name).string(); };
+  std::vector<std::string> written;
+  if (!history.epoch.empty()) {
+    tg::viz::LinePlot loss{.title = fmt::format("LeNet ({}): training loss per epoch", recipe),
+                           .x_label = "epoch",
+                           .y_label = "cross-entropy loss"};
+    loss.add("train", history.epoch, history.loss).write(file("loss.svg"));
+    tg::viz::LinePlot accuracy{
+        .title = fmt::format("LeNet ({}): accuracy per epoch", recipe), .x_label = "epoch", .y_label = "accuracy"};
+    accuracy.add("train", history.epoch, history.train_acc).add("test", history.epoch, history.test_acc);
+    accuracy.write(file("accuracy.svg"));
+
+    std::vector<std::string> names(tg::FashionMNIST::kClassNames.begin(), tg::FashionMNIST::kClassNames.end());
+    std::string title =
+        fmt::format("test set after epoch {} (accuracy {:.4f})", history.epoch.back(), history.test_acc.back());
+    tg::viz::write_confusion_svg(file("confusion.svg"), confusion, names, title);
+    tg::viz::write_png(file("confusion.png"), tg::viz::confusion_image(confusion, 24));
+    written.insert(written.end(), {"loss.svg", "accuracy.svg", "confusion.svg", "confusion.png"});
+  }
+  // Note: one symmetric range for all filters (the diverging default), so that a filter drawn
+  // pale is one with small weights, not one stretched to the same contrast as the others.
+  tg::viz::write_png(file("conv1_filters.png"),
+                     tg::viz::image_grid(conv1_weight, {.scale = 24, .colormap = tg::viz::Colormap::diverging}));
+  written.push_back("conv1_filters.png");
+  return written;
+}
+
+}  // namespace lenet

@@ -1,0 +1,23 @@
+#pragma once
+// The pictures `lenet --out DIR` draws: the training curves, the test set's confusion matrix
+// and the first convolution's filters.
+#include <string>
+#include <vector>
+
+#include "tapegrad/tapegrad.hpp"
+
+namespace lenet {
+
+// The numbers printed for each epoch this run trained, in order.
+struct History {
+  std::vector<double> epoch, loss, train_acc, test_acc;
+};
+
+// Writes into `dir` (created if needed) loss.svg and accuracy.svg (one point per epoch of
+// `history`), confusion.svg and confusion.png (`confusion` [10, 10], labelled with the
+// Fashion-MNIST class names), when history has an epoch, and conv1_filters.png (`conv1_weight`
+// [O, 1, kh, kw] as a grid). Returns the names of the files written.
+std::vector<std::string> write_pictures(const std::string& dir, const std::string& recipe, const History& history,
+                                        const tg::Tensor& confusion, const tg::Tensor& conv1_weight);
+
+}  // namespace lenet
