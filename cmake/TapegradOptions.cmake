@@ -1,6 +1,15 @@
 # Compiler flags shared by every tapegrad target, applied through tapegrad_set_options().
 include(GNUInstallDirs)
 
+if(TAPEGRAD_SANITIZE AND TAPEGRAD_SANITIZE_THREAD)
+  message(FATAL_ERROR "TAPEGRAD_SANITIZE (ASan + UBSan) and TAPEGRAD_SANITIZE_THREAD (TSan) cannot be combined; "
+                      "configure a separate build directory for each")
+endif()
+if(TAPEGRAD_FUZZ AND NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  message(FATAL_ERROR "TAPEGRAD_FUZZ needs clang for libFuzzer: configure with -DCMAKE_CXX_COMPILER=clang++ "
+                      "(Debian: apt-get install clang)")
+endif()
+
 function(tapegrad_set_options target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
   if(TAPEGRAD_WERROR)
@@ -12,6 +21,17 @@ function(tapegrad_set_options target)
   target_compile_options(${target} PRIVATE $<$<CONFIG:Release>:-O3>)
   if(TAPEGRAD_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=undefined)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  endif()
+  if(TAPEGRAD_SANITIZE_THREAD)
+    target_compile_options(${target} PRIVATE -fsanitize=thread -fno-omit-frame-pointer)
+    target_link_options(${target} PUBLIC -fsanitize=thread)
+  endif()
+  if(TAPEGRAD_FUZZ)
+    # The libraries get libFuzzer's coverage instrumentation and ASan + UBSan; fuzz/ links
+    # the fuzzer's main into each target.
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
                                              -fno-sanitize-recover=undefined)
     target_link_options(${target} PUBLIC -fsanitize=address,undefined)
   endif()
