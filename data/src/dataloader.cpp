@@ -24,11 +24,13 @@ std::uint64_t mix(std::uint64_t x) {
 
 DataLoader::DataLoader(const Dataset& data, std::int64_t batch_size, bool shuffle, std::uint64_t seed, bool drop_last)
     : data_(data), batch_size_(batch_size), shuffle_(shuffle), seed_(seed), drop_last_(drop_last) {
-  if (batch_size <= 0) fail<ValueError>("DataLoader: batch_size must be positive, got {}", batch_size);
+  if (batch_size <= 0)
+    fail<ValueError>("DataLoader: batch_size must be positive, got {}; pass a batch size >= 1", batch_size);
 }
 
 void DataLoader::set_limit(std::int64_t n) {
-  if (n < 0) fail<ValueError>("DataLoader::set_limit: the limit must be non-negative, got {}", n);
+  if (n < 0)
+    fail<ValueError>("DataLoader::set_limit: the limit must be non-negative, got {}; pass 0 or more samples", n);
   limit_ = n;
 }
 

@@ -50,7 +50,8 @@ FashionMNIST::FashionMNIST(std::string root, bool train)
 
 Tensor FashionMNIST::images(std::int64_t begin, std::int64_t end) const {
   if (begin < 0 || begin > end || end > size())
-    fail<ValueError>("FashionMNIST::images: the range [{}, {}) is not inside [0, {})", begin, end, size());
+    fail<ValueError>("FashionMNIST::images: the range [{}, {}) is not inside [0, {}); use 0 <= begin <= end <= {}",
+                     begin, end, size(), size());
   std::vector<std::int64_t> indices(static_cast<std::size_t>(end - begin));
   std::iota(indices.begin(), indices.end(), begin);
   return get(indices).images;
@@ -58,7 +59,8 @@ Tensor FashionMNIST::images(std::int64_t begin, std::int64_t end) const {
 
 Tensor FashionMNIST::labels(std::int64_t begin, std::int64_t end) const {
   if (begin < 0 || begin > end || end > size())
-    fail<ValueError>("FashionMNIST::labels: the range [{}, {}) is not inside [0, {})", begin, end, size());
+    fail<ValueError>("FashionMNIST::labels: the range [{}, {}) is not inside [0, {}); use 0 <= begin <= end <= {}",
+                     begin, end, size(), size());
   Tensor out = empty({end - begin});
   float* y = out.data<float>();
   for (std::int64_t i = begin; i < end; ++i) y[i - begin] = labels_[static_cast<std::size_t>(i)];
@@ -72,7 +74,8 @@ Batch FashionMNIST::get(std::span<const std::int64_t> indices) const {
   float* y = batch.labels.data<float>();  // [n]
   for (std::int64_t k = 0; k < n; ++k) {
     std::int64_t i = indices[static_cast<std::size_t>(k)];
-    if (i < 0 || i >= size()) fail<ValueError>("FashionMNIST::get: index {} is not inside [0, {})", i, size());
+    if (i < 0 || i >= size())
+      fail<ValueError>("FashionMNIST::get: index {} is not inside [0, {}); use indices below {}", i, size(), size());
     const std::uint8_t* pixels = pixels_.data() + i * kImageBytes;
     // Note: a division, not a multiplication by 1/255, so values match ToTensor's bit for bit.
     for (std::int64_t p = 0; p < kImageBytes; ++p) x[k * kImageBytes + p] = static_cast<float>(pixels[p]) / 255.0f;
@@ -82,7 +85,8 @@ Batch FashionMNIST::get(std::span<const std::int64_t> indices) const {
 }
 
 FashionMNIST FashionMNIST::subset(std::int64_t n) const {
-  if (n < 0) fail<ValueError>("FashionMNIST::subset: the number of samples must be non-negative, got {}", n);
+  if (n < 0)
+    fail<ValueError>("FashionMNIST::subset: the number of samples must be non-negative, got {}; pass 0 or more", n);
   auto keep = static_cast<std::size_t>(std::min(n, size()));
   return {root_, train_, std::vector<std::uint8_t>(pixels_.begin(), pixels_.begin() + keep * kImageBytes),
           std::vector<std::uint8_t>(labels_.begin(), labels_.begin() + keep)};

@@ -9,6 +9,16 @@ namespace tg {
 
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
                           GradcheckOptions options) {
+  if (!f) fail<ValueError>("gradcheck: f is empty; pass a function of the inputs");
+  if (inputs.empty()) fail<ValueError>("gradcheck: no inputs; pass the tensors f is a function of");
+  for (std::size_t k = 0; k < inputs.size(); ++k)
+    if (!inputs[k].defined()) fail<ValueError>("gradcheck: input {} is undefined; pass a tensor", k);
+  if (!(std::isfinite(options.eps) && options.eps > 0))
+    fail<ValueError>("gradcheck: eps must be a positive finite step, got {}; the default 1e-6 suits float64",
+                     options.eps);
+  if (!(options.atol >= 0 && options.rtol >= 0))
+    fail<ValueError>("gradcheck: atol {} and rtol {} must be >= 0; the defaults are 1e-5 and 1e-3", options.atol,
+                     options.rtol);
   bool any_requires = false;
   for (const Tensor& x : inputs) any_requires = any_requires || x.requires_grad();
   std::vector<Tensor> xs;

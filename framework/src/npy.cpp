@@ -161,9 +161,11 @@ Tensor load_npy(const std::string& path) {
         path, descr);
 
   std::uint64_t numel = 0;
+  // Shape::numel throws a tg::Error of its own kind on overflow; the caller of a reader is
+  // promised an IoError naming the file, whatever the header holds.
   try {
     numel = static_cast<std::uint64_t>(shape.numel());
-  } catch (const ValueError&) {
+  } catch (const Error&) {
     fail<IoError>("load_npy {}: the shape {} has more elements than int64 can count", path, shape);
   }
   if (numel > std::numeric_limits<std::uint64_t>::max() / itemsize(dtype))

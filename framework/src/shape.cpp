@@ -15,14 +15,21 @@ Shape::Shape(std::span<const std::int64_t> dims) {
 }
 
 void Shape::push_back(std::int64_t d) {
-  if (rank_ == kMaxRank) fail<ShapeError>("Shape: more than {} dimensions are not supported", kMaxRank);
+  if (rank_ == kMaxRank)
+    fail<ShapeError>(
+        "Shape: more than {} dimensions are not supported (got one more after {}); merge dims with reshape", kMaxRank,
+        str());
   if (d < 0) fail<ShapeError>("Shape: dimension {} has negative size {}; sizes must be >= 0", rank_, d);
   dims_[static_cast<std::size_t>(rank_++)] = d;
 }
 
-std::int64_t Shape::numel_after_overflow() const {
+// Note: a ShapeError, as PyTorch's RuntimeError for torch.zeros(2**40, 2**40) is about the
+// shape ("numel: integer multiplication overflow"), not about a value.
+std::int64_t Shape::numel_after_overflow(const char* op) const {
   if (std::find(begin(), end(), 0) != end()) return 0;  // [2^40, 2^40, 0] is empty, not an overflow
-  fail<ValueError>("Shape: the number of elements of {} overflows int64; use smaller dimensions", str());
+  fail<ShapeError>(
+      "{}: the number of elements of shape {} ({}) overflows int64 (at most 2^63 - 1); use smaller dimensions", op,
+      str(), fmt::join(begin(), end(), " x "));
 }
 
 std::array<std::int64_t, Shape::kMaxRank> Shape::strides() const {
@@ -30,7 +37,9 @@ std::array<std::int64_t, Shape::kMaxRank> Shape::strides() const {
   std::int64_t step = 1;
   for (int i = rank_ - 1; i >= 0; --i) {
     s[static_cast<std::size_t>(i)] = step;
-    step *= dims_[static_cast<std::size_t>(i)];
+    // Wraps instead of overflowing (undefined behaviour) for shapes such as [0, 2^40, 2^40],
+    // whose product is 0: no element is ever read through such a stride.
+    __builtin_mul_overflow(step, dims_[static_cast<std::size_t>(i)], &step);
   }
   return s;
 }

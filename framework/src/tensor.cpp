@@ -58,6 +58,17 @@ void check_writable(const char* op, const Tensor& t) {
         op, t.shape());
 }
 
+// Refuses an in-place source that does not broadcast to the destination, naming the op
+// (expand, which does the broadcasting, would name itself).
+void check_broadcasts_to(const char* op, const Tensor& src, const Tensor& dst) {
+  if (!src.defined()) fail<ValueError>("{}: the source tensor is undefined (default-constructed); pass a tensor", op);
+  if (!(broadcast_shapes(op, src.shape(), dst.shape()) == dst.shape()))
+    fail<ShapeError>(
+        "{}: the source of shape {} does not broadcast to the destination's shape {}; only its dims of size 1 can be "
+        "stretched (reshape it)",
+        op, src.shape(), dst.shape());
+}
+
 // Offset of a multi-index in a row-major tensor, with bounds checks.
 std::int64_t offset_of(const Tensor& t, std::initializer_list<std::int64_t> index) {
   if (static_cast<int>(index.size()) != t.dim())
@@ -68,7 +79,8 @@ std::int64_t offset_of(const Tensor& t, std::initializer_list<std::int64_t> inde
   for (std::int64_t i : index) {
     std::int64_t n = t.shape()[d];
     if (i < -n || i >= n)
-      fail<ValueError>("at: index {} is out of bounds for dim {} with size {} (shape {})", i, d, n, t.shape());
+      fail<ValueError>("at: index {} is out of bounds for dim {} with size {} (shape {}); use an index in [{}, {})", i,
+                       d, n, t.shape(), -n, n);
     offset += (i < 0 ? i + n : i) * strides[static_cast<std::size_t>(d)];
     ++d;
   }
@@ -143,13 +155,17 @@ Tensor Tensor::grad() const { return Tensor(impl().grad); }
 
 void Tensor::set_grad(const Tensor& grad) {
   if (grad.defined() && !(grad.shape() == shape()))
-    fail<ShapeError>("set_grad: gradient shape {} does not match tensor shape {}", grad.shape(), shape());
+    fail<ShapeError>("set_grad: gradient shape {} does not match tensor shape {}; pass a gradient of shape {}",
+                     grad.shape(), shape(), shape());
   impl().grad = grad.impl_ptr();
 }
 
 void Tensor::retain_grad() {
   if (!requires_grad())
-    fail<AutogradError>("retain_grad: the tensor {} does not require grad, so it never gets one", shape());
+    fail<AutogradError>(
+        "retain_grad: the tensor {} does not require grad, so it never gets one; compute it from a tensor that "
+        "requires grad (requires_grad_())",
+        shape());
   impl().retains_grad = true;
 }
 
@@ -220,6 +236,7 @@ Tensor& Tensor::fill_(double value) {
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check_writable("copy_", *this);
+  check_broadcasts_to("copy_", src, *this);
   Tensor s = kernels::cast(expand(src.detach(), shape()), dtype());
   std::memmove(raw_data(), s.raw_data(), static_cast<std::size_t>(numel()) * itemsize(dtype()));
   return *this;
@@ -227,6 +244,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_writable("add_", *this);
+  check_broadcasts_to("add_", other, *this);
   bool direct = other.shape() == shape() && other.dtype() == dtype();  // the common case: no temporary
   Tensor o = direct ? other : kernels::cast(expand(other.detach(), shape()), dtype());
   dispatch(dtype(), [&]<class T>() { kernels::vec<T>(*this) += static_cast<T>(alpha) * kernels::vec<T>(o); });
@@ -250,7 +268,9 @@ Tensor& Tensor::index_put_(std::initializer_list<Slice> index, double value) {
   int d = 0;
   for (const Slice& s : index) {
     std::int64_t n = shape()[d];
-    if (s.step <= 0) fail<ValueError>("index_put_: slice step must be positive, got {} for dim {}", s.step, d);
+    if (s.step <= 0)
+      fail<ValueError>("index_put_: slice step must be positive, got {} for dim {} of {}; use a step >= 1", s.step, d,
+                       shape());
     auto clamp = [n](std::int64_t i) { return std::clamp<std::int64_t>(i < 0 ? i + n : i, 0, n); };
     std::int64_t lo = s.start ? clamp(*s.start) : 0, hi = s.stop ? clamp(*s.stop) : n;
     start[static_cast<std::size_t>(d)] = lo;
@@ -302,10 +322,14 @@ Tensor Tensor::matmul(const Tensor& other) const { return tg::matmul(*this, othe
 
 // ---- factories ----
 
-Tensor empty(const Shape& shape, TensorOptions options) {
-  auto numel = static_cast<std::size_t>(shape.numel());
+namespace {
+
+// The buffer of every factory. `op` names the factory in the errors, so that
+// zeros({1 << 40, 1 << 40}) says "zeros: ..." and not the name of a helper.
+Tensor allocate(const char* op, const Shape& shape, TensorOptions options) {
+  auto numel = static_cast<std::size_t>(shape.numel(op));
   if (numel > std::numeric_limits<std::size_t>::max() / itemsize(options.dtype))
-    fail<ValueError>("empty: a {} tensor of shape {} needs more bytes than size_t can count; use smaller dimensions",
+    fail<ShapeError>("{}: a {} tensor of shape {} needs more bytes than size_t can count; use smaller dimensions", op,
                      dtype_name(options.dtype), shape);
   auto impl = detail::make_impl();
   impl->shape = shape;
@@ -315,14 +339,18 @@ Tensor empty(const Shape& shape, TensorOptions options) {
   return Tensor(std::move(impl));
 }
 
-Tensor full(const Shape& shape, double value, TensorOptions options) {
-  Tensor t = empty(shape, {.dtype = options.dtype});
+Tensor filled(const char* op, const Shape& shape, double value, TensorOptions options) {
+  Tensor t = allocate(op, shape, {.dtype = options.dtype});
   dispatch(options.dtype, [&]<class T>() { kernels::vec<T>(t).setConstant(static_cast<T>(value)); });
   return t.requires_grad_(options.requires_grad);
 }
 
-Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
-Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
+}  // namespace
+
+Tensor empty(const Shape& shape, TensorOptions options) { return allocate("empty", shape, options); }
+Tensor full(const Shape& shape, double value, TensorOptions options) { return filled("full", shape, value, options); }
+Tensor zeros(const Shape& shape, TensorOptions options) { return filled("zeros", shape, 0.0, options); }
+Tensor ones(const Shape& shape, TensorOptions options) { return filled("ones", shape, 1.0, options); }
 Tensor scalar(double value, TensorOptions options) { return full({}, value, options); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), {.dtype = t.dtype()}); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), {.dtype = t.dtype()}); }
@@ -338,7 +366,7 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
   double count = std::ceil((end - start) / step);
   if (!(count < 0x1p62))  // beyond this the cast to int64 is undefined, and no buffer is that large
     fail<ValueError>("arange: ({}, {}, {}) would have {} elements; use a larger step", start, end, step, count);
-  Tensor t = empty({static_cast<std::int64_t>(count)}, {.dtype = options.dtype});
+  Tensor t = allocate("arange", {static_cast<std::int64_t>(count)}, {.dtype = options.dtype});
   dispatch(options.dtype, [&]<class T>() {
     T* p = t.data<T>();
     for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
@@ -347,8 +375,10 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
 }
 
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
-  if (static_cast<std::int64_t>(values.size()) != shape.numel())
-    fail<ShapeError>("from_vector: {} values cannot fill shape {} ({} elements)", values.size(), shape, shape.numel());
+  if (static_cast<std::int64_t>(values.size()) != shape.numel("from_vector"))
+    fail<ShapeError>(
+        "from_vector: {} values cannot fill shape {} ({} elements); pass {} values or a shape that holds {}",
+        values.size(), shape, shape.numel(), shape.numel(), values.size());
   Tensor t = empty(shape, {.dtype = options.dtype});
   dispatch(options.dtype, [&]<class T>() {
     T* p = t.data<T>();
@@ -359,8 +389,8 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, Tensor
 
 namespace {
 template <class Sample>
-Tensor sample(const Shape& shape, TensorOptions options, Sample draw) {
-  Tensor t = empty(shape, {.dtype = options.dtype});
+Tensor sample(const char* op, const Shape& shape, TensorOptions options, Sample draw) {
+  Tensor t = allocate(op, shape, {.dtype = options.dtype});
   dispatch(options.dtype, [&]<class T>() {
     T* p = t.data<T>();
     for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(draw());
@@ -370,13 +400,13 @@ Tensor sample(const Shape& shape, TensorOptions options, Sample draw) {
 }  // namespace
 
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
-  return sample(shape, options, [&] { return gen.normal(); });
+  return sample("randn", shape, options, [&] { return gen.normal(); });
 }
 Tensor randn(const Shape& shape, TensorOptions options) { return randn(shape, default_generator(), options); }
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
   // A double within 2^-25 of 1 rounds to 1.0f; clamp so that float32 samples stay in [0, 1).
   const double below_one = options.dtype == kFloat32 ? std::nextafter(1.0f, 0.0f) : 1.0;
-  return sample(shape, options, [&] { return std::min(gen.uniform(), below_one); });
+  return sample("rand", shape, options, [&] { return std::min(gen.uniform(), below_one); });
 }
 Tensor rand(const Shape& shape, TensorOptions options) { return rand(shape, default_generator(), options); }
 

@@ -8,9 +8,11 @@ namespace tg {
 
 BatchNorm::BatchNorm(const char* layer, std::int64_t num_features, double eps, double momentum, bool affine)
     : eps(eps), momentum(momentum), layer_(layer) {
-  if (num_features <= 0) fail<ValueError>("{}: num_features must be positive, got {}", layer, num_features);
-  if (!(eps >= 0)) fail<ValueError>("{}: eps must be non-negative, got {}", layer, eps);
-  if (!(momentum >= 0 && momentum <= 1)) fail<ValueError>("{}: momentum must lie in [0, 1], got {}", layer, momentum);
+  if (num_features <= 0)
+    fail<ValueError>("{}: num_features must be positive, got {}; pass the number of channels C", layer, num_features);
+  if (!(eps >= 0)) fail<ValueError>("{}: eps must be non-negative, got {}; the default is 1e-5", layer, eps);
+  if (!(momentum >= 0 && momentum <= 1))
+    fail<ValueError>("{}: momentum must lie in [0, 1], got {}; the default is 0.1", layer, momentum);
   if (affine) {
     weight = register_parameter("weight", ones({num_features}));
     bias = register_parameter("bias", zeros({num_features}));

@@ -11,7 +11,8 @@ namespace {
 
 void check_kernel_size(const Shape& kernel_size) {
   if (kernel_size.rank() != 2 || kernel_size[0] <= 0 || kernel_size[1] <= 0)
-    fail<ShapeError>("Conv2D: kernel_size must be two positive sizes [kh, kw], got {}", kernel_size);
+    fail<ShapeError>("Conv2D: kernel_size must be two positive sizes [kh, kw], got {}; pass e.g. {{3, 3}}",
+                     kernel_size);
 }
 
 }  // namespace
@@ -28,12 +29,15 @@ Conv2D::Conv2D(std::int64_t in_channels, std::int64_t out_channels, const Shape&
                std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding, bool with_bias, Generator& gen)
     : options{stride, padding} {
   if (in_channels <= 0 || out_channels <= 0)
-    fail<ValueError>("Conv2D: in_channels and out_channels must be positive, got {} and {}", in_channels, out_channels);
+    fail<ValueError>("Conv2D: in_channels and out_channels must be positive, got {} and {}; pass sizes >= 1",
+                     in_channels, out_channels);
   check_kernel_size(kernel_size);
   if (stride[0] <= 0 || stride[1] <= 0)
-    fail<ValueError>("Conv2D: stride must be positive, got ({}, {})", stride[0], stride[1]);
+    fail<ValueError>("Conv2D: stride must be positive, got ({}, {}); use a stride >= 1 (1 for no striding)", stride[0],
+                     stride[1]);
   if (padding[0] < 0 || padding[1] < 0)
-    fail<ValueError>("Conv2D: padding must be non-negative, got ({}, {})", padding[0], padding[1]);
+    fail<ValueError>("Conv2D: padding must be non-negative, got ({}, {}); use 0 for no padding", padding[0],
+                     padding[1]);
   double bound = 1.0 / std::sqrt(static_cast<double>(in_channels * kernel_size[0] * kernel_size[1]));
   auto uniform = [&](const Shape& shape) { return rand(shape, gen) * (2 * bound) - bound; };
   weight = register_parameter("weight", uniform({out_channels, in_channels, kernel_size[0], kernel_size[1]}));

@@ -15,11 +15,14 @@ void Module::check_new_name(const char* what, const std::string& name) const {
   if (name.empty() || name.find('.') != std::string::npos)
     fail<ValueError>("Module: {} name '{}' must be non-empty and contain no '.'", what, name);
   for (const auto& [existing, _] : parameters_)
-    if (existing == name) fail<ValueError>("Module: a parameter named '{}' is already registered", name);
+    if (existing == name)
+      fail<ValueError>("Module: a parameter named '{}' is already registered; choose another name", name);
   for (const auto& [existing, _] : buffers_)
-    if (existing == name) fail<ValueError>("Module: a buffer named '{}' is already registered", name);
+    if (existing == name)
+      fail<ValueError>("Module: a buffer named '{}' is already registered; choose another name", name);
   for (const auto& [existing, _] : children_)
-    if (existing == name) fail<ValueError>("Module: a child module named '{}' is already registered", name);
+    if (existing == name)
+      fail<ValueError>("Module: a child module named '{}' is already registered; choose another name", name);
 }
 
 Tensor Module::forward(const Tensor&) {
@@ -127,7 +130,8 @@ void Module::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& 
   auto own = state_dict();
   std::map<std::string, const Tensor*> given;
   for (const auto& [name, t] : state)
-    if (!given.emplace(name, &t).second) fail<ValueError>("load_state_dict: '{}' appears twice in the state", name);
+    if (!given.emplace(name, &t).second)
+      fail<ValueError>("load_state_dict: '{}' appears twice in the state; keep one entry per name", name);
   // Check everything first, so that a mismatch leaves the module untouched.
   for (const auto& [name, t] : own) {
     auto it = given.find(name);
@@ -135,15 +139,20 @@ void Module::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& 
       fail<ValueError>("load_state_dict: the state has no '{}' (shape {}); it was saved from another model", name,
                        t.shape());
     if (!it->second->defined() || !(it->second->shape() == t.shape()))
-      fail<ShapeError>("load_state_dict: '{}' has shape {} in the state but {} in the model", name,
-                       it->second->defined() ? it->second->shape().str() : std::string("undefined"), t.shape());
+      fail<ShapeError>(
+          "load_state_dict: '{}' has shape {} in the state but {} in the model; load a state saved from a model of "
+          "the same architecture",
+          name, it->second->defined() ? it->second->shape().str() : std::string("undefined"), t.shape());
   }
   if (given.size() != own.size()) {
     std::map<std::string, bool> known;
     for (const auto& [name, _] : own) known[name] = true;
     for (const auto& [name, _] : given)
       if (!known.count(name))
-        fail<ValueError>("load_state_dict: the state has '{}', which the model does not have", name);
+        fail<ValueError>(
+            "load_state_dict: the state has '{}', which the model does not have; remove it, or load the state into "
+            "the model it was saved from",
+            name);
   }
   NoGradGuard no_grad;
   for (auto& [name, t] : own) t.copy_(*given.at(name));

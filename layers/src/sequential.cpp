@@ -23,7 +23,8 @@ Tensor Sequential::forward(const Tensor& x) {
 
 const std::shared_ptr<Module>& Sequential::operator[](std::size_t i) const {
   if (i >= modules_.size())
-    fail<ValueError>("Sequential: index {} is out of range for a Sequential of {} modules", i, modules_.size());
+    fail<ValueError>("Sequential: index {} is out of range for a Sequential of {} modules; use an index below {}", i,
+                     modules_.size(), modules_.size());
   return modules_[i];
 }
 

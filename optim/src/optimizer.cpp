@@ -29,7 +29,8 @@ Optimizer::Optimizer(const char* name, std::vector<Tensor> params, double lr)
     : name_(name), params_(std::move(params)), lr_(0), state_(params_.size()) {
   if (params_.empty()) fail<ValueError>("{}: got an empty parameter list; pass model.parameters()", name_);
   for (std::size_t i = 0; i < params_.size(); ++i) {
-    if (!params_[i].defined()) fail<ValueError>("{}: parameter {} is an undefined tensor", name_, i);
+    if (!params_[i].defined())
+      fail<ValueError>("{}: parameter {} is an undefined tensor; pass module.parameters()", name_, i);
     if (!params_[i].is_leaf() || !params_[i].requires_grad())
       fail<ValueError>(
           "{}: parameter {} (shape {}) must be a leaf that requires grad; call requires_grad_() "

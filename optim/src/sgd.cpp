@@ -12,8 +12,9 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum, double dampenin
       dampening_(dampening),
       weight_decay_(weight_decay),
       nesterov_(nesterov) {
-  if (!(momentum >= 0)) fail<ValueError>("SGD: invalid momentum {}; it must be >= 0", momentum);
-  if (!(weight_decay >= 0)) fail<ValueError>("SGD: invalid weight_decay {}; it must be >= 0", weight_decay);
+  if (!(momentum >= 0)) fail<ValueError>("SGD: invalid momentum {}; it must be >= 0 (0 for plain SGD)", momentum);
+  if (!(weight_decay >= 0))
+    fail<ValueError>("SGD: invalid weight_decay {}; it must be >= 0 (0 for none)", weight_decay);
   if (nesterov && (momentum <= 0 || dampening != 0))
     fail<ValueError>("SGD: nesterov momentum requires momentum > 0 and dampening = 0, got momentum {} and dampening {}",
                      momentum, dampening);

@@ -42,15 +42,15 @@ TEST_CASE("Shape with a zero dim has no elements", "[shape]") {
   CHECK(Shape{huge, huge, 0}.numel() == 0);
 }
 
-TEST_CASE("Shape numel overflow is a ValueError", "[shape]") {
+TEST_CASE("Shape numel overflow is a ShapeError", "[shape]") {
   constexpr std::int64_t big = std::int64_t{1} << 32;
-  CHECK_THROWS_AS(Shape({big, big}).numel(), tg::ValueError);
+  CHECK_THROWS_AS(Shape({big, big}).numel(), tg::ShapeError);
   CHECK_THROWS_WITH(Shape({big, big}).numel(), Catch::Contains("overflows int64"));
   CHECK(Shape{big, std::int64_t{1} << 30}.numel() == std::int64_t{1} << 62);
-  CHECK_THROWS_AS(tg::zeros({big, big}), tg::ValueError);
+  CHECK_THROWS_AS(tg::zeros({big, big}), tg::ShapeError);
   // 2^62 elements fit in int64, but their bytes do not fit in size_t: no tensor may claim
   // them over a buffer whose size wrapped around to 0.
-  CHECK_THROWS_AS(tg::empty({std::int64_t{1} << 62}), tg::ValueError);
+  CHECK_THROWS_AS(tg::empty({std::int64_t{1} << 62}), tg::ShapeError);
   CHECK_THROWS_WITH(tg::zeros({std::int64_t{1} << 61}, {.dtype = tg::kFloat64}),
                     Catch::Contains("needs more bytes than size_t can count"));
 }

@@ -25,12 +25,13 @@ class Shape {
   const std::int64_t* begin() const { return dims_.data(); }
   const std::int64_t* end() const { return dims_.data() + rank_; }
 
-  // Number of elements; throws ValueError if the product overflows int64.
-  std::int64_t numel() const {
+  // Number of elements; throws ShapeError if the product overflows int64, its message
+  // starting with `op` (a factory or op passes its own name).
+  std::int64_t numel(const char* op = "Shape") const {
     std::int64_t n = 1;
     bool overflow = false;
     for (std::int64_t d : *this) overflow |= __builtin_mul_overflow(n, d, &n);
-    return overflow ? numel_after_overflow() : n;
+    return overflow ? numel_after_overflow(op) : n;
   }
   // Row-major strides in elements: [3, 4] -> [4, 1].
   std::array<std::int64_t, kMaxRank> strides() const;
@@ -47,7 +48,7 @@ class Shape {
   std::string str() const;  // "[2, 3]"
 
  private:
-  std::int64_t numel_after_overflow() const;  // 0 if a dim is 0, else throws
+  std::int64_t numel_after_overflow(const char* op) const;  // 0 if a dim is 0, else throws
   std::array<std::int64_t, kMaxRank> dims_{};
   int rank_ = 0;
 };

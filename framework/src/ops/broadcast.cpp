@@ -45,6 +45,7 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 Tensor expand(const Tensor& x, const Shape& shape) {
   if (!(broadcast_shapes("expand", x.shape(), shape) == shape))
     fail<ShapeError>("expand: cannot expand {} to {}; only dims of size 1 can be stretched", x.shape(), shape);
+  shape.numel("expand");  // throws ShapeError, naming expand, if the count overflows int64
   if (x.shape() == shape) return x;
   Tensor y = empty(shape, {.dtype = x.dtype()});
   dispatch(x.dtype(), [&]<class T>() {

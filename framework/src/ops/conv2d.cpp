@@ -78,8 +78,9 @@ Geometry geometry(const char* op, const Shape& x, const Shape& w, const Conv2dOp
   if (x[1] != w[1])
     fail<ShapeError>("{}: input has {} channels but weight expects {} ([O={}, C={}, {}, {}]); input shape is {}", op,
                      x[1], w[1], w[0], w[1], w[2], w[3], x);
-  if (sh <= 0 || sw <= 0) fail<ValueError>("{}: stride must be positive, got ({}, {})", op, sh, sw);
-  if (ph < 0 || pw < 0) fail<ValueError>("{}: padding must be non-negative, got ({}, {})", op, ph, pw);
+  if (sh <= 0 || sw <= 0) fail<ValueError>("{}: stride must be positive, got ({}, {}); use strides >= 1", op, sh, sw);
+  if (ph < 0 || pw < 0)
+    fail<ValueError>("{}: padding must be non-negative, got ({}, {}); use 0 for no padding", op, ph, pw);
   if (w[2] == 0 || w[3] == 0)
     fail<ShapeError>("{}: weight {} has an empty kernel; kh and kw must be at least 1", op, w);
   if (w[2] > x[2] + 2 * ph || w[3] > x[3] + 2 * pw)

@@ -64,7 +64,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (k != k_b)
     fail<ShapeError>(
         "matmul: shapes {} and {} cannot be multiplied: the first has {} columns but the second has {} "
-        "rows; they must be equal",
+        "rows; they must be equal (transpose or reshape one operand)",
         a.shape(), b.shape(), k, k_b);
   // A vector is a [1, k] row on the left or a [k, 1] column on the right; the added dim
   // is removed from the result. Going through reshape keeps the gradients flowing.

@@ -43,9 +43,10 @@ PoolGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dOptions&
   auto [kh, kw] = options.kernel_size;
   auto [sh, sw] = options.stride.value_or(options.kernel_size);
   auto [ph, pw] = options.padding;
-  if (kh < 1 || kw < 1) fail<ValueError>("{}: kernel_size must be positive, got [{}, {}]", op, kh, kw);
-  if (sh < 1 || sw < 1) fail<ValueError>("{}: stride must be positive, got [{}, {}]", op, sh, sw);
-  if (ph < 0 || pw < 0) fail<ValueError>("{}: padding must be non-negative, got [{}, {}]", op, ph, pw);
+  if (kh < 1 || kw < 1) fail<ValueError>("{}: kernel_size must be positive, got [{}, {}]; use sizes >= 1", op, kh, kw);
+  if (sh < 1 || sw < 1) fail<ValueError>("{}: stride must be positive, got [{}, {}]; use strides >= 1", op, sh, sw);
+  if (ph < 0 || pw < 0)
+    fail<ValueError>("{}: padding must be non-negative, got [{}, {}]; use 0 for no padding", op, ph, pw);
   if (ph > kh / 2 || pw > kw / 2)
     fail<ValueError>("{}: padding [{}, {}] must be at most half of kernel_size [{}, {}] (rounded down), as in PyTorch",
                      op, ph, pw, kh, kw);

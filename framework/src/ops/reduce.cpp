@@ -59,8 +59,9 @@ Tensor sum(const Tensor& x, int dim, bool keepdim) {
 
 // y = (1/n) sum_i x_i
 // dx_i = dy / n
+// Note: an empty x gives 0 / 0 = NaN, as torch.mean does, and is still recorded, so that
+// backward() reaches x with its (empty) gradient instead of failing for want of an entry.
 Tensor mean(const Tensor& x) {
-  if (x.numel() == 0) return full({}, std::nan(""), {.dtype = x.dtype()});  // as torch.mean of an empty tensor
   Tensor y = sum(x.detach()) / static_cast<double>(x.numel());
   if (should_record(x)) {
     Shape x_shape = x.shape();

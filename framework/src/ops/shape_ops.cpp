@@ -60,7 +60,7 @@ Tensor permute_dims(const Tensor& x, std::span<const int> order) {
 // y = x with another shape (same data, same row-major order)
 // dx = reshape(dy, x.shape)
 Tensor reshape(const Tensor& x, const Shape& shape) {
-  if (shape.numel() != x.numel())
+  if (shape.numel("reshape") != x.numel())
     fail<ShapeError>("reshape: cannot view {} ({} elements) as {} ({} elements); the element counts must match",
                      x.shape(), x.numel(), shape, shape.numel());
   if (shape == x.shape()) return x;
@@ -82,7 +82,9 @@ Tensor reshape(const Tensor& x, std::initializer_list<std::int64_t> sizes) {
   std::int64_t known = 1;
   for (std::int64_t s : sizes) {
     if (s == -1) {
-      if (inferred >= 0) fail<ShapeError>("reshape: only one dim can be -1, got [{}]", fmt::join(sizes, ", "));
+      if (inferred >= 0)
+        fail<ShapeError>("reshape: only one dim can be -1, got [{}]; give the other sizes explicitly",
+                         fmt::join(sizes, ", "));
       inferred = shape.rank();
       shape.push_back(0);
       continue;
@@ -90,7 +92,7 @@ Tensor reshape(const Tensor& x, std::initializer_list<std::int64_t> sizes) {
     if (s < 0)
       fail<ShapeError>("reshape: invalid size {} in [{}]; sizes must be >= 0 or -1", s, fmt::join(sizes, ", "));
     shape.push_back(s);
-    known *= s;
+    if (__builtin_mul_overflow(known, s, &known)) shape.numel("reshape");  // throws, naming the dims
   }
   if (inferred >= 0) {
     if (known == 0 || x.numel() % known != 0)

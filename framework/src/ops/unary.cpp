@@ -10,9 +10,12 @@ namespace tg {
 
 namespace {
 
-// y = f(x) for an Eigen array expression f, e.g. [](auto x) { return x.exp(); }.
+// y = f(x) for an Eigen array expression f, e.g. [](auto x) { return x.exp(); }. An
+// undefined x is the one input these ops refuse; the error names the op.
 template <class F>
-Tensor map(const Tensor& x, F f) {
+Tensor map(const char* op, const Tensor& x, F f) {
+  if (!x.defined())
+    fail<ValueError>("{}: the input is an undefined tensor (default-constructed); pass a tensor with data", op);
   Tensor y = empty(x.shape(), {.dtype = x.dtype()});
   dispatch(x.dtype(), [&]<class T>() {
     auto vx = kernels::vec<T>(x);
@@ -45,7 +48,7 @@ Tensor backward_map(const Tensor& dy, const Tensor& saved_in, F f) {
 // y = e^x
 // dx = dy * y
 Tensor exp(const Tensor& x) {
-  Tensor y = map(x, [](auto v) { return v.exp(); });
+  Tensor y = map("exp", x, [](auto v) { return v.exp(); });
   if (should_record(x))
     record("exp", {x}, y, [y = save(y.detach())](const Tensor& dy, Gradients& in) {
       in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return g * r; }));
@@ -56,7 +59,7 @@ Tensor exp(const Tensor& x) {
 // y = ln x
 // dx = dy / x
 Tensor log(const Tensor& x) {
-  Tensor y = map(x, [](auto v) { return v.log(); });
+  Tensor y = map("log", x, [](auto v) { return v.log(); });
   if (should_record(x))
     record("log", {x}, y, [x = save(x)](const Tensor& dy, Gradients& in) {
       in.accumulate(0, backward_map(dy, x, [](auto g, auto v) { return g / v; }));
@@ -65,13 +68,19 @@ Tensor log(const Tensor& x) {
 }
 
 // y = max(x, 0)
-// dx = dy * [y > 0]
-// Note: at x = 0 we take the subgradient 0, as PyTorch does.
+// dx = dy * [not y <= 0]
+// Note: at x = 0 we take the subgradient 0, as PyTorch does. A NaN input stays NaN (Eigen's
+// PropagateNaN max, still vectorised: a plain SIMD max returns either operand) and passes
+// the gradient through, as PyTorch's threshold_backward does: NaN <= 0 is false.
 Tensor relu(const Tensor& x) {
-  Tensor y = map(x, [](auto v) { return v.max(0); });
+  Tensor y = map("relu", x, [](auto v) {
+    using T = typename decltype(v)::Scalar;
+    using Plain = typename decltype(v)::PlainObject;
+    return v.binaryExpr(Plain::Zero(v.size()), Eigen::internal::scalar_max_op<T, T, Eigen::PropagateNaN>());
+  });
   if (should_record(x))
     record("relu", {x}, y, [y = save(y.detach())](const Tensor& dy, Gradients& in) {
-      in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return r > 0 ? g : decltype(g)(0); }));
+      in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return r <= 0 ? decltype(g)(0) : g; }));
     });
   return y;
 }
@@ -79,7 +88,7 @@ Tensor relu(const Tensor& x) {
 // y = 1 / (1 + e^-x)
 // dx = dy * y * (1 - y)
 Tensor sigmoid(const Tensor& x) {
-  Tensor y = map(x, [](auto v) { return v.logistic(); });
+  Tensor y = map("sigmoid", x, [](auto v) { return v.logistic(); });
   if (should_record(x))
     record("sigmoid", {x}, y, [y = save(y.detach())](const Tensor& dy, Gradients& in) {
       in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return g * r * (1 - r); }));
@@ -90,7 +99,7 @@ Tensor sigmoid(const Tensor& x) {
 // y = tanh x
 // dx = dy * (1 - y^2)
 Tensor tanh(const Tensor& x) {
-  Tensor y = map(x, [](auto v) { return v.tanh(); });
+  Tensor y = map("tanh", x, [](auto v) { return v.tanh(); });
   if (should_record(x))
     record("tanh", {x}, y, [y = save(y.detach())](const Tensor& dy, Gradients& in) {
       in.accumulate(0, backward_map(dy, y, [](auto g, auto r) { return g * (1 - r * r); }));
