@@ -29,6 +29,13 @@ using Json = nlohmann::ordered_json;
 // The limit the reference implementation enforces; no real header comes close.
 constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
 
+// Note: a header needs three levels ({"name": {"shape": [2, 3]}}), but nlohmann's parser
+// accepts any depth, and copying or printing a parsed value recurses once per level: an
+// ordered_json object copies its earlier entries when it grows, so {"w": {"shape": [[[...]]],
+// "data_offsets": ...}} a million levels deep, 2 MB on disk, overflowed the stack inside
+// Json::parse. The parser's callback refuses anything deeper than this, long before that.
+constexpr int kMaxJsonDepth = 64;
+
 struct Entry {
   std::string name;
   Dtype dtype;
@@ -48,10 +55,22 @@ struct Header {
 // nlohmann's parser keeps the last of two equal keys silently; the callback sees every key
 // as it is read, so a duplicated tensor name (or a key repeated inside one entry) is caught.
 Json parse_json(const std::string& text, const std::string& path) {
+  // Note: nlohmann's lexer takes a NUL byte for the end of the input, so "{}" followed by a
+  // NUL and anything at all would parse as "{}". JSON allows no raw NUL anywhere (not even
+  // inside strings), and the format pads with spaces only.
+  if (const std::size_t nul = text.find('\0'); nul != std::string::npos)
+    corrupt(path, fmt::format("the header holds a NUL byte at offset {} of {}; a safetensors header is JSON padded "
+                              "with spaces",
+                              nul, text.size()));
   std::vector<std::set<std::string>> keys_of_open_objects;
   std::string duplicate;
   bool duplicate_is_tensor = false;
   auto watch = [&](int depth, Json::parse_event_t event, Json& parsed) {
+    if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
+        depth >= kMaxJsonDepth)
+      corrupt(path, fmt::format("the header nests JSON lists or objects more than {} levels deep, where a "
+                                "safetensors header needs 3; it is corrupt or not a safetensors header",
+                                kMaxJsonDepth));
     if (event == Json::parse_event_t::object_start) keys_of_open_objects.emplace_back();
     if (event == Json::parse_event_t::object_end) keys_of_open_objects.pop_back();
     if (event == Json::parse_event_t::key && duplicate.empty() &&
@@ -108,9 +127,11 @@ Entry parse_entry(const std::string& name, const Json& info, const std::string& 
     e.shape.push_back(static_cast<std::int64_t>(
         unsigned_number(d, kInt64Max, path, fmt::format("every dimension of tensor '{}'", name))));
   std::uint64_t numel = 0;
+  // Shape::numel throws a tg::Error of its own kind on overflow; the caller of a reader is
+  // promised an IoError naming the file, whatever the header holds.
   try {
     numel = static_cast<std::uint64_t>(e.shape.numel());
-  } catch (const ValueError&) {
+  } catch (const Error&) {
     corrupt(path, fmt::format("the shape {} of tensor '{}' has more elements than int64 can count", e.shape, name));
   }
   if (numel > std::numeric_limits<std::uint64_t>::max() / itemsize(e.dtype))

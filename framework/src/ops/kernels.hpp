@@ -5,11 +5,15 @@
 // avx512fintrin.h, where Eigen's AVX-512 packets come from (GCC bug 105593: the
 // intrinsics initialise a variable with itself on purpose). The pragmas silence exactly
 // those two warnings, for the headers parsed here (Eigen pulls in avx512fintrin.h).
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no -Wmaybe-uninitialized (nor these false positives)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <Eigen/Core>
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 #include "tapegrad/error.hpp"
 #include "tapegrad/ops.hpp"

@@ -1,0 +1,10 @@
+// libFuzzer target for load_npy: every input is written to a file and checked by
+// tg::fuzz::check_npy (fuzz_checks.hpp). Seeds: tests/fuzz/npy/; run it with scripts/fuzz.sh.
+#include <cstddef>
+#include <cstdint>
+
+#include "fuzz_target.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  return tg::fuzz::run_one("npy", data, size, tg::fuzz::check_npy);
+}
