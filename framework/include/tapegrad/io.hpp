@@ -14,8 +14,10 @@ Tensor load_npy(const std::string& path);
 // Writes t as a version 1.0 .npy file (its own dtype, C order), atomically.
 void save_npy(const Tensor& t, const std::string& path);
 
-// Writes `bytes` to a temporary file beside `path`, flushes it to disk and renames it over
-// `path`: readers see the old file or the new one, never a partial one.
+// Writes `bytes` to a temporary file beside `path` ("<path>.tmp.<pid>.<n>"), flushes it and
+// its directory to disk and renames it over `path`: readers see the old file or the new one,
+// never a partial one, even if the process is killed. Each call first removes the temporaries
+// of `path` left by writers that died (their process is gone and their lock released).
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
 }  // namespace tg

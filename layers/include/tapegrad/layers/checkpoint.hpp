@@ -8,13 +8,17 @@
 
 namespace tg {
 
-// Writes m.state_dict() to `path`, atomically: a failed save leaves an existing file intact.
+// Writes m.state_dict() to `path`, atomically (write_file_atomic): a failed save, or a process
+// killed at any point of it, leaves the previous file intact and loadable; the temporary a
+// killed save leaves beside it is removed by the next save to `path`.
 void save_module(const Module& m, const std::string& path);
 
-// Loads a file written by save_module into m. A missing, truncated or corrupt file is an
-// IoError; a file of another model (missing, extra or differently shaped tensors) is the
-// ValueError or ShapeError of load_state_dict; every message names the file. On any error
-// m is left exactly as it was.
+// Loads a file written by save_module into m. A missing, truncated or corrupt file (including
+// a dtype other than F32 or F64) is an IoError; a file of another model (missing, extra or
+// differently shaped tensors) is the ValueError or ShapeError of load_state_dict; every
+// message names the file. The whole file is checked before any value is copied, so on any
+// error every parameter and buffer of m is left exactly as it was. F64 tensors load into F32
+// parameters, converted.
 void load_module(Module& m, const std::string& path);
 
 }  // namespace tg

@@ -8,11 +8,14 @@
 
 namespace tg {
 
-// Writes opt.state_dict() to `path`, atomically.
+// Writes opt.state_dict() to `path`, atomically, as save_module does: a save that fails or is
+// killed leaves the previous file intact.
 void save_optimizer(const Optimizer& opt, const std::string& path);
 // Loads a file written by save_optimizer. A damaged file is an IoError; a file of another
-// optimizer or model is the ValueError or ShapeError of load_state_dict; every message
-// names the file, and on any error opt is left exactly as it was.
+// optimizer or model (an unknown, missing or differently shaped state, an invalid step
+// count) is the ValueError or ShapeError of load_state_dict; every message names the file.
+// Everything is checked before anything is replaced, so on any error opt (its learning rate
+// and every state tensor) is left exactly as it was.
 void load_optimizer(Optimizer& opt, const std::string& path);
 
 }  // namespace tg
