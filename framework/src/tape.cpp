@@ -40,6 +40,22 @@ std::uint64_t next_entry_id() {
   return next++;
 }
 
+// Tape ids are never reused, not even after a thread exits and a new thread's tape takes
+// the old one's address: a tensor of a finished thread must not pass for one of ours.
+std::uint32_t next_tape_id() {
+  static std::atomic<std::uint32_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+// The error for a tensor that requires grad and was computed on another thread's tape.
+[[noreturn]] void fail_other_tape(const char* op, const char* what, const TensorImpl& t) {
+  fail<AutogradError>(
+      "{}: {} {} (computed by {}) was recorded on another thread's tape; a graph belongs to the thread "
+      "that computed it. Use t.detach() to pass its values without a gradient, or run the whole forward and "
+      "backward on one thread",
+      op, what, t.shape, t.op ? t.op : "an op");
+}
+
 // True when no other handle or view shares t's data, so writing to it in place is safe.
 bool sole_owner(const Tensor& t) { return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1; }
 
@@ -181,6 +197,8 @@ void Tape::hold_for_hooks(const std::shared_ptr<TensorImpl>& leaf, Tensor grad) 
   hooked_leaves_.emplace_back(leaf, std::move(grad));
 }
 
+Tape::Tape() : id_(next_tape_id()) {}
+
 Tape& Tape::current() {
   thread_local Tape tape;
   return tape;
@@ -218,6 +236,13 @@ void Tape::record(const char* op, TensorRefs inputs, Tensor& output, BackwardFn&
   if (inputs.size() > TapeInputs::kMax)
     fail<AutogradError>("record: op {} has {} inputs, but a tape entry holds at most {}; pass fewer tensors", op,
                         inputs.size(), TapeInputs::kMax);
+  // Checked before the entry is appended, so a refused op leaves the tape as it was. One
+  // integer compare per input that was itself recorded.
+  for (const Tensor& t : inputs) {
+    if (!t.defined()) continue;
+    const TensorImpl& in = t.impl();
+    if (in.entry != 0 && in.tape != id_) fail_other_tape(op, "an input", in);
+  }
   ++since_backward_;
   TapeEntry& e = entries_.emplace_back();
   e.id = next_entry_id();
@@ -235,6 +260,7 @@ void Tape::record(const char* op, TensorRefs inputs, Tensor& output, BackwardFn&
   TensorImpl& out = output.impl();
   out.requires_grad = true;
   out.entry = e.id;
+  out.tape = id_;
   out.op = op;
   if (anomaly_enabled) {
     e.where = current_scope();
@@ -361,6 +387,8 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
         "backward: the tensor {} does not require grad and was not computed from one that does; call "
         "requires_grad_() on the leaves (parameters) before computing it, outside NoGradGuard",
         r.shape);
+  // Before anything else reads the root's graph: the other thread may be freeing it.
+  if (r.entry != 0 && r.tape != id_) fail_other_tape("backward", "the tensor", r);
   Tensor g0;
   if (seed.defined()) {
     if (!(seed.shape() == r.shape))
@@ -393,9 +421,7 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
   std::int64_t top = find(r.entry, static_cast<std::int64_t>(entries_.size()));
   if (top < 0)
     fail<AutogradError>(
-        "backward: the tensor {} is not on this thread's tape (the tape was cleared, or it was computed on "
-        "another thread); recompute it on this thread",
-        r.shape);
+        "backward: the tensor {} is not on this thread's tape any more (the tape was cleared); recompute it", r.shape);
 
   // Pass 1: mark the entries the root depends on and check that none of them is gone,
   // before any gradient is touched, so a failing backward() changes nothing.
@@ -412,8 +438,8 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
       in.producer = find(in.tensor->entry, i);
       if (in.producer < 0)
         fail<AutogradError>(
-            "backward: the tensor {} used by {} is not on this thread's tape (cleared, or from "
-            "another thread); recompute it on this thread",
+            "backward: the tensor {} used by {} is not on this thread's tape any more (the tape was cleared); "
+            "recompute it",
             in.tensor->shape, entries_[static_cast<std::size_t>(i)].op);
       used[static_cast<std::size_t>(in.producer)] = 1;
     }

@@ -114,10 +114,19 @@ class ObserveBackward {
   BackwardObserver* previous_;
 };
 
+// Note: one tape per thread. Two threads can train independent models at the same time
+// without locks, because each records on, and backward() replays, its own tape. A tensor
+// computed on one thread belongs to that thread's tape: an op on another thread that takes
+// it as an input requiring grad, or a backward() from it on another thread, throws
+// AutogradError instead of reading entries that the first thread may be freeing. Leaves
+// (parameters, data) can be shared for reading; see docs/reliability.md.
 class Tape {
  public:
+  Tape();
   // This thread's tape: every thread records on its own.
   static Tape& current();
+  // Unique among all the tapes of the process, never 0 (TensorImpl::tape of a leaf).
+  std::uint32_t id() const { return id_; }
 
   std::size_t size() const { return entries_.size(); }
   const std::vector<TapeEntry>& entries() const { return entries_; }
@@ -154,6 +163,7 @@ class Tape {
   friend class Gradients;
   void hold_for_hooks(const std::shared_ptr<TensorImpl>& leaf, Tensor grad);
 
+  std::uint32_t id_;
   std::vector<TapeEntry> entries_;  // ids strictly increasing
   // Gradients of leaves that have hooks, summed over this backward() before the hooks see
   // them (as in PyTorch, a hook runs once per backward with the whole gradient).

@@ -32,6 +32,10 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves, and retain_grad())
   std::uint64_t entry = 0;           // id of the tape entry that computed it; 0 = leaf
   const char* op = nullptr;          // that entry's op, shown as grad_fn when printing
+  // The id of the tape (one per thread) that holds `entry`; 0 for a leaf. Ops and backward()
+  // compare it with their own tape's id, so that a tensor computed on another thread is an
+  // error rather than a lookup on the wrong tape.
+  std::uint32_t tape = 0;
   bool requires_grad = false;
   bool graph_freed = false;  // its entry was consumed by a backward() without retain_graph
   bool retains_grad = false;

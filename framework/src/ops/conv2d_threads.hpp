@@ -8,6 +8,7 @@
 
 #include "ops/im2col.hpp"
 #include "ops/kernels.hpp"
+#include "tapegrad/threads.hpp"
 
 namespace tg::conv {
 
@@ -26,7 +27,7 @@ Buffer<T> scratch(std::int64_t size) {
 
 // Threads for a batch: one per image at most, so that no image is split between threads.
 inline int threads_for(const Geometry& g) {
-  int threads = omp_get_max_threads();
+  int threads = tg::get_num_threads();
   return g.N >= threads ? threads : 1;
 }
 

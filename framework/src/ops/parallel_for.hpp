@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "tapegrad/threads.hpp"
+
 namespace tg::kernels {
 
 // Below this much work (items x cost per item, in elements touched) a loop stays on the
@@ -21,7 +23,7 @@ inline constexpr std::int64_t kParallelWork = 1 << 15;
 template <class F>
 void parallel_for(std::int64_t n, std::int64_t cost_per_item, F f) {
   if (n <= 0) return;
-  int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  int threads = omp_in_parallel() ? 1 : tg::get_num_threads();
   if (threads == 1 || n < 2 || n * cost_per_item < kParallelWork) {
     f(std::int64_t{0}, n);
     return;
