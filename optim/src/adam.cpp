@@ -54,7 +54,7 @@ void Adam::check_state_value(const std::string& key, const std::string& name, co
 
 void Adam::step() {
   NoGradGuard no_grad;
-  const auto [beta1, beta2] = betas_;
+  const double beta1 = betas_[0], beta2 = betas_[1];  // plain variables: clang 14 cannot capture structured bindings
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     const Tensor grad = p.grad();

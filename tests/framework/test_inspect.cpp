@@ -87,7 +87,7 @@ TEST_CASE("saved bytes count each buffer an entry keeps once", "[inspect][tape]"
   Tensor y2 = a * a;  // the same buffer twice: 64 bytes
   Tensor y3 = a * c;  // only c (the gradient of a reads c): 64 bytes
   Tensor y4 = a + b;  // nothing
-  Tensor y5 = tg::max_pool2d(tg::ones({1, 1, 4, 4}, {.requires_grad = true}), {2, 2});  // 4 int32 argmax
+  Tensor y5 = tg::max_pool2d(tg::ones({1, 1, 4, 4}, {.requires_grad = true}), {{2, 2}});  // 4 int32 argmax
   const auto& e = Tape::current().entries();
   REQUIRE(e.size() == 5);
   CHECK(e[0].saved_bytes == 128);

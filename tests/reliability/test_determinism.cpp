@@ -19,7 +19,7 @@ using tg::Tensor;
 namespace {
 
 // Under ThreadSanitizer (about twenty times slower) the long runs are shorter.
-#if defined(__SANITIZE_THREAD__)
+#if TAPEGRAD_TEST_TSAN
 constexpr int kLongRun = 10, kRepeatSteps = 3;
 #else
 constexpr int kLongRun = 100, kRepeatSteps = 20;
@@ -147,7 +147,7 @@ std::vector<Family> families() {
   for (auto [name, algorithm] :
        {std::pair{"conv2d gemm", tg::Conv2dAlgorithm::gemm}, std::pair{"conv2d direct", tg::Conv2dAlgorithm::direct}}) {
     if (algorithm == tg::Conv2dAlgorithm::direct && !tg::direct_conv2d_available()) continue;
-    out.push_back({name, [algorithm](int steps) {
+    out.push_back({name, [algorithm = algorithm](int steps) {  // clang 14 cannot capture a structured binding
                      tg::set_conv2d_algorithm(algorithm);
                      return train_towards_target(
                          [](tg::Generator& g) {

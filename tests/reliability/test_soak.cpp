@@ -14,14 +14,11 @@
 
 #include "test_util.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if TAPEGRAD_TEST_ASAN
 // The ASan runtime's count of the bytes the program holds. Note: declared here, not taken from
 // <sanitizer/allocator_interface.h>, which GCC 12 does not ship (only clang does); the
 // function is in the runtime either way.
 extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
-#define TAPEGRAD_TEST_ASAN 1
-#else
-#define TAPEGRAD_TEST_ASAN 0
 #endif
 
 using tg::Tensor;

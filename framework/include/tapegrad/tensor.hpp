@@ -51,10 +51,16 @@ struct TensorOptions {
 };
 
 // One index of index_put_: Slice() is `:`, Slice(2, 6) is `2:6`, Slice(0, std::nullopt, 2) is `::2`.
+// Note: the constructors make Slice(2, 6) work on compilers without C++20's parenthesised
+// aggregate initialisation (clang before 16).
 struct Slice {
   std::optional<std::int64_t> start;
   std::optional<std::int64_t> stop;
   std::int64_t step = 1;
+
+  Slice() = default;
+  Slice(std::optional<std::int64_t> start_, std::optional<std::int64_t> stop_ = std::nullopt, std::int64_t step_ = 1)
+      : start(start_), stop(stop_), step(step_) {}
 };
 
 // One level of a nested list literal: a number, or a braced list of NestedLists. Every

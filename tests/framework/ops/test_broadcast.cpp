@@ -32,7 +32,9 @@ TEST_CASE("expand and sum_to pass gradcheck on random shapes", "[ops][broadcast]
     Shape big = tg::test::random_shape(gen, 0, 4);
     pairs.emplace_back(tg::test::broadcast_partner(gen, big), big);
   }
-  for (const auto& [small, big] : pairs) {
+  for (const auto& pair : pairs) {
+    const Shape &small = pair.first,
+                &big = pair.second;  // references, not a structured binding: clang 14 cannot capture those
     INFO(small.str() << " <-> " << big.str());
     auto result = tg::gradcheck([&](const std::vector<Tensor>& v) { return tg::expand(v[0], big); },
                                 {tg::test::uniform(small, gen, -2, 2)});
