@@ -239,7 +239,7 @@ std::vector<BadInput> table(const tg::test::TempDir& dir, const tg::FashionMNIST
        K::Shape,
        {"mul", "sizes 5 and 4", "reshape one operand"}},
       {"div", [] { ones({3}) / ones({4}); }, K::Shape, {"div", "[3] and [4]", "reshape one operand"}},
-      {"neg", [] { -Tensor(); }, K::Value, {"undefined", "assign a tensor"}},
+      {"neg", [] { -Tensor(); }, K::Value, {"neg", "undefined", "pass a tensor"}},
       {"exp", [] { tg::exp(Tensor()); }, K::Value, {"exp", "undefined", "pass a tensor"}},
       {"log", [] { tg::log(Tensor()); }, K::Value, {"log", "undefined", "pass a tensor"}},
       {"relu", [] { tg::relu(Tensor()); }, K::Value, {"relu", "undefined", "pass a tensor"}},
@@ -974,4 +974,90 @@ TEST_CASE("every public entry point rejects bad input with a tg:: error naming t
   CHECK(rows.size() >= 170);
   CHECK(tried == rows.size());
   CHECK(passed == rows.size());
+}
+
+TEST_CASE("an undefined tensor passed to an op is an error naming the op and the input", "[reliability][bad_input]") {
+  const Tensor u;  // default-constructed: no shape, no data
+  const Tensor x = ones({2, 3}), image = ones({1, 1, 4, 4}), w = ones({1, 1, 2, 2});
+  const std::vector<std::pair<std::string, std::function<void()>>> calls = {
+      {"add", [&] { x + u; }},
+      {"add", [&] { u + 1.0; }},
+      {"sub", [&] { u - x; }},
+      {"sub", [&] { 1.0 - u; }},
+      {"mul", [&] { x* u; }},
+      {"mul", [&] { 2.0 * u; }},
+      {"div", [&] { u / x; }},
+      {"div", [&] { u / 2.0; }},
+      {"neg", [&] { tg::neg(u); }},
+      {"pow", [&] { tg::pow(u, 2); }},
+      {"square", [&] { tg::square(u); }},
+      {"sum", [&] { tg::sum(u); }},
+      {"sum", [&] { tg::sum(u, 0); }},
+      {"mean", [&] { tg::mean(u); }},
+      {"mean", [&] { tg::mean(u, 0); }},
+      {"expand",
+       [&] {
+         tg::expand(u, {2, 3});
+       }},
+      {"sum_to", [&] { tg::sum_to(u, {3}); }},
+      {"matmul", [&] { tg::matmul(u, x); }},
+      {"matmul", [&] { tg::matmul(x, u); }},
+      {"reshape", [&] { tg::reshape(u, tg::Shape{6}); }},
+      {"reshape", [&] { tg::reshape(u, {-1}); }},
+      {"transpose", [&] { tg::transpose(u, 0, 1); }},
+      {"permute",
+       [&] {
+         tg::permute(u, {1, 0});
+       }},
+      {"corr2d",
+       [&] {
+         tg::corr2d(u, ones({2, 2}));
+       }},
+      {"corr2d",
+       [&] {
+         tg::corr2d(ones({3, 3}), u);
+       }},
+      {"corr2d_backward_input",
+       [&] {
+         tg::corr2d_backward_input(u, ones({2, 2}));
+       }},
+      {"corr2d_backward_kernel",
+       [&] {
+         tg::corr2d_backward_kernel(ones({3, 3}), u);
+       }},
+      {"conv2d", [&] { tg::conv2d(u, w); }},
+      {"conv2d", [&] { tg::conv2d(image, u); }},
+      {"conv2d_backward_input", [&] { tg::conv2d_backward_input(u, w, image.shape(), {}); }},
+      {"conv2d_backward_weight", [&] { tg::conv2d_backward_weight(image, u, w.shape(), {}); }},
+      {"max_pool2d", [&] { tg::max_pool2d(u); }},
+      {"avg_pool2d", [&] { tg::avg_pool2d(u); }},
+      {"flatten", [&] { tg::flatten(u); }},
+      {"softmax", [&] { tg::softmax(u, 1); }},
+      {"log_softmax", [&] { tg::log_softmax(u, 1); }},
+      {"cross_entropy",
+       [&] {
+         tg::cross_entropy(u, std::vector<std::int64_t>{0, 1});
+       }},
+      {"cross_entropy", [&] { tg::cross_entropy(x, u); }},
+      {"mse_loss", [&] { tg::mse_loss(u, x); }},
+      {"mse_loss", [&] { tg::mse_loss(x, u); }},
+      {"batch_norm", [&] { tg::batch_norm(u, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5); }},
+      {"dropout",
+       [&] {
+         tg::Generator gen(1);
+         tg::dropout(u, 0.5, true, gen);
+       }},
+  };
+  for (const auto& [op, call] : calls) {
+    INFO("op " << op);
+    try {
+      call();
+      FAIL_CHECK("no exception was thrown");
+    } catch (const tg::ValueError& e) {
+      CHECK_THAT(e.what(), Catch::StartsWith(op + ": ") && Catch::Contains("undefined tensor") &&
+                               Catch::Contains("pass a tensor with data"));
+    } catch (const std::exception& e) {
+      FAIL_CHECK("threw something other than tg::ValueError: " << e.what());
+    }
+  }
 }

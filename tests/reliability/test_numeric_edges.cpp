@@ -31,6 +31,7 @@ TEST_CASE("sum and mean of empty tensors are 0 and NaN, and backward gives empty
   // torch.zeros(0, requires_grad=True).mean() -> nan (with a grad_fn), backward -> tensor([])
   Tensor y = leaf({0});
   Tensor m = y.mean();
+  CHECK(m.requires_grad());
   CHECK(std::isnan(m.item()));
   m.backward();
   REQUIRE(y.grad().defined());
@@ -38,6 +39,7 @@ TEST_CASE("sum and mean of empty tensors are 0 and NaN, and backward gives empty
   // torch.zeros(2, 0).sum(1) -> [0., 0.]; .mean(1) -> [nan, nan]; grads have shape [2, 0]
   Tensor z = leaf({2, 0});
   Tensor zs = z.sum(1), zm = z.mean(1);
+  CHECK((zs.requires_grad() && zm.requires_grad()));
   CHECK(zs.tolist() == std::vector<double>{0, 0});
   CHECK(std::isnan(zm.tolist()[0]));
   CHECK(std::isnan(zm.tolist()[1]));

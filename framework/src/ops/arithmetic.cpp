@@ -64,7 +64,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 // y = -x
 // dx = -dy
 Tensor neg(const Tensor& x) {
-  Tensor y = kernels::map(x, [](auto v) { return -v; });
+  Tensor y = kernels::map("neg", x, [](auto v) { return -v; });
   if (should_record(x)) record("neg", {x}, y, [](const Tensor& dy, Gradients& in) { in.accumulate(0, -dy); });
   return y;
 }
@@ -73,7 +73,7 @@ Tensor neg(const Tensor& x) {
 // dx = dy * p * x^(p-1)
 // Note: as in PyTorch, p = 0 gives dx = 0 everywhere (also at x = 0, where x^-1 is inf).
 Tensor pow(const Tensor& x, double p) {
-  Tensor y = kernels::map(x, [p](auto v) { return v.pow(static_cast<typename decltype(v)::Scalar>(p)); });
+  Tensor y = kernels::map("pow", x, [p](auto v) { return v.pow(static_cast<typename decltype(v)::Scalar>(p)); });
   if (should_record(x))
     record("pow", {x}, y, [x = save(x), p](const Tensor& dy, Gradients& in) {
       in.accumulate(0, kernels::zip(dy, x, [p](auto g, auto v) {
@@ -87,7 +87,7 @@ Tensor pow(const Tensor& x, double p) {
 // y = x^2
 // dx = 2 x dy
 Tensor square(const Tensor& x) {
-  Tensor y = kernels::map(x, [](auto v) { return v.square(); });
+  Tensor y = kernels::map("square", x, [](auto v) { return v.square(); });
   if (should_record(x))
     record("square", {x}, y, [x = save(x)](const Tensor& dy, Gradients& in) {
       in.accumulate(0, kernels::zip(dy, x, [](auto g, auto v) { return 2 * v * g; }));
@@ -102,13 +102,20 @@ Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 Tensor operator-(const Tensor& a) { return neg(a); }
 
 // A number next to a tensor is a 0-d tensor of the tensor's dtype, as in PyTorch.
-Tensor operator+(const Tensor& a, double b) { return add(a, scalar(b, {.dtype = a.dtype()})); }
-Tensor operator-(const Tensor& a, double b) { return sub(a, scalar(b, {.dtype = a.dtype()})); }
-Tensor operator*(const Tensor& a, double b) { return mul(a, scalar(b, {.dtype = a.dtype()})); }
-Tensor operator/(const Tensor& a, double b) { return div(a, scalar(b, {.dtype = a.dtype()})); }
-Tensor operator+(double a, const Tensor& b) { return add(scalar(a, {.dtype = b.dtype()}), b); }
-Tensor operator-(double a, const Tensor& b) { return sub(scalar(a, {.dtype = b.dtype()}), b); }
-Tensor operator*(double a, const Tensor& b) { return mul(scalar(a, {.dtype = b.dtype()}), b); }
-Tensor operator/(double a, const Tensor& b) { return div(scalar(a, {.dtype = b.dtype()}), b); }
+namespace {
+Tensor number_like(const char* op, double value, const Tensor& t) {
+  kernels::check_defined(op, t, "the tensor operand");
+  return scalar(value, {.dtype = t.dtype()});
+}
+}  // namespace
+
+Tensor operator+(const Tensor& a, double b) { return add(a, number_like("add", b, a)); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, number_like("sub", b, a)); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, number_like("mul", b, a)); }
+Tensor operator/(const Tensor& a, double b) { return div(a, number_like("div", b, a)); }
+Tensor operator+(double a, const Tensor& b) { return add(number_like("add", a, b), b); }
+Tensor operator-(double a, const Tensor& b) { return sub(number_like("sub", a, b), b); }
+Tensor operator*(double a, const Tensor& b) { return mul(number_like("mul", a, b), b); }
+Tensor operator/(double a, const Tensor& b) { return div(number_like("div", a, b), b); }
 
 }  // namespace tg

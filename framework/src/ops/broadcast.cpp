@@ -43,6 +43,7 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 // y = expand(x, shape): y[i] = x[i with stretched dims set to 0]
 // dx = sum_to(dy, x.shape)   (done by Gradients::accumulate)
 Tensor expand(const Tensor& x, const Shape& shape) {
+  kernels::check_defined("expand", x);
   if (!(broadcast_shapes("expand", x.shape(), shape) == shape))
     fail<ShapeError>("expand: cannot expand {} to {}; only dims of size 1 can be stretched", x.shape(), shape);
   shape.numel("expand");  // throws ShapeError, naming expand, if the count overflows int64
@@ -69,6 +70,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 // y = sum_to(x, shape): y[j] = sum of x[i] over the i that broadcast onto j
 // dx = expand(dy, x.shape)
 Tensor sum_to(const Tensor& x, const Shape& shape) {
+  kernels::check_defined("sum_to", x);
   if (!(broadcast_shapes("sum_to", shape, x.shape()) == x.shape()))
     fail<ShapeError>("sum_to: cannot sum {} to {}; {} must broadcast to {}", x.shape(), shape, shape, x.shape());
   if (x.shape() == shape) return x;

@@ -145,6 +145,8 @@ Conv2dGradients backward(const char* op, const Geometry& g, const Tensor& dY, co
 // dx[n] = col2im(W^T dY[n])  [C kh kw, O] x [O, OH OW]
 Tensor conv2d_backward_input(const Tensor& dY_in, const Tensor& weight_in, const Shape& input_shape,
                              const Conv2dOptions& options) {
+  kernels::check_defined("conv2d_backward_input", dY_in, "dY");
+  kernels::check_defined("conv2d_backward_input", weight_in, "the weight");
   const char* op = "conv2d_backward_input";
   Geometry g = geometry(op, input_shape, weight_in.shape(), options);
   check_grad_shape(op, dY_in, g, input_shape, weight_in.shape());
@@ -155,6 +157,8 @@ Tensor conv2d_backward_input(const Tensor& dY_in, const Tensor& weight_in, const
 // dW = sum_n dY[n] cols[n]^T  [O, OH OW] x [OH OW, C kh kw]
 Tensor conv2d_backward_weight(const Tensor& x_in, const Tensor& dY_in, const Shape& weight_shape,
                               const Conv2dOptions& options) {
+  kernels::check_defined("conv2d_backward_weight", x_in, "the input x");
+  kernels::check_defined("conv2d_backward_weight", dY_in, "dY");
   const char* op = "conv2d_backward_weight";
   Geometry g = geometry(op, x_in.shape(), weight_shape, options);
   check_grad_shape(op, dY_in, g, x_in.shape(), weight_shape);
@@ -167,6 +171,8 @@ Tensor conv2d_backward_weight(const Tensor& x_in, const Tensor& dY_in, const Sha
 // dW = conv2d_backward_weight(x, dY, W.shape)
 // db = dY summed over n, i, j
 Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, const Conv2dOptions& options) {
+  kernels::check_defined("conv2d", x_in, "the input x");
+  kernels::check_defined("conv2d", weight_in, "the weight");
   Geometry g = geometry("conv2d", x_in.shape(), weight_in.shape(), options);
   if (bias_in.defined() && !(bias_in.shape() == Shape{g.O}))
     fail<ShapeError>("conv2d: bias must have shape [O] = [{}] to match weight {}, got {}", g.O, weight_in.shape(),

@@ -49,6 +49,7 @@ Tensor rot180(const Tensor& K) {
 }
 
 void check_2d(const char* op, const char* what, const Tensor& t) {
+  kernels::check_defined(op, t, what);
   if (t.dim() != 2)
     fail<ShapeError>("{}: {} must be 2-D [h, w], got shape {}; reshape it (batched inputs need conv2d)", op, what,
                      t.shape());

@@ -38,13 +38,22 @@ Eigen::Map<RowMajorMatrix<T>> mat(const Tensor& t, std::int64_t rows, std::int64
   return {t.data<T>() + offset, static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols)};
 }
 
+// Refuses an undefined (default-constructed) tensor where an op needs data, naming the op
+// and the input: otherwise the first read of it would fail without saying which op it was.
+inline void check_defined(const char* op, const Tensor& t, const char* what = "the input") {
+  if (!t.defined())
+    fail<ValueError>("{}: {} is an undefined tensor (default-constructed); pass a tensor with data", op, what);
+}
+
 // t as dtype d, for use inside a kernel: the conversion is never recorded, since the op
 // records its original inputs.
 inline Tensor cast(const Tensor& t, Dtype d) { return t.dtype() == d ? t : t.detach().to(d); }
 
-// y = f(x) for an Eigen array expression f, e.g. [](auto x) { return x.exp(); }.
+// y = f(x) for an Eigen array expression f, e.g. [](auto x) { return x.exp(); }; `op`
+// names the op in the error for an undefined x.
 template <class F>
-Tensor map(const Tensor& x, F f) {
+Tensor map(const char* op, const Tensor& x, F f) {
+  check_defined(op, x);
   Tensor y = empty(x.shape(), {.dtype = x.dtype()});
   dispatch(x.dtype(), [&]<class T>() { vec<T>(y) = f(vec<T>(x)); });
   return y;
@@ -112,6 +121,8 @@ void for_each_row(const Shape& out, const std::array<std::int64_t, Shape::kMaxRa
 // scalar operands take straight loops the compiler vectorises.
 template <class F>
 Tensor broadcast_binary(const char* op, const Tensor& a_in, const Tensor& b_in, F f) {
+  check_defined(op, a_in, "the first operand");
+  check_defined(op, b_in, "the second operand");
   Dtype dtype = promote(a_in, b_in);
   Tensor a_converted, b_converted;  // used only if an operand's dtype differs
   const Tensor& a = a_in.dtype() == dtype ? a_in : (a_converted = cast(a_in, dtype));

@@ -49,6 +49,7 @@ Tensor softmax_forward(const Tensor& x, int dim, bool log_space) {
 
 // Checks that logits is [N, K] and `count` targets come with it.
 void check_logits(const Tensor& logits, std::int64_t count) {
+  kernels::check_defined("cross_entropy", logits, "logits");
   if (logits.dim() != 2)
     fail<ShapeError>(
         "cross_entropy: logits must be 2-D [N, K] (a batch of class scores), got shape {}; reshape a "
@@ -104,6 +105,7 @@ Tensor cross_entropy_indices(const Tensor& logits, std::vector<std::int64_t> tar
 // y = softmax(x) along dim
 // dx = y * (dy - sum_dim(dy * y))
 Tensor softmax(const Tensor& x, int dim) {
+  kernels::check_defined("softmax", x);
   dim = normalize_dim("softmax", dim, x.dim());
   Tensor y = softmax_forward(x, dim, false);
   if (should_record(x))
@@ -129,6 +131,7 @@ Tensor softmax(const Tensor& x, int dim) {
 // y = log_softmax(x) along dim
 // dx = dy - softmax(x) * sum_dim(dy) = dy - e^y * sum_dim(dy)
 Tensor log_softmax(const Tensor& x, int dim) {
+  kernels::check_defined("log_softmax", x);
   dim = normalize_dim("log_softmax", dim, x.dim());
   Tensor y = softmax_forward(x, dim, true);
   if (should_record(x))
@@ -152,6 +155,8 @@ Tensor log_softmax(const Tensor& x, int dim) {
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+  kernels::check_defined("cross_entropy", logits, "logits");
+  kernels::check_defined("cross_entropy", targets, "targets");
   if (targets.dim() != 1)
     fail<ShapeError>("cross_entropy: targets must be 1-D [N] (one class index per example), got shape {}",
                      targets.shape());
@@ -183,6 +188,8 @@ Tensor cross_entropy(const Tensor& logits, std::span<const std::int64_t> targets
 // loss = (1/n) sum_i (a_i - b_i)^2  with a = input, b = target, n elements
 // da = dloss * 2 (a - b) / n,  db = -da
 Tensor mse_loss(const Tensor& input, const Tensor& target) {
+  kernels::check_defined("mse_loss", input);
+  kernels::check_defined("mse_loss", target, "the target");
   if (!(input.shape() == target.shape()))
     fail<ShapeError>(
         "mse_loss: input {} and target {} must have the same shape (no broadcasting); reshape one of "
@@ -196,9 +203,9 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
   if (should_record(input, target))
     record("mse_loss", {input, target}, loss, [diff = save(diff), n](const Tensor& dloss, Gradients& in) {
       double scale = 2 * dloss.item<double>() / n;
-      Tensor dinput =
-          kernels::map(diff, [scale](auto v) { return v * static_cast<typename decltype(v)::Scalar>(scale); });
-      if (in.needs(1)) in.accumulate(1, kernels::map(dinput, [](auto v) { return -v; }));
+      Tensor dinput = kernels::map("mse_loss", diff,
+                                   [scale](auto v) { return v * static_cast<typename decltype(v)::Scalar>(scale); });
+      if (in.needs(1)) in.accumulate(1, kernels::map("mse_loss", dinput, [](auto v) { return -v; }));
       in.accumulate(0, std::move(dinput));
     });
   return loss;

@@ -56,6 +56,8 @@ Tensor batched_matmul(const Tensor& a_in, const Tensor& b_in) {
 // Y = A B
 // dA = dY B^T,  dB = A^T dY   (summed over broadcast batch dims by Gradients::accumulate)
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  kernels::check_defined("matmul", a, "the first operand");
+  kernels::check_defined("matmul", b, "the second operand");
   if (a.dim() == 0 || b.dim() == 0)
     fail<ShapeError>("matmul: both operands need at least 1 dim, got shapes {} and {}; use mul for scalars", a.shape(),
                      b.shape());

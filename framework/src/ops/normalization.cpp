@@ -126,6 +126,7 @@ void update_running(Tensor running, const Tensor& batch, double momentum) {
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
+  kernels::check_defined("batch_norm", x);
   check_batch_norm_args(x, running_mean, running_var, weight, bias, training);
   const ChannelLayout l{x.size(0), x.size(1), x.numel() == 0 ? 0 : x.numel() / (x.size(0) * x.size(1))};
   const Dtype dtype = x.dtype();
@@ -202,6 +203,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 // Note: the closure saves mask / (1 - p) (0 or the scale) rather than x or y: it is all the
 // backward reads, and a zeroed y could not tell a dropped element from a zero input.
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  kernels::check_defined("dropout", x);
   if (!(p >= 0 && p <= 1))
     fail<ValueError>("dropout: probability p must lie in [0, 1], got {}; p is the fraction of elements zeroed", p);
   if (!training || p == 0) return x;

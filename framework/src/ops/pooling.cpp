@@ -187,6 +187,7 @@ void avg_pool_backward_plane(const PoolGeometry& g, K kw, S sw, const T* dy, T* 
 // Note: the gradient of a max is a subgradient where the window has ties; like PyTorch we
 // send it all to the first maximum, so that results agree with PyTorch's number for number.
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
+  kernels::check_defined("max_pool2d", x);
   PoolGeometry g = pool_geometry("max_pool2d", x, options);
   if (g.h * g.w > INT_MAX)
     fail<ShapeError>("max_pool2d: input {} has {} x {} images; at most 2^31 - 1 elements per image are supported",
@@ -225,6 +226,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
 // y[o] = (1 / (kh kw)) sum_{p in window(o)} x[p]   (padding contributes zeros)
 // dx[p] = sum_{o : p in window(o)} dy[o] / (kh kw)
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
+  kernels::check_defined("avg_pool2d", x);
   PoolGeometry g = pool_geometry("avg_pool2d", x, options);
   Tensor y = empty(output_shape(x, g), {.dtype = x.dtype()});
   dispatch(x.dtype(), [&]<class T>() {
@@ -253,6 +255,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
 // y = x viewed with dims start..end merged: [d0, ..., d_start * ... * d_end, ..., d_last]
 // dx = dy viewed as x's shape (reshape records its own backward)
 Tensor flatten(const Tensor& x, int start_dim, int end_dim) {
+  kernels::check_defined("flatten", x);
   int start = normalize_dim("flatten", start_dim, x.dim());
   int end = normalize_dim("flatten", end_dim, x.dim());
   if (start > end)

@@ -34,6 +34,7 @@ Tensor sum_along(const Tensor& x, int dim, bool keepdim) {
 // y = sum_i x_i
 // dx_i = dy
 Tensor sum(const Tensor& x) {
+  kernels::check_defined("sum", x);
   Tensor y = empty({}, {.dtype = x.dtype()});
   dispatch(x.dtype(), [&]<class T>() { y.data<T>()[0] = kernels::vec<T>(x).sum(); });
   if (should_record(x)) {
@@ -46,6 +47,7 @@ Tensor sum(const Tensor& x) {
 // y[..., 1, ...] = sum_k x[..., k, ...]   (the 1 is removed unless keepdim)
 // dx[..., k, ...] = dy[..., 1, ...]        (dy broadcast back along dim)
 Tensor sum(const Tensor& x, int dim, bool keepdim) {
+  kernels::check_defined("sum", x);
   dim = normalize_dim("sum", dim, x.dim());
   Tensor y = sum_along(x, dim, keepdim);
   if (should_record(x)) {
@@ -62,6 +64,7 @@ Tensor sum(const Tensor& x, int dim, bool keepdim) {
 // Note: an empty x gives 0 / 0 = NaN, as torch.mean does, and is still recorded, so that
 // backward() reaches x with its (empty) gradient instead of failing for want of an entry.
 Tensor mean(const Tensor& x) {
+  kernels::check_defined("mean", x);
   Tensor y = sum(x.detach()) / static_cast<double>(x.numel());
   if (should_record(x)) {
     Shape x_shape = x.shape();
@@ -75,6 +78,7 @@ Tensor mean(const Tensor& x) {
 // y[..., 1, ...] = (1/n) sum_k x[..., k, ...]
 // dx[..., k, ...] = dy[..., 1, ...] / n
 Tensor mean(const Tensor& x, int dim, bool keepdim) {
+  kernels::check_defined("mean", x);
   dim = normalize_dim("mean", dim, x.dim());
   double n = static_cast<double>(x.dim() == 0 ? 1 : x.shape()[dim]);
   Tensor y = sum_along(x, dim, keepdim) / n;

@@ -15,6 +15,7 @@ using Dims = std::array<int, Shape::kMaxRank>;
 // y = x with its dims reordered: dim k of y is dim dims[k] of x
 // dx = permute(dy, inverse(dims))
 Tensor permute_dims(const Tensor& x, std::span<const int> order) {
+  kernels::check_defined("permute", x);
   int r = x.dim();
   if (static_cast<int>(order.size()) != r)
     fail<ShapeError>("permute: got {} dims for a tensor of shape {}; give each of its {} dims once", order.size(),
@@ -60,6 +61,7 @@ Tensor permute_dims(const Tensor& x, std::span<const int> order) {
 // y = x with another shape (same data, same row-major order)
 // dx = reshape(dy, x.shape)
 Tensor reshape(const Tensor& x, const Shape& shape) {
+  kernels::check_defined("reshape", x);
   if (shape.numel("reshape") != x.numel())
     fail<ShapeError>("reshape: cannot view {} ({} elements) as {} ({} elements); the element counts must match",
                      x.shape(), x.numel(), shape, shape.numel());
@@ -77,6 +79,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 }
 
 Tensor reshape(const Tensor& x, std::initializer_list<std::int64_t> sizes) {
+  kernels::check_defined("reshape", x);
   Shape shape;
   int inferred = -1;
   std::int64_t known = 1;
@@ -109,6 +112,7 @@ Tensor permute(const Tensor& x, std::initializer_list<int> dims) {
 
 // transpose(x, d0, d1) = permute(x, identity with d0 and d1 swapped)
 Tensor transpose(const Tensor& x, int dim0, int dim1) {
+  kernels::check_defined("transpose", x);
   int r = x.dim();
   if (r == 0) return x;
   dim0 = normalize_dim("transpose", dim0, r);

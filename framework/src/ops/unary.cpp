@@ -10,12 +10,11 @@ namespace tg {
 
 namespace {
 
-// y = f(x) for an Eigen array expression f, e.g. [](auto x) { return x.exp(); }. An
-// undefined x is the one input these ops refuse; the error names the op.
+// y = f(x) for an Eigen array expression f, e.g. [](auto x) { return x.exp(); }, split
+// over threads when x is large.
 template <class F>
 Tensor map(const char* op, const Tensor& x, F f) {
-  if (!x.defined())
-    fail<ValueError>("{}: the input is an undefined tensor (default-constructed); pass a tensor with data", op);
+  kernels::check_defined(op, x);
   Tensor y = empty(x.shape(), {.dtype = x.dtype()});
   dispatch(x.dtype(), [&]<class T>() {
     auto vx = kernels::vec<T>(x);
