@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <system_error>
 
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
@@ -24,12 +23,8 @@ namespace {
 // kernel, and the loss per step (when there was a step).
 void write_pictures(const std::string& dir, const tg::Tensor& X, const tg::Tensor& Y, const tg::Tensor& Y_hat_start,
                     const tg::Tensor& Y_hat_end, const tg::Tensor& kernel, const std::vector<double>& losses) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error)
-    tg::fail<tg::IoError>("edge_detection: cannot create the --out directory {}: {}; choose a writable path", dir,
-                          error.message());
-  auto file = [&](const char* name) { return (std::filesystem::path(dir) / name).string(); };
+  const std::filesystem::path out = tg::viz::output_dir("edge_detection --out", dir);
+  auto file = [&](const char* name) { return (out / name).string(); };
   using tg::viz::Colormap;
   tg::viz::write_png(file("X.png"), X, {.scale = 40, .min = 0.0, .max = 1.0});
   // Note: the three edge maps share one symmetric range [-m, m], m the largest |value| in any

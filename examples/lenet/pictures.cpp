@@ -1,7 +1,6 @@
 #include "lenet/pictures.hpp"
 
 #include <filesystem>
-#include <system_error>
 
 #include <fmt/core.h>
 
@@ -11,12 +10,8 @@ namespace lenet {
 
 std::vector<std::string> write_pictures(const std::string& dir, const std::string& recipe, const History& history,
                                         const tg::Tensor& confusion, const tg::Tensor& conv1_weight) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error)
-    tg::fail<tg::IoError>("lenet: cannot create the --out directory {}: {}; choose a writable path", dir,
-                          error.message());
-  auto file = [&](const char* name) { return (std::filesystem::path(dir) / name).string(); };
+  const std::filesystem::path out = tg::viz::output_dir("lenet --out", dir);
+  auto file = [&](const char* name) { return (out / name).string(); };
   std::vector<std::string> written;
   if (!history.epoch.empty()) {
     tg::viz::LinePlot loss{.title = fmt::format("LeNet ({}): training loss per epoch", recipe),

@@ -128,6 +128,7 @@ TEST_CASE("edge_detection --out without steps draws no loss curve, and a bad --o
 
   tg::test::write_bytes(dir.file("a_file"), "not a directory");
   CHECK(run(fmt::format("--out {}", dir.file("a_file/pictures")), "/dev/null", dir.file("err.txt")) != 0);
-  CHECK_THAT(read_bytes(dir.file("err.txt")),
-             Catch::Contains("edge_detection: cannot create the --out directory " + dir.file("a_file/pictures")));
+  CHECK_THAT(
+      read_bytes(dir.file("err.txt")),
+      Catch::Contains("edge_detection --out: cannot create the output directory " + dir.file("a_file/pictures")));
 }

@@ -1,7 +1,8 @@
 #pragma once
 // tapegrad's pictures: tensors as PNG images, line plots and confusion matrices as SVG, and
-// graphs (tg::to_dot) as DOT or Graphviz-rendered SVG.
+// graphs (tg::to_dot) as DOT or Graphviz-rendered SVG, and the directory they go into.
 #include "tapegrad/viz/confusion.hpp"
 #include "tapegrad/viz/graph.hpp"
 #include "tapegrad/viz/image.hpp"
 #include "tapegrad/viz/line_plot.hpp"
+#include "tapegrad/viz/output_dir.hpp"
