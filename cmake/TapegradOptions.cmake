@@ -5,6 +5,12 @@ if(TAPEGRAD_SANITIZE AND TAPEGRAD_SANITIZE_THREAD)
   message(FATAL_ERROR "TAPEGRAD_SANITIZE (ASan + UBSan) and TAPEGRAD_SANITIZE_THREAD (TSan) cannot be combined; "
                       "configure a separate build directory for each")
 endif()
+if(TAPEGRAD_SANITIZE_THREAD AND NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  # GCC's OpenMP runtime (libgomp) hides its barriers from ThreadSanitizer, which then reports
+  # every buffer an OpenMP region fills; clang's libomp with its Archer tool does not.
+  message(FATAL_ERROR "TAPEGRAD_SANITIZE_THREAD needs clang (OpenMP from libomp, checked through Archer): configure "
+                      "with -DCMAKE_CXX_COMPILER=clang++, or run scripts/tsan.sh (Debian: apt-get install clang libomp-14-dev)")
+endif()
 if(TAPEGRAD_FUZZ AND NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
   message(FATAL_ERROR "TAPEGRAD_FUZZ needs clang for libFuzzer: configure with -DCMAKE_CXX_COMPILER=clang++ "
                       "(Debian: apt-get install clang)")

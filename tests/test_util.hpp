@@ -13,18 +13,12 @@
 
 #include "tapegrad/tapegrad.hpp"
 
-// Which sanitizer a test runs under, 1 or 0 (GCC defines __SANITIZE_ADDRESS__ and
-// __SANITIZE_THREAD__; clang answers __has_feature). TAPEGRAD_TEST_TSAN: tests that only
-// repeat work run fewer rounds. TAPEGRAD_TEST_ASAN: memory is counted by ASan's allocator.
+// TAPEGRAD_TEST_ASAN: 1 under AddressSanitizer, where memory is counted by ASan's allocator
+// (GCC defines __SANITIZE_ADDRESS__; clang answers __has_feature).
 #if defined(__has_feature)
 #define TAPEGRAD_TEST_HAS_FEATURE(x) __has_feature(x)
 #else
 #define TAPEGRAD_TEST_HAS_FEATURE(x) 0
-#endif
-#if defined(__SANITIZE_THREAD__) || TAPEGRAD_TEST_HAS_FEATURE(thread_sanitizer)
-#define TAPEGRAD_TEST_TSAN 1
-#else
-#define TAPEGRAD_TEST_TSAN 0
 #endif
 #if defined(__SANITIZE_ADDRESS__) || TAPEGRAD_TEST_HAS_FEATURE(address_sanitizer)
 #define TAPEGRAD_TEST_ASAN 1

@@ -98,13 +98,7 @@ Snapshot train_mlp(const Data& d, std::uint64_t seed, int steps) {
   return snapshot(*model);
 }
 
-// ThreadSanitizer slows these runs down about twenty times; a race shows up in the first
-// steps as well as in the last, so its build trains for fewer steps and one round.
-#if TAPEGRAD_TEST_TSAN
-constexpr int kSteps = 20, kRounds = 1;
-#else
 constexpr int kSteps = 200, kRounds = 3;
-#endif
 
 // Runs `f` on a new thread and waits for it; exceptions come back to the caller.
 template <class F>

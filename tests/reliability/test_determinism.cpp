@@ -18,12 +18,7 @@ using tg::Tensor;
 
 namespace {
 
-// Under ThreadSanitizer (about twenty times slower) the long runs are shorter.
-#if TAPEGRAD_TEST_TSAN
-constexpr int kLongRun = 10, kRepeatSteps = 3;
-#else
 constexpr int kLongRun = 100, kRepeatSteps = 20;
-#endif
 
 using Pair = std::array<std::int64_t, 2>;
 using Modules = std::initializer_list<std::shared_ptr<tg::Module>>;
