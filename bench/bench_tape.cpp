@@ -70,4 +70,29 @@ BENCHMARK(chain)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// A chain of N multiplications by a number, y = y * c on a one-element tensor, then backward:
+// nothing but tape entries (the arithmetic is one multiply each). The per_entry counter should
+// stay flat from N = 10^3 to 10^6; tg_tape_memory measures the bytes each entry holds.
+void chain_scalar(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  const double c = tg_bench::kChainFactor;
+  Tensor y0 = tg::ones({1}, {.requires_grad = true});
+  for (auto _ : state) {
+    Tensor y = y0;
+    for (std::int64_t i = 0; i < n; ++i) y = y * c;
+    y.backward();
+    y0.set_grad(Tensor());
+  }
+  state.SetComplexityN(n);
+  state.counters["per_entry"] = benchmark::Counter(
+      static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(chain_scalar)
+    ->Name("tape/chain_scalar")
+    ->RangeMultiplier(10)
+    ->Range(1'000, 1'000'000)
+    ->Complexity(benchmark::oN)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 }  // namespace

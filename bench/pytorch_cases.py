@@ -12,6 +12,7 @@ CONV_SHAPES = {  # name: (N, C, H, W, O, k, padding)
     "c64_56": (32, 64, 56, 56, 64, 3, 1),
 }
 CHAIN_LENGTHS = (1_000, 10_000, 100_000, 1_000_000)
+CHAIN_FACTOR = 0.999999  # bench/common.hpp's kChainFactor
 BATCH_SIZES = (1, 4, 16, 64, 256)
 LENET_BATCH = 256
 
@@ -29,7 +30,7 @@ def work_of(case):
         return conv_flops(*CONV_SHAPES[parts[1]]), "FLOP"
     if parts[:2] == ["conv2d", "batch_scaling"]:
         return int(parts[2]), "images"
-    if parts[:2] == ["tape", "chain"]:
+    if parts[:2] in (["tape", "chain"], ["tape", "chain_scalar"]):
         return int(parts[2]), "entries"
     if case == "matmul/1024":
         return 2 * 1024**3, "FLOP"
@@ -77,6 +78,19 @@ def torch_cases(torch):
                     x = x * 0.9999 if i % 2 == 0 else x + 0.0001
                 x.sum().backward()
                 x0.grad = None
+            return step
+        return setup
+
+    def chain_scalar(n):
+        def setup():
+            y0 = torch.ones(1, requires_grad=True)
+
+            def step():
+                y = y0
+                for _ in range(n):
+                    y = y * CHAIN_FACTOR
+                y.backward()
+                y0.grad = None
             return step
         return setup
 
@@ -133,6 +147,7 @@ def torch_cases(torch):
 
     cases = {"tape/tiny_loop": tiny_loop, "tape/seed_20_steps": seed_20_steps}
     cases.update({f"tape/chain/{n}": chain(n) for n in CHAIN_LENGTHS})
+    cases.update({f"tape/chain_scalar/{n}": chain_scalar(n) for n in CHAIN_LENGTHS})
     cases.update({f"conv2d/{name}": conv(*shape) for name, shape in CONV_SHAPES.items()})
     N, C, H, W, O, k, p = CONV_SHAPES["lenet_conv2"]
     cases.update({f"conv2d/batch_scaling/{B}": conv(B, C, H, W, O, k, p) for B in BATCH_SIZES})
