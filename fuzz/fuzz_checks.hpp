@@ -14,12 +14,14 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -92,6 +94,37 @@ inline bool same_bits(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() && bytes_of(a) == bytes_of(b);
 }
 
+// float16 and bfloat16 from their bits, computed arithmetically (the reader shifts bits): an
+// independent account of what the reader must return for them.
+inline float reference_half(std::uint16_t h) {
+  const int exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+  const float sign = (h & 0x8000) ? -1.0f : 1.0f;
+  if (exponent == 0x1f) return mantissa ? std::numeric_limits<float>::quiet_NaN() : sign * INFINITY;
+  if (exponent == 0) return sign * std::ldexp(static_cast<float>(mantissa), -24);
+  return sign * std::ldexp(1.0f + static_cast<float>(mantissa) / 1024.0f, exponent - 15);
+}
+inline float reference_bfloat(std::uint16_t b) {
+  const int exponent = (b >> 7) & 0xff, mantissa = b & 0x7f;
+  const float sign = (b & 0x8000) ? -1.0f : 1.0f;
+  if (exponent == 0xff) return mantissa ? std::numeric_limits<float>::quiet_NaN() : sign * INFINITY;
+  if (exponent == 0) return sign * std::ldexp(static_cast<float>(mantissa), -133);
+  return sign * std::ldexp(1.0f + static_cast<float>(mantissa) / 128.0f, exponent - 127);
+}
+
+// Whether the float32 tensor t is `bytes` read as 16-bit floats (decode: one of the above),
+// NaN matching NaN.
+template <class Decode>
+bool holds_16_bit(const Tensor& t, std::string_view bytes, Decode decode) {
+  const float* p = static_cast<const float*>(t.raw_data());
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    const auto v = static_cast<std::uint16_t>(static_cast<unsigned char>(bytes[2 * i]) |
+                                              static_cast<unsigned char>(bytes[2 * i + 1]) << 8);
+    const float want = decode(v);
+    if (!(want == p[i] || (std::isnan(want) && std::isnan(p[i])))) return false;
+  }
+  return true;
+}
+
 inline std::uint64_t little_endian(std::string_view bytes) {
   std::uint64_t v = 0;
   for (std::size_t i = bytes.size(); i-- > 0;) v = (v << 8) | static_cast<unsigned char>(bytes[i]);
@@ -144,17 +177,31 @@ inline Outcome check_safetensors(const std::string& path, const std::string& scr
   if (file.size() < 8 || header_len > file.size() - 8)
     fail<CheckFailure>("load_safetensors {}: accepted a {}-byte file whose header length is {}", path, file.size(),
                        header_len);
+  // The tensors, in order, tile the data buffer: each is its bytes as they are, or (a float32
+  // tensor from F16 or BF16) its 2-byte values widened.
   std::set<std::string> names;
-  std::string data;
+  const std::string_view buffer = std::string_view(file).substr(8 + header_len);
+  std::size_t at = 0;
   for (const auto& [name, t] : tensors) {
     if (!t.defined()) fail<CheckFailure>("load_safetensors {}: tensor '{}' is undefined", path, name);
     if (name == "__metadata__" || !names.insert(name).second)
       fail<CheckFailure>("load_safetensors {}: returned the name '{}' twice or as a tensor", path, name);
-    data += bytes_of(t);
+    const std::string_view own = bytes_of(t);
+    const std::size_t half = static_cast<std::size_t>(t.numel()) * 2;
+    if (buffer.substr(at, own.size()) == own && at + own.size() <= buffer.size()) {
+      at += own.size();
+    } else if (t.dtype() == kFloat32 && at + half <= buffer.size() &&
+               (holds_16_bit(t, buffer.substr(at, half), reference_half) ||
+                holds_16_bit(t, buffer.substr(at, half), reference_bfloat))) {
+      at += half;
+    } else {
+      fail<CheckFailure>("load_safetensors {}: tensor '{}' ({}, shape {}) is not the data buffer's bytes at offset {}",
+                         path, name, dtype_name(t.dtype()), t.shape(), at);
+    }
   }
-  if (data != std::string_view(file).substr(8 + header_len))
-    fail<CheckFailure>("load_safetensors {}: the {} tensors hold {} bytes that are not the {}-byte data buffer", path,
-                       tensors.size(), data.size(), file.size() - 8 - header_len);
+  if (at != buffer.size())
+    fail<CheckFailure>("load_safetensors {}: the {} tensors account for {} of the data buffer's {} bytes", path,
+                       tensors.size(), at, buffer.size());
 
   must_succeed("save_safetensors of loaded tensors", [&] { save_safetensors(tensors, scratch, metadata); });
   const auto back =

@@ -64,7 +64,10 @@ def npy_files():
     yield "bad_preamble_truncated.npy", b"\x93NUMPY\x01"
     yield "bad_version_4.npy", npy(npy_header("<f4", (1,)), f4(1), version=4)
     yield "bad_header_length_past_end.npy", npy(npy_header("<f4", (1,)), f4(1), length=60000)
-    yield "bad_dtype_i8.npy", npy(npy_header("<i8", (3,)), struct.pack("<3q", 0, 1, 2))
+    yield "ok_i8_3.npy", npy(npy_header("<i8", (3,)), struct.pack("<3q", 0, -1, 2**62))
+    yield "ok_b1_2x2.npy", npy(npy_header("|b1", (2, 2)), bytes([1, 0, 0, 1]))
+    yield "bad_b1_byte_2.npy", npy(npy_header("|b1", (2,)), bytes([1, 2]))
+    yield "bad_dtype_i4.npy", npy(npy_header("<i4", (3,)), struct.pack("<3i", 0, 1, 2))
     yield "bad_dtype_big_endian.npy", npy(npy_header(">f4", (3,)), struct.pack(">3f", 0, 1, 2))
     yield "bad_fortran_order.npy", npy(npy_header("<f4", (2, 3), fortran=True), f4(*range(6)))
     yield "bad_data_truncated.npy", npy(npy_header("<f4", (2, 3)), f4(*range(5)))
@@ -120,7 +123,13 @@ def safetensors_files():
     yield "bad_nul_padding.safetensors", safetensors(b"{}", pad=b"\0")
     yield "bad_invalid_utf8.safetensors", safetensors(b'{"\xff\xfe":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}',
                                                       f4(1))
-    yield "bad_dtype_f16.safetensors", safetensors({"h": entry("F16", [2], 0, 4)}, b"\0" * 4)
+    yield "ok_f16_bf16.safetensors", safetensors(
+        {"h": entry("F16", [4], 0, 8), "b": entry("BF16", [3], 8, 14)},
+        struct.pack("<4e", 1.5, -0.0, 65504.0, 2.0**-24) + struct.pack("<3H", 0x3FC0, 0xC2F7, 0x7F80))
+    yield "ok_i64_bool.safetensors", safetensors(
+        {"i": entry("I64", [2], 0, 16), "m": entry("BOOL", [3], 16, 19)}, struct.pack("<2q", -5, 2**40) + bytes([1, 0, 1]))
+    yield "bad_bool_byte.safetensors", safetensors({"m": entry("BOOL", [2], 0, 2)}, bytes([0, 7]))
+    yield "bad_dtype_u8.safetensors", safetensors({"h": entry("U8", [4], 0, 4)}, b"\0" * 4)
     yield "bad_dtype_not_string.safetensors", safetensors({"h": entry(3, [1], 0, 4)}, f4(1))
     yield "bad_shape_not_list.safetensors", safetensors({"s": entry("F32", 4, 0, 16)}, f4(1, 2, 3, 4))
     yield "bad_negative_dim.safetensors", safetensors({"s": entry("F32", [-1], 0, 0)})

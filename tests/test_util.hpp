@@ -13,6 +13,11 @@
 
 #include "tapegrad/tapegrad.hpp"
 
+// TG_SKIP(message): the test cannot run here (a missing package, a CPU without a feature);
+// the caller returns after it. Catch2 v2 has no SKIP, so ctest recognises the line it prints
+// (SKIP_REGULAR_EXPRESSION in tests/CMakeLists.txt) and reports the test as skipped, not passed.
+#define TG_SKIP(message) WARN("TAPEGRAD TEST SKIPPED: " << message)
+
 // TAPEGRAD_TEST_ASAN: 1 under AddressSanitizer, where memory is counted by ASan's allocator
 // (GCC defines __SANITIZE_ADDRESS__; clang answers __has_feature).
 #if defined(__has_feature)
@@ -27,6 +32,13 @@
 #endif
 
 namespace tg::test {
+
+// The op of entry `index` on this thread's tape (negative counts from the end).
+inline std::string op_name(std::int64_t index = -1) {
+  const Tape& tape = Tape::current();
+  auto i = static_cast<std::size_t>(index < 0 ? static_cast<std::int64_t>(tape.size()) + index : index);
+  return tape.entry(i).op->name;
+}
 
 // A fresh directory for one test case, removed at its end. The process id keeps parallel
 // ctest runs apart.

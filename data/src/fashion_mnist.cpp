@@ -61,17 +61,17 @@ Tensor FashionMNIST::labels(std::int64_t begin, std::int64_t end) const {
   if (begin < 0 || begin > end || end > size())
     fail<ValueError>("FashionMNIST::labels: the range [{}, {}) is not inside [0, {}); use 0 <= begin <= end <= {}",
                      begin, end, size(), size());
-  Tensor out = empty({end - begin});
-  float* y = out.data<float>();
+  Tensor out = empty({end - begin}, {.dtype = kInt64});
+  std::int64_t* y = out.data<std::int64_t>();
   for (std::int64_t i = begin; i < end; ++i) y[i - begin] = labels_[static_cast<std::size_t>(i)];
   return out;
 }
 
 Batch FashionMNIST::get(std::span<const std::int64_t> indices) const {
   auto n = static_cast<std::int64_t>(indices.size());
-  Batch batch{empty({n, 1, kRows, kCols}), empty({n})};
-  float* x = batch.images.data<float>();  // [n, 1, 28, 28]
-  float* y = batch.labels.data<float>();  // [n]
+  Batch batch{empty({n, 1, kRows, kCols}), empty({n}, {.dtype = kInt64})};
+  float* x = batch.images.data<float>();                // [n, 1, 28, 28]
+  std::int64_t* y = batch.labels.data<std::int64_t>();  // [n]
   for (std::int64_t k = 0; k < n; ++k) {
     std::int64_t i = indices[static_cast<std::size_t>(k)];
     if (i < 0 || i >= size())

@@ -137,9 +137,12 @@ int main(int argc, char** argv) {
     }
     std::vector<double> losses;
     for (int i = 0; i < steps; ++i) {
+      const bool first = i == 0;
+      // Looking inside step 1: notes keep the constants (X, Y) and module paths for printing.
+      std::optional<tg::TapeNotes> notes;
+      if (first && (inspect || !graph_path.empty())) notes.emplace();
       tg::Tensor Y_hat = conv2d(X);
       tg::Tensor l = (Y_hat - Y).square().sum();
-      const bool first = i == 0;
       if (first && inspect) print_tape_and_paths(l, conv2d);
       if (first && !graph_path.empty()) {
         tg::viz::write_graph(graph_path, tg::to_dot(l, conv2d.named_parameters()));
@@ -149,7 +152,7 @@ int main(int argc, char** argv) {
       if (first && !trace_path.empty()) {
         tg::BackwardTrace trace;
         {
-          tg::ObserveBackward watch(trace);
+          tg::ObserveTape watch(trace);
           l.backward();
         }
         tg::write_file_atomic(trace_path, trace.to_json() + "\n");

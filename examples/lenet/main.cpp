@@ -58,7 +58,7 @@ std::int64_t correct(const Tensor& logits, const Tensor& labels, Tensor* confusi
     std::int64_t best = 0;
     for (std::int64_t j = 1; j < k; ++j)
       if (p[i * k + j] > p[i * k + best]) best = j;
-    auto label = static_cast<std::int64_t>(labels.at({i}));
+    auto label = labels.at<std::int64_t>({i});
     hits += best == label;
     if (confusion) confusion->data<float>()[label * k + best] += 1;
   }
@@ -149,9 +149,12 @@ int main(int argc, char** argv) {
       double loss_sum = 0;
       std::int64_t seen = 0, hits = 0;
       for (const auto& batch : loader) {
+        const bool draw = !o.graph.empty() && epoch == first_epoch && seen == 0;
+        std::optional<tg::TapeNotes> notes;  // constants (the images, labels) for the graph
+        if (draw) notes.emplace();
         Tensor logits = (*net)(batch.images);
         Tensor loss = tg::cross_entropy(logits, batch.labels);
-        if (!o.graph.empty() && epoch == first_epoch && seen == 0) {
+        if (draw) {
           tg::viz::write_graph(o.graph, tg::to_dot(loss, net->named_parameters()));
           fmt::print(stderr, "lenet: graph of the first step written to {}\n", o.graph);
         }

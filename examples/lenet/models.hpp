@@ -12,12 +12,11 @@
 namespace lenet {
 
 using ModulePtr = std::shared_ptr<tg::Module>;
-using Pair = std::array<std::int64_t, 2>;
 
 // The book's LeNet-5: sigmoid activations and average pooling, Xavier-uniform weights.
 inline std::shared_ptr<tg::Sequential> classic_lenet(tg::Generator& gen) {
-  auto conv1 = std::make_shared<tg::Conv2D>(1, 6, tg::Shape{5, 5}, Pair{1, 1}, Pair{2, 2}, true, gen);
-  auto conv2 = std::make_shared<tg::Conv2D>(6, 16, tg::Shape{5, 5}, Pair{1, 1}, Pair{0, 0}, true, gen);
+  auto conv1 = std::make_shared<tg::Conv2D>(1, 6, 5, 1, 2, true, gen);
+  auto conv2 = std::make_shared<tg::Conv2D>(6, 16, 5, 1, 0, true, gen);
   auto fc1 = std::make_shared<tg::Linear>(400, 120, true, gen);
   auto fc2 = std::make_shared<tg::Linear>(120, 84, true, gen);
   auto fc3 = std::make_shared<tg::Linear>(84, 10, true, gen);
@@ -34,9 +33,8 @@ inline std::shared_ptr<tg::Sequential> classic_lenet(tg::Generator& gen) {
 inline std::shared_ptr<tg::Sequential> modern_lenet(tg::Generator& gen) {
   auto relu = [] { return std::make_shared<tg::ReLU>(); };
   return std::make_shared<tg::Sequential>(std::initializer_list<ModulePtr>{
-      std::make_shared<tg::Conv2D>(1, 6, tg::Shape{5, 5}, Pair{1, 1}, Pair{2, 2}, true, gen),
-      std::make_shared<tg::BatchNorm2D>(6), relu(), std::make_shared<tg::MaxPool2D>(2),
-      std::make_shared<tg::Conv2D>(6, 16, tg::Shape{5, 5}, Pair{1, 1}, Pair{0, 0}, true, gen),
+      std::make_shared<tg::Conv2D>(1, 6, 5, 1, 2, true, gen), std::make_shared<tg::BatchNorm2D>(6), relu(),
+      std::make_shared<tg::MaxPool2D>(2), std::make_shared<tg::Conv2D>(6, 16, 5, 1, 0, true, gen),
       std::make_shared<tg::BatchNorm2D>(16), relu(), std::make_shared<tg::MaxPool2D>(2),
       std::make_shared<tg::Flatten>(), std::make_shared<tg::Linear>(400, 120, true, gen),
       std::make_shared<tg::BatchNorm1D>(120), relu(), std::make_shared<tg::Linear>(120, 84, true, gen),

@@ -7,11 +7,13 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include "tapegrad/error.hpp"
+#include "tapegrad/inspect.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -48,13 +50,42 @@ AdjointTest judge(double forward, double backward, double bound, double rtol) {
   return t;
 }
 
-std::uint64_t last_id(const Tape& tape) { return tape.size() ? tape.entries().back().id : 0; }
+// The values each entry's inputs and outputs had when it was recorded, for every entry f
+// records: a later in-place op may overwrite them (the tensor then holds its new value), and
+// the per-op tests need the values the op saw and made.
+struct Snapshots : TapeObserver {
+  Snapshots() : TapeObserver(kRecord) {}
+  struct Values {
+    std::vector<Tensor> inputs, outputs;  // copies; undefined where there was none
+  };
+  std::unordered_map<std::uint64_t, Values> of;
+  void on_record(const Tape& tape, std::size_t index, TensorArgs inputs) override {
+    NoGradGuard no_grad;
+    const TapeEntry& e = tape.entry(index);
+    Values& v = of[e.id];
+    for (std::size_t k = 0; k < inputs.size(); ++k)
+      v.inputs.push_back(inputs[k].defined() ? inputs[k].detach().clone() : Tensor());
+    for (const EntryOutput& o : e.outputs) {
+      Tensor out(o.tensor.lock());
+      v.outputs.push_back(out.defined() ? out.detach().clone() : Tensor());
+    }
+  }
+  const Values& at(const Tape& tape, std::size_t index) const { return of.at(tape.entry(index).id); }
+};
+
+std::uint64_t last_id(const Tape& tape) { return tape.size() ? tape.entry(tape.size() - 1).id : 0; }
 
 // The index of the first entry with an id above `id` (ids increase along the tape).
 std::size_t first_after(const Tape& tape, std::uint64_t id) {
-  auto it = std::upper_bound(tape.entries().begin(), tape.entries().end(), id,
-                             [](std::uint64_t v, const TapeEntry& e) { return v < e.id; });
-  return static_cast<std::size_t>(it - tape.entries().begin());
+  std::size_t lo = 0, hi = tape.size();
+  while (lo < hi) {
+    std::size_t mid = lo + (hi - lo) / 2;
+    if (tape.entry(mid).id <= id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
 }
 
 // One evaluation of f on the tape: its result, and the entries that one run recorded
@@ -70,23 +101,17 @@ struct Run {
 // past a threshold, so one run may lose an entry that f discarded while another keeps
 // it; an entry the result depends on is held by its consumers and is never dropped.
 void find_graph(const Tape& tape, Run& run) {
-  std::int64_t top = tape.index_of(run.y);
+  const TapeView view(tape);
+  std::int64_t top = view.index_of(run.y);
   std::size_t first = first_after(tape, run.after);
   if (top < 0 || static_cast<std::size_t>(top) < first) return;  // y is a leaf, or computed before f ran
-  std::vector<char> used(static_cast<std::size_t>(top) + 1 - first, 0);
-  used.back() = 1;
-  for (std::size_t i = static_cast<std::size_t>(top) + 1; i-- > first;) {
-    if (!used[i - first]) continue;
-    for (std::size_t j = 0; j < tape.entries()[i].inputs.size(); ++j)
-      if (std::int64_t p = tape.producer(i, j); p >= static_cast<std::int64_t>(first))
-        used[static_cast<std::size_t>(p) - first] = 1;
-  }
+  std::vector<char> used = view.reachable(run.y, "adjoint_check");
   for (std::size_t i = first; i <= static_cast<std::size_t>(top); ++i)
-    if (used[i - first]) run.graph.push_back(i);
+    if (used[i]) run.graph.push_back(i);
 }
 
 // Throws unless the perturbed run recorded the same ops, with outputs of the same shapes.
-void check_same_ops(const Tape& tape, const Run& base, const Run& other, const char* where) {
+void check_same_ops(const Tape& tape, const Snapshots& snaps, const Run& base, const Run& other, const char* where) {
   const char* fix =
       "the per-op check needs f to run the same ops for nearby inputs (control flow on values, or a random op "
       "drawing from a generator that f does not seed itself, breaks that); pass per_op = false to test f as a whole";
@@ -94,13 +119,14 @@ void check_same_ops(const Tape& tape, const Run& base, const Run& other, const c
     fail<ValueError>("adjoint_check: f's result is computed by a graph of {} op(s) at x but of {} at {}; {}",
                      base.graph.size(), other.graph.size(), where, fix);
   const std::size_t first = first_after(tape, base.after);
+  const TapeView view(tape);
   for (std::size_t k = 0; k < base.graph.size(); ++k) {
-    const char* op = tape.entries()[base.graph[k]].op;
-    const char* seen = tape.entries()[other.graph[k]].op;
+    const char* op = view.op(base.graph[k]).name;
+    const char* seen = view.op(other.graph[k]).name;
     if (std::strcmp(op, seen) != 0)
       fail<ValueError>("adjoint_check: entry {} that f recorded is {} at x, but {} at {}; {}", base.graph[k] - first,
                        op, seen, where, fix);
-    Shape a = tape.output(base.graph[k]).shape(), b = tape.output(other.graph[k]).shape();
+    Shape a = snaps.at(tape, base.graph[k]).outputs[0].shape(), b = snaps.at(tape, other.graph[k]).outputs[0].shape();
     if (!(a == b))
       fail<ValueError>("adjoint_check: entry {} that f recorded ({}) has output shape {} at x, but {} at {}; {}",
                        base.graph[k] - first, op, a, b, where, fix);
@@ -117,9 +143,10 @@ bool is_one_of(const Tensor& t, const std::vector<Tensor>& xs) {
 // layer's parameters that f captures), each with a copy of its gradient.
 std::vector<std::pair<Tensor, Tensor>> captured_leaves(const Tape& tape, const Run& base,
                                                        const std::vector<Tensor>& xs) {
+  const TapeView view(tape);
   std::vector<Tensor> leaves{base.y};
   for (std::size_t i : base.graph)
-    for (std::size_t j = 0; j < tape.entries()[i].inputs.size(); ++j) leaves.push_back(tape.input(i, j));
+    for (std::size_t j = 0; j < view.num_inputs(i); ++j) leaves.push_back(view.input(i, j));
   std::vector<std::pair<Tensor, Tensor>> captured;
   for (const Tensor& leaf : leaves) {
     if (!leaf.defined() || !leaf.requires_grad() || !leaf.is_leaf() || is_one_of(leaf, xs)) continue;
@@ -133,41 +160,41 @@ std::vector<std::pair<Tensor, Tensor>> captured_leaves(const Tape& tape, const R
 // Tests every entry that f's run at x recorded, appending one AdjointCheckOp each to
 // report.ops. runs[0] is the run at x, runs[1] at x + eps v, runs[2] at x - eps v, their
 // graphs matched op by op (check_same_ops).
-void test_ops(Tape& tape, const std::array<const Run*, 3>& runs, const std::vector<Tensor>& xs,
+void test_ops(Tape& tape, const Snapshots& snaps, const std::array<const Run*, 3>& runs, const std::vector<Tensor>& xs,
               const std::vector<Values>& v, Generator& gen, const AdjointCheckOptions& options,
               AdjointCheckReport& report) {
+  const TapeView view(tape);
   const Run &base = *runs[0], &up = *runs[1], &down = *runs[2];
   const std::size_t first = first_after(tape, base.after), end = first_after(tape, base.upto);
   // position[i - first]: where entry i sits in base.graph, or -1 if the result does not use it
   std::vector<std::int64_t> position(end - first, -1);
-  std::vector<Values> tangent(base.graph.size());  // of each output, along v
+  std::vector<std::vector<Values>> tangent(base.graph.size());  // of each output, along v
   for (std::size_t k = 0; k < base.graph.size(); ++k) {
     position[base.graph[k] - first] = static_cast<std::int64_t>(k);
-    tangent[k] = difference_quotient(tape.output(up.graph[k]), tape.output(down.graph[k]), options.eps);
+    const auto &a = snaps.at(tape, up.graph[k]).outputs, &b = snaps.at(tape, down.graph[k]).outputs;
+    for (std::size_t o = 0; o < a.size(); ++o) tangent[k].push_back(difference_quotient(a[o], b[o], options.eps));
   }
   for (std::size_t i = first; i < end; ++i) {
-    const TapeEntry& e = tape.entries()[i];
     AdjointCheckOp& op = report.ops.emplace_back();
     op.entry = i - first;
-    op.op = e.op;
+    op.op = view.op(i).name;
     std::int64_t k = position[i - first];
     if (k < 0) {
-      op.skipped = tape.output(i).defined() ? "not used by f's result" : "output freed: f did not keep it";
+      op.skipped = view.output(i).defined() ? "not used by f's result" : "output freed: f did not keep it";
       continue;
     }
-    const Values& t_out = tangent[static_cast<std::size_t>(k)];
-    std::size_t at_up = up.graph[static_cast<std::size_t>(k)], at_down = down.graph[static_cast<std::size_t>(k)];
+    const std::vector<Values>& t_out = tangent[static_cast<std::size_t>(k)];
+    const auto& at_up = snaps.at(tape, up.graph[static_cast<std::size_t>(k)]);
+    const auto& at_down = snaps.at(tape, down.graph[static_cast<std::size_t>(k)]);
     // The tangent of each input: its producer's, v for an input of f, and zero (nullptr)
     // for anything else: a constant, a leaf f captures, a tensor computed before f ran.
-    std::vector<const Values*> t_in(e.inputs.size(), nullptr);
-    for (std::size_t j = 0; j < e.inputs.size() && op.skipped.empty(); ++j) {
-      Tensor in = tape.input(i, j);
-      if (!in.defined()) continue;
-      if (!in.requires_grad()) {
+    std::vector<const Values*> t_in(view.num_inputs(i), nullptr);
+    for (std::size_t j = 0; j < view.num_inputs(i) && op.skipped.empty(); ++j) {
+      if (!view.needs_grad(i, j)) {
         // Note: a constant computed from the inputs off the tape (detach(), NoGradGuard)
         // changes between the runs while no gradient reaches it, so the op's two sides
         // cannot agree; that is f's doing, not the op's.
-        Tensor a = tape.input(at_up, j), b = tape.input(at_down, j);
+        const Tensor &a = at_up.inputs[j], &b = at_down.inputs[j];
         if (a.defined() && b.defined() && !same_values(a, b))
           op.skipped = fmt::format(
               "input {} is a constant that changes with f's inputs (computed through detach() or under "
@@ -175,18 +202,25 @@ void test_ops(Tape& tape, const std::array<const Run*, 3>& runs, const std::vect
               j);
         continue;
       }
-      std::int64_t p = tape.producer(i, j);
+      std::int64_t p = view.producer(i, j);
       if (p >= static_cast<std::int64_t>(first))
-        t_in[j] = &tangent[static_cast<std::size_t>(position[static_cast<std::size_t>(p) - first])];
+        t_in[j] = &tangent[static_cast<std::size_t>(position[static_cast<std::size_t>(p) - first])]
+                          [view.producer_output(i, j)];
+      Tensor in = view.input(i, j);
       for (std::size_t x = 0; x < xs.size() && p < 0; ++x)
         if (xs[x].impl_ptr() == in.impl_ptr()) t_in[j] = &v[x];
     }
     if (!op.skipped.empty()) continue;
-    Tensor out = tape.output(i);
-    Tensor u = randn(out.shape(), gen, {.dtype = out.dtype()});
-    const Values u_values = u.tolist();
+    const auto& outs = snaps.at(tape, i).outputs;
+    std::vector<Tensor> u;
+    double forward = 0, backward = 0, bound = 0;
+    for (std::size_t o = 0; o < outs.size(); ++o) {
+      u.push_back(randn(outs[o].shape(), gen, {.dtype = outs[o].dtype()}));
+      const Values u_values = u.back().tolist();
+      forward += dot(t_out[o], u_values);
+      bound += norm(t_out[o]) * norm(u_values);
+    }
     std::vector<Tensor> grads = tape.entry_backward(i, u);
-    double forward = dot(t_out, u_values), backward = 0, bound = norm(t_out) * norm(u_values);
     for (std::size_t j = 0; j < grads.size(); ++j) {
       if (!t_in[j] || !grads[j].defined()) continue;
       Values g = grads[j].tolist();
@@ -245,17 +279,19 @@ AdjointCheckReport adjoint_check(const std::function<Tensor(const std::vector<Te
   // The inputs f runs on: copies, so that the caller's tensors keep their data and get no
   // gradient; x + eps v and x - eps v for the perturbed runs. Constants are shared.
   Generator gen(options.seed);
+  AdjointCheckReport report;
   std::vector<Tensor> xs, plus, minus;
   std::vector<Values> v(inputs.size());
   for (std::size_t k = 0; k < inputs.size(); ++k) {
-    bool checked = any_requires ? inputs[k].requires_grad() : true;
-    if (checked && inputs[k].dtype() != kFloat64)
-      fail<ValueError>(
-          "adjoint_check: input {} {} is {}, but central differences need float64 (in float32 they lose about half "
-          "their digits); pass x.to(tg::kFloat64), and build f's other tensors in float64",
-          k, inputs[k].shape(), dtype_name(inputs[k].dtype()));
+    bool checked = any_requires ? inputs[k].requires_grad() : inputs[k].is_floating_point();
     NoGradGuard no_grad;
     Tensor x = inputs[k].detach().clone();
+    // Central differences need float64: in float32 they lose about half their digits.
+    if (checked && x.dtype() != kFloat64) {
+      report.notes.push_back(fmt::format("input {} {} converted from {} to float64 for central differences", k,
+                                         x.shape(), dtype_name(x.dtype())));
+      x = x.to(kFloat64);
+    }
     if (!checked) {
       xs.push_back(x);
       plus.push_back(x);
@@ -269,12 +305,24 @@ AdjointCheckReport adjoint_check(const std::function<Tensor(const std::vector<Te
     xs.push_back(x.requires_grad_());
   }
 
-  // Three runs: on the tape when ops are tested, without it otherwise.
+  // Three runs: on the tape when ops are tested, without it otherwise; the notes keep the
+  // constants each entry read, and the snapshots the values of its inputs and outputs.
   Tape& tape = Tape::current();
+  TapeNotes notes;
+  Snapshots snaps;
+  ObserveTape watch(snaps);
   Run base, up, down;
   auto evaluate = [&](Run& run, const std::vector<Tensor>& x) {
     run.after = last_id(tape);
-    run.y = f(x);
+    try {
+      run.y = f(x);
+    } catch (const DtypeError& e) {
+      if (report.notes.empty()) throw;
+      fail<DtypeError>(
+          "adjoint_check: {}; f was called with its inputs converted to float64 ({}): test it in float64 "
+          "or with gradcheck's float32 tolerances",
+          e.what(), fmt::join(report.notes, "; "));
+    }
     run.upto = std::max(run.after, last_id(tape));
   };
   evaluate(base, xs);
@@ -295,7 +343,6 @@ AdjointCheckReport adjoint_check(const std::function<Tensor(const std::vector<Te
           "for nearby inputs",
           base.y.shape(), y->defined() ? fmt::format("{}", y->shape()) : std::string("undefined"));
 
-  AdjointCheckReport report;
   report.rtol = options.rtol;
   Tensor u = randn(base.y.shape(), gen, {.dtype = base.y.dtype()});
   const Values u_values = u.tolist();
@@ -309,9 +356,9 @@ AdjointCheckReport adjoint_check(const std::function<Tensor(const std::vector<Te
   if (options.per_op) {
     find_graph(tape, up);
     find_graph(tape, down);
-    check_same_ops(tape, base, up, "x + eps v");
-    check_same_ops(tape, base, down, "x - eps v");
-    test_ops(tape, {&base, &up, &down}, xs, v, gen, options, report);
+    check_same_ops(tape, snaps, base, up, "x + eps v");
+    check_same_ops(tape, snaps, base, down, "x - eps v");
+    test_ops(tape, snaps, {&base, &up, &down}, xs, v, gen, options, report);
   }
   // f as a whole: one backward() seeded with u.
   base.y.backward(u);
@@ -343,6 +390,7 @@ std::string to_string(const AdjointCheckReport& r) {
   for (const AdjointCheckOp& op : r.ops) (op.skipped.empty() ? tested : skipped) += 1;
   std::string out = fmt::format("adjoint_check: {} (rtol {}): f and {} ops tested, {} skipped\n",
                                 r.ok ? "passed" : "FAILED", r.rtol, tested, skipped);
+  for (const std::string& note : r.notes) out += "note: " + note + "\n";
   out += fmt::format("{:>5}  {:<14}{:>22}{:>22}{:>11}\n", "entry", "op", "<J v, u>", "<v, J^T u>", "error");
   for (std::size_t k = 0; k < r.ops.size(); ++k) {
     const AdjointCheckOp& op = r.ops[k];

@@ -1,57 +1,29 @@
 #pragma once
-// make_impl() and make_storage(): the shared_ptrs behind every tensor, allocated from
-// per-thread pools of fixed-size blocks.
+// The small objects behind every tensor (its TensorImpl with its shared_ptr control block, its
+// Storage) come from per-thread free lists of fixed-size blocks.
 //
-// Note: every op result needs two small heap objects (its TensorImpl and its Storage,
-// each with a shared_ptr control block). They are too large for glibc's fast bins, so
-// with plain make_shared each one goes through malloc's general path; a free list per
-// block size makes allocating one a pop and freeing one a push. Blocks come from
-// ::operator new, so a block freed on another thread simply joins that thread's list.
+// Note: every op result needs these objects. They are too large for glibc's fast bins, so
+// with plain new each one goes through malloc's general path; a free list per block size
+// makes allocating one a pop and freeing one a push. The lists share the storage cache's
+// per-thread budget (storage_cache_limit()): a thread that once built a graph of a million
+// entries keeps those blocks for its next graph (on this project's machines a fresh page
+// costs about 10 us to fault in, far more than the entry itself), up to that budget.
+// Blocks come from ::operator new, so a block freed on another thread simply joins that
+// thread's list.
 #include <cstddef>
 #include <memory>
 #include <new>
-#include <vector>
 
-#include "tapegrad/storage.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg::detail {
 
-template <std::size_t Size>
-class BlockPool {
- public:
-  static void* take() {
-    if (gone_) return ::operator new(Size);
-    auto& list = instance().free_;
-    if (list.empty()) return ::operator new(Size);
-    void* p = list.back();
-    list.pop_back();
-    return p;
-  }
-  static void give(void* p) noexcept {
-    if (gone_ || instance().free_.size() >= kMaxBlocks) return ::operator delete(p);
-    try {
-      instance().free_.push_back(p);
-    } catch (const std::bad_alloc&) {  // the list could not grow: give the block back instead
-      ::operator delete(p);
-    }
-  }
+// A block of `bytes` (at most kMaxPooledBlock), 16-byte aligned.
+void* take_block(std::size_t bytes);
+void give_block(void* p, std::size_t bytes) noexcept;
+inline constexpr std::size_t kMaxPooledBlock = 256;
 
- private:
-  static constexpr std::size_t kMaxBlocks = 1 << 14;
-  static BlockPool& instance() {
-    thread_local BlockPool pool;
-    return pool;
-  }
-  ~BlockPool() {
-    for (void* p : free_) ::operator delete(p);
-    gone_ = true;  // later frees on this thread (thread_local destruction order) bypass the pool
-  }
-  std::vector<void*> free_;
-  static inline thread_local bool gone_ = false;
-};
-
-// A std::allocator stand-in for allocate_shared: single objects come from BlockPool.
+// A std::allocator stand-in for allocate_shared: single objects come from the pools.
 template <class T>
 struct PoolAllocator {
   using value_type = T;
@@ -60,10 +32,11 @@ struct PoolAllocator {
   template <class U>
   PoolAllocator(const PoolAllocator<U>&) {}  // NOLINT: rebinding is implicit for allocators
   T* allocate(std::size_t n) {
-    return static_cast<T*>(n == 1 ? BlockPool<sizeof(T)>::take() : ::operator new(n * sizeof(T)));
+    if (n == 1 && sizeof(T) <= kMaxPooledBlock) return static_cast<T*>(take_block(sizeof(T)));
+    return static_cast<T*>(::operator new(n * sizeof(T)));
   }
   void deallocate(T* p, std::size_t n) noexcept {
-    if (n == 1) return BlockPool<sizeof(T)>::give(p);
+    if (n == 1 && sizeof(T) <= kMaxPooledBlock) return give_block(p, sizeof(T));
     ::operator delete(p);
   }
   template <class U>
@@ -73,8 +46,5 @@ struct PoolAllocator {
 };
 
 inline std::shared_ptr<TensorImpl> make_impl() { return std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>()); }
-inline std::shared_ptr<Storage> make_storage(std::size_t bytes) {
-  return std::allocate_shared<Storage>(PoolAllocator<Storage>(), bytes);
-}
 
 }  // namespace tg::detail

@@ -5,9 +5,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <functional>
+#include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
+#include "tapegrad/op_info.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg {
@@ -67,10 +71,16 @@ class Formatter {
   std::size_t width_ = 1;
 };
 
+// How each element prints, right-aligned to a common width: floats through a Formatter,
+// integers as themselves, bools as True and False (PyTorch's _Formatter for each kind).
+struct Elements {
+  std::function<std::string(std::int64_t)> text;  // element i, padded to width
+  std::size_t width;
+};
+
 struct Printer {
-  const std::vector<double>& values;
   const Shape& shape;
-  const Formatter& formatter;
+  const Elements& elements;
   bool summarize;
 
   // Elements [offset, offset + count) of dim `d`, as PyTorch's _tensor_str_with_formatter.
@@ -85,12 +95,11 @@ struct Printer {
         parts.emplace_back(d == shape.rank() - 1 ? " ..." : "...");
         i = n - kEdgeItems;
       }
-      parts.push_back(d == shape.rank() - 1 ? formatter.format(values[static_cast<std::size_t>(offset + i)])
-                                            : str(d + 1, offset + i * stride, indent + 1));
+      parts.push_back(d == shape.rank() - 1 ? elements.text(offset + i) : str(d + 1, offset + i * stride, indent + 1));
     }
     if (d == shape.rank() - 1) {  // a row: wrap at the line width
       auto per_line = std::max<std::size_t>(
-          1, static_cast<std::size_t>((kLinewidth - indent) / static_cast<int>(formatter.width() + 2)));
+          1, static_cast<std::size_t>((kLinewidth - indent) / static_cast<int>(elements.width + 2)));
       std::string out = "[";
       for (std::size_t i = 0; i < parts.size(); ++i) {
         if (i > 0) out += i % per_line == 0 ? ",\n" + std::string(static_cast<std::size_t>(indent + 1), ' ') : ", ";
@@ -125,6 +134,44 @@ void shown_values(const std::vector<double>& values, const Shape& shape, int d, 
   }
 }
 
+// The indices of the elements a print shows, in order (all, or the edges when summarised).
+void shown_indices(const Shape& shape, int d, std::int64_t offset, bool summarize, std::vector<std::int64_t>& out) {
+  if (shape.rank() == 0) {
+    out.push_back(0);
+    return;
+  }
+  std::int64_t n = shape[d], stride = 1;
+  for (int k = d + 1; k < shape.rank(); ++k) stride *= shape[k];
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (summarize && n > 2 * kEdgeItems && i == kEdgeItems) i = n - kEdgeItems;
+    if (d == shape.rank() - 1)
+      out.push_back(offset + i);
+    else
+      shown_indices(shape, d + 1, offset + i * stride, summarize, out);
+  }
+}
+
+// Integers and bools: each element as str() prints it, right-aligned to the widest shown.
+template <class T>
+Elements exact_elements(const Tensor& t, bool summarize) {
+  const T* p = t.data<T>();
+  auto plain = [p](std::int64_t i) -> std::string {
+    if constexpr (std::is_same_v<T, bool>)
+      return p[i] ? "True" : "False";
+    else
+      return std::to_string(p[i]);
+  };
+  std::vector<std::int64_t> shown;
+  shown_indices(t.shape(), 0, 0, summarize, shown);
+  std::size_t width = 1;
+  for (std::int64_t i : shown) width = std::max(width, plain(i).size());
+  return {[plain, width](std::int64_t i) {
+            std::string s = plain(i);
+            return std::string(width > s.size() ? width - s.size() : 0, ' ') + s;
+          },
+          width};
+}
+
 // "mul" -> "MulBackward0", PyTorch's name for the node that an op records.
 std::string grad_fn_name(const char* op) {
   std::string name;
@@ -146,7 +193,6 @@ std::string to_string(const Tensor& t) {
   if (!t.defined()) return "tensor(undefined)";
   const std::string prefix = "tensor(";
   const int indent = static_cast<int>(prefix.size());
-  std::vector<double> values = t.tolist();
   const Shape& shape = t.shape();
   std::vector<std::string> suffixes;
 
@@ -156,15 +202,31 @@ std::string to_string(const Tensor& t) {
     if (shape.rank() != 1) suffixes.push_back(fmt::format("size=({})", fmt::join(shape.begin(), shape.end(), ", ")));
   } else {
     bool summarize = t.numel() > kThreshold;
-    std::vector<double> shown;
-    if (summarize) shown_values(values, shape, 0, 0, shown);
-    Formatter formatter(summarize ? shown : values);
-    body = shape.rank() == 0 ? formatter.format(values[0])
-                             : Printer{values, shape, formatter, summarize}.str(0, 0, indent);
+    Elements elements;
+    if (t.is_floating_point()) {
+      std::vector<double> values = t.tolist();
+      std::vector<double> shown;
+      if (summarize) shown_values(values, shape, 0, 0, shown);
+      auto formatter = std::make_shared<Formatter>(summarize ? shown : values);
+      elements = {[values = std::move(values), formatter](std::int64_t i) {
+                    return formatter->format(values[static_cast<std::size_t>(i)]);
+                  },
+                  formatter->width()};
+    } else if (t.dtype() == kInt64) {
+      elements = exact_elements<std::int64_t>(t, summarize);
+    } else {
+      elements = exact_elements<bool>(t, summarize);
+    }
+    body = shape.rank() == 0 ? elements.text(0) : Printer{shape, elements, summarize}.str(0, 0, indent);
   }
-  if (t.dtype() != kFloat32) suffixes.push_back(fmt::format("dtype=tg.{}", dtype_name(t.dtype())));
+  // PyTorch names the dtype unless it is the default float32, or int64 or bool (which it infers).
+  if (t.dtype() == kFloat64) suffixes.push_back(fmt::format("dtype=tg.{}", dtype_name(t.dtype())));
   if (t.requires_grad() && t.is_leaf()) suffixes.emplace_back("requires_grad=True");
-  if (!t.is_leaf()) suffixes.push_back(fmt::format("grad_fn=<{}>", grad_fn_name(t.impl().op)));
+  if (!t.is_leaf()) {
+    const OpInfo* op = op_by_index(t.impl().op);
+    suffixes.push_back(
+        fmt::format("grad_fn=<{}>", op && op->grad_fn ? op->grad_fn : grad_fn_name(op ? op->name : "unknown")));
+  }
 
   // Suffixes go on the last line if they fit in the line width, else on their own lines.
   std::string out = prefix + body;
@@ -181,5 +243,9 @@ std::string to_string(const Tensor& t) {
   }
   return out + ")";
 }
+
+std::ostream& operator<<(std::ostream& out, const Tensor& t) { return out << to_string(t); }
+std::ostream& operator<<(std::ostream& out, const Shape& shape) { return out << shape.str(); }
+std::ostream& operator<<(std::ostream& out, Dtype dtype) { return out << dtype_name(dtype); }
 
 }  // namespace tg

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "tapegrad/error.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -21,15 +23,33 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
                      options.rtol);
   bool any_requires = false;
   for (const Tensor& x : inputs) any_requires = any_requires || x.requires_grad();
+  GradcheckResult result;
   std::vector<Tensor> xs;
   std::vector<bool> checked;
-  for (const Tensor& x : inputs) {
-    xs.push_back(x.detach().to(kFloat64).clone());
-    checked.push_back(any_requires ? x.requires_grad() : true);
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    const Tensor& x = inputs[k];
+    // Floating inputs run in float64 (central differences in float32 lose about half their
+    // digits); others (class indices, masks) are passed as they are.
+    if (x.dtype() == kFloat32)
+      result.notes.push_back(
+          fmt::format("input {} {} converted from float32 to float64 for central differences", k, x.shape()));
+    xs.push_back(x.is_floating_point() ? x.detach().to(kFloat64).clone() : x.detach());
+    checked.push_back(x.is_floating_point() && (any_requires ? x.requires_grad() : true));
   }
+  auto call = [&](const std::vector<Tensor>& args) {
+    try {
+      return f(args);
+    } catch (const DtypeError& e) {
+      if (result.notes.empty()) throw;
+      fail<DtypeError>(
+          "gradcheck: {}; f was called with its inputs converted to float64 ({}): an op that takes "
+          "float32 only cannot be checked in double precision",
+          e.what(), fmt::join(result.notes, "; "));
+    }
+  };
   auto evaluate = [&] {
     NoGradGuard no_grad;
-    return f(xs).tolist();
+    return call(xs).tolist();
   };
   std::size_t outputs = evaluate().size();
 
@@ -52,11 +72,10 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   }
 
   // Analytic Jacobian, one output element at a time, through backward().
-  GradcheckResult result;
   std::vector<Tensor> leaves;
   for (std::size_t k = 0; k < xs.size(); ++k) leaves.push_back(xs[k].detach().requires_grad_(checked[k]));
   for (std::size_t i = 0; i < outputs; ++i) {
-    Tensor y = f(leaves);
+    Tensor y = call(leaves);
     if (!y.requires_grad()) {
       result.ok = false;
       result.message = "gradcheck: the output does not require grad; f must compute it from its inputs";
@@ -64,7 +83,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     }
     Tensor seed = zeros(y.shape(), {.dtype = y.dtype()});
     dispatch(y.dtype(), [&]<class T>() { seed.data<T>()[i] = 1; });
-    for (Tensor& x : leaves) x.set_grad(Tensor());
+    for (Tensor& x : leaves)
+      if (x.requires_grad()) x.set_grad(Tensor());
     y.backward(seed);
     for (std::size_t k = 0; k < xs.size(); ++k) {
       if (!checked[k]) continue;

@@ -30,7 +30,7 @@ class Namer {
   }
   std::string operator()(const TensorImpl* t, bool needs_grad) {
     if (auto it = names_.find(t); it != names_.end()) return it->second;
-    if (!t->name.empty()) return names_.emplace(t, t->name).first->second;
+    if (t->meta && !t->meta->name.empty()) return names_.emplace(t, t->meta->name).first->second;
     std::string name = fmt::format("{}{}", needs_grad ? "leaf" : "const", needs_grad ? leaves_++ : constants_++);
     return names_.emplace(t, name).first->second;
   }
@@ -39,13 +39,6 @@ class Namer {
   std::map<const TensorImpl*, std::string> names_;
   int leaves_ = 0, constants_ = 0;
 };
-
-// True for a weak_ptr that never pointed at anything (an input left out, such as a missing
-// bias), as opposed to one whose tensor has been freed since.
-bool never_set(const std::weak_ptr<TensorImpl>& w) {
-  std::weak_ptr<TensorImpl> empty;
-  return !w.owner_before(empty) && !empty.owner_before(w);
-}
 
 std::string dot_escape(const std::string& s) {
   std::string out;
@@ -58,41 +51,110 @@ std::string dot_escape(const std::string& s) {
 
 }  // namespace
 
+// ---- the view ----
+
+Tensor TapeView::input(std::size_t i, std::size_t k) const {
+  const Edge& in = entry(i).inputs[k];
+  if (in.tensor.defined()) return in.tensor;
+  if (in.producer != 0) return output(i);  // an in-place op's input: the tensor it writes
+  return notes_ ? notes_->constant(entry(i).id, k) : Tensor();
+}
+
+std::int64_t TapeView::producer(std::size_t i, std::size_t k) const {
+  const Edge& in = entry(i).inputs[k];
+  return in.producer == 0 ? -1 : tape_.find(in.producer >> 16, i);
+}
+
+std::size_t TapeView::producer_output(std::size_t i, std::size_t k) const {
+  return entry(i).inputs[k].producer & 0xffff;
+}
+
+std::int64_t TapeView::index_of(const Tensor& t) const {
+  if (!t.defined() || t.is_leaf() || t.impl().tape != tape_.id()) return -1;
+  std::int64_t p = tape_.find(t.impl().history >> 16);
+  return p >= 0 && entry(static_cast<std::size_t>(p)).outputs.size() > (t.impl().history & 0xffff) ? p : -1;
+}
+
+std::int64_t TapeView::saved_bytes(std::size_t i) const {
+  const TapeEntry& e = entry(i);
+  std::vector<const Storage*> seen;
+  std::int64_t total = 0;
+  for (const SavedTensor& s : e.saved) {
+    if (!s.defined()) continue;
+    Tensor t = s.output() >= 0  ? Tensor(e.outputs[static_cast<std::size_t>(s.output())].tensor.lock())
+               : s.input() >= 0 ? e.inputs[static_cast<std::size_t>(s.input())].tensor
+                                : s.tensor();
+    if (!t.defined() || std::find(seen.begin(), seen.end(), t.impl().storage.get()) != seen.end()) continue;
+    seen.push_back(t.impl().storage.get());
+    total += static_cast<std::int64_t>(t.impl().storage->bytes());
+  }
+  return total;
+}
+
+std::int64_t TapeView::saved_bytes() const {
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < size(); ++i) total += saved_bytes(i);
+  return total;
+}
+
+std::vector<char> TapeView::reachable(const Tensor& root, const char* op) const {
+  std::vector<char> used;
+  std::int64_t top = index_of(root);
+  if (top >= 0) tape_.reachable(static_cast<std::size_t>(top), op, used);
+  return used;
+}
+
+// ---- printing ----
+
+namespace {
+
+// "%3", or "%3.1" for an output of an entry with several.
+std::string output_name(const TapeView& view, std::size_t entry, std::size_t output) {
+  return view.num_outputs(entry) == 1 ? fmt::format("%{}", entry) : fmt::format("%{}.{}", entry, output);
+}
+
+}  // namespace
+
 std::string to_string(const Tape& tape) {
-  const auto& entries = tape.entries();
+  const TapeView view(tape);
   Namer name;
   std::vector<std::string> ops, ins, outs, saved;
   std::size_t op_width = 0, in_width = 0, out_width = 0;
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    const TapeEntry& e = entries[i];
+  for (std::size_t i = 0; i < view.size(); ++i) {
     std::string in;
-    for (std::size_t k = 0; k < e.inputs.size(); ++k) {
-      const TapeInput& input = e.inputs[k];
+    for (std::size_t k = 0; k < view.num_inputs(i); ++k) {
       if (k) in += ", ";
-      if (input.tensor) {
-        std::int64_t p = tape.producer(i, k);
-        std::string who = p >= 0                     ? fmt::format("%{}", p)
-                          : input.tensor->entry == 0 ? name(input.tensor.get(), true)
-                                                     : "(not on this tape)";
-        in += fmt::format("{} {} grad", who, input.tensor->shape);
-      } else if (auto c = input.constant.lock()) {
-        in += fmt::format("{} {} no grad", name(c.get(), false), c->shape);
+      Tensor t = view.input(i, k);
+      if (view.needs_grad(i, k)) {
+        std::int64_t p = view.producer(i, k);
+        std::string who = p >= 0 ? output_name(view, static_cast<std::size_t>(p), view.producer_output(i, k))
+                          : view.entry(i).inputs[k].producer != 0 ? "(not on this tape)"
+                          : t.defined()                           ? name(t.impl_ptr().get(), true)
+                                                                  : "(freed)";
+        in += fmt::format("{} {} grad", who, t.defined() ? t.shape().str() : "");
+      } else if (t.defined()) {
+        in += fmt::format("{} {} no grad", name(t.impl_ptr().get(), false), t.shape());
       } else {
-        in += never_set(input.constant) ? "none" : "(freed constant)";
+        in += view.notes() && view.notes()->has(view.entry(i).id) ? "none" : "const";
       }
     }
-    auto out = e.output.lock();
-    ops.push_back(fmt::format("#{}  {}", i, e.op));
+    std::string out;
+    for (std::size_t k = 0; k < view.num_outputs(i); ++k) {
+      Tensor o = view.output(i, k);
+      out += fmt::format("{}{} {}", k ? ", " : "", output_name(view, i, k), o.defined() ? o.shape().str() : "(freed)");
+    }
+    std::int64_t bytes = view.saved_bytes(i);
+    ops.push_back(fmt::format("#{}  {}", i, view.op(i).name));
     ins.push_back(std::move(in));
-    outs.push_back(out ? fmt::format("%{} {}", i, out->shape) : fmt::format("%{} (freed)", i));
-    saved.push_back(e.saved_bytes ? "saved " + bytes_text(e.saved_bytes) : "");
+    outs.push_back(std::move(out));
+    saved.push_back(bytes ? "saved " + bytes_text(bytes) : "");
     op_width = std::max(op_width, ops.back().size());
     in_width = std::max(in_width, ins.back().size());
     out_width = std::max(out_width, outs.back().size());
   }
   std::string text =
-      fmt::format("tape: {} entries, {} saved for backward\n", entries.size(), bytes_text(tape.saved_bytes()));
-  for (std::size_t i = 0; i < entries.size(); ++i) {
+      fmt::format("tape: {} entries, {} saved for backward\n", view.size(), bytes_text(view.saved_bytes()));
+  for (std::size_t i = 0; i < view.size(); ++i) {
     std::string line = fmt::format("  {:<{}}  in: {:<{}}  ->  {:<{}}  {}", ops[i], op_width, ins[i], in_width, outs[i],
                                    out_width, saved[i]);
     line.erase(line.find_last_not_of(' ') + 1);
@@ -102,7 +164,7 @@ std::string to_string(const Tape& tape) {
 }
 
 std::string to_dot(const Tensor& root, const std::vector<std::pair<std::string, Tensor>>& names) {
-  const Tape& tape = Tape::current();
+  const TapeView view;
   Namer name(names);
   std::string dot =
       "digraph tapegrad {\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", "
@@ -118,7 +180,7 @@ std::string to_dot(const Tensor& root, const std::vector<std::pair<std::string, 
                        is_root ? ", penwidth=2" : "");
     return id;
   };
-  std::int64_t top = tape.index_of(root);
+  std::int64_t top = view.index_of(root);
   if (top < 0) {
     if (!root.is_leaf())
       fail<AutogradError>(
@@ -129,48 +191,35 @@ std::string to_dot(const Tensor& root, const std::vector<std::pair<std::string, 
     leaf_node(root.impl_ptr().get(), root.requires_grad(), true);
     return dot + "}\n";
   }
-  std::vector<char> used(static_cast<std::size_t>(top) + 1, 0);
-  used[static_cast<std::size_t>(top)] = 1;
-  for (std::int64_t i = top; i >= 0; --i)
-    if (used[static_cast<std::size_t>(i)])
-      for (std::size_t k = 0; k < tape.entries()[static_cast<std::size_t>(i)].inputs.size(); ++k)
-        if (std::int64_t p = tape.producer(static_cast<std::size_t>(i), k); p >= 0)
-          used[static_cast<std::size_t>(p)] = 1;
+  std::vector<char> used = view.reachable(root, "to_dot");
   for (std::size_t i = 0; i < used.size(); ++i) {
     if (!used[i]) continue;
-    const TapeEntry& e = tape.entries()[i];
-    auto out = e.output.lock();
-    dot += fmt::format("  op{} [shape=box, style=rounded, label=\"#{} {}\"];\n", i, i, e.op);
-    dot += fmt::format("  t{} [shape=ellipse, label=\"%{}\\n{}\"{}];\n", i, i,
-                       out ? fmt::format("{}", out->shape) : std::string("(freed)"),
-                       static_cast<std::int64_t>(i) == top ? ", penwidth=2" : "");
-    dot += fmt::format("  op{} -> t{};\n", i, i);
-    for (std::size_t k = 0; k < e.inputs.size(); ++k) {
-      const TapeInput& in = e.inputs[k];
+    dot += fmt::format("  op{} [shape=box, style=rounded, label=\"#{} {}\"];\n", i, i, view.op(i).name);
+    for (std::size_t k = 0; k < view.num_outputs(i); ++k) {
+      Tensor out = view.output(i, k);
+      std::string node = view.num_outputs(i) == 1 ? fmt::format("t{}", i) : fmt::format("t{}_{}", i, k);
+      dot += fmt::format("  {} [shape=ellipse, label=\"{}\\n{}\"{}];\n", node, output_name(view, i, k),
+                         out.defined() ? out.shape().str() : std::string("(freed)"),
+                         static_cast<std::int64_t>(i) == top ? ", penwidth=2" : "");
+      dot += fmt::format("  op{} -> {};\n", i, node);
+    }
+    for (std::size_t k = 0; k < view.num_inputs(i); ++k) {
+      Tensor in = view.input(i, k);
+      if (!in.defined()) continue;  // an input left out (no bias), or a constant not kept
       std::string from;
-      Shape shape;
-      if (in.tensor) {
-        std::int64_t p = tape.producer(i, k);
-        from = p >= 0 ? fmt::format("t{}", p) : leaf_node(in.tensor.get(), true, false);
-        shape = in.tensor->shape;
-      } else if (auto c = in.constant.lock()) {
-        from = leaf_node(c.get(), false, false);
-        shape = c->shape;
-      } else {
-        continue;  // an input left out (no bias), or a constant already freed
-      }
-      dot += fmt::format("  {} -> op{} [label=\"{}\"];\n", from, i, shape);
+      if (std::int64_t p = view.producer(i, k); p >= 0)
+        from = view.num_outputs(static_cast<std::size_t>(p)) == 1
+                   ? fmt::format("t{}", p)
+                   : fmt::format("t{}_{}", p, view.producer_output(i, k));
+      else
+        from = leaf_node(in.impl_ptr().get(), view.needs_grad(i, k), false);
+      dot += fmt::format("  {} -> op{} [label=\"{}\"];\n", from, i, in.shape());
     }
   }
   return dot + "}\n";
 }
 
 // ---- backward trace ----
-
-BackwardTrace::BackwardTrace(std::int64_t max_values) : max_values_(max_values) {
-  if (max_values < 0)
-    fail<ValueError>("BackwardTrace: max_values must be >= 0 (0 records no values), got {}", max_values);
-}
 
 TracedTensor BackwardTrace::traced(const Tensor& t) const {
   TracedTensor out;
@@ -183,17 +232,27 @@ TracedTensor BackwardTrace::traced(const Tensor& t) const {
   return out;
 }
 
-void BackwardTrace::on_entry(std::size_t index, const TapeEntry& entry, const Tensor& grad) {
-  steps_.push_back({index, entry.op, traced(grad), {}});
+BackwardTrace::BackwardTrace(std::int64_t max_values) : TapeObserver(kBackward), max_values_(max_values) {
+  if (max_values < 0)
+    fail<ValueError>("BackwardTrace: max_values must be >= 0 (0 records no values), got {}", max_values);
 }
 
-void BackwardTrace::on_input(std::size_t index, const TapeEntry& entry, int input, const Tensor& grad) {
-  if (steps_.empty() || steps_.back().index != index) steps_.push_back({index, entry.op, {}, {}});
-  const TapeInput& in = entry.inputs[static_cast<std::size_t>(input)];
-  std::string source = in.producer >= 0          ? fmt::format("%{}", in.producer)
-                       : in.tensor->name.empty() ? std::string("leaf")
-                                                 : in.tensor->name;
-  steps_.back().inputs.push_back({input, std::move(source), traced(grad)});
+void BackwardTrace::on_backward_entry(const Tape& tape, std::size_t index) {
+  const TapeEntry& e = tape.entry(index);
+  const Tensor& grad = e.outputs[0].grad;
+  steps_.push_back({index, e.op->name, grad.defined() ? traced(grad) : TracedTensor{}, {}});
+}
+
+void BackwardTrace::on_backward_input(const Tape& tape, std::size_t index, std::size_t input, const Tensor& grad) {
+  const TapeEntry& e = tape.entry(index);
+  if (steps_.empty() || steps_.back().index != index) steps_.push_back({index, e.op->name, {}, {}});
+  TapeView view(tape);
+  std::int64_t p = view.producer(index, input);
+  const Edge& in = e.inputs[input];
+  std::string source = p >= 0 ? output_name(view, static_cast<std::size_t>(p), view.producer_output(index, input))
+                       : in.tensor.defined() && !in.tensor.name().empty() ? in.tensor.name()
+                                                                          : std::string("leaf");
+  steps_.back().inputs.push_back({static_cast<int>(input), std::move(source), traced(grad)});
 }
 
 std::string BackwardTrace::to_json(int indent) const {
@@ -216,48 +275,56 @@ std::string BackwardTrace::to_json(int indent) const {
 
 std::vector<GradientPath> gradient_paths(const Tensor& root, const Tensor& leaf, std::size_t max_paths) {
   Tape& tape = Tape::current();
+  const TapeView view(tape);
   if (root.numel() != 1)
     fail<ShapeError>("gradient_paths: the root must have one element (a loss), got shape {}; reduce it with sum()",
                      root.shape());
   if (!leaf.defined() || !leaf.is_leaf())
     fail<ValueError>("gradient_paths: the second tensor must be a leaf (a parameter or an input that requires grad)");
-  std::int64_t top = tape.index_of(root);
+  std::int64_t top = view.index_of(root);
   if (top < 0)
     fail<AutogradError>(
         "gradient_paths: the root {} is not on this thread's tape (a leaf, a cleared tape, or a graph freed by "
         "backward()); call it before backward(), or after a backward() with retain_graph = true",
         root.shape());
-  // Depth-first over (entry, path so far), with an explicit stack: a path can be as long as
-  // the tape, too deep for recursion.
+  // Depth-first over (entry, the output the gradient arrives at, path so far), with an
+  // explicit stack: a path can be as long as the tape, too deep for recursion.
+  struct Item {
+    std::size_t entry, output;
+    std::vector<PathStep> path;
+  };
   std::vector<std::vector<PathStep>> found;
-  std::vector<std::pair<std::size_t, std::vector<PathStep>>> stack{{static_cast<std::size_t>(top), {}}};
+  std::vector<Item> stack{{static_cast<std::size_t>(top), root.impl().history & 0xffff, {}}};
   const TensorImpl* target = leaf.impl_ptr().get();
   while (!stack.empty()) {
-    auto [i, path] = std::move(stack.back());
+    Item item = std::move(stack.back());
     stack.pop_back();
-    const TapeEntry& e = tape.entries()[i];
+    const std::size_t i = item.entry;
     // Inputs in reverse, so that paths come out in input order.
-    for (std::size_t k = e.inputs.size(); k-- > 0;) {
-      const TapeInput& in = e.inputs[k];
-      if (!in.tensor) continue;
-      std::vector<PathStep> next = path;
-      next.push_back({i, e.op, static_cast<int>(k)});
-      if (in.tensor.get() == target) {
+    for (std::size_t k = view.num_inputs(i); k-- > 0;) {
+      if (!view.needs_grad(i, k)) continue;
+      std::vector<PathStep> next = item.path;
+      next.push_back({i, view.op(i).name, static_cast<int>(k), item.output});
+      if (view.entry(i).inputs[k].tensor.impl_ptr().get() == target) {
         found.push_back(std::move(next));
         if (found.size() > max_paths)
           fail<ValueError>(
               "gradient_paths: more than {} paths lead from the root to the leaf (paths multiply with every reuse of "
               "a tensor); pass a larger max_paths, or ask about a leaf closer to the root",
               max_paths);
-      } else if (std::int64_t p = tape.producer(i, k); p >= 0) {
-        stack.emplace_back(static_cast<std::size_t>(p), std::move(next));
+      } else if (std::int64_t p = view.producer(i, k); p >= 0) {
+        stack.push_back({static_cast<std::size_t>(p), view.producer_output(i, k), std::move(next)});
       }
     }
   }
   std::vector<GradientPath> paths;
   for (auto& steps : found) {
     Tensor g = ones(root.shape(), {.dtype = root.dtype()});
-    for (const PathStep& s : steps) g = tape.entry_backward(s.entry, g)[static_cast<std::size_t>(s.input)];
+    for (const PathStep& s : steps) {
+      std::vector<Tensor> grads(view.num_outputs(s.entry));
+      grads[s.output] = g;
+      g = tape.entry_backward(s.entry, grads)[static_cast<std::size_t>(s.input)];
+    }
     paths.push_back({std::move(steps), std::move(g)});
   }
   return paths;

@@ -154,10 +154,14 @@ Tensor load_npy(const std::string& path) {
     dtype = kFloat32;
   else if (descr == "<f8")
     dtype = kFloat64;
+  else if (descr == "<i8")
+    dtype = kInt64;
+  else if (descr == "|b1")
+    dtype = kBool;
   else
     fail<IoError>(
-        "load_npy {}: unsupported dtype '{}'; only little-endian float32 ('<f4') and float64 ('<f8') "
-        "are supported (convert with .astype(numpy.float32))",
+        "load_npy {}: unsupported dtype '{}'; only little-endian float32 ('<f4'), float64 ('<f8'), int64 ('<i8') "
+        "and bool ('|b1') are supported (convert with .astype(numpy.float32))",
         path, descr);
 
   std::uint64_t numel = 0;
@@ -176,8 +180,14 @@ Tensor load_npy(const std::string& path) {
   if (needed != data_bytes)
     fail<IoError>("load_npy {}: shape {} of {} needs {} data bytes but the file has {} ({})", path, shape,
                   dtype_name(dtype), needed, data_bytes, needed > data_bytes ? "truncated" : "trailing bytes");
+  const char* data = bytes.data() + prefix + header_len;
+  if (dtype == kBool)  // a bool byte is 0 or 1; anything else is no bool at all
+    for (std::size_t i = 0; i < data_bytes; ++i)
+      if (static_cast<unsigned char>(data[i]) > 1)
+        fail<IoError>("load_npy {}: byte {} of the bool data is {}, but a bool is stored as 0 or 1", path, i,
+                      static_cast<int>(static_cast<unsigned char>(data[i])));
   Tensor t = empty(shape, {.dtype = dtype});
-  std::memcpy(t.raw_data(), bytes.data() + prefix + header_len, data_bytes);
+  std::memcpy(t.raw_data(), data, data_bytes);
   return t;
 }
 
@@ -186,8 +196,11 @@ void save_npy(const Tensor& t, const std::string& path) {
   for (std::int64_t d : t.shape()) dims += fmt::format("{}, ", d);
   if (t.dim() > 1) dims.resize(dims.size() - 2);  // (2, 3) but (5,) and ()
   if (t.dim() == 1) dims.resize(dims.size() - 1);
-  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}",
-                                   t.dtype() == kFloat32 ? "<f4" : "<f8", dims);
+  const char* descr = t.dtype() == kFloat32   ? "<f4"
+                      : t.dtype() == kFloat64 ? "<f8"
+                      : t.dtype() == kInt64   ? "<i8"
+                                              : "|b1";
+  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}", descr, dims);
   // Pad with spaces so that magic + version + length + header + '\n' is a multiple of 64.
   std::size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');

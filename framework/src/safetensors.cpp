@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -36,9 +37,29 @@ constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
 // Json::parse. The parser's callback refuses anything deeper than this, long before that.
 constexpr int kMaxJsonDepth = 64;
 
+// The element types a file may hold: the four tapegrad has, and float16 and bfloat16, which are
+// read and converted to float32 (PyTorch checkpoints in half precision).
+enum class FileDtype { F32, F64, I64, BOOL, F16, BF16 };
+
+struct FileDtypeInfo {
+  const char* code;
+  FileDtype file;
+  std::size_t bytes;
+  Dtype dtype;  // what it loads as
+};
+constexpr FileDtypeInfo kFileDtypes[] = {{"F32", FileDtype::F32, 4, kFloat32}, {"F64", FileDtype::F64, 8, kFloat64},
+                                         {"I64", FileDtype::I64, 8, kInt64},   {"BOOL", FileDtype::BOOL, 1, kBool},
+                                         {"F16", FileDtype::F16, 2, kFloat32}, {"BF16", FileDtype::BF16, 2, kFloat32}};
+
+const char* code_of(Dtype d) {
+  for (const FileDtypeInfo& f : kFileDtypes)
+    if (f.dtype == d) return f.code;  // the first match: the dtype's own code
+  return "?";
+}
+
 struct Entry {
   std::string name;
-  Dtype dtype;
+  FileDtypeInfo type;
   Shape shape;
   std::uint64_t begin, end;  // [begin, end) in the data buffer
 };
@@ -108,13 +129,17 @@ Entry parse_entry(const std::string& name, const Json& info, const std::string& 
   for (const char* key : {"dtype", "shape", "data_offsets"})
     if (!info.contains(key)) corrupt(path, fmt::format("tensor '{}' has no '{}'", name, key));
 
-  Entry e{name, kFloat32, Shape{}, 0, 0};
+  Entry e{name, kFileDtypes[0], Shape{}, 0, 0};
   const Json& dtype = info["dtype"];
-  if (dtype == "F64")
-    e.dtype = kFloat64;
-  else if (dtype != "F32")
-    corrupt(path, fmt::format("tensor '{}' has dtype {}, which tapegrad does not support; only F32 and F64 are "
-                              "(convert it with .float() before saving)",
+  bool known = false;
+  for (const FileDtypeInfo& f : kFileDtypes)
+    if (dtype.is_string() && dtype.get<std::string>() == f.code) {
+      e.type = f;
+      known = true;
+    }
+  if (!known)
+    corrupt(path, fmt::format("tensor '{}' has dtype {}, which tapegrad does not read; F32, F64, I64 and BOOL are "
+                              "read as they are, F16 and BF16 as float32 (convert it with .float() before saving)",
                               name, dtype.dump()));
 
   const Json& shape = info["shape"];
@@ -134,7 +159,7 @@ Entry parse_entry(const std::string& name, const Json& info, const std::string& 
   } catch (const Error&) {
     corrupt(path, fmt::format("the shape {} of tensor '{}' has more elements than int64 can count", e.shape, name));
   }
-  if (numel > std::numeric_limits<std::uint64_t>::max() / itemsize(e.dtype))
+  if (numel > std::numeric_limits<std::uint64_t>::max() / e.type.bytes)
     corrupt(path, fmt::format("the shape {} of tensor '{}' needs more bytes than 64 bits can count", e.shape, name));
 
   const Json& offsets = info["data_offsets"];
@@ -142,10 +167,10 @@ Entry parse_entry(const std::string& name, const Json& info, const std::string& 
     corrupt(path, fmt::format("the data_offsets of tensor '{}' are {}, not [begin, end]", name, offsets.dump()));
   e.begin = unsigned_number(offsets[0], kInt64Max, path, fmt::format("the data_offsets of tensor '{}'", name));
   e.end = unsigned_number(offsets[1], kInt64Max, path, fmt::format("the data_offsets of tensor '{}'", name));
-  if (e.end < e.begin || e.end - e.begin != numel * itemsize(e.dtype))
+  if (e.end < e.begin || e.end - e.begin != numel * e.type.bytes)
     corrupt(path, fmt::format("tensor '{}' of shape {} and dtype {} needs {} bytes but its data_offsets [{}, {}] "
                               "span {}",
-                              name, e.shape, dtype.get<std::string>(), numel * itemsize(e.dtype), e.begin, e.end,
+                              name, e.shape, dtype.get<std::string>(), numel * e.type.bytes, e.begin, e.end,
                               e.end < e.begin ? "a negative length" : std::to_string(e.end - e.begin)));
   return e;
 }
@@ -221,6 +246,50 @@ Header read_header(const std::string& path, std::ifstream& in) {
   return header;
 }
 
+// float16 and bfloat16 bit patterns as float32: both widen exactly.
+float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  std::uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  std::uint32_t bits;
+  if (exponent == 0x1f) {  // inf or NaN
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else if (exponent != 0) {  // normal
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {  // zero
+    bits = sign;
+  } else {  // subnormal: normalise it
+    exponent = 113;
+    while (!(mantissa & 0x400u)) {
+      mantissa <<= 1;
+      --exponent;
+    }
+    bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
+  }
+  return std::bit_cast<float>(bits);
+}
+float bfloat_to_float(std::uint16_t b) { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
+
+// The tensor an entry's bytes hold, converted to its tapegrad dtype (F16 and BF16 to float32).
+Tensor decode(const Entry& e, const std::string& raw, const std::string& path) {
+  Tensor t = empty(e.shape, {.dtype = e.type.dtype});
+  if (e.type.file == FileDtype::F16 || e.type.file == FileDtype::BF16) {
+    float* out = t.data<float>();
+    for (std::size_t i = 0; i < raw.size() / 2; ++i) {
+      std::uint16_t v = static_cast<std::uint16_t>(static_cast<unsigned char>(raw[2 * i]) |
+                                                   static_cast<unsigned char>(raw[2 * i + 1]) << 8);
+      out[i] = e.type.file == FileDtype::F16 ? half_to_float(v) : bfloat_to_float(v);
+    }
+    return t;
+  }
+  if (e.type.file == FileDtype::BOOL)  // a bool byte is 0 or 1; anything else is no bool at all
+    for (std::size_t i = 0; i < raw.size(); ++i)
+      if (static_cast<unsigned char>(raw[i]) > 1)
+        corrupt(path, fmt::format("tensor '{}' is BOOL but its byte {} is {}; a bool is stored as 0 or 1", e.name, i,
+                                  static_cast<int>(static_cast<unsigned char>(raw[i]))));
+  if (!raw.empty()) std::memcpy(t.raw_data(), raw.data(), raw.size());
+  return t;
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& path) {
@@ -230,18 +299,29 @@ std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& 
   out.reserve(header.entries.size());
   // Entries are sorted and tile the buffer, so one sequential pass reads them all.
   for (const Entry& e : header.entries) {
-    Tensor t = empty(e.shape, {.dtype = e.dtype});
     const auto bytes = static_cast<std::streamsize>(e.end - e.begin);
-    if (bytes > 0 && !in.read(static_cast<char*>(t.raw_data()), bytes))
+    std::string raw(static_cast<std::size_t>(bytes), '\0');
+    if (bytes > 0 && !in.read(raw.data(), bytes))
       corrupt(path, fmt::format("reading tensor '{}' failed; the file changed while it was read", e.name));
-    out.emplace_back(e.name, std::move(t));
+    out.emplace_back(e.name, decode(e, raw, path));
   }
   return out;
 }
 
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {
   std::ifstream in;
-  return read_header(path, in).metadata;
+  Header header = read_header(path, in);
+  // The file must be one load_safetensors accepts: its BOOL data is read to check every byte.
+  const std::streamoff buffer = in.tellg();
+  for (const Entry& e : header.entries) {
+    if (e.type.file != FileDtype::BOOL || e.end == e.begin) continue;
+    std::string raw(e.end - e.begin, '\0');
+    in.seekg(buffer + static_cast<std::streamoff>(e.begin));
+    if (!in.read(raw.data(), static_cast<std::streamsize>(raw.size())))
+      corrupt(path, fmt::format("reading tensor '{}' failed; the file changed while it was read", e.name));
+    decode(e, raw, path);
+  }
+  return header.metadata;
 }
 
 void save_safetensors(const std::vector<std::pair<std::string, Tensor>>& tensors, const std::string& path,
@@ -259,9 +339,8 @@ void save_safetensors(const std::vector<std::pair<std::string, Tensor>>& tensors
     const std::uint64_t bytes = static_cast<std::uint64_t>(t.numel()) * itemsize(t.dtype());
     Json shape = Json::array();
     for (std::int64_t d : t.shape()) shape.push_back(d);
-    header[name] = {{"dtype", t.dtype() == kFloat32 ? "F32" : "F64"},
-                    {"shape", std::move(shape)},
-                    {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {
+        {"dtype", code_of(t.dtype())}, {"shape", std::move(shape)}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text;

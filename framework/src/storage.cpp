@@ -6,6 +6,8 @@
 #include <new>
 #include <vector>
 
+#include "block_pool.hpp"
+
 namespace tg {
 
 namespace {
@@ -16,6 +18,12 @@ constexpr int kSubClasses = 4;                    // size classes per power of t
 constexpr std::size_t kMaxCachedBlock = 1 << 28;  // 256 MB: larger blocks are never kept
 constexpr int kClasses = 1 + kSubClasses * 22;    // 64 B < size <= 2^28 B
 constexpr std::size_t kDefaultLimit = std::size_t{256} << 20;
+constexpr int kObjectClasses = static_cast<int>(detail::kMaxPooledBlock / 16);  // 16, 32, ..., 256 bytes
+
+// Note [small buffers] in storage.hpp: a Storage with its data inside, in a block of this size.
+constexpr std::size_t kHeaderBytes = sizeof(Storage);
+constexpr std::size_t kInlineBytes = 64 - kHeaderBytes;  // 40 bytes of data in a 64-byte block
+static_assert(kHeaderBytes == 24, "Storage is its counters, its data pointer and its size");
 
 // The size class of a request, and the block size that serves it: 64, then
 // 80, 96, 112, 128, 160, ... (four evenly spaced sizes in each (2^e, 2^(e+1)]), so a
@@ -42,7 +50,7 @@ void* system_alloc(std::size_t bytes) {
 }
 
 // Trivially destructible, so it can still be read while (and after) the thread's other
-// thread_locals are destroyed: a tensor freed that late bypasses the cache.
+// thread_locals are destroyed: memory freed that late bypasses the cache.
 thread_local bool cache_gone = false;
 
 // TAPEGRAD_STORAGE_CACHE_MB sets the default limit; 0 turns the cache off, so that memory
@@ -56,65 +64,142 @@ std::size_t default_limit() {
   return static_cast<std::size_t>(mb) << 20;
 }
 
+// Keeps `p` in `list` if the budget allows, else frees it.
+template <class Free>
+void keep(std::vector<void*>& list, void* p, std::size_t bytes, std::size_t& held, std::size_t limit, Free release) {
+  if (held + bytes > limit) return release(p);
+  try {
+    list.push_back(p);
+    held += bytes;
+  } catch (const std::bad_alloc&) {  // the list could not grow: give the block back instead
+    release(p);
+  }
+}
+
+// Note: the small objects' free lists are intrusive (a free block holds the pointer to the
+// next one) and live in a trivially destructible thread_local, so that taking and giving a
+// block is a few instructions with no guard: every op result takes two and gives them back.
+// What the lists hold when the thread ends goes back to the system through Cache's destructor.
+struct ObjectLists {
+  void* head[kObjectClasses];
+};
+thread_local ObjectLists object_lists;  // zero-initialised: every list empty
+
 struct Cache {
-  std::array<std::vector<void*>, kClasses> free;
-  std::size_t bytes = 0;
+  std::array<std::vector<void*>, kClasses> data;  // 64-byte aligned data blocks
+  std::size_t bytes = 0;                          // held by both the data and the object lists
   std::size_t limit = default_limit();
 
   void clear() {
-    for (int c = 0; c < kClasses; ++c) {
-      for (void* p : free[static_cast<std::size_t>(c)]) std::free(p);
-      free[static_cast<std::size_t>(c)].clear();
+    for (auto& list : data) {
+      for (void* p : list) std::free(p);
+      list.clear();
     }
+    for (void*& head : object_lists.head)
+      while (head) {
+        void* next = *static_cast<void**>(head);
+        ::operator delete(head);
+        head = next;
+      }
     bytes = 0;
   }
-  ~Cache() {
-    clear();
-    cache_gone = true;
-  }
+  ~Cache();
 };
+
+// The byte count and limit as a trivially destructible thread_local too, read on the fast
+// path; Cache (with its destructor) is created by the first block kept.
+struct Budget {
+  std::size_t* bytes;  // &cache().bytes once created
+  std::size_t limit;
+};
+thread_local Budget budget{nullptr, 0};
+
+Cache::~Cache() {
+  clear();
+  cache_gone = true;
+  budget = {nullptr, 0};
+}
 
 Cache& cache() {
   thread_local Cache c;
+  if (!budget.bytes && !cache_gone) budget = {&c.bytes, c.limit};
   return c;
+}
+
+void* take_data(std::size_t bytes) {
+  SizeClass sc = size_class(bytes);
+  if (sc.bytes > kMaxCachedBlock || cache_gone) return system_alloc(sc.bytes);
+  Cache& c = cache();
+  auto& list = c.data[static_cast<std::size_t>(sc.index)];
+  if (list.empty()) return system_alloc(sc.bytes);
+  void* p = list.back();
+  list.pop_back();
+  c.bytes -= sc.bytes;
+  return p;
+}
+
+void give_data(void* p, std::size_t bytes) {
+  SizeClass sc = size_class(bytes);
+  if (sc.bytes > kMaxCachedBlock || cache_gone) return std::free(p);
+  Cache& c = cache();
+  keep(c.data[static_cast<std::size_t>(sc.index)], p, sc.bytes, c.bytes, c.limit, [](void* q) { std::free(q); });
 }
 
 }  // namespace
 
-Storage::Storage(std::size_t bytes) : bytes_(bytes) {
-  SizeClass sc = size_class(bytes);
-  if (sc.bytes > kMaxCachedBlock || cache_gone) {
-    data_ = system_alloc(sc.bytes);
-    return;
-  }
-  Cache& c = cache();
-  auto& list = c.free[static_cast<std::size_t>(sc.index)];
-  if (list.empty()) {
-    data_ = system_alloc(sc.bytes);
-  } else {
-    data_ = list.back();
-    list.pop_back();
-    c.bytes -= sc.bytes;
-  }
+namespace detail {
+
+void* take_block(std::size_t bytes) {
+  const std::size_t rounded = (bytes + 15) / 16 * 16;
+  void*& head = object_lists.head[rounded / 16 - 1];
+  if (!head) return ::operator new(rounded);
+  void* p = head;
+  head = *static_cast<void**>(p);
+  *budget.bytes -= rounded;  // a block in a list means the budget exists
+  return p;
 }
 
-Storage::~Storage() {
-  SizeClass sc = size_class(bytes_);
-  if (sc.bytes > kMaxCachedBlock || cache_gone) {
-    std::free(data_);
-    return;
+void give_block(void* p, std::size_t bytes) noexcept {
+  const std::size_t rounded = (bytes + 15) / 16 * 16;
+  if (!budget.bytes) {
+    if (cache_gone) return ::operator delete(p);
+    cache();
   }
-  Cache& c = cache();
-  if (c.bytes + sc.bytes > c.limit) {
-    std::free(data_);
-    return;
+  if (*budget.bytes + rounded > budget.limit) return ::operator delete(p);
+  void*& head = object_lists.head[rounded / 16 - 1];
+  *static_cast<void**>(p) = head;
+  head = p;
+  *budget.bytes += rounded;
+}
+
+}  // namespace detail
+
+StoragePtr Storage::make(std::size_t bytes) {
+  if (bytes <= kInlineBytes) {
+    std::size_t block = bytes <= 8 ? 32 : 64;
+    void* p = detail::take_block(block);
+    auto* s = ::new (p) Storage(nullptr, bytes);
+    s->data_ = static_cast<unsigned char*>(p) + kHeaderBytes;
+    return StoragePtr(s);
   }
+  void* data = take_data(bytes);
+  void* p = nullptr;
   try {
-    c.free[static_cast<std::size_t>(sc.index)].push_back(data_);
-    c.bytes += sc.bytes;
-  } catch (const std::bad_alloc&) {  // the list could not grow: give the block back instead
-    std::free(data_);
+    p = detail::take_block(kHeaderBytes);
+  } catch (...) {
+    give_data(data, bytes);
+    throw;
   }
+  return StoragePtr(::new (p) Storage(data, bytes));
+}
+
+void Storage::release() {
+  const std::size_t bytes = bytes_;
+  void* data = data_;
+  this->~Storage();
+  if (bytes <= kInlineBytes) return detail::give_block(this, bytes <= 8 ? 32 : 64);
+  give_data(data, bytes);
+  detail::give_block(this, kHeaderBytes);
 }
 
 std::size_t storage_cache_bytes() { return cache_gone ? 0 : cache().bytes; }
@@ -123,7 +208,7 @@ std::size_t storage_cache_limit() { return cache_gone ? 0 : cache().limit; }
 void set_storage_cache_limit(std::size_t bytes) {
   if (cache_gone) return;
   Cache& c = cache();
-  c.limit = bytes;
+  c.limit = budget.limit = bytes;
   if (c.bytes > bytes) c.clear();
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd_detail.hpp"
 #include "block_pool.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/error.hpp"
@@ -27,7 +28,7 @@ Shape nested_shape(const NestedList& list) {
 }
 
 // Appends the numbers of `node` (at dim `depth`) to `out`, checking it has `shape`.
-void flatten(const NestedList& node, int depth, const Shape& shape, std::vector<double>& out) {
+void flatten(const NestedList& node, int depth, const Shape& shape, std::vector<Scalar>& out) {
   if (depth == shape.rank()) {
     if (!node.is_scalar())
       fail<ShapeError>("Tensor: nested list is ragged: a list appears at depth {} where numbers were expected", depth);
@@ -41,21 +42,33 @@ void flatten(const NestedList& node, int depth, const Shape& shape, std::vector<
   for (const NestedList& item : node.items()) flatten(item, depth + 1, shape, out);
 }
 
-Tensor from_nested(std::initializer_list<NestedList> values) {
+// The numbers of a nested list and its shape; `dtype` is what torch.tensor would infer.
+struct Flat {
+  std::vector<Scalar> values;
+  Shape shape;
+  Dtype inferred = kFloat32;
+};
+
+Flat flatten(std::initializer_list<NestedList> values) {
   NestedList root(values);
-  Shape shape = nested_shape(root);
-  std::vector<double> out;
-  flatten(root, 0, shape, out);
-  return from_vector(out, shape);
+  Flat f;
+  f.shape = nested_shape(root);
+  flatten(root, 0, f.shape, f.values);
+  if (!f.values.empty()) {
+    Dtype d = kBool;
+    for (const Scalar& v : f.values) d = promote_types(d, v.dtype());
+    f.inferred = d;
+  }
+  return f;
 }
 
-// Refuses an in-place write that would silently corrupt gradients.
-void check_writable(const char* op, const Tensor& t) {
-  if (is_grad_enabled() && t.requires_grad())
-    fail<AutogradError>(
-        "{}: in-place write to a tensor {} that requires grad; do it inside a tg::NoGradGuard scope (as an "
-        "optimizer does), or write to t.detach()",
-        op, t.shape());
+Tensor from_nested(const Flat& f, TensorOptions options) {
+  Tensor t = empty(f.shape, {.dtype = options.dtype});
+  dispatch(options.dtype, [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::size_t i = 0; i < f.values.size(); ++i) p[i] = f.values[i].to<T>();
+  });
+  return options.requires_grad ? t.requires_grad_() : t;
 }
 
 // Refuses an in-place source that does not broadcast to the destination, naming the op
@@ -89,7 +102,34 @@ std::int64_t offset_of(const Tensor& t, std::initializer_list<std::int64_t> inde
 
 }  // namespace
 
-Tensor::Tensor(std::initializer_list<NestedList> values) : Tensor(from_nested(values)) {}
+TensorImpl::~TensorImpl() {
+  if (history != 0) detail::note_dead_output(tape);
+}
+
+Tensor::Tensor(std::initializer_list<NestedList> values) : Tensor(from_nested(flatten(values), {})) {}
+
+Tensor tensor(std::initializer_list<NestedList> values) {
+  Flat f = flatten(values);
+  return from_nested(f, {.dtype = f.inferred});
+}
+
+Tensor tensor(std::initializer_list<NestedList> values, TensorOptions options) {
+  return from_nested(flatten(values), options);
+}
+
+namespace detail {
+
+void check_unrecorded_write(const char* op, const Tensor& t) {
+  if (is_grad_enabled() && t.requires_grad())
+    fail<AutogradError>(
+        "{}: in-place write to a tensor {} that requires grad while grad mode is on; {} is not recorded, so backward "
+        "would not know of it. Initialisation and other updates outside the model go inside a tg::NoGradGuard "
+        "scope; in the model, compute a new tensor",
+        op, t.shape(), op);
+  t.bump_version();
+}
+
+}  // namespace detail
 
 void Tensor::throw_undefined() {
   fail<ValueError>("Tensor: this tensor is undefined (default-constructed); assign a tensor to it first");
@@ -97,14 +137,37 @@ void Tensor::throw_undefined() {
 
 std::int64_t Tensor::size(int d) const { return shape()[normalize_dim("size", d, dim())]; }
 
+const std::string& Tensor::name() const {
+  static const std::string none;
+  return impl().meta ? impl().meta->name : none;
+}
+
 Tensor& Tensor::set_name(std::string name) {
-  impl().name = std::move(name);
+  impl().autograd_meta().name = std::move(name);
   return *this;
 }
 
 void Tensor::throw_wrong_dtype(Dtype requested) const {
-  fail<ValueError>("data: the tensor holds {} but {} was requested; use data<{}>() or convert with to()",
-                   dtype_name(dtype()), dtype_name(requested), dtype() == kFloat32 ? "float" : "double");
+  auto cpp = [](Dtype d) {
+    switch (d) {
+      case kFloat32:
+        return "float";
+      case kFloat64:
+        return "double";
+      case kInt64:
+        return "std::int64_t";
+      case kBool:
+        return "bool";
+    }
+    return "?";
+  };
+  fail<DtypeError>("data: the tensor holds {} but {} was requested; use data<{}>() or convert with to()",
+                   dtype_name(dtype()), dtype_name(requested), cpp(dtype()));
+}
+
+const Tensor& Tensor::bump_version() const {
+  impl().storage->bump_version();
+  return *this;
 }
 
 template <class T>
@@ -118,19 +181,25 @@ T Tensor::item() const {
 }
 template float Tensor::item<float>() const;
 template double Tensor::item<double>() const;
+template std::int64_t Tensor::item<std::int64_t>() const;
+template bool Tensor::item<bool>() const;
 
 template <class T>
-T& Tensor::at(std::initializer_list<std::int64_t> index) {
-  return data<T>()[offset_of(*this, index)];
+ElementRef<T> Tensor::at(std::initializer_list<std::int64_t> index) {
+  return {*this, data<T>() + offset_of(*this, index)};
 }
 template <class T>
 T Tensor::at(std::initializer_list<std::int64_t> index) const {
   return data<T>()[offset_of(*this, index)];
 }
-template float& Tensor::at<float>(std::initializer_list<std::int64_t>);
-template double& Tensor::at<double>(std::initializer_list<std::int64_t>);
+template ElementRef<float> Tensor::at<float>(std::initializer_list<std::int64_t>);
+template ElementRef<double> Tensor::at<double>(std::initializer_list<std::int64_t>);
+template ElementRef<std::int64_t> Tensor::at<std::int64_t>(std::initializer_list<std::int64_t>);
+template ElementRef<bool> Tensor::at<bool>(std::initializer_list<std::int64_t>);
 template float Tensor::at<float>(std::initializer_list<std::int64_t>) const;
 template double Tensor::at<double>(std::initializer_list<std::int64_t>) const;
+template std::int64_t Tensor::at<std::int64_t>(std::initializer_list<std::int64_t>) const;
+template bool Tensor::at<bool>(std::initializer_list<std::int64_t>) const;
 
 std::vector<double> Tensor::tolist() const {
   return dispatch(dtype(), [&]<class T>() {
@@ -142,22 +211,31 @@ std::vector<double> Tensor::tolist() const {
 // ---- autograd ----
 
 Tensor& Tensor::requires_grad_(bool requires_grad) {
-  if (!is_leaf() && !requires_grad)
+  TensorImpl& t = impl();
+  if (!is_leaf() && !requires_grad) {
+    const OpInfo* by = op_by_index(t.op);
     fail<AutogradError>(
         "requires_grad_: a tensor computed by {} cannot stop requiring grad; use detach() to get "
         "a copy without history",
-        impl().op);
-  impl().requires_grad = requires_grad;
+        by ? by->name : "an op");
+  }
+  if (requires_grad && !is_floating(t.dtype))
+    fail<DtypeError>(
+        "requires_grad_: only floating-point tensors can require grad, and this one is {} {}; gradients of "
+        "indices, labels and masks do not exist. Convert it first with .to(tg::kFloat32)",
+        dtype_name(t.dtype), t.shape);
+  t.requires_grad = requires_grad;
   return *this;
 }
 
-Tensor Tensor::grad() const { return Tensor(impl().grad); }
+Tensor Tensor::grad() const { return impl().meta ? impl().meta->grad : Tensor(); }
 
 void Tensor::set_grad(const Tensor& grad) {
   if (grad.defined() && !(grad.shape() == shape()))
     fail<ShapeError>("set_grad: gradient shape {} does not match tensor shape {}; pass a gradient of shape {}",
                      grad.shape(), shape(), shape());
-  impl().grad = grad.impl_ptr();
+  if (!grad.defined() && !impl().meta) return;
+  impl().autograd_meta().grad = grad;
 }
 
 void Tensor::retain_grad() {
@@ -166,8 +244,12 @@ void Tensor::retain_grad() {
         "retain_grad: the tensor {} does not require grad, so it never gets one; compute it from a tensor that "
         "requires grad (requires_grad_())",
         shape());
-  impl().retains_grad = true;
+  if (is_leaf()) return;  // a leaf keeps its gradient anyway
+  impl().autograd_meta().retains_grad = true;
+  Tape::current().watch(impl());
 }
+
+bool Tensor::retains_grad() const { return impl().meta && impl().meta->retains_grad; }
 
 void Tensor::backward(const Tensor& seed, bool retain_graph) const {
   Tape::current().backward(*this, seed, retain_graph);
@@ -181,20 +263,51 @@ int Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) {
         "requires_grad_() first (or register the hook on a tensor computed from one that does)",
         t.shape);
   if (!hook) fail<ValueError>("register_hook: the hook is empty; pass a function Tensor(const Tensor& grad)");
-  int handle = t.hooks.empty() ? 0 : t.hooks.back().first + 1;
-  t.hooks.emplace_back(handle, std::move(hook));
+  if (t.history != 0 && t.tape != Tape::current().id()) detail::fail_other_tape("register_hook", "the tensor", t);
+  AutogradMeta& meta = t.autograd_meta();
+  int handle = meta.next_hook++;
+  meta.hooks.emplace_back(handle, std::move(hook));
+  Tape::current().watch(t);
+  return handle;
+}
+
+int Tensor::register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook) {
+  TensorImpl& t = impl();
+  if (!is_leaf() || !t.requires_grad)
+    fail<AutogradError>(
+        "register_post_accumulate_grad_hook: the tensor {} is {}; this hook runs when a leaf's .grad is complete, "
+        "so register it on a leaf that requires grad (a parameter)",
+        t.shape, is_leaf() ? "a leaf that does not require grad" : "not a leaf");
+  if (!hook)
+    fail<ValueError>("register_post_accumulate_grad_hook: the hook is empty; pass a function void(tg::Tensor& leaf)");
+  AutogradMeta& meta = t.autograd_meta();
+  int handle = meta.next_hook++;
+  meta.post_accumulate_hooks.emplace_back(handle, std::move(hook));
   return handle;
 }
 
 void Tensor::remove_hook(int handle) {
-  auto& hooks = impl().hooks;
-  auto it = std::find_if(hooks.begin(), hooks.end(), [&](const auto& h) { return h.first == handle; });
-  if (it == hooks.end())
+  TensorImpl& t = impl();
+  auto drop = [&](auto& hooks) {
+    auto it = std::find_if(hooks.begin(), hooks.end(), [&](const auto& h) { return h.first == handle; });
+    if (it == hooks.end()) return false;
+    hooks.erase(it);
+    return true;
+  };
+  if (!t.meta || (!drop(t.meta->hooks) && !drop(t.meta->post_accumulate_hooks)))
     fail<ValueError>(
         "remove_hook: this tensor has no hook with handle {} (it has {}); use the value register_hook "
         "returned, once",
-        handle, hooks.size());
-  hooks.erase(it);
+        handle, t.meta ? t.meta->hooks.size() + t.meta->post_accumulate_hooks.size() : 0);
+}
+
+void zero_grad(std::span<Tensor> tensors, bool set_to_none) {
+  for (Tensor& t : tensors) {
+    if (set_to_none || !t.grad().defined())
+      t.set_grad(Tensor());
+    else
+      t.grad().zero_();
+  }
 }
 
 Tensor Tensor::detach() const {
@@ -208,57 +321,54 @@ Tensor Tensor::detach() const {
 // y = x (a copy)
 // dx = dy
 Tensor Tensor::clone() const {
+  kernels::check_defined("clone", *this);
   Tensor y = empty(shape(), {.dtype = dtype()});
   std::memcpy(y.raw_data(), raw_data(), static_cast<std::size_t>(numel()) * itemsize(dtype()));
-  if (should_record(*this)) record("clone", {*this}, y, [](const Tensor& dy, Gradients& in) { in.accumulate(0, dy); });
+  if (should_record(*this))
+    record(op::clone, {*this}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
   return y;
 }
 
 // y = x converted to another dtype
-// dx = dy converted back (done by Gradients::accumulate)
+// dx = dy converted back (done by BackwardContext::accumulate)
+// Note: only a floating result is recorded; an integer or bool one has no gradient, as in PyTorch.
 Tensor Tensor::to(Dtype target) const {
+  kernels::check_defined("to", *this);
   if (dtype() == target) return *this;
   Tensor y = empty(shape(), {.dtype = target});
   dispatch(dtype(), [&]<class S>() {
-    dispatch(target, [&]<class T>() { kernels::vec<T>(y) = kernels::vec<S>(*this).template cast<T>(); });
+    dispatch(target, [&]<class T>() {
+      const S* from = data<S>();
+      T* to = y.data<T>();
+      for (std::int64_t i = 0, n = numel(); i < n; ++i) to[i] = static_cast<T>(from[i]);
+    });
   });
-  if (should_record(*this)) record("to", {*this}, y, [](const Tensor& dy, Gradients& in) { in.accumulate(0, dy); });
+  if (is_floating(target) && should_record(*this))
+    record(op::to, {*this}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
   return y;
 }
 
-// ---- in-place writes ----
+// ---- in-place writes that are not recorded ----
 
-Tensor& Tensor::fill_(double value) {
-  check_writable("fill_", *this);
-  dispatch(dtype(), [&]<class T>() { kernels::vec<T>(*this).setConstant(static_cast<T>(value)); });
+Tensor& Tensor::fill_(Scalar value) {
+  detail::check_unrecorded_write("fill_", *this);
+  dispatch(dtype(), [&]<class T>() {
+    T* p = data<T>();
+    std::fill(p, p + numel(), value.to<T>());
+  });
   return *this;
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
-  check_writable("copy_", *this);
+  detail::check_unrecorded_write("copy_", *this);
   check_broadcasts_to("copy_", src, *this);
   Tensor s = kernels::cast(expand(src.detach(), shape()), dtype());
   std::memmove(raw_data(), s.raw_data(), static_cast<std::size_t>(numel()) * itemsize(dtype()));
   return *this;
 }
 
-Tensor& Tensor::add_(const Tensor& other, double alpha) {
-  check_writable("add_", *this);
-  check_broadcasts_to("add_", other, *this);
-  bool direct = other.shape() == shape() && other.dtype() == dtype();  // the common case: no temporary
-  Tensor o = direct ? other : kernels::cast(expand(other.detach(), shape()), dtype());
-  dispatch(dtype(), [&]<class T>() { kernels::vec<T>(*this) += static_cast<T>(alpha) * kernels::vec<T>(o); });
-  return *this;
-}
-
-Tensor& Tensor::mul_(double factor) {
-  check_writable("mul_", *this);
-  dispatch(dtype(), [&]<class T>() { kernels::vec<T>(*this) *= static_cast<T>(factor); });
-  return *this;
-}
-
-Tensor& Tensor::index_put_(std::initializer_list<Slice> index, double value) {
-  check_writable("index_put_", *this);
+Tensor& Tensor::index_put_(std::initializer_list<Slice> index, Scalar value) {
+  detail::check_unrecorded_write("index_put_", *this);
   if (static_cast<int>(index.size()) > dim())
     fail<ValueError>("index_put_: {} slices given for a tensor of shape {}; give at most one per dim", index.size(),
                      shape());
@@ -295,7 +405,7 @@ Tensor& Tensor::index_put_(std::initializer_list<Slice> index, double value) {
     kernels::for_each_row(
         counts, walk, walk,
         [&](std::int64_t, std::int64_t o, std::int64_t, std::int64_t n, std::int64_t s, std::int64_t) {
-          for (std::int64_t j = 0; j < n; ++j) p[o + j * s] = static_cast<T>(value);
+          for (std::int64_t j = 0; j < n; ++j) p[o + j * s] = value.to<T>();
         });
   });
   return *this;
@@ -318,6 +428,7 @@ Tensor Tensor::log() const { return tg::log(*this); }
 Tensor Tensor::relu() const { return tg::relu(*this); }
 Tensor Tensor::sigmoid() const { return tg::sigmoid(*this); }
 Tensor Tensor::tanh() const { return tg::tanh(*this); }
+Tensor Tensor::reciprocal() const { return tg::reciprocal(*this); }
 Tensor Tensor::matmul(const Tensor& other) const { return tg::matmul(*this, other); }
 
 // ---- factories ----
@@ -334,24 +445,28 @@ Tensor allocate(const char* op, const Shape& shape, TensorOptions options) {
   auto impl = detail::make_impl();
   impl->shape = shape;
   impl->dtype = options.dtype;
-  impl->storage = detail::make_storage(numel * itemsize(options.dtype));
-  impl->requires_grad = options.requires_grad;
-  return Tensor(std::move(impl));
+  impl->storage = Storage::make(numel * itemsize(options.dtype));
+  Tensor t(std::move(impl));
+  if (options.requires_grad) t.requires_grad_();
+  return t;
 }
 
-Tensor filled(const char* op, const Shape& shape, double value, TensorOptions options) {
+Tensor filled(const char* op, const Shape& shape, Scalar value, TensorOptions options) {
   Tensor t = allocate(op, shape, {.dtype = options.dtype});
-  dispatch(options.dtype, [&]<class T>() { kernels::vec<T>(t).setConstant(static_cast<T>(value)); });
-  return t.requires_grad_(options.requires_grad);
+  dispatch(options.dtype, [&]<class T>() {
+    T* p = t.data<T>();
+    std::fill(p, p + t.numel(), value.to<T>());
+  });
+  return options.requires_grad ? t.requires_grad_() : t;
 }
 
 }  // namespace
 
 Tensor empty(const Shape& shape, TensorOptions options) { return allocate("empty", shape, options); }
-Tensor full(const Shape& shape, double value, TensorOptions options) { return filled("full", shape, value, options); }
-Tensor zeros(const Shape& shape, TensorOptions options) { return filled("zeros", shape, 0.0, options); }
-Tensor ones(const Shape& shape, TensorOptions options) { return filled("ones", shape, 1.0, options); }
-Tensor scalar(double value, TensorOptions options) { return full({}, value, options); }
+Tensor full(const Shape& shape, Scalar value, TensorOptions options) { return filled("full", shape, value, options); }
+Tensor zeros(const Shape& shape, TensorOptions options) { return filled("zeros", shape, 0, options); }
+Tensor ones(const Shape& shape, TensorOptions options) { return filled("ones", shape, 1, options); }
+Tensor scalar(Scalar value, TensorOptions options) { return full({}, value, options); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), {.dtype = t.dtype()}); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), {.dtype = t.dtype()}); }
 
@@ -371,7 +486,7 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
     T* p = t.data<T>();
     for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
   });
-  return t.requires_grad_(options.requires_grad);
+  return options.requires_grad ? t.requires_grad_() : t;
 }
 
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
@@ -384,18 +499,34 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, Tensor
     T* p = t.data<T>();
     for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
   });
-  return t.requires_grad_(options.requires_grad);
+  return options.requires_grad ? t.requires_grad_() : t;
+}
+
+Tensor from_vector(std::span<const std::int64_t> values, const Shape& shape, TensorOptions options) {
+  if (static_cast<std::int64_t>(values.size()) != shape.numel("from_vector"))
+    fail<ShapeError>(
+        "from_vector: {} values cannot fill shape {} ({} elements); pass {} values or a shape that holds {}",
+        values.size(), shape, shape.numel(), shape.numel(), values.size());
+  Tensor t = empty(shape, {.dtype = options.dtype});
+  dispatch(options.dtype, [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
+  });
+  return options.requires_grad ? t.requires_grad_() : t;
 }
 
 namespace {
 template <class Sample>
 Tensor sample(const char* op, const Shape& shape, TensorOptions options, Sample draw) {
+  if (!is_floating(options.dtype))
+    fail<DtypeError>("{}: samples real numbers, so the dtype must be float32 or float64, not {}", op,
+                     dtype_name(options.dtype));
   Tensor t = allocate(op, shape, {.dtype = options.dtype});
-  dispatch(options.dtype, [&]<class T>() {
+  dispatch_floating(op, options.dtype, [&]<class T>() {
     T* p = t.data<T>();
     for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(draw());
   });
-  return t.requires_grad_(options.requires_grad);
+  return options.requires_grad ? t.requires_grad_() : t;
 }
 }  // namespace
 

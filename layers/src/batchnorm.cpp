@@ -19,8 +19,7 @@ BatchNorm::BatchNorm(const char* layer, std::int64_t num_features, double eps, d
   }
   running_mean = register_buffer("running_mean", zeros({num_features}));
   running_var = register_buffer("running_var", ones({num_features}));
-  // Note: PyTorch stores this count as int64; tapegrad tensors are float, exact up to 2^24 steps.
-  num_batches_tracked = register_buffer("num_batches_tracked", scalar(0));
+  num_batches_tracked = register_buffer("num_batches_tracked", scalar(0, {.dtype = kInt64}));
 }
 
 Tensor BatchNorm::forward(const Tensor& x) {
@@ -31,7 +30,7 @@ Tensor BatchNorm::forward(const Tensor& x) {
   Tensor y = batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps);
   if (is_training()) {
     NoGradGuard no_grad;
-    num_batches_tracked.add_(ones({}));
+    num_batches_tracked += 1;
   }
   return y;
 }

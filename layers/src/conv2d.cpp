@@ -25,12 +25,13 @@ Conv2D::Conv2D(const Shape& kernel_size, Generator& gen) {
   bias = register_parameter("bias", randn({1}, gen));
 }
 
-Conv2D::Conv2D(std::int64_t in_channels, std::int64_t out_channels, const Shape& kernel_size,
-               std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding, bool with_bias, Generator& gen)
+Conv2D::Conv2D(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel, Size2 stride, Size2 padding,
+               bool with_bias, Generator& gen)
     : options{stride, padding} {
   if (in_channels <= 0 || out_channels <= 0)
     fail<ValueError>("Conv2D: in_channels and out_channels must be positive, got {} and {}; pass sizes >= 1",
                      in_channels, out_channels);
+  const Shape kernel_size{kernel.h, kernel.w};
   check_kernel_size(kernel_size);
   if (stride[0] <= 0 || stride[1] <= 0)
     fail<ValueError>("Conv2D: stride must be positive, got ({}, {}); use a stride >= 1 (1 for no striding)", stride[0],

@@ -5,7 +5,7 @@
 #include <typeinfo>
 
 #include "tapegrad/error.hpp"
-#include "tapegrad/tape.hpp"
+#include "tapegrad/observer.hpp"
 
 namespace tg {
 
@@ -170,12 +170,8 @@ std::vector<Tensor> Module::parameters() const {
 }
 
 void Module::zero_grad(bool set_to_none) {
-  for (Tensor& p : parameters()) {
-    if (set_to_none || !p.grad().defined())
-      p.set_grad(Tensor());
-    else
-      p.grad().zero_();
-  }
+  std::vector<Tensor> params = parameters();
+  tg::zero_grad(params, set_to_none);
 }
 
 }  // namespace tg

@@ -18,7 +18,7 @@ Pool2dOptions square_windows(const char* layer, std::int64_t kernel_size, std::o
   if (padding < 0 || padding > kernel_size / 2)
     fail<ValueError>("{}: padding {} must lie in [0, kernel_size / 2] = [0, {}]; use a smaller padding", layer, padding,
                      kernel_size / 2);
-  return {.kernel_size = {kernel_size, kernel_size}, .stride = {{s, s}}, .padding = {padding, padding}};
+  return {.kernel_size = kernel_size, .stride = s, .padding = padding};
 }
 
 }  // namespace

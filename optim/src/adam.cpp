@@ -73,7 +73,7 @@ void Adam::step() {
     // Note: one fused loop, in p's dtype, with each product in the order of PyTorch's
     // single-tensor kernels (mul_, add_, addcmul_, sqrt, div, add_, addcdiv_), so float32
     // trajectories agree with torch's to rounding.
-    dispatch(p.dtype(), [&]<class T>() {
+    dispatch_floating("Adam", p.dtype(), [&]<class T>() {
       T* pp = p.data<T>();
       const T* pg = grad.data<T>();
       T *pm = m.data<T>(), *pv = v.data<T>(), *pv_max = v_max.data<T>();
@@ -94,6 +94,7 @@ void Adam::step() {
         pp[k] = pp[k] + minus_step_size * pm[k] / denom;
       }
     });
+    p.bump_version();  // written through data<T>(): backward must see that p changed
   }
 }
 

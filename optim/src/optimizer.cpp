@@ -46,14 +46,7 @@ void Optimizer::set_lr(double lr) {
   lr_ = lr;
 }
 
-void Optimizer::zero_grad(bool set_to_none) {
-  for (Tensor& p : params_) {
-    if (set_to_none || !p.grad().defined())
-      p.set_grad(Tensor());
-    else
-      p.grad().zero_();
-  }
-}
+void Optimizer::zero_grad(bool set_to_none) { tg::zero_grad(params_, set_to_none); }
 
 Shape Optimizer::state_shape(const std::string&, const Tensor& param) const { return param.shape(); }
 

@@ -168,9 +168,10 @@ TEST_CASE("DataLoader batches FashionMNIST into [n, 1, 28, 28] images and [n] la
     std::int64_t n = batch.labels.numel();
     shapes.push_back(batch.images.shape());
     CHECK(batch.labels.shape() == Shape{n});
+    CHECK(batch.labels.dtype() == tg::kInt64);  // class indices, as PyTorch's DataLoader gives them
     // Each image is the one its label names: sample i has label i % 10 = i here.
     for (std::int64_t k = 0; k < n; ++k) {
-      auto i = static_cast<std::int64_t>(batch.labels.at({k}));
+      auto i = batch.labels.at<std::int64_t>({k});
       CHECK(batch.images.at({k, 0, 0, 0}) == static_cast<float>(tg::test::test_pixel(i, 0)) / 255.0f);
     }
     samples += n;

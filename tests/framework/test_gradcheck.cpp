@@ -9,8 +9,13 @@ namespace {
 // factor 2 is the true derivative; any other factor is a bug that gradcheck must catch.
 Tensor doubled(const Tensor& x, double factor) {
   Tensor y = x.detach() * 2.0;  // computed without recording
+  static tg::OpInfo info = [] {
+    tg::OpInfo op{.name = "doubled"};
+    tg::register_op(op);
+    return op;
+  }();
   if (tg::should_record(x))
-    tg::record("doubled", {x}, y, [factor](const Tensor& dy, tg::Gradients& in) { in.accumulate(0, dy * factor); });
+    tg::record(info, {x}, y, {}, [factor](tg::BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() * factor); });
   return y;
 }
 

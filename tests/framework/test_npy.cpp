@@ -134,6 +134,26 @@ TEST_CASE("load_npy reads files written by NumPy", "[npy][io]") {
 
   Tensor v3 = tg::load_npy(fixture("npy/f4_v3_3.npy"));  // format version 3.0
   CHECK(v3.tolist() == std::vector<double>{1.5, -2.5, static_cast<double>(1e-3f)});
+
+  Tensor i = tg::load_npy(fixture("npy/i8_3.npy"));  // int64, '<i8'
+  CHECK(i.dtype() == tg::kInt64);
+  CHECK(i.shape() == Shape{3});
+}
+
+TEST_CASE("int64 and bool tensors go through .npy as NumPy writes them", "[npy][io]") {
+  TempDir dir("npy_int_bool");
+  Tensor i = tg::from_vector(std::vector<std::int64_t>{-3, 0, std::int64_t{1} << 62}, {3});
+  tg::save_npy(i, dir.file("i.npy"));
+  CHECK(tg::test::read_bytes(dir.file("i.npy")).find("'descr': '<i8'") != std::string::npos);
+  Tensor back = tg::load_npy(dir.file("i.npy"));
+  CHECK(back.dtype() == tg::kInt64);
+  CHECK(back.at<std::int64_t>({2}) == std::int64_t{1} << 62);  // every digit, not through a double
+  Tensor m = tg::tensor({{1, 0}, {0, 1}}, {.dtype = tg::kBool});
+  tg::save_npy(m, dir.file("m.npy"));
+  CHECK(tg::test::read_bytes(dir.file("m.npy")).find("'descr': '|b1'") != std::string::npos);
+  Tensor mb = tg::load_npy(dir.file("m.npy"));
+  CHECK(mb.dtype() == tg::kBool);
+  CHECK(tg::to_string(mb) == "tensor([[ True, False],\n        [False,  True]])");
 }
 
 TEST_CASE("load_npy accepts NumPy's header variations", "[npy][io]") {
@@ -189,8 +209,14 @@ TEST_CASE("bad .npy files are IoErrors naming the file and the problem", "[npy][
                Catch::Contains("unsupported .npy format version 4.0"));
     CHECK_THAT(load_error("v0.npy", npy(good_dict, good_data, 0)), Catch::Contains("version 0.0"));
   }
-  SECTION("int64 dtype") {
-    CHECK_THAT(fixture_error("i8_3.npy"), Catch::Contains("unsupported dtype '<i8'") && Catch::Contains("astype"));
+  SECTION("int32 dtype") {
+    CHECK_THAT(load_error("i4.npy", npy("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", f4_bytes({1, 2}))),
+               Catch::Contains("unsupported dtype '<i4'") && Catch::Contains("astype"));
+  }
+  SECTION("a bool byte that is neither 0 nor 1") {
+    CHECK_THAT(
+        load_error("b1.npy", npy("{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }", std::string("\x01\x02"))),
+        Catch::Contains("bool") && Catch::Contains("0 or 1"));
   }
   SECTION("big-endian float32") {
     CHECK_THAT(fixture_error("f4_big_endian_3.npy"), Catch::Contains("unsupported dtype '>f4'"));

@@ -114,6 +114,26 @@ TEST_CASE("load_safetensors reads layouts other writers produce", "[io][safetens
     CHECK(back[1].second.tolist() == std::vector<double>{3});
     CHECK(tg::load_safetensors_metadata(path).empty());
   }
+  SECTION("int64, bool, and half precision widened to float32") {
+    // float16 1.5 = 0x3e00, -2 = 0xc000; bfloat16 1.5 = 0x3fc0, -2 = 0xc000.
+    write_bytes(path,
+                safetensors_bytes(R"({"i":{"dtype":"I64","shape":[2],"data_offsets":[0,16]},)"
+                                  R"("m":{"dtype":"BOOL","shape":[3],"data_offsets":[16,19]},)"
+                                  R"("h":{"dtype":"F16","shape":[2],"data_offsets":[19,23]},)"
+                                  R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[23,27]}})",
+                                  raw<std::int64_t>({-7, std::int64_t{1} << 53 | 1}) + std::string("\x01\x00\x01", 3) +
+                                      std::string("\x00\x3e\x00\xc0", 4) + std::string("\xc0\x3f\x00\xc0", 4)));
+    const Named back = tg::load_safetensors(path);
+    REQUIRE(back.size() == 4);
+    CHECK(back[0].second.dtype() == tg::kInt64);
+    CHECK(back[0].second.at<std::int64_t>({1}) == (std::int64_t{1} << 53 | 1));
+    CHECK(back[1].second.dtype() == tg::kBool);
+    CHECK(tg::to_string(back[1].second) == "tensor([ True, False,  True])");
+    CHECK(back[2].second.dtype() == tg::kFloat32);
+    CHECK(back[2].second.tolist() == std::vector<double>{1.5, -2});
+    CHECK(back[3].second.dtype() == tg::kFloat32);
+    CHECK(back[3].second.tolist() == std::vector<double>{1.5, -2});
+  }
   SECTION("empty tensors sharing an offset keep the header's order") {
     write_bytes(path, safetensors_bytes(R"({"z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
                                         R"("y":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
@@ -186,9 +206,9 @@ TEST_CASE("bad safetensors files are IoErrors naming the file and the problem", 
     CHECK_THAT(load_error(safetensors_bytes("7", "")), Catch::Contains("JSON number, not an object"));
   }
   SECTION("unsupported dtype") {
-    CHECK_THAT(with_b(R"("b":{"dtype":"I64","shape":[],"data_offsets":[8,16]})"),
-               Catch::Contains("tensor 'b' has dtype \"I64\"") && Catch::Contains("only F32 and F64"));
-    CHECK_THAT(with_b(R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[8,16]})"), Catch::Contains("\"BF16\""));
+    CHECK_THAT(with_b(R"("b":{"dtype":"I32","shape":[2],"data_offsets":[8,16]})"),
+               Catch::Contains("tensor 'b' has dtype \"I32\"") && Catch::Contains("F32, F64, I64 and BOOL"));
+    CHECK_THAT(with_b(R"("b":{"dtype":"U8","shape":[8],"data_offsets":[8,16]})"), Catch::Contains("\"U8\""));
     CHECK_THAT(with_b(R"("b":{"dtype":8,"shape":[],"data_offsets":[8,16]})"), Catch::Contains("has dtype 8"));
   }
   SECTION("offsets out of range") {

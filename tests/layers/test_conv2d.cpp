@@ -170,7 +170,7 @@ TEST_CASE("Conv2D rejects kernel sizes that are not two positive sizes", "[layer
 // ---- the NCHW layer: Conv2D(in_channels, out_channels, kernel_size, stride, padding, bias) ----
 
 TEST_CASE("NCHW Conv2D has weight [O, C, kh, kw] and bias [O], named like nn.Conv2d", "[layers][conv2d]") {
-  tg::Conv2D conv(3, 4, tg::Shape{2, 5}, {2, 1}, {1, 0});
+  tg::Conv2D conv(3, 4, {2, 5}, {2, 1}, {1, 0});
   CHECK(conv.weight.shape() == tg::Shape{4, 3, 2, 5});
   CHECK(conv.bias.shape() == tg::Shape{4});
   CHECK(conv.weight.requires_grad());
@@ -184,7 +184,7 @@ TEST_CASE("NCHW Conv2D has weight [O, C, kh, kw] and bias [O], named like nn.Con
   CHECK(named[1].first == "bias");
   CHECK(named[1].second.impl_ptr() == conv.bias.impl_ptr());
 
-  tg::Conv2D no_bias(1, 6, tg::Shape{5, 5}, {1, 1}, {2, 2}, false);
+  tg::Conv2D no_bias(1, 6, {5, 5}, {1, 1}, {2, 2}, false);
   CHECK_FALSE(no_bias.bias.defined());
   REQUIRE(no_bias.named_parameters().size() == 1);
   CHECK(no_bias.named_parameters()[0].first == "weight");
@@ -192,7 +192,7 @@ TEST_CASE("NCHW Conv2D has weight [O, C, kh, kw] and bias [O], named like nn.Con
 
 TEST_CASE("NCHW Conv2D draws weight, then bias, from U(-1/sqrt(fan_in), 1/sqrt(fan_in))", "[layers][conv2d]") {
   tg::Generator gen(11), reference(11);
-  tg::Conv2D conv(6, 16, tg::Shape{5, 5}, {1, 1}, {0, 0}, true, gen);
+  tg::Conv2D conv(6, 16, {5, 5}, {1, 1}, {0, 0}, true, gen);
   double bound = 1.0 / std::sqrt(6.0 * 5 * 5);  // fan_in = C kh kw = 150
   auto within = [&](const Tensor& t, double& largest) {
     largest = 0;
@@ -212,7 +212,7 @@ TEST_CASE("NCHW Conv2D draws weight, then bias, from U(-1/sqrt(fan_in), 1/sqrt(f
 
 TEST_CASE("NCHW Conv2D forward is conv2d with its weight, bias, stride and padding", "[layers][conv2d]") {
   tg::Generator gen(12);
-  tg::Conv2D conv(3, 2, tg::Shape{3, 2}, {2, 1}, {0, 2}, true, gen);
+  tg::Conv2D conv(3, 2, {3, 2}, {2, 1}, {0, 2}, true, gen);
   Tensor x = tg::randn({2, 3, 7, 6}, gen).requires_grad_();
   Tensor y = conv(x);
   REQUIRE(y.shape() == tg::Shape{2, 2, 3, 9});
@@ -224,19 +224,19 @@ TEST_CASE("NCHW Conv2D forward is conv2d with its weight, bias, stride and paddi
   CHECK(tg::test::allclose(conv.bias.grad(), tg::full({2}, 2 * 3 * 9), 0, 0));
   CHECK(x.grad().shape() == x.shape());
 
-  tg::Conv2D lenet_c1(1, 6, tg::Shape{5, 5}, {1, 1}, {2, 2});
+  tg::Conv2D lenet_c1(1, 6, 5, 1, 2);  // nn.Conv2d(1, 6, kernel_size=5, padding=2)
   CHECK(lenet_c1(tg::zeros({4, 1, 28, 28})).shape() == tg::Shape{4, 6, 28, 28});
   CHECK_THROWS_MATCHES(lenet_c1(tg::zeros({4, 3, 28, 28})), tg::ShapeError,
                        tg::test::MessageContains({"input has 3 channels but weight expects 1 ([O=6, C=1, 5, 5])"}));
 }
 
 TEST_CASE("NCHW Conv2D rejects bad sizes, strides and paddings", "[layers][conv2d]") {
-  CHECK_THROWS_AS(tg::Conv2D(0, 2, tg::Shape{3, 3}), tg::ValueError);
-  CHECK_THROWS_AS(tg::Conv2D(1, -1, tg::Shape{3, 3}), tg::ValueError);
-  CHECK_THROWS_AS(tg::Conv2D(1, 2, tg::Shape{3}), tg::ShapeError);
-  CHECK_THROWS_AS(tg::Conv2D(1, 2, tg::Shape{3, 0}), tg::ShapeError);
-  CHECK_THROWS_MATCHES(tg::Conv2D(1, 2, tg::Shape{3, 3}, {0, 1}), tg::ValueError,
+  CHECK_THROWS_AS(tg::Conv2D(0, 2, 3), tg::ValueError);
+  CHECK_THROWS_AS(tg::Conv2D(1, -1, {3, 3}), tg::ValueError);
+  CHECK_THROWS_AS(tg::Conv2D(1, 2, 0), tg::ShapeError);
+  CHECK_THROWS_AS(tg::Conv2D(1, 2, {3, 0}), tg::ShapeError);
+  CHECK_THROWS_MATCHES(tg::Conv2D(1, 2, 3, {0, 1}), tg::ValueError,
                        tg::test::MessageContains({"Conv2D", "stride", "(0, 1)"}));
-  CHECK_THROWS_MATCHES(tg::Conv2D(1, 2, tg::Shape{3, 3}, {1, 1}, {0, -1}), tg::ValueError,
+  CHECK_THROWS_MATCHES(tg::Conv2D(1, 2, {3, 3}, 1, {0, -1}), tg::ValueError,
                        tg::test::MessageContains({"Conv2D", "padding", "(0, -1)"}));
 }

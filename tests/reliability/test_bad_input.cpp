@@ -134,7 +134,7 @@ std::vector<BadInput> table(const tg::test::TempDir& dir, const tg::FashionMNIST
        {"from_vector", "3 values", "pass 4 values"}},
       {"from_vector",
        [] {
-         tg::from_vector({}, {kHuge, kHuge});
+         tg::from_vector(std::vector<double>{}, {kHuge, kHuge});
        },
        K::Shape,
        {"from_vector", "overflows", "smaller"}},
@@ -182,7 +182,6 @@ std::vector<BadInput> table(const tg::test::TempDir& dir, const tg::FashionMNIST
        {"register_hook", "empty", "pass a function"}},
       {"remove_hook", [] { leaf({3}).remove_hook(7); }, K::Value, {"remove_hook", "handle 7", "use the value"}},
       {"fill_", [] { leaf({3}).fill_(1); }, K::Autograd, {"fill_", "[3]", "NoGradGuard"}},
-      {"mul_", [] { leaf({3}).mul_(2); }, K::Autograd, {"mul_", "[3]", "NoGradGuard"}},
       {"copy_",
        [] {
          ones({2, 3}).copy_(ones({4}));
@@ -195,12 +194,6 @@ std::vector<BadInput> table(const tg::test::TempDir& dir, const tg::FashionMNIST
        },
        K::Shape,
        {"copy_", "[2, 3]", "reshape"}},
-      {"add_",
-       [] {
-         ones({2, 3}).add_(ones({2}));
-       },
-       K::Shape,
-       {"add_", "[2]", "reshape"}},
       {"index_put_",
        [] {
          ones({2}).index_put_({tg::Slice(), tg::Slice()}, 0);
@@ -220,43 +213,6 @@ std::vector<BadInput> table(const tg::test::TempDir& dir, const tg::FashionMNIST
        K::Shape,
        {"backward", "[3]", "pass a seed of shape [2]"}},
       // ---- arithmetic, elementwise functions, reductions ----
-      {"add",
-       [] {
-         tg::add(ones({2, 3}), ones({4}));
-       },
-       K::Shape,
-       {"add", "[2, 3] and [4]", "reshape one operand"}},
-      {"sub",
-       [] {
-         ones({2, 3}) - ones({2});
-       },
-       K::Shape,
-       {"sub", "[2, 3] and [2]", "reshape one operand"}},
-      {"mul",
-       [] {
-         ones({5}) * ones({3, 4});
-       },
-       K::Shape,
-       {"mul", "sizes 5 and 4", "reshape one operand"}},
-      {"div", [] { ones({3}) / ones({4}); }, K::Shape, {"div", "[3] and [4]", "reshape one operand"}},
-      {"neg", [] { -Tensor(); }, K::Value, {"neg", "undefined", "pass a tensor"}},
-      {"exp", [] { tg::exp(Tensor()); }, K::Value, {"exp", "undefined", "pass a tensor"}},
-      {"log", [] { tg::log(Tensor()); }, K::Value, {"log", "undefined", "pass a tensor"}},
-      {"relu", [] { tg::relu(Tensor()); }, K::Value, {"relu", "undefined", "pass a tensor"}},
-      {"sigmoid", [] { tg::sigmoid(Tensor()); }, K::Value, {"sigmoid", "undefined", "pass a tensor"}},
-      {"tanh", [] { tg::tanh(Tensor()); }, K::Value, {"tanh", "undefined", "pass a tensor"}},
-      {"sum",
-       [] {
-         tg::sum(ones({2, 3}), 2);
-       },
-       K::Value,
-       {"sum", "dim 2", "use a dim in [-2, 1]"}},
-      {"mean",
-       [] {
-         tg::mean(ones({2, 3}), -3);
-       },
-       K::Value,
-       {"mean", "dim -3", "use a dim in [-2, 1]"}},
       // ---- broadcasting, matmul, shape ops ----
       {"broadcast_shapes",
        [] {
@@ -264,113 +220,13 @@ std::vector<BadInput> table(const tg::test::TempDir& dir, const tg::FashionMNIST
        },
        K::Shape,
        {"op", "[2, 3] and [3, 2]", "reshape"}},
-      {"expand",
-       [] {
-         tg::expand(ones({2, 3}), {4, 3});
-       },
-       K::Shape,
-       {"expand", "[2, 3] and [4, 3]", "reshape one operand"}},
-      {"expand",
-       [] {
-         tg::expand(ones({1, 1}), {kHuge, kHuge});
-       },
-       K::Shape,
-       {"expand", "overflows int64", "smaller"}},
-      {"sum_to",
-       [] {
-         tg::sum_to(ones({2, 3}), {4});
-       },
-       K::Shape,
-       {"sum_to", "[2, 3]", "[4]"}},
-      {"matmul",
-       [] { tg::matmul(tg::scalar(2), ones({2})); },
-       K::Shape,
-       {"matmul", "[] and [2]", "use mul for scalars"}},
-      {"matmul",
-       [] {
-         tg::matmul(ones({2, 3}), ones({4, 5}));
-       },
-       K::Shape,
-       {"matmul", "[2, 3] and [4, 5]", "transpose or reshape"}},
-      {"matmul",
-       [] {
-         tg::matmul(ones({2, 2, 3}), ones({3, 3, 4}));
-       },
-       K::Shape,
-       {"matmul", "[2] and [3]", "equal or one of them 1"}},
-      {"reshape",
-       [] {
-         tg::reshape(ones({2, 3}), tg::Shape{4, 2});
-       },
-       K::Shape,
-       {"reshape", "[2, 3] (6 elements) as [4, 2]", "counts must match"}},
-      {"reshape",
-       [] {
-         ones({2, 3}).reshape({-1, -1});
-       },
-       K::Shape,
-       {"reshape", "[-1, -1]", "give the other sizes"}},
-      {"reshape",
-       [] {
-         ones({2, 3}).reshape({-2, 3});
-       },
-       K::Shape,
-       {"reshape", "size -2", "must be >= 0 or -1"}},
-      {"reshape",
-       [] {
-         ones({2, 3}).reshape({-1, 4});
-       },
-       K::Shape,
-       {"reshape", "[-1, 4]", "cannot be inferred"}},
-      {"reshape",
-       [] {
-         ones({0}).reshape({kHuge, kHuge, 0, -1});
-       },
-       K::Shape,
-       {"reshape", "overflows int64", "smaller"}},
-      {"reshape",
-       [] {
-         ones({2}).reshape({kHuge, kHuge});
-       },
-       K::Shape,
-       {"reshape", "1099511627776", "smaller"}},
       {"transpose",
        [] {
          tg::transpose(ones({2, 3}), 0, 2);
        },
        K::Value,
        {"transpose", "dim 2", "use a dim in"}},
-      {"permute",
-       [] {
-         tg::permute(ones({2, 3}), {0});
-       },
-       K::Shape,
-       {"permute", "[2, 3]", "give each of its 2 dims once"}},
-      {"permute",
-       [] {
-         tg::permute(ones({2, 3}), {1, 1});
-       },
-       K::Value,
-       {"permute", "dim 1 appears twice", "must appear once"}},
       // ---- corr2d and conv2d ----
-      {"corr2d",
-       [] {
-         tg::corr2d(ones({1, 4, 4}), ones({2, 2}));
-       },
-       K::Shape,
-       {"corr2d", "[1, 4, 4]", "batched inputs need conv2d"}},
-      {"corr2d",
-       [] {
-         tg::corr2d(ones({2, 5}), ones({3, 3}));
-       },
-       K::Shape,
-       {"corr2d", "[3, 3] is larger than input [2, 5]", "smaller kernel"}},
-      {"corr2d",
-       [] {
-         tg::corr2d(ones({2, 5}), ones({0, 1}));
-       },
-       K::Shape,
-       {"corr2d", "[0, 1]", "at least one row"}},
       {"corr2d_backward_input",
        [] {
          tg::corr2d_backward_input(ones({3}), ones({2, 2}));
@@ -383,42 +239,6 @@ std::vector<BadInput> table(const tg::test::TempDir& dir, const tg::FashionMNIST
        },
        K::Shape,
        {"corr2d_backward_kernel", "[3, 3] is larger than X [2, 2]", "corr2d's output shape"}},
-      {"conv2d",
-       [] {
-         tg::conv2d(ones({1, 5, 5}), ones({2, 1, 3, 3}));
-       },
-       K::Shape,
-       {"conv2d", "[1, 5, 5]", "needs a batch dim"}},
-      {"conv2d",
-       [] {
-         tg::conv2d(ones({1, 3, 5, 5}), ones({6, 1, 5, 5}));
-       },
-       K::Shape,
-       {"conv2d", "input has 3 channels but weight expects 1", "[O=6, C=1, 5, 5]"}},
-      {"conv2d",
-       [] {
-         tg::conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), ones({3}));
-       },
-       K::Shape,
-       {"conv2d", "bias", "[O] = [2]"}},
-      {"conv2d",
-       [] {
-         tg::conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), Tensor(), {.stride = {0, 1}});
-       },
-       K::Value,
-       {"conv2d", "(0, 1)", "use strides >= 1"}},
-      {"conv2d",
-       [] {
-         tg::conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), Tensor(), {.padding = {-1, 0}});
-       },
-       K::Value,
-       {"conv2d", "(-1, 0)", "use 0 for no padding"}},
-      {"conv2d",
-       [] {
-         tg::conv2d(ones({1, 1, 2, 2}), ones({2, 1, 3, 3}));
-       },
-       K::Shape,
-       {"conv2d", "[3, 3] is larger", "pad more"}},
       {"conv2d_backward_input",
        [] {
          tg::conv2d_backward_input(ones({1, 2, 4, 4}), ones({2, 1, 3, 3}), {1, 1, 5, 5}, {});
@@ -436,54 +256,6 @@ std::vector<BadInput> table(const tg::test::TempDir& dir, const tg::FashionMNIST
        K::Value,
        {"set_conv2d_algorithm", "42", "use automatic"}},
       // ---- pooling and flatten ----
-      {"max_pool2d",
-       [] {
-         tg::max_pool2d(ones({1, 4, 4}));
-       },
-       K::Shape,
-       {"max_pool2d", "[1, 4, 4]", "[1, C, H, W]"}},
-      {"max_pool2d",
-       [] {
-         tg::max_pool2d(ones({1, 1, 4, 4}), {.kernel_size = {0, 2}});
-       },
-       K::Value,
-       {"max_pool2d", "[0, 2]", "use sizes >= 1"}},
-      {"max_pool2d",
-       [] {
-         tg::max_pool2d(ones({1, 1, 4, 4}), {.stride = {{2, 0}}});
-       },
-       K::Value,
-       {"max_pool2d", "[2, 0]", "use strides >= 1"}},
-      {"max_pool2d",
-       [] {
-         tg::max_pool2d(ones({1, 1, 4, 4}), {.padding = {2, 0}});
-       },
-       K::Value,
-       {"max_pool2d", "padding [2, 0]", "at most half of kernel_size"}},
-      {"max_pool2d",
-       [] {
-         tg::max_pool2d(ones({1, 1, 1, 4}));
-       },
-       K::Shape,
-       {"max_pool2d", "[1, 1, 1, 4]", "smaller kernel"}},
-      {"max_pool2d",
-       [] {
-         tg::max_pool2d(ones({1, 1, 0, 4}));
-       },
-       K::Shape,
-       {"max_pool2d", "[1, 1, 0, 4]", "at least 1"}},
-      {"avg_pool2d",
-       [] {
-         tg::avg_pool2d(ones({4, 4}));
-       },
-       K::Shape,
-       {"avg_pool2d", "[4, 4]", "[1, C, H, W]"}},
-      {"avg_pool2d",
-       [] {
-         tg::avg_pool2d(ones({1, 1, 4, 4}), {.padding = {-1, 0}});
-       },
-       K::Value,
-       {"avg_pool2d", "[-1, 0]", "use 0 for no padding"}},
       {"flatten",
        [] {
          tg::flatten(ones({2, 3, 4}), 2, 1);
@@ -497,58 +269,6 @@ std::vector<BadInput> table(const tg::test::TempDir& dir, const tg::FashionMNIST
        K::Value,
        {"flatten", "dim 3", "use a dim in"}},
       // ---- softmax and losses ----
-      {"softmax",
-       [] {
-         tg::softmax(ones({2, 3}), 2);
-       },
-       K::Value,
-       {"softmax", "dim 2", "use a dim in [-2, 1]"}},
-      {"log_softmax",
-       [] {
-         tg::log_softmax(ones({2, 3}), -3);
-       },
-       K::Value,
-       {"log_softmax", "dim -3", "use a dim in"}},
-      {"cross_entropy",
-       [] { tg::cross_entropy(ones({3}), Tensor{0.0}); },
-       K::Shape,
-       {"cross_entropy", "[3]", "reshape a single example to [1, K]"}},
-      {"cross_entropy",
-       [] {
-         tg::cross_entropy(ones({2, 3}), Tensor{0.0});
-       },
-       K::Shape,
-       {"cross_entropy", "N = 2 examples but there are 1 targets", "one class index per example"}},
-      {"cross_entropy",
-       [] {
-         tg::cross_entropy(ones({2, 3}), Tensor{0.0, 3.0});
-       },
-       K::Value,
-       {"cross_entropy", "target 3 (example 1)", "must be in [0, 3)"}},
-      {"cross_entropy",
-       [] {
-         tg::cross_entropy(ones({1, 3}), Tensor{0.5});
-       },
-       K::Value,
-       {"cross_entropy", "0.5", "class indices"}},
-      {"cross_entropy",
-       [] {
-         tg::cross_entropy(ones({1, 3}), tg::full({1}, kNaN));
-       },
-       K::Value,
-       {"cross_entropy", "nan", "[0, 3)"}},
-      {"cross_entropy",
-       [] {
-         tg::cross_entropy(ones({1, 3}), tg::zeros({1, 1}));
-       },
-       K::Shape,
-       {"cross_entropy", "[1, 1]", "one class index per example"}},
-      {"cross_entropy",
-       [] {
-         tg::cross_entropy(ones({1, 3}), leaf({1}) * 0.0);
-       },
-       K::Value,
-       {"cross_entropy", "require grad", "targets.detach()"}},
       {"cross_entropy(span)",
        [] {
          std::vector<std::int64_t> t{-1};
@@ -556,49 +276,7 @@ std::vector<BadInput> table(const tg::test::TempDir& dir, const tg::FashionMNIST
        },
        K::Value,
        {"cross_entropy", "target -1", "[0, 3)"}},
-      {"mse_loss",
-       [] {
-         tg::mse_loss(ones({4}), ones({4, 1}));
-       },
-       K::Shape,
-       {"mse_loss", "[4] and target [4, 1]", "reshape one"}},
       // ---- batch_norm and dropout ----
-      {"batch_norm",
-       [] { tg::batch_norm(ones({3}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
-       K::Shape,
-       {"batch_norm", "[3]", "add a batch dim"}},
-      {"batch_norm",
-       [] {
-         tg::batch_norm(ones({2, 3}), Tensor(), Tensor(), ones({4}), Tensor(), true);
-       },
-       K::Shape,
-       {"batch_norm", "weight has shape [4]", "it must be [3]"}},
-      {"batch_norm",
-       [] {
-         tg::batch_norm(ones({2, 3}), tg::zeros({3}), Tensor(), Tensor(), Tensor(), true);
-       },
-       K::Value,
-       {"batch_norm", "running_mean and running_var", "both be given"}},
-      {"batch_norm",
-       [] {
-         tg::batch_norm(ones({2, 3}), Tensor(), Tensor(), Tensor(), Tensor(), false);
-       },
-       K::Value,
-       {"batch_norm", "eval mode", "pass them"}},
-      {"batch_norm",
-       [] {
-         tg::batch_norm(ones({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true);
-       },
-       K::Value,
-       {"batch_norm", "[1, 3]", "batch of at least 2"}},
-      {"dropout",
-       [] { tg::dropout(ones({3}), 1.5, true, tg::default_generator()); },
-       K::Value,
-       {"dropout", "1.5", "[0, 1]"}},
-      {"dropout",
-       [] { tg::dropout(ones({3}), kNaN, true, tg::default_generator()); },
-       K::Value,
-       {"dropout", "nan", "[0, 1]"}},
       // ---- init ----
       {"fan_in_and_fan_out",
        [] { tg::fan_in_and_fan_out(ones({3})); },
@@ -970,53 +648,20 @@ TEST_CASE("every public entry point rejects bad input with a tg:: error naming t
   }
   WARN("bad input: tried " << tried << " bad calls on " << rows.size() << " rows, " << passed
                            << " rejected as expected");
-  // The table cannot shrink unnoticed: this is its size when the test was written.
-  CHECK(rows.size() >= 170);
+  // The table cannot shrink unnoticed: this is its size when the test was written. (The
+  // registry's ops list their own bad calls: test_registry.cpp runs those.)
+  CHECK(rows.size() >= 126);
   CHECK(tried == rows.size());
   CHECK(passed == rows.size());
 }
 
+// The registry's ops get these rows from their entries (test_registry.cpp); here are the public
+// functions that are not registry ops: kernels that backward calls, and functions made of ops.
 TEST_CASE("an undefined tensor passed to an op is an error naming the op and the input", "[reliability][bad_input]") {
   const Tensor u;  // default-constructed: no shape, no data
-  const Tensor x = ones({2, 3}), image = ones({1, 1, 4, 4}), w = ones({1, 1, 2, 2});
+  const Tensor image = ones({1, 1, 4, 4}), w = ones({1, 1, 2, 2});
   const std::vector<std::pair<std::string, std::function<void()>>> calls = {
-      {"add", [&] { x + u; }},
-      {"add", [&] { u + 1.0; }},
-      {"sub", [&] { u - x; }},
-      {"sub", [&] { 1.0 - u; }},
-      {"mul", [&] { x* u; }},
-      {"mul", [&] { 2.0 * u; }},
-      {"div", [&] { u / x; }},
-      {"div", [&] { u / 2.0; }},
-      {"neg", [&] { tg::neg(u); }},
-      {"pow", [&] { tg::pow(u, 2); }},
-      {"square", [&] { tg::square(u); }},
-      {"sum", [&] { tg::sum(u); }},
-      {"sum", [&] { tg::sum(u, 0); }},
-      {"mean", [&] { tg::mean(u); }},
-      {"mean", [&] { tg::mean(u, 0); }},
-      {"expand",
-       [&] {
-         tg::expand(u, {2, 3});
-       }},
-      {"sum_to", [&] { tg::sum_to(u, {3}); }},
-      {"matmul", [&] { tg::matmul(u, x); }},
-      {"matmul", [&] { tg::matmul(x, u); }},
-      {"reshape", [&] { tg::reshape(u, tg::Shape{6}); }},
-      {"reshape", [&] { tg::reshape(u, {-1}); }},
       {"transpose", [&] { tg::transpose(u, 0, 1); }},
-      {"permute",
-       [&] {
-         tg::permute(u, {1, 0});
-       }},
-      {"corr2d",
-       [&] {
-         tg::corr2d(u, ones({2, 2}));
-       }},
-      {"corr2d",
-       [&] {
-         tg::corr2d(ones({3, 3}), u);
-       }},
       {"corr2d_backward_input",
        [&] {
          tg::corr2d_backward_input(u, ones({2, 2}));
@@ -1025,27 +670,12 @@ TEST_CASE("an undefined tensor passed to an op is an error naming the op and the
        [&] {
          tg::corr2d_backward_kernel(ones({3, 3}), u);
        }},
-      {"conv2d", [&] { tg::conv2d(u, w); }},
-      {"conv2d", [&] { tg::conv2d(image, u); }},
       {"conv2d_backward_input", [&] { tg::conv2d_backward_input(u, w, image.shape(), {}); }},
       {"conv2d_backward_weight", [&] { tg::conv2d_backward_weight(image, u, w.shape(), {}); }},
-      {"max_pool2d", [&] { tg::max_pool2d(u); }},
-      {"avg_pool2d", [&] { tg::avg_pool2d(u); }},
       {"flatten", [&] { tg::flatten(u); }},
-      {"softmax", [&] { tg::softmax(u, 1); }},
-      {"log_softmax", [&] { tg::log_softmax(u, 1); }},
       {"cross_entropy",
        [&] {
          tg::cross_entropy(u, std::vector<std::int64_t>{0, 1});
-       }},
-      {"cross_entropy", [&] { tg::cross_entropy(x, u); }},
-      {"mse_loss", [&] { tg::mse_loss(u, x); }},
-      {"mse_loss", [&] { tg::mse_loss(x, u); }},
-      {"batch_norm", [&] { tg::batch_norm(u, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5); }},
-      {"dropout",
-       [&] {
-         tg::Generator gen(1);
-         tg::dropout(u, 0.5, true, gen);
        }},
   };
   for (const auto& [op, call] : calls) {

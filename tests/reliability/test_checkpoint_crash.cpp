@@ -73,10 +73,9 @@ Trained big_model(std::uint64_t seed) {
 std::shared_ptr<tg::Sequential> small_net(std::uint64_t seed, std::int64_t width = 2) {
   tg::Generator gen(seed);
   return std::make_shared<tg::Sequential>(std::initializer_list<std::shared_ptr<tg::Module>>{
-      std::make_shared<tg::Conv2D>(1, width, tg::Shape{3, 3}, std::array<std::int64_t, 2>{1, 1},
-                                   std::array<std::int64_t, 2>{0, 0}, true, gen),
-      std::make_shared<tg::BatchNorm2D>(width), std::make_shared<tg::ReLU>(), std::make_shared<tg::MaxPool2D>(2),
-      std::make_shared<tg::Flatten>(), std::make_shared<tg::Linear>(width * 9, 3, true, gen)});
+      std::make_shared<tg::Conv2D>(1, width, 3, 1, 0, true, gen), std::make_shared<tg::BatchNorm2D>(width),
+      std::make_shared<tg::ReLU>(), std::make_shared<tg::MaxPool2D>(2), std::make_shared<tg::Flatten>(),
+      std::make_shared<tg::Linear>(width * 9, 3, true, gen)});
 }
 
 Trained small_model(std::uint64_t seed, std::int64_t width = 2) {
@@ -312,21 +311,24 @@ TEST_CASE("a damaged module or optimizer checkpoint is an error that changes not
       }
     }
     DYNAMIC_SECTION((optimizer ? "optimizer" : "module") << " file with a tensor of another dtype") {
-      // F64 loads (converted, as load_state_dict does); F16 and I64 are not read at all.
+      // F64, F16, BF16 and I64 load (converted, as load_state_dict does); I32 and U8 are not read at all.
       const auto state = optimizer ? saved.adam->state_dict() : saved.model->state_dict();
-      for (const std::string dtype : {"F16", "I64"}) {
+      for (const std::string dtype : {"I32", "U8"}) {
         // state[1] (0.bias, or state.0.step) gets `dtype`, with a data range of the right size.
         nlohmann::ordered_json header;
         std::string data;
         for (std::size_t k = 0; k < state.size(); ++k) {
           const Tensor& t = state[k].second;
           const auto numel = static_cast<std::size_t>(t.numel());
-          const std::size_t bytes = k != 1 ? numel * tg::itemsize(t.dtype()) : numel * (dtype == "F16" ? 2 : 8);
+          const std::size_t bytes = k != 1 ? numel * tg::itemsize(t.dtype()) : numel * (dtype == "I32" ? 4 : 1);
           nlohmann::ordered_json shape = nlohmann::ordered_json::array();
           for (std::int64_t d : t.shape()) shape.push_back(d);
-          header[state[k].first] = {{"dtype", k == 1 ? dtype : (t.dtype() == tg::kFloat32 ? "F32" : "F64")},
-                                    {"shape", shape},
-                                    {"data_offsets", {data.size(), data.size() + bytes}}};
+          const char* own = t.dtype() == tg::kFloat32   ? "F32"
+                            : t.dtype() == tg::kFloat64 ? "F64"
+                            : t.dtype() == tg::kInt64   ? "I64"
+                                                        : "BOOL";
+          header[state[k].first] = {
+              {"dtype", k == 1 ? dtype : own}, {"shape", shape}, {"data_offsets", {data.size(), data.size() + bytes}}};
           data += k == 1 ? std::string(bytes, '\0') : std::string(static_cast<const char*>(t.raw_data()), bytes);
         }
         write_raw_safetensors(path, header, data);

@@ -20,7 +20,6 @@ namespace {
 
 constexpr int kLongRun = 100, kRepeatSteps = 20;
 
-using Pair = std::array<std::int64_t, 2>;
 using Modules = std::initializer_list<std::shared_ptr<tg::Module>>;
 
 // Restores the intra-op thread count and the conv2d algorithm at the end of a test.
@@ -76,14 +75,13 @@ Run train(tg::Module& model, tg::Optimizer& optimizer, const Tensor& input,
 Run train_lenet(int steps) {
   tg::Generator gen(31);
   auto relu = [] { return std::make_shared<tg::ReLU>(); };
-  tg::Sequential model(Modules{std::make_shared<tg::Conv2D>(1, 6, tg::Shape{5, 5}, Pair{1, 1}, Pair{2, 2}, true, gen),
-                               std::make_shared<tg::BatchNorm2D>(6), relu(), std::make_shared<tg::MaxPool2D>(2),
-                               std::make_shared<tg::Conv2D>(6, 16, tg::Shape{5, 5}, Pair{1, 1}, Pair{0, 0}, true, gen),
-                               std::make_shared<tg::BatchNorm2D>(16), relu(), std::make_shared<tg::MaxPool2D>(2),
-                               std::make_shared<tg::Flatten>(), std::make_shared<tg::Linear>(400, 120, true, gen),
-                               std::make_shared<tg::BatchNorm1D>(120), relu(),
-                               std::make_shared<tg::Linear>(120, 84, true, gen), relu(),
-                               std::make_shared<tg::Linear>(84, 10, true, gen)});
+  tg::Sequential model(
+      Modules{std::make_shared<tg::Conv2D>(1, 6, 5, 1, 2, true, gen), std::make_shared<tg::BatchNorm2D>(6), relu(),
+              std::make_shared<tg::MaxPool2D>(2), std::make_shared<tg::Conv2D>(6, 16, 5, 1, 0, true, gen),
+              std::make_shared<tg::BatchNorm2D>(16), relu(), std::make_shared<tg::MaxPool2D>(2),
+              std::make_shared<tg::Flatten>(), std::make_shared<tg::Linear>(400, 120, true, gen),
+              std::make_shared<tg::BatchNorm1D>(120), relu(), std::make_shared<tg::Linear>(120, 84, true, gen), relu(),
+              std::make_shared<tg::Linear>(84, 10, true, gen)});
   tg::Adam optimizer(model.parameters(), 1e-3);
   Tensor images = tg::randn({32, 1, 28, 28}, gen);
   std::vector<std::int64_t> classes;
@@ -145,9 +143,7 @@ std::vector<Family> families() {
     out.push_back({name, [algorithm = algorithm](int steps) {  // clang 14 cannot capture a structured binding
                      tg::set_conv2d_algorithm(algorithm);
                      return train_towards_target(
-                         [](tg::Generator& g) {
-                           return std::make_shared<tg::Conv2D>(8, 16, tg::Shape{3, 3}, Pair{1, 1}, Pair{1, 1}, true, g);
-                         },
+                         [](tg::Generator& g) { return std::make_shared<tg::Conv2D>(8, 16, 3, 1, 1, true, g); },
                          {16, 8, 24, 24}, steps);
                    }});
   }

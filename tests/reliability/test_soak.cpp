@@ -83,10 +83,9 @@ TEST_CASE("a long training run keeps memory flat and the tape empty", "[reliabil
 
   // Conv2D 1->4 k3, ReLU, MaxPool 2, Linear 36->10, trained with Adam on random 8x8 images.
   tg::Generator gen(7);
-  tg::Sequential model{std::make_shared<tg::Conv2D>(1, 4, tg::Shape{3, 3}, std::array<std::int64_t, 2>{1, 1},
-                                                    std::array<std::int64_t, 2>{0, 0}, true, gen),
-                       std::make_shared<tg::ReLU>(), std::make_shared<tg::MaxPool2D>(2),
-                       std::make_shared<tg::Flatten>(), std::make_shared<tg::Linear>(36, 10, true, gen)};
+  tg::Sequential model{std::make_shared<tg::Conv2D>(1, 4, 3, 1, 0, true, gen), std::make_shared<tg::ReLU>(),
+                       std::make_shared<tg::MaxPool2D>(2), std::make_shared<tg::Flatten>(),
+                       std::make_shared<tg::Linear>(36, 10, true, gen)};
   tg::Adam optimizer(model.parameters(), 1e-3);
   std::mt19937 labels(7);
   std::uniform_int_distribution<std::int64_t> label(0, 9);

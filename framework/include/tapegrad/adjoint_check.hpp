@@ -71,16 +71,18 @@ struct AdjointCheckReport {
   std::vector<AdjointCheckOp> ops;  // in the order f recorded them (empty without per_op)
   std::int64_t worst = -1;          // index in `ops` of the tested op with the largest error; -1: none
   std::string message;              // on failure: the worst op (or f), both values and rtol
+  std::vector<std::string> notes;   // what was done to the inputs ("input 0 [2, 3] converted from float32 ...")
   explicit operator bool() const { return ok; }
 };
 
 // f maps the inputs to one tensor of any shape, and must compute the same ops for nearby
 // inputs (no control flow on values; a random op such as dropout draws from a generator
-// that f seeds itself). The inputs that require grad are perturbed and tested (all of
-// them when none does); they must be float64. Others are passed as they are (targets,
-// class indices). f runs on copies: the inputs keep their data and get no gradient, and
-// leaves that f captures keep the gradient they had. Options go by const reference, as
-// conv2d's do (see the note in ops/conv2d.hpp).
+// that f seeds itself). The inputs that require grad are perturbed and tested (all the
+// floating ones when none does), in float64: a float32 input is converted, and the report's
+// notes say so (an op that takes float32 only then fails with a message naming the
+// conversion). Others are passed as they are (targets, class indices). f runs on copies: the
+// inputs keep their data and get no gradient, and leaves that f captures keep the gradient
+// they had. Options go by const reference, as conv2d's do (see the note in ops/conv2d.hpp).
 AdjointCheckReport adjoint_check(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                                  const std::vector<Tensor>& inputs, const AdjointCheckOptions& options = {});
 

@@ -27,6 +27,12 @@ class ValueError : public Error {
   using Error::Error;
 };
 
+// A tensor of a dtype the op does not accept: an int64 tensor given to exp, a float mask.
+class DtypeError : public ValueError {
+ public:
+  using ValueError::ValueError;
+};
+
 // Autograd misuse: backward through a freed tape, in-place writes to leaves that need grad.
 class AutogradError : public Error {
  public:

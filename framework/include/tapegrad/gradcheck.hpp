@@ -17,13 +17,16 @@ struct GradcheckOptions {
 
 struct GradcheckResult {
   bool ok = true;
-  double max_error = 0;  // largest |analytic - numeric| over all Jacobian entries
-  std::string message;   // on failure: which input, which entry, both values
+  double max_error = 0;            // largest |analytic - numeric| over all Jacobian entries
+  std::string message;             // on failure: which input, which entry, both values
+  std::vector<std::string> notes;  // what was done to the inputs ("input 0 [2, 3] converted from float32 ...")
   explicit operator bool() const { return ok; }
 };
 
-// f maps the inputs to one tensor of any shape. Every input is copied to float64 and, if
-// it requires grad (all of them when none does), both Jacobians are built:
+// f maps the inputs to one tensor of any shape. Every floating input is copied to float64
+// (the result's notes say which were float32; an op that takes float32 only then fails with a
+// message naming the conversion) and, if it requires grad (all the floating ones when none
+// does), both Jacobians are built; other inputs (class indices) are passed as they are:
 //   numeric  J[i, j] = (f(x + eps e_j)_i - f(x - eps e_j)_i) / (2 eps)
 //   analytic J[i, :] = the gradient that backward() gives for the seed e_i
 // and compared entry by entry.

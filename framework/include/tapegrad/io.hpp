@@ -7,7 +7,8 @@
 
 namespace tg {
 
-// Reads a .npy file holding little-endian float32 ('<f4') or float64 ('<f8') in C order.
+// Reads a .npy file holding little-endian float32 ('<f4'), float64 ('<f8'), int64 ('<i8') or
+// bool ('|b1') in C order.
 // Anything else (other dtypes, Fortran order, a truncated or malformed file) is an IoError
 // naming the file and the problem.
 Tensor load_npy(const std::string& path);

@@ -3,8 +3,11 @@
 // forward and backward sit side by side, with the derivative written above it as math.
 //
 // Binary elementwise ops broadcast like NumPy and PyTorch: shapes are aligned on the
-// right and each pair of dims must be equal or contain a 1. Mixed dtypes promote to
-// float64, except that a 0-d tensor takes the dtype of the other operand.
+// right and each pair of dims must be equal or contain a 1. Mixed dtypes follow PyTorch's
+// promotion: bool < int64 < float32 < float64, where a 0-d tensor or a plain number takes
+// part only if it is of a higher kind (bool < integer < floating) than the tensors with dims:
+// float32 [3] + float64 [3] is float64, float32 [3] + a float64 0-d tensor or 2.5 is float32,
+// int64 [3] * 2.5 is float32.
 #include <initializer_list>
 
 #include "tapegrad/tensor.hpp"
@@ -19,6 +22,27 @@ Tensor div(const Tensor& a, const Tensor& b);
 Tensor neg(const Tensor& x);
 Tensor pow(const Tensor& x, double exponent);
 Tensor square(const Tensor& x);
+Tensor reciprocal(const Tensor& x);  // 1 / x
+// With a number (the operators x + 2, 2 * x, x / 3, 1 - x call these).
+Tensor add(const Tensor& x, Scalar c);
+Tensor sub(const Tensor& x, Scalar c);
+Tensor rsub(const Tensor& x, Scalar c);  // c - x
+Tensor mul(const Tensor& x, Scalar c);
+Tensor div(const Tensor& x, Scalar c);
+
+// ---- comparisons (ops/compare.cpp): bool tensors, with broadcasting; never differentiated ----
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, Scalar b);
+Tensor le(const Tensor& a, Scalar b);
+Tensor gt(const Tensor& a, Scalar b);
+Tensor ge(const Tensor& a, Scalar b);
+Tensor eq(const Tensor& a, Scalar b);
+Tensor ne(const Tensor& a, Scalar b);
 
 // ---- elementwise functions (ops/unary.cpp) ----
 Tensor exp(const Tensor& x);

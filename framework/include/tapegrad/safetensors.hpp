@@ -5,8 +5,8 @@
 //             ..., "__metadata__": {"key": "value"}}, padded with spaces
 //   the rest  the data buffer: every tensor's bytes (row-major, little-endian), contiguous;
 //             data_offsets are [begin, end) relative to the buffer's start
-// A file written here loads with safetensors.torch.load_file, and the other way round for
-// float32 and float64 tensors.
+// A file written here loads with safetensors.torch.load_file, and the other way round: F32, F64,
+// I64 and BOOL tensors load as they are, F16 and BF16 (half-precision checkpoints) as float32.
 #include <map>
 #include <string>
 #include <utility>
@@ -22,8 +22,8 @@ void save_safetensors(const std::vector<std::pair<std::string, Tensor>>& tensors
                       const std::map<std::string, std::string>& metadata = {});
 
 // Reads every tensor of a safetensors file, ordered by their position in the data buffer.
-// The file is validated in full first (header length, JSON, dtypes F32/F64 only, shapes,
-// byte ranges that tile the buffer, unique names); any problem is an IoError naming the file.
+// The file is validated in full first (header length, JSON, dtypes, shapes, byte ranges that
+// tile the buffer, unique names, bool bytes of 0 or 1); any problem is an IoError naming the file.
 std::vector<std::pair<std::string, Tensor>> load_safetensors(const std::string& path);
 
 // The "__metadata__" strings of a safetensors file (empty if it has none), validated as above.

@@ -1,120 +1,146 @@
 #pragma once
 // The tape: a Wengert list of the operations that need gradients, in the order they ran.
 //
-// Note: why a tape and not a graph sort. An op can only use tensors that already exist,
-// so the order in which entries are appended is already a topological order of the
-// computation. backward() is therefore one loop over the entries in reverse, and every
-// entry runs after all the entries that consume its output, so its output gradient is
-// complete when its turn comes. No visited sets, no recursion, no sort.
-#include <array>
+// Note [why a tape and not a graph sort]: an op can only use tensors that already exist, so
+// the order in which entries are appended is already a topological order of the computation.
+// backward() is therefore one loop over the entries in reverse, and every entry runs after
+// all the entries that consume its outputs, so their gradients are complete when its turn
+// comes. No visited sets, no recursion, no sort.
+//
+// This header is the core: the entry, record(), backward() and what op authors use. What
+// watches the tape (anomaly mode, traces, the growth warning, module paths) is in
+// observer.hpp; what reads it (printing, graphs, gradient paths) in inspect.hpp.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "tapegrad/inline_function.hpp"
+#include "tapegrad/op_info.hpp"
+#include "tapegrad/small_vector.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg {
 
-class Gradients;
+class BackwardContext;
+class Tape;
+class TapeObserver;
 
-// Maps the gradient of an op's output to gradients of its inputs (see Gradients). It
-// holds closures that capture up to four tensors without a heap allocation.
-using BackwardFn = InlineFunction<void(const Tensor& grad, Gradients& inputs), 64>;
+// Maps the gradients of an entry's outputs to gradients of its inputs, through the
+// BackwardContext. It keeps small captures (a dim, a number) inline; tensors it needs are
+// declared as saved tensors when the op records, never captured.
+using BackwardFn = InlineFunction<void(BackwardContext&), 24>;
 
-// An op's inputs as written at the call site, record("mul", {a, b}, ...), without
-// copying the handles (each copy of a Tensor is an atomic reference count update).
-using TensorRefs = std::initializer_list<std::reference_wrapper<const Tensor>>;
-
-struct TapeInput {
-  std::shared_ptr<TensorImpl> tensor;  // null if this input does not need a gradient
-  // An input that needs no gradient (a constant such as a target), watched without being
-  // kept alive, so that the tape can be printed and drawn with it; empty for an undefined
-  // input (an optional bias left out).
-  std::weak_ptr<TensorImpl> constant;
-  std::int64_t producer = -1;  // scratch for backward(): the producing entry's index
-};
-
-// An op's inputs, stored inline: recording an op allocates nothing for them.
-class TapeInputs {
+// The tensors an op hands to record(): a braced list at the call site, record(op, {a, b}, ...),
+// or a span for a list of any length. Nothing is copied (a Tensor copy is an atomic update).
+class TensorArgs {
  public:
-  static constexpr std::size_t kMax = 4;  // the most inputs any op records
-  std::size_t size() const { return size_; }
-  TapeInput& operator[](std::size_t i) { return items_[i]; }
-  const TapeInput& operator[](std::size_t i) const { return items_[i]; }
-  TapeInput* begin() { return items_.data(); }
-  TapeInput* end() { return items_.data() + size_; }
-  const TapeInput* begin() const { return items_.data(); }
-  const TapeInput* end() const { return items_.data() + size_; }
-  void push_back(TapeInput in) { items_[size_++] = std::move(in); }  // the caller checks size() < kMax
-  void clear() {
-    for (std::size_t i = 0; i < size_; ++i) items_[i] = TapeInput{};
-    size_ = 0;
+  TensorArgs(std::initializer_list<std::reference_wrapper<const Tensor>> list) : list_(list) {}  // NOLINT: braced lists
+  TensorArgs(std::span<const Tensor> tensors) : span_(tensors) {}                                // NOLINT
+  TensorArgs(const std::vector<Tensor>& tensors) : span_(tensors) {}                             // NOLINT
+  std::size_t size() const { return list_.size() + span_.size(); }
+  const Tensor& operator[](std::size_t i) const {
+    if (i >= size()) fail_index(i);
+    return span_.empty() ? list_.begin()[i].get() : span_[i];
   }
 
  private:
-  std::array<TapeInput, kMax> items_;
-  std::size_t size_ = 0;
+  [[noreturn]] void fail_index(std::size_t i) const;
+  std::initializer_list<std::reference_wrapper<const Tensor>> list_;
+  std::span<const Tensor> span_;
+};
+
+// An input of an entry, as backward needs it.
+struct Edge {
+  // The input itself when it needs a gradient; undefined for one that needs none (a constant)
+  // and for the entry's own output (an in-place op's input: holding it would keep it alive
+  // forever).
+  Tensor tensor;
+  // The entry (and output) that computed it, as TensorImpl::history when recorded; 0: a leaf.
+  std::uint64_t producer = 0;
+  bool needs_grad() const { return tensor.defined() || producer != 0; }
+};
+
+// An output of an entry.
+struct EntryOutput {
+  // Weak: an output nobody holds can never get a gradient, so its entry can be dropped.
+  std::weak_ptr<TensorImpl> tensor;
+  Tensor grad;  // backward()'s sum of the gradients that reached it
+};
+
+// Note [saved tensors]: an op declares the tensors its backward reads when it records, and
+// backward unpacks them through BackwardContext::saved(). Each remembers its version
+// (storage.hpp), so that backward refuses one written in place since. A saved output of the
+// entry is not held (that would be a cycle that keeps discarded results alive forever): it
+// is unpacked from the entry's own output, which backward can always reach, since whoever
+// consumed the output holds it. The printed tape's saved bytes come from this list.
+class SavedTensor {
+ public:
+  SavedTensor() = default;  // nothing saved (an undefined tensor: a gradient that is not needed)
+  // t, which is the entry's output `output` or its input `input` (held by the input's edge)
+  // when either is >= 0, and is held here otherwise.
+  SavedTensor(const Tensor& t, int output, int input)
+      : tensor_(output < 0 && input < 0 ? t : Tensor()),
+        version_(t.defined() ? t.version() : 0),
+        output_(static_cast<std::int16_t>(output)),
+        input_(static_cast<std::int16_t>(input)),
+        defined_(t.defined()) {}
+  bool defined() const { return defined_; }
+  int output() const { return output_; }  // -1: not an output of the entry
+  int input() const { return input_; }    // -1: not held by an input's edge
+  std::uint32_t version() const { return version_; }
+  const Tensor& tensor() const { return tensor_; }  // when held here
+
+ private:
+  Tensor tensor_;
+  std::uint32_t version_ = 0;
+  std::int16_t output_ = -1, input_ = -1;
+  bool defined_ = false;
 };
 
 struct TapeEntry {
-  std::uint64_t id = 0;
-  const char* op = "";
-  TapeInputs inputs;                 // in the op's argument order
-  std::weak_ptr<TensorImpl> output;  // weak: an output nobody holds can never get a gradient
-  BackwardFn backward;               // holds the tensors saved for backward
-  std::int64_t saved_bytes = 0;      // bytes of the distinct buffers `backward` holds (see save())
-  std::string where;                 // under DetectAnomalyGuard: the module path that recorded it
+  std::uint64_t id = 0;  // increasing along the tape; unique among every tape of the process
+  const OpInfo* op = nullptr;
+  SmallVector<Edge, 2> inputs;  // in the op's argument order
+  SmallVector<EntryOutput, 1> outputs;
+  SmallVector<SavedTensor, 1> saved;
+  BackwardFn backward;
+  // Some output has a hook or retain_grad(): backward() looks at the outputs only then.
+  bool watched = false;
 };
 
-// What a backward closure writes to: one accumulate() per input that needs a gradient.
-// accumulate() sums a broadcast gradient back to the input's shape, so no op has to.
-class Gradients {
+// What a backward function reads and writes: the gradients of the entry's outputs, its saved
+// tensors, and one accumulate() per input that needs a gradient.
+class BackwardContext {
  public:
-  // In backward(): gradients go to the producers' slots and to the leaves' .grad.
-  Gradients(TapeEntry& entry, std::vector<Tensor>& slots) : entry_(entry), slots_(&slots) {}
-  Gradients(TapeEntry& entry, std::size_t index, class Tape& tape, std::vector<Tensor>& slots)
-      : entry_(entry), index_(index), tape_(&tape), slots_(&slots) {}
-  // For inspection (Tape::entry_backward): gradients go to out[input], nowhere else.
-  Gradients(TapeEntry& entry, std::size_t index, Tensor* out) : entry_(entry), index_(index), out_(out) {}
-  bool needs(int input) const;
-  void accumulate(int input, Tensor grad);  // by value: a temporary is stored, not copied
+  BackwardContext(Tape& tape, TapeEntry& entry, std::size_t index, Tensor* results = nullptr)
+      : tape_(tape), entry_(entry), index_(index), results_(results) {}
+  // dL/d(output k); undefined when no gradient reached that output.
+  const Tensor& grad(std::size_t output = 0) const { return entry_.outputs[output].grad; }
+  // Saved tensor k (Note [saved tensors]); AutogradError if it was written in place since.
+  const Tensor& saved(std::size_t k) const;
+  bool needs(std::size_t input) const { return entry_.inputs[input].needs_grad(); }
+  // The shape of an input that needs a gradient (what its gradient must have).
+  const Shape& input_shape(std::size_t input) const;
+  // Adds `grad` to the gradient of input `input`, after summing it to the input's shape
+  // (undoing broadcasting) and converting it to the input's dtype, so no op has to.
+  void accumulate(std::size_t input, Tensor grad);
+  const TapeEntry& entry() const { return entry_; }
+  std::size_t index() const { return index_; }
 
  private:
+  Tape& tape_;
   TapeEntry& entry_;
-  std::size_t index_;                     // entry_'s index on the tape
-  class Tape* tape_ = nullptr;            // in backward(): for the leaves whose hooks wait
-  std::vector<Tensor>* slots_ = nullptr;  // per-entry gradient accumulators of this backward()
-  Tensor* out_ = nullptr;
+  std::size_t index_;
+  Tensor* results_;                         // Tape::entry_backward: gradients go here, one per input, and nowhere else
+  mutable SmallVector<Tensor, 1> outputs_;  // the entry's outputs, when saved() unpacks one
 };
 
-// Sees each step of backward() on this thread (BackwardTrace in inspect.hpp records them).
-class BackwardObserver {
- public:
-  virtual ~BackwardObserver() = default;
-  // Entry `index` is about to run its backward closure on its output's gradient `grad`.
-  virtual void on_entry(std::size_t index, const TapeEntry& entry, const Tensor& grad) = 0;
-  // That closure gave input `input` the gradient `grad` (summed back to the input's shape).
-  virtual void on_input(std::size_t index, const TapeEntry& entry, int input, const Tensor& grad) = 0;
-};
-
-// Installs an observer for this thread's backward() calls until the guard ends.
-class ObserveBackward {
- public:
-  explicit ObserveBackward(BackwardObserver& observer);
-  ~ObserveBackward();
-  ObserveBackward(const ObserveBackward&) = delete;
-  ObserveBackward& operator=(const ObserveBackward&) = delete;
-
- private:
-  BackwardObserver* previous_;
-};
-
-// Note: one tape per thread. Two threads can train independent models at the same time
+// Note [one tape per thread]: two threads can train independent models at the same time
 // without locks, because each records on, and backward() replays, its own tape. A tensor
 // computed on one thread belongs to that thread's tape: an op on another thread that takes
 // it as an input requiring grad, or a backward() from it on another thread, throws
@@ -123,96 +149,74 @@ class ObserveBackward {
 class Tape {
  public:
   Tape();
-  // This thread's tape: every thread records on its own.
-  static Tape& current();
-  // Unique among all the tapes of the process, never 0 (TensorImpl::tape of a leaf).
-  std::uint32_t id() const { return id_; }
+  ~Tape();
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+  static Tape& current();                   // this thread's tape
+  std::uint32_t id() const { return id_; }  // unique among the tapes of the process, never 0
 
-  std::size_t size() const { return entries_.size(); }
-  const std::vector<TapeEntry>& entries() const { return entries_; }
+  std::size_t size() const { return size_; }
+  const TapeEntry& entry(std::size_t index) const;  // ValueError beyond size()
   // Drops every entry; tensors computed so far can no longer be backpropagated through.
   void clear();
 
-  void record(const char* op, TensorRefs inputs, Tensor& output, BackwardFn&& backward);
+  void record(const OpInfo& op, TensorArgs inputs, std::span<Tensor> outputs, std::span<const Tensor> saved,
+              BackwardFn&& backward, std::uint32_t no_grad_outputs = 0);
   void backward(const Tensor& root, const Tensor& seed, bool retain_graph);
 
-  // ---- inspection (docs/autograd.md, "Seeing inside") ----
-  // The index of the entry that computed t, or -1 (a leaf, or not on this tape).
-  std::int64_t index_of(const Tensor& t) const;
-  // Entry `index`'s output, or an undefined tensor once nothing else holds it.
-  Tensor output(std::size_t index) const;
-  // Input `input` of entry `index`: the tensor itself (kept alive when it needs a gradient,
-  // otherwise undefined once freed), and the index of the entry that computed it (-1: a leaf
-  // or a constant).
-  Tensor input(std::size_t index, std::size_t input) const;
-  std::int64_t producer(std::size_t index, std::size_t input) const;
-  // Runs entry `index`'s backward closure alone on the output gradient `grad` and returns
-  // the gradient of each input (undefined for inputs that need none). Nothing is
-  // accumulated, no hook runs and the entry stays on the tape.
-  std::vector<Tensor> entry_backward(std::size_t index, const Tensor& grad);
-  // Bytes held for backward by all live entries.
-  std::int64_t saved_bytes() const;
+  // The index of the entry with this id, searching below `below`; -1 if it is not there.
+  std::int64_t find(std::uint64_t id, std::size_t below) const;
+  std::int64_t find(std::uint64_t id) const { return find(id, size_); }
+  // used[i] = 1 for the entries that entry `top` depends on, `top` included; AutogradError,
+  // naming `op`, if one of them is gone. The one walk over the tape from a root: backward(),
+  // printing, graphs, gradient paths and adjoint_check all take it.
+  void reachable(std::size_t top, const char* op, std::vector<char>& used) const;
+  // Runs entry `index`'s backward alone on the given output gradients and returns each
+  // input's gradient (undefined where none). Nothing accumulates, no hook runs, the entry
+  // stays. For inspection: gradient_paths, adjoint_check.
+  std::vector<Tensor> entry_backward(std::size_t index, std::span<const Tensor> grads);
+  // Marks the entry that computed t (on this tape) as having an output with a hook or a
+  // retained gradient, so that backward() looks at its outputs (Tensor::register_hook).
+  void watch(const TensorImpl& t);
+
+  // Observers (observer.hpp) of this tape; each is called for the events it asked for.
+  void add_observer(TapeObserver& observer);
+  void remove_observer(TapeObserver& observer);
+  const std::vector<TapeObserver*>& observers() const { return observers_; }
 
  private:
-  std::int64_t find(std::uint64_t id, std::int64_t below) const;  // index of entry `id` (< below), or -1
-  void prune();                                                   // drops entries whose outputs are gone
-  void free_entries(const std::vector<char>& used);
+  friend class BackwardContext;
+  TapeEntry& at(std::size_t index) { return chunks_[index >> kChunkBits][index & (kChunkSize - 1)]; }
+  const TapeEntry& at(std::size_t index) const { return chunks_[index >> kChunkBits][index & (kChunkSize - 1)]; }
+  TapeEntry& append();
+  void prune();                                 // drops entries whose outputs are all gone
+  void compact(const std::vector<char>& drop);  // drops entry i where drop[i] is set
+  void run_entry(std::size_t index);
+  void hold_leaves(std::size_t top, const std::vector<char>& used);
+  void send_to_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor grad);
+  void release_leaves(std::size_t index);
 
-  static constexpr std::size_t kMinPruneAt = 1024;
-
-  friend class Gradients;
-  void hold_for_hooks(const std::shared_ptr<TensorImpl>& leaf, Tensor grad);
-
+  // Note [a tape in chunks]: entries live in chunks of 1024 that never move, so that a long
+  // tape grows without copying itself; chunks emptied by backward() are kept for the next
+  // graph, as a vector keeps its capacity.
+  static constexpr std::size_t kChunkBits = 10, kChunkSize = std::size_t{1} << kChunkBits;
+  std::vector<TapeEntry*> chunks_;
+  std::size_t size_ = 0;
   std::uint32_t id_;
-  std::vector<TapeEntry> entries_;  // ids strictly increasing
-  // Gradients of leaves that have hooks, summed over this backward() before the hooks see
-  // them (as in PyTorch, a hook runs once per backward with the whole gradient).
-  std::vector<std::pair<std::shared_ptr<TensorImpl>, Tensor>> hooked_leaves_;
-  std::vector<char> used_scratch_;  // backward()'s buffers, kept between calls
-  std::vector<Tensor> slot_scratch_;
-  std::size_t prune_at_ = kMinPruneAt;
+  std::size_t prune_at_;
   std::size_t since_backward_ = 0;  // entries recorded since the last backward()
-  bool warned_ = false;
+  std::vector<TapeObserver*> observers_;
+  std::unique_ptr<TapeObserver> growth_warning_;  // installed by default (observer.hpp)
+  bool watch_records_ = false, watch_backward_ = false;
+  std::vector<char> used_;  // backward()'s scratch, kept between calls
+  // Leaves with hooks get their gradient of this backward() whole, once its last user has run.
+  struct PendingLeaf {
+    std::shared_ptr<TensorImpl> leaf;
+    Tensor grad;
+    std::size_t last_use;
+  };
+  std::vector<PendingLeaf> pending_;  // sorted by last_use, the first to finish last
 };
-
-// ---- memory accounting ----
-// Tape::record() warns once per tape (through the warning handler) when more than this many
-// entries were recorded without a backward() and are still alive. 0 turns the warning off.
-// The default is 1,000,000.
-void set_tape_warning_threshold(std::size_t entries);
-std::size_t tape_warning_threshold();
-// Where warnings go: by default, a line on stderr. Pass an empty function to restore it.
-void set_warning_handler(std::function<void(const std::string&)> handler);
-void warn(const std::string& message);
-
-// ---- anomaly mode ----
-// In its scope (this thread), every op that records checks its output, and backward()
-// checks every gradient it computes: the first NaN or Inf throws AnomalyError naming the
-// op, its tape entry and the module that ran it. Slower: use it to find where a NaN
-// comes from, as torch.autograd.detect_anomaly().
-class DetectAnomalyGuard {
- public:
-  DetectAnomalyGuard();
-  ~DetectAnomalyGuard();
-  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
-  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
-
- private:
-  bool previous_;
-};
-bool is_anomaly_enabled();
-
-// ---- scopes ----
-// The names of the modules running on this thread, outermost first ("features", "0"):
-// Module::operator() pushes one for its duration. Anomaly errors and graph dumps use it.
-class ScopeGuard {
- public:
-  explicit ScopeGuard(const std::string& name);  // the string must outlive the guard
-  ~ScopeGuard();
-  ScopeGuard(const ScopeGuard&) = delete;
-  ScopeGuard& operator=(const ScopeGuard&) = delete;
-};
-std::string current_scope();  // "features.0", or "" outside every module
 
 // ---- grad mode ----
 bool is_grad_enabled();
@@ -230,38 +234,32 @@ class NoGradGuard {
   bool previous_;
 };
 
-// ---- for op authors ----
+// ---- for op authors (docs/autograd.md, "How to add an op") ----
 // True when grad mode is on and at least one input requires a gradient.
 template <class... Ts>
 bool should_record(const Ts&... inputs) {
   return is_grad_enabled() && ((inputs.defined() && inputs.requires_grad()) || ...);
 }
 
-namespace detail {
-// Notes `bytes` held for backward in the buffer at `key` (counted once per entry).
-void note_saved(const void* key, std::size_t bytes);
-}  // namespace detail
+// t, if the gradient of `input` will be computed, else an undefined tensor: an op saves what
+// the gradients it computes read, and nothing more. mul saves b only if a needs a gradient:
+//   record(op::mul, {a, b}, y, {saved_for(b, a), saved_for(a, b)}, ...)
+inline Tensor saved_for(const Tensor& t, const Tensor& input) { return input.requires_grad() ? t : Tensor(); }
 
-// t, noted as saved for backward: capture every tensor a backward closure keeps through
-// save() or saved_for(), so that the tape can tell how many bytes each entry holds
-//   sigmoid: dx = dy * y (1 - y)   ->   [y = save(y.detach())]
-// Only in the capture list of the closure passed to record(): the bytes noted are charged
-// to the next entry recorded. (A buffer that is not a tensor, such as max_pool2d's argmax,
-// is noted with detail::note_saved right before record().)
-inline Tensor save(const Tensor& t) {
-  if (t.defined()) detail::note_saved(t.impl().storage.get(), t.impl().storage ? t.impl().storage->bytes() : 0);
-  return t;
+// Appends an entry for `output` = op(inputs) to this thread's tape: `saved` are the tensors
+// its backward reads (in order, through BackwardContext::saved; one of them may be `output`
+// itself), and `backward` computes the inputs' gradients. Marks `output` as requiring grad
+// and computed by the entry. Call it only when should_record(inputs...) is true.
+inline void record(const OpInfo& op, TensorArgs inputs, Tensor& output, std::initializer_list<Tensor> saved,
+                   BackwardFn&& backward) {
+  Tape::current().record(op, inputs, std::span<Tensor>(&output, 1),
+                         std::span<const Tensor>(saved.begin(), saved.size()), std::move(backward));
 }
-
-// t, if the gradient of `input` will be computed, else an undefined tensor. A backward
-// closure saves what the gradients it computes read, and nothing more:
-//   mul: da = dy * b, db = dy * a   ->   [a = saved_for(a, b), b = saved_for(b, a)]
-inline Tensor saved_for(const Tensor& t, const Tensor& input) { return input.requires_grad() ? save(t) : Tensor(); }
-
-// Appends an entry for `output` = op(inputs) to this thread's tape and marks `output` as
-// requiring grad. Call it only when should_record(inputs...) is true.
-inline void record(const char* op, TensorRefs inputs, Tensor& output, BackwardFn&& backward) {
-  Tape::current().record(op, inputs, output, std::move(backward));
+// The same for an op with several outputs; those marked in no_grad_outputs (or the op's
+// OpInfo::no_grad_outputs) get no history and no gradient.
+inline void record(const OpInfo& op, TensorArgs inputs, std::span<Tensor> outputs, std::span<const Tensor> saved,
+                   BackwardFn&& backward, std::uint32_t no_grad_outputs = 0) {
+  Tape::current().record(op, inputs, outputs, saved, std::move(backward), no_grad_outputs);
 }
 
 }  // namespace tg

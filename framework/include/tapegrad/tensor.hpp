@@ -1,5 +1,6 @@
 #pragma once
-// tg::Tensor: an N-d, row-major, contiguous array of float32 (or float64) with autograd.
+// tg::Tensor: an N-d, row-major, contiguous array of float32, float64, int64 or bool, with
+// autograd.
 //
 // A Tensor is a cheap handle: copying it shares the data, like torch::Tensor. Operations
 // on tensors that require grad are recorded on this thread's tape (see tape.hpp), and
@@ -7,8 +8,10 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <iosfwd>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,31 +20,41 @@
 
 #include "tapegrad/dtype.hpp"
 #include "tapegrad/generator.hpp"
+#include "tapegrad/scalar.hpp"
 #include "tapegrad/shape.hpp"
 #include "tapegrad/storage.hpp"
 
 namespace tg {
 
 class Tensor;
+struct TensorImpl;
+struct AutogradMeta;  // below Tensor
 
 // What a Tensor handle points at. Op authors read it through Tensor's accessors.
+// Note: kept to 104 bytes (a 128-byte block with its control block): a chain of scalar ops
+// allocates one per tape entry, and the engine's memory target is 400 bytes per entry.
 struct TensorImpl {
+  TensorImpl() = default;
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+  ~TensorImpl();
+
   Shape shape;
-  Dtype dtype = kFloat32;
-  std::shared_ptr<Storage> storage;
-  std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves, and retain_grad())
-  std::uint64_t entry = 0;           // id of the tape entry that computed it; 0 = leaf
-  const char* op = nullptr;          // that entry's op, shown as grad_fn when printing
-  // The id of the tape (one per thread) that holds `entry`; 0 for a leaf. Ops and backward()
+  StoragePtr storage;
+  std::unique_ptr<AutogradMeta> meta;  // null until needed
+  // The tape entry that computed this tensor and which of its outputs it is, as
+  // (entry id << 16 | output index); 0 for a leaf. Recorded in-place ops move it forward.
+  std::uint64_t history = 0;
+  // The id of the tape (one per thread) that holds the entry; 0 for a leaf. Ops and backward()
   // compare it with their own tape's id, so that a tensor computed on another thread is an
   // error rather than a lookup on the wrong tape.
   std::uint32_t tape = 0;
-  bool requires_grad = false;
-  bool graph_freed = false;  // its entry was consumed by a backward() without retain_graph
-  bool retains_grad = false;
-  std::string name;  // optional, shown in error messages and graph dumps
-  // Functions called with this tensor's gradient during backward (Tensor::register_hook).
-  std::vector<std::pair<int, std::function<Tensor(const Tensor&)>>> hooks;
+  std::uint16_t op = 0;  // that entry's op (OpInfo::index), shown as grad_fn when printing
+  Dtype dtype = kFloat32;
+  bool requires_grad : 1 = false;
+  bool graph_freed : 1 = false;  // its entry was consumed by a backward() without retain_graph
+
+  AutogradMeta& autograd_meta();  // allocated the first time it is asked for
 };
 
 // Options for the factories: tg::zeros({2, 3}, {.dtype = tg::kFloat64, .requires_grad = true}).
@@ -63,20 +76,46 @@ struct Slice {
       : start(start_), stop(stop_), step(step_) {}
 };
 
-// One level of a nested list literal: a number, or a braced list of NestedLists. Every
-// brace opens a new dim, as in torch.tensor([[7], [8]]).
+// One level of a nested list literal: a number (remembering whether it was written as a
+// bool, an integer or a floating-point number), or a braced list of NestedLists. Every brace
+// opens a new dim, as in torch.tensor([[7], [8]]).
 class NestedList {
  public:
-  NestedList(double value) : value_(value), scalar_(true) {}  // NOLINT: implicit by design
+  template <class T>
+  requires std::is_arithmetic_v<T> NestedList(T value) : value_(value), scalar_(true) {}  // NOLINT: implicit by design
   NestedList(std::initializer_list<NestedList> items) : items_(items) {}
   bool is_scalar() const { return scalar_; }
-  double value() const { return value_; }
+  const Scalar& value() const { return value_; }
   const std::initializer_list<NestedList>& items() const { return items_; }
 
  private:
   std::initializer_list<NestedList> items_;
-  double value_ = 0;
+  Scalar value_ = 0.0;
   bool scalar_ = false;
+};
+
+// What a non-const Tensor::at() returns: reads convert to T; a write (=, +=, ...) is an
+// in-place write, so it counts in the tensor's version and is refused on a tensor that
+// requires grad while grad mode is on (no tape entry could record it).
+template <class T>
+class ElementRef {
+ public:
+  ElementRef(const Tensor& t, T* p) : t_(&t), p_(p) {}
+  operator T() const { return *p_; }  // NOLINT: reads as the element itself
+  ElementRef& operator=(T value) {
+    *writable() = value;
+    return *this;
+  }
+  ElementRef& operator=(const ElementRef& other) { return *this = static_cast<T>(other); }
+  ElementRef& operator+=(T value) { return *this = static_cast<T>(*p_ + value); }
+  ElementRef& operator-=(T value) { return *this = static_cast<T>(*p_ - value); }
+  ElementRef& operator*=(T value) { return *this = static_cast<T>(*p_ * value); }
+  ElementRef& operator/=(T value) { return *this = static_cast<T>(*p_ / value); }
+
+ private:
+  T* writable() const;
+  const Tensor* t_;
+  T* p_;
 };
 
 class Tensor {
@@ -84,8 +123,9 @@ class Tensor {
   Tensor() = default;  // an undefined tensor (no data), like torch::Tensor()
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // Nested lists give float32 tensors: Tensor{{0, 1, 2}, {3, 4, 5}} has shape [2, 3],
-  // Tensor{{7}, {8}} has shape [2, 1], Tensor{5} has shape [1] (tg::scalar(5) is 0-d).
+  // Nested lists give float32 tensors, whatever the numbers: Tensor{{0, 1, 2}, {3, 4, 5}} has
+  // shape [2, 3], Tensor{{7}, {8}} has shape [2, 1], Tensor{5} has shape [1] (tg::scalar(5)
+  // is 0-d). tg::tensor() infers the dtype from the numbers, as torch.tensor does.
   Tensor(std::initializer_list<NestedList> values);
 
   // ---- metadata ----
@@ -95,55 +135,88 @@ class Tensor {
   std::int64_t numel() const { return shape().numel(); }
   std::int64_t size(int dim) const;  // negative dims count from the end
   Dtype dtype() const { return impl().dtype; }
-  const std::string& name() const { return impl().name; }
+  bool is_floating_point() const { return is_floating(dtype()); }
+  const std::string& name() const;
   Tensor& set_name(std::string name);
 
   // ---- data ----
   // Typed pointer to the first element; throws ValueError if T does not match dtype().
+  // Note: writing through it bypasses the version counter (storage.hpp): call bump_version()
+  // afterwards, as the optimizers do, so that backward notices.
   template <class T>
   T* data() const;
   void* raw_data() const { return impl().storage->data(); }
   // The value of a one-element tensor, converted to T.
   template <class T = float>
   T item() const;
-  // Element access with bounds checks; negative indices count from the end.
+  // Element access with bounds checks; negative indices count from the end. A write through
+  // at() is an in-place write (see ElementRef).
   template <class T = float>
-  T& at(std::initializer_list<std::int64_t> index);
+  ElementRef<T> at(std::initializer_list<std::int64_t> index);
   template <class T = float>
   T at(std::initializer_list<std::int64_t> index) const;
-  std::vector<double> tolist() const;  // all elements in row-major order
+  std::vector<double> tolist() const;  // all elements in row-major order (int64 beyond 2^53 rounds)
+  // How many in-place writes the data has seen (Note [version counters] in storage.hpp).
+  std::uint32_t version() const { return impl().storage->version(); }
+  const Tensor& bump_version() const;
 
   // ---- autograd ----
   bool requires_grad() const { return impl().requires_grad; }
   Tensor& requires_grad_(bool requires_grad = true);
-  bool is_leaf() const { return impl().entry == 0; }
+  bool is_leaf() const { return impl().history == 0; }
   Tensor grad() const;                // undefined until a backward() reaches this tensor
   void set_grad(const Tensor& grad);  // set_grad(Tensor()) clears it, like `x.grad = None`
   void retain_grad();                 // keep .grad() of a non-leaf after backward()
+  bool retains_grad() const;
   // Reverse-mode sweep from this tensor. A scalar seeds itself with 1; any other shape
   // needs an explicit `seed` of the same shape. The tape entries used are freed unless
   // retain_graph is true.
   void backward(const Tensor& seed = Tensor(), bool retain_graph = false) const;
-  // Calls hook(grad) when backward() computes this tensor's gradient: for a leaf, before it
-  // is added to .grad; otherwise before it flows on to the inputs. A defined result
-  // replaces the gradient (same shape); an undefined one leaves it as it is, as
-  // torch.Tensor.register_hook. Hooks run in the order registered. Returns a handle for
-  // remove_hook().
+  // Calls hook(grad) when backward() computes this tensor's gradient: for a leaf, with the
+  // whole gradient of one backward(), before it is added to .grad; otherwise before it flows
+  // on to the inputs. A defined result replaces the gradient (same shape); an undefined one
+  // leaves it as it is, as torch.Tensor.register_hook. Hooks run in the order registered.
+  // Returns a handle for remove_hook().
   int register_hook(std::function<Tensor(const Tensor&)> hook);
-  void remove_hook(int handle);  // ValueError if no hook has that handle
-  Tensor detach() const;         // same data, no history, requires_grad = false
+  // On a leaf: calls hook(leaf) as soon as this backward() has finished adding to its .grad,
+  // during the sweep (not after it), as torch.Tensor.register_post_accumulate_grad_hook. A
+  // data-parallel wrapper starts sending a gradient while backward computes the others.
+  int register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook);
+  void remove_hook(int handle);  // either kind; ValueError if no hook has that handle
+  Tensor detach() const;         // same data (and version counter), no history, requires_grad = false
   Tensor clone() const;          // a copy of the data (recorded, so gradients flow through it)
-  Tensor to(Dtype dtype) const;
+  Tensor to(Dtype dtype) const;  // recorded between floating dtypes; integer results need no grad
 
-  // ---- in-place writes (not recorded; refused on tensors that require grad while
-  //      grad mode is on, as in PyTorch) ----
-  Tensor& fill_(double value);
-  Tensor& zero_() { return fill_(0.0); }
-  Tensor& copy_(const Tensor& src);                     // src broadcast to this shape
-  Tensor& add_(const Tensor& other, double alpha = 1);  // this += alpha * other
-  Tensor& mul_(double factor);
+  // ---- in-place writes ----
+  // Each counts in the version (storage.hpp). The arithmetic ones (add_, sub_, mul_, div_,
+  // relu_ and the compound operators) follow PyTorch in grad mode: on a tensor that is not a
+  // leaf they are recorded, and the tensor's history moves onto the in-place op, so that
+  // `Y += X` in a residual block is differentiated; on a leaf that requires grad they are
+  // refused, since its .grad would no longer match its values. fill_, zero_, copy_,
+  // index_put_ and at() writes are not recorded: they are refused on any tensor that requires
+  // grad while grad mode is on.
+  Tensor& fill_(Scalar value);
+  Tensor& zero_() { return fill_(0); }
+  Tensor& copy_(const Tensor& src);                     // src broadcast to this shape, converted to this dtype
+  Tensor& add_(const Tensor& other, Scalar alpha = 1);  // this += alpha * other
+  Tensor& add_(Scalar other);
+  Tensor& sub_(const Tensor& other, Scalar alpha = 1);  // this -= alpha * other
+  Tensor& sub_(Scalar other);
+  Tensor& mul_(const Tensor& other);
+  Tensor& mul_(Scalar other);
+  Tensor& div_(const Tensor& other);
+  Tensor& div_(Scalar other);
+  Tensor& relu_();
+  Tensor& operator+=(const Tensor& other) { return add_(other); }
+  Tensor& operator+=(Scalar other) { return add_(other); }
+  Tensor& operator-=(const Tensor& other) { return sub_(other); }
+  Tensor& operator-=(Scalar other) { return sub_(other); }
+  Tensor& operator*=(const Tensor& other) { return mul_(other); }
+  Tensor& operator*=(Scalar other) { return mul_(other); }
+  Tensor& operator/=(const Tensor& other) { return div_(other); }
+  Tensor& operator/=(Scalar other) { return div_(other); }
   // X.index_put_({Slice(), Slice(2, 6)}, 0) is PyTorch's X[:, 2:6] = 0.
-  Tensor& index_put_(std::initializer_list<Slice> index, double value);
+  Tensor& index_put_(std::initializer_list<Slice> index, Scalar value);
 
   // ---- ops as methods, for PyTorch-like chains: (y_hat - y).square().sum() ----
   Tensor reshape(const Shape& shape) const;
@@ -162,6 +235,7 @@ class Tensor {
   Tensor relu() const;
   Tensor sigmoid() const;
   Tensor tanh() const;
+  Tensor reciprocal() const;
   Tensor matmul(const Tensor& other) const;
 
   TensorImpl& impl() const {  // throws ValueError on an undefined tensor
@@ -177,6 +251,24 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
+// The autograd fields that most tensors never use (a name, a gradient, hooks), allocated the
+// first time one is set, as PyTorch's AutogradMeta: a result of an op carries none of them.
+struct AutogradMeta {
+  std::string name;  // shown in error messages and graph dumps
+  Tensor grad;       // accumulated gradient (leaves, and retain_grad())
+  bool retains_grad = false;
+  int next_hook = 0;  // handles are unique per tensor, across both kinds of hook
+  // Functions called with this tensor's gradient during backward (Tensor::register_hook).
+  std::vector<std::pair<int, std::function<Tensor(const Tensor&)>>> hooks;
+  // Functions called with the leaf once its .grad is complete (register_post_accumulate_grad_hook).
+  std::vector<std::pair<int, std::function<void(Tensor&)>>> post_accumulate_hooks;
+};
+
+inline AutogradMeta& TensorImpl::autograd_meta() {
+  if (!meta) meta = std::make_unique<AutogradMeta>();
+  return *meta;
+}
+
 template <class T>
 T* Tensor::data() const {
   if (dtype() != dtype_of<T>()) [[unlikely]]
@@ -184,42 +276,85 @@ T* Tensor::data() const {
   return static_cast<T*>(raw_data());
 }
 
+namespace detail {
+// Refuses an in-place write that no tape entry records, to a tensor that requires grad while
+// grad mode is on (fill_, copy_, index_put_, at()), naming `op`; otherwise bumps t's version.
+void check_unrecorded_write(const char* op, const Tensor& t);
+}  // namespace detail
+
+template <class T>
+T* ElementRef<T>::writable() const {
+  detail::check_unrecorded_write("at", *t_);
+  return p_;
+}
+
 // ---- factories ----
 Tensor empty(const Shape& shape, TensorOptions options = {});  // uninitialised
 Tensor zeros(const Shape& shape, TensorOptions options = {});
 Tensor ones(const Shape& shape, TensorOptions options = {});
-Tensor full(const Shape& shape, double value, TensorOptions options = {});
-Tensor scalar(double value, TensorOptions options = {});  // a 0-d tensor
+Tensor full(const Shape& shape, Scalar value, TensorOptions options = {});
+Tensor scalar(Scalar value, TensorOptions options = {});  // a 0-d tensor
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
+// A nested list, its dtype inferred from the numbers as torch.tensor does: int64 when every
+// number is an integer (tg::tensor({0, 3, 1})), bool when every one is a bool, float32 when
+// any is floating-point (tg::tensor({0, 0.5})).
+Tensor tensor(std::initializer_list<NestedList> values);
+// A nested list in the dtype the options give: tg::tensor({{0, 1}, {2, 3}}, {.dtype = tg::kFloat64}).
+Tensor tensor(std::initializer_list<NestedList> values, TensorOptions options);
 // [start, end) in steps of `step`, as torch.arange.
 Tensor arange(double end, TensorOptions options = {});
 Tensor arange(double start, double end, double step = 1, TensorOptions options = {});
 // Values copied from `values` (row-major); values.size() must equal shape.numel().
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options = {});
+// Integers (class labels, indices) keep every digit: an int64 tensor unless options say otherwise.
+Tensor from_vector(std::span<const std::int64_t> values, const Shape& shape, TensorOptions options = {.dtype = kInt64});
 // Standard normal and uniform [0, 1) samples, from `gen` or from the default generator.
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions options = {});
 Tensor randn(const Shape& shape, TensorOptions options = {});
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options = {});
 Tensor rand(const Shape& shape, TensorOptions options = {});
 
+// Clears the gradients of `tensors` (zero_grad(set_to_none=True) in PyTorch); with set_to_none =
+// false, fills them with zeros instead. What Module::zero_grad and Optimizer::zero_grad do.
+void zero_grad(std::span<Tensor> tensors, bool set_to_none = true);
+
 // PyTorch's printed form: tensor([[19., 25.],\n        [37., 43.]]).
 std::string to_string(const Tensor& t);
+// std::cout << t prints the same; fmt::print("{}", t) too.
+std::ostream& operator<<(std::ostream& out, const Tensor& t);
+std::ostream& operator<<(std::ostream& out, const Shape& shape);  // [2, 3]
+std::ostream& operator<<(std::ostream& out, Dtype dtype);         // float32
 
 // ---- operators (each one is an op in framework/src/ops) ----
+// A number next to a tensor follows PyTorch's promotion: a float32 tensor stays float32 with
+// any number, an int64 one stays int64 with an integer and becomes float32 with 2.5.
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);
 Tensor operator/(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a);
-Tensor operator+(const Tensor& a, double b);
-Tensor operator-(const Tensor& a, double b);
-Tensor operator*(const Tensor& a, double b);
-Tensor operator/(const Tensor& a, double b);
-Tensor operator+(double a, const Tensor& b);
-Tensor operator-(double a, const Tensor& b);
-Tensor operator*(double a, const Tensor& b);
-Tensor operator/(double a, const Tensor& b);
+Tensor operator+(const Tensor& a, Scalar b);
+Tensor operator-(const Tensor& a, Scalar b);
+Tensor operator*(const Tensor& a, Scalar b);
+Tensor operator/(const Tensor& a, Scalar b);
+Tensor operator+(Scalar a, const Tensor& b);
+Tensor operator-(Scalar a, const Tensor& b);
+Tensor operator*(Scalar a, const Tensor& b);
+Tensor operator/(Scalar a, const Tensor& b);
+// Comparisons, elementwise with broadcasting: bool tensors, never differentiated.
+Tensor operator<(const Tensor& a, const Tensor& b);
+Tensor operator<=(const Tensor& a, const Tensor& b);
+Tensor operator>(const Tensor& a, const Tensor& b);
+Tensor operator>=(const Tensor& a, const Tensor& b);
+Tensor operator==(const Tensor& a, const Tensor& b);
+Tensor operator!=(const Tensor& a, const Tensor& b);
+Tensor operator<(const Tensor& a, Scalar b);
+Tensor operator<=(const Tensor& a, Scalar b);
+Tensor operator>(const Tensor& a, Scalar b);
+Tensor operator>=(const Tensor& a, Scalar b);
+Tensor operator==(const Tensor& a, Scalar b);
+Tensor operator!=(const Tensor& a, Scalar b);
 
 }  // namespace tg
 

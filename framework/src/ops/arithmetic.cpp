@@ -1,10 +1,6 @@
-// Arithmetic: + - * / with broadcasting, negation and powers.
-// Backwards are written for equal shapes; Gradients::accumulate sums each gradient back
-// to its input's shape (see broadcast.cpp).
-//
-// Note: a closure may capture its inputs as they are, but it captures its own result only
-// through detach(): an entry that held its output would keep it alive forever, and the
-// tape could never drop the entries of results that were computed and thrown away.
+// Arithmetic: + - * / with broadcasting, with numbers, negation and powers.
+// Backwards are written for equal shapes; BackwardContext::accumulate sums each gradient back
+// to its input's shape (see broadcast.cpp) and converts it to the input's dtype.
 #include <cmath>
 
 #include "ops/kernels.hpp"
@@ -13,14 +9,27 @@
 
 namespace tg {
 
+namespace {
+
+// The dtype a division computes in: true division, so integers divide as float32, as in PyTorch.
+Dtype division_type(Dtype d) { return is_floating(d) ? d : kFloat32; }
+
+void check_operands(const OpInfo& op, const Tensor& a, const Tensor& b) {
+  kernels::check_input(op, a, "the first operand");
+  kernels::check_input(op, b, "the second operand");
+}
+
+}  // namespace
+
 // y = a + b
 // da = dy,  db = dy
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor y = kernels::broadcast_binary("add", a, b, [](auto u, auto v) { return u + v; });
+  check_operands(op::add, a, b);
+  Tensor y = kernels::broadcast_binary("add", a, b, kernels::result_type(a, b), [](auto u, auto v) { return u + v; });
   if (should_record(a, b))
-    record("add", {a, b}, y, [](const Tensor& dy, Gradients& in) {
-      in.accumulate(0, dy);
-      in.accumulate(1, dy);
+    record(op::add, {a, b}, y, {}, [](BackwardContext& ctx) {
+      ctx.accumulate(0, ctx.grad());
+      ctx.accumulate(1, ctx.grad());
     });
   return y;
 }
@@ -28,11 +37,12 @@ Tensor add(const Tensor& a, const Tensor& b) {
 // y = a - b
 // da = dy,  db = -dy
 Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor y = kernels::broadcast_binary("sub", a, b, [](auto u, auto v) { return u - v; });
+  check_operands(op::sub, a, b);
+  Tensor y = kernels::broadcast_binary("sub", a, b, kernels::result_type(a, b), [](auto u, auto v) { return u - v; });
   if (should_record(a, b))
-    record("sub", {a, b}, y, [](const Tensor& dy, Gradients& in) {
-      in.accumulate(0, dy);
-      if (in.needs(1)) in.accumulate(1, -dy);
+    record(op::sub, {a, b}, y, {}, [](BackwardContext& ctx) {
+      ctx.accumulate(0, ctx.grad());
+      if (ctx.needs(1)) ctx.accumulate(1, -ctx.grad());
     });
   return y;
 }
@@ -40,11 +50,12 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 // y = a * b
 // da = dy * b,  db = dy * a
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor y = kernels::broadcast_binary("mul", a, b, [](auto u, auto v) { return u * v; });
+  check_operands(op::mul, a, b);
+  Tensor y = kernels::broadcast_binary("mul", a, b, kernels::result_type(a, b), [](auto u, auto v) { return u * v; });
   if (should_record(a, b))
-    record("mul", {a, b}, y, [a = saved_for(a, b), b = saved_for(b, a)](const Tensor& dy, Gradients& in) {
-      if (in.needs(0)) in.accumulate(0, dy * b);
-      if (in.needs(1)) in.accumulate(1, dy * a);
+    record(op::mul, {a, b}, y, {saved_for(b, a), saved_for(a, b)}, [](BackwardContext& ctx) {
+      if (ctx.needs(0)) ctx.accumulate(0, ctx.grad() * ctx.saved(0));
+      if (ctx.needs(1)) ctx.accumulate(1, ctx.grad() * ctx.saved(1));
     });
   return y;
 }
@@ -52,11 +63,13 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 // y = a / b
 // da = dy / b,  db = -dy * a / b^2 = -dy * y / b
 Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor y = kernels::broadcast_binary("div", a, b, [](auto u, auto v) { return u / v; });
+  check_operands(op::div, a, b);
+  Tensor y = kernels::broadcast_binary("div", a, b, division_type(kernels::result_type(a, b)),
+                                       [](auto u, auto v) { return u / v; });
   if (should_record(a, b))
-    record("div", {a, b}, y, [b = save(b), y = saved_for(y.detach(), b)](const Tensor& dy, Gradients& in) {
-      if (in.needs(0)) in.accumulate(0, dy / b);
-      if (in.needs(1)) in.accumulate(1, -(dy * y) / b);
+    record(op::div, {a, b}, y, {b, saved_for(y, b)}, [](BackwardContext& ctx) {
+      if (ctx.needs(0)) ctx.accumulate(0, ctx.grad() / ctx.saved(0));
+      if (ctx.needs(1)) ctx.accumulate(1, -(ctx.grad() * ctx.saved(1)) / ctx.saved(0));
     });
   return y;
 }
@@ -64,8 +77,9 @@ Tensor div(const Tensor& a, const Tensor& b) {
 // y = -x
 // dx = -dy
 Tensor neg(const Tensor& x) {
-  Tensor y = kernels::map("neg", x, [](auto v) { return -v; });
-  if (should_record(x)) record("neg", {x}, y, [](const Tensor& dy, Gradients& in) { in.accumulate(0, -dy); });
+  kernels::check_input(op::neg, x);
+  Tensor y = kernels::scalar_binary(x, 0, x.dtype(), [](auto v, auto) { return -v; });
+  if (should_record(x)) record(op::neg, {x}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, -ctx.grad()); });
   return y;
 }
 
@@ -73,13 +87,14 @@ Tensor neg(const Tensor& x) {
 // dx = dy * p * x^(p-1)
 // Note: as in PyTorch, p = 0 gives dx = 0 everywhere (also at x = 0, where x^-1 is inf).
 Tensor pow(const Tensor& x, double p) {
+  kernels::check_input(op::pow, x);
   Tensor y = kernels::map("pow", x, [p](auto v) { return v.pow(static_cast<typename decltype(v)::Scalar>(p)); });
   if (should_record(x))
-    record("pow", {x}, y, [x = save(x), p](const Tensor& dy, Gradients& in) {
-      in.accumulate(0, kernels::zip(dy, x, [p](auto g, auto v) {
-                      using T = decltype(v);
-                      return p == 0 ? T(0) : g * static_cast<T>(p) * std::pow(v, static_cast<T>(p - 1));
-                    }));
+    record(op::pow, {x}, y, {x}, [p](BackwardContext& ctx) {
+      ctx.accumulate(0, kernels::zip("pow", ctx.grad(), ctx.saved(0), [p](auto g, auto v) {
+                       using T = decltype(v);
+                       return p == 0 ? T(0) : g * static_cast<T>(p) * std::pow(v, static_cast<T>(p - 1));
+                     }));
     });
   return y;
 }
@@ -87,11 +102,76 @@ Tensor pow(const Tensor& x, double p) {
 // y = x^2
 // dx = 2 x dy
 Tensor square(const Tensor& x) {
-  Tensor y = kernels::map("square", x, [](auto v) { return v.square(); });
+  kernels::check_input(op::square, x);
+  Tensor y = kernels::scalar_binary(x, 0, x.dtype(), [](auto v, auto) { return v * v; });
   if (should_record(x))
-    record("square", {x}, y, [x = save(x)](const Tensor& dy, Gradients& in) {
-      in.accumulate(0, kernels::zip(dy, x, [](auto g, auto v) { return 2 * v * g; }));
+    record(op::square, {x}, y, {x}, [](BackwardContext& ctx) {
+      ctx.accumulate(0, kernels::zip("square", ctx.grad(), ctx.saved(0), [](auto g, auto v) { return 2 * v * g; }));
     });
+  return y;
+}
+
+// y = 1 / x
+// dx = -dy / x^2 = -dy * y^2
+Tensor reciprocal(const Tensor& x) {
+  kernels::check_input(op::reciprocal, x);
+  Tensor y = kernels::map("reciprocal", x, [](auto v) { return v.inverse(); });
+  if (should_record(x))
+    record(op::reciprocal, {x}, y, {y}, [](BackwardContext& ctx) {
+      ctx.accumulate(0,
+                     kernels::zip("reciprocal", ctx.grad(), ctx.saved(0), [](auto g, auto r) { return -g * r * r; }));
+    });
+  return y;
+}
+
+// ---- with a number ----
+
+// y = x + c
+// dx = dy
+Tensor add(const Tensor& x, Scalar c) {
+  kernels::check_input(op::add_scalar, x);
+  Tensor y = kernels::scalar_binary(x, c, kernels::result_type(x, c), [](auto v, auto s) { return v + s; });
+  if (should_record(x)) record(op::add_scalar, {x}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
+  return y;
+}
+
+// y = x - c
+// dx = dy
+Tensor sub(const Tensor& x, Scalar c) {
+  kernels::check_input(op::sub_scalar, x);
+  Tensor y = kernels::scalar_binary(x, c, kernels::result_type(x, c), [](auto v, auto s) { return v - s; });
+  if (should_record(x)) record(op::sub_scalar, {x}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
+  return y;
+}
+
+// y = c - x
+// dx = -dy
+Tensor rsub(const Tensor& x, Scalar c) {
+  kernels::check_input(op::rsub_scalar, x);
+  Tensor y = kernels::scalar_binary(x, c, kernels::result_type(x, c), [](auto v, auto s) { return s - v; });
+  if (should_record(x))
+    record(op::rsub_scalar, {x}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, -ctx.grad()); });
+  return y;
+}
+
+// y = x * c
+// dx = dy * c
+Tensor mul(const Tensor& x, Scalar c) {
+  kernels::check_input(op::mul_scalar, x);
+  Tensor y = kernels::scalar_binary(x, c, kernels::result_type(x, c), [](auto v, auto s) { return v * s; });
+  if (should_record(x))
+    record(op::mul_scalar, {x}, y, {}, [c](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() * c); });
+  return y;
+}
+
+// y = x / c
+// dx = dy / c
+Tensor div(const Tensor& x, Scalar c) {
+  kernels::check_input(op::div_scalar, x);
+  Tensor y =
+      kernels::scalar_binary(x, c, division_type(kernels::result_type(x, c)), [](auto v, auto s) { return v / s; });
+  if (should_record(x))
+    record(op::div_scalar, {x}, y, {}, [c](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() / c); });
   return y;
 }
 
@@ -100,22 +180,18 @@ Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 Tensor operator-(const Tensor& a) { return neg(a); }
-
-// A number next to a tensor is a 0-d tensor of the tensor's dtype, as in PyTorch.
-namespace {
-Tensor number_like(const char* op, double value, const Tensor& t) {
-  kernels::check_defined(op, t, "the tensor operand");
-  return scalar(value, {.dtype = t.dtype()});
+Tensor operator+(const Tensor& a, Scalar b) { return add(a, b); }
+Tensor operator-(const Tensor& a, Scalar b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, Scalar b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, Scalar b) { return div(a, b); }
+Tensor operator+(Scalar a, const Tensor& b) { return add(b, a); }
+Tensor operator-(Scalar a, const Tensor& b) { return rsub(b, a); }
+Tensor operator*(Scalar a, const Tensor& b) { return mul(b, a); }
+// c / x is reciprocal(x) * c, as PyTorch computes it (so that the numbers agree to the bit);
+// an integer x divides as float32.
+Tensor operator/(Scalar a, const Tensor& b) {
+  kernels::check_defined("div", b, "the tensor operand");
+  return reciprocal(is_floating(b.dtype()) ? b : b.to(kFloat32)) * a;
 }
-}  // namespace
-
-Tensor operator+(const Tensor& a, double b) { return add(a, number_like("add", b, a)); }
-Tensor operator-(const Tensor& a, double b) { return sub(a, number_like("sub", b, a)); }
-Tensor operator*(const Tensor& a, double b) { return mul(a, number_like("mul", b, a)); }
-Tensor operator/(const Tensor& a, double b) { return div(a, number_like("div", b, a)); }
-Tensor operator+(double a, const Tensor& b) { return add(number_like("add", a, b), b); }
-Tensor operator-(double a, const Tensor& b) { return sub(number_like("sub", a, b), b); }
-Tensor operator*(double a, const Tensor& b) { return mul(number_like("mul", a, b), b); }
-Tensor operator/(double a, const Tensor& b) { return div(number_like("div", a, b), b); }
 
 }  // namespace tg

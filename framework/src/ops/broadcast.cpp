@@ -1,7 +1,7 @@
 // Broadcasting, and the one place where it is undone.
 //
 // Note: every binary op broadcasts its inputs, so every binary op's backward would need
-// to sum its gradients back to the input shapes. Instead Gradients::accumulate calls
+// to sum its gradients back to the input shapes. Instead BackwardContext::accumulate calls
 // sum_to once for all of them; op backwards are written as if shapes were equal.
 #include <algorithm>
 
@@ -25,6 +25,8 @@ std::array<std::int64_t, Shape::kMaxRank> broadcast_strides(const Shape& in, con
 }  // namespace kernels
 
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+  if (a == b || b.rank() == 0) return a;  // the common cases, without a loop
+  if (a.rank() == 0) return b;
   int rank = std::max(a.rank(), b.rank());
   Shape out;
   for (int d = 0; d < rank; ++d) {
@@ -41,9 +43,9 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 }
 
 // y = expand(x, shape): y[i] = x[i with stretched dims set to 0]
-// dx = sum_to(dy, x.shape)   (done by Gradients::accumulate)
+// dx = sum_to(dy, x.shape)   (done by BackwardContext::accumulate)
 Tensor expand(const Tensor& x, const Shape& shape) {
-  kernels::check_defined("expand", x);
+  kernels::check_input(op::expand, x);
   if (!(broadcast_shapes("expand", x.shape(), shape) == shape))
     fail<ShapeError>("expand: cannot expand {} to {}; only dims of size 1 can be stretched", x.shape(), shape);
   shape.numel("expand");  // throws ShapeError, naming expand, if the count overflows int64
@@ -63,19 +65,19 @@ Tensor expand(const Tensor& x, const Shape& shape) {
           for (std::int64_t j = 0; j < n; ++j) py[o + j] = px[ix + j * s];
         });
   });
-  if (should_record(x)) record("expand", {x}, y, [](const Tensor& dy, Gradients& in) { in.accumulate(0, dy); });
+  if (should_record(x)) record(op::expand, {x}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
   return y;
 }
 
 // y = sum_to(x, shape): y[j] = sum of x[i] over the i that broadcast onto j
 // dx = expand(dy, x.shape)
 Tensor sum_to(const Tensor& x, const Shape& shape) {
-  kernels::check_defined("sum_to", x);
+  kernels::check_input(op::sum_to, x);
   if (!(broadcast_shapes("sum_to", shape, x.shape()) == x.shape()))
     fail<ShapeError>("sum_to: cannot sum {} to {}; {} must broadcast to {}", x.shape(), shape, shape, x.shape());
   if (x.shape() == shape) return x;
   Tensor y = zeros(shape, {.dtype = x.dtype()});
-  dispatch(x.dtype(), [&]<class T>() {
+  dispatch_numeric("sum_to", x.dtype(), [&]<class T>() {
     const T* px = x.data<T>();
     T* py = y.data<T>();
     if (shape.numel() == 1) {
@@ -88,10 +90,9 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
           for (std::int64_t j = 0; j < n; ++j) py[iy + j * s] += px[o + j];
         });
   });
-  if (should_record(x)) {
-    Shape x_shape = x.shape();
-    record("sum_to", {x}, y, [x_shape](const Tensor& dy, Gradients& in) { in.accumulate(0, expand(dy, x_shape)); });
-  }
+  if (should_record(x))
+    record(op::sum_to, {x}, y, {},
+           [](BackwardContext& ctx) { ctx.accumulate(0, expand(ctx.grad(), ctx.input_shape(0))); });
   return y;
 }
 

@@ -125,7 +125,7 @@ Conv2dGradients backward(const char* op, const Geometry& g, const Tensor& dY, co
   if (need_dw) out.dw = empty({g.O, g.C, g.kh, g.kw}, {.dtype = dtype});
   if (need_db) out.db = empty({g.O}, {.dtype = dtype});
   const Conv2dAlgorithm a = resolve(op, g, dtype);
-  dispatch(dtype, [&]<class T>() {
+  dispatch_floating(op, dtype, [&]<class T>() {
     auto data = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
     const T *xp = data(x), *wp = data(weight), *dyp = dY.data<T>();
     T *dxp = data(out.dx), *dwp = data(out.dw), *dbp = data(out.db);
@@ -150,7 +150,7 @@ Tensor conv2d_backward_input(const Tensor& dY_in, const Tensor& weight_in, const
   const char* op = "conv2d_backward_input";
   Geometry g = geometry(op, input_shape, weight_in.shape(), options);
   check_grad_shape(op, dY_in, g, input_shape, weight_in.shape());
-  Tensor dY = kernels::cast(dY_in, kernels::promote(dY_in, weight_in));
+  Tensor dY = kernels::cast(dY_in, kernels::result_type(dY_in, weight_in));
   return backward(op, g, dY, Tensor(), weight_in, true, false, false).dx;
 }
 
@@ -162,7 +162,7 @@ Tensor conv2d_backward_weight(const Tensor& x_in, const Tensor& dY_in, const Sha
   const char* op = "conv2d_backward_weight";
   Geometry g = geometry(op, x_in.shape(), weight_shape, options);
   check_grad_shape(op, dY_in, g, x_in.shape(), weight_shape);
-  Tensor dY = kernels::cast(dY_in, kernels::promote(x_in, dY_in));
+  Tensor dY = kernels::cast(dY_in, kernels::result_type(x_in, dY_in));
   return backward(op, g, dY, x_in, Tensor(), false, true, false).dw;
 }
 
@@ -171,19 +171,20 @@ Tensor conv2d_backward_weight(const Tensor& x_in, const Tensor& dY_in, const Sha
 // dW = conv2d_backward_weight(x, dY, W.shape)
 // db = dY summed over n, i, j
 Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, const Conv2dOptions& options) {
-  kernels::check_defined("conv2d", x_in, "the input x");
-  kernels::check_defined("conv2d", weight_in, "the weight");
+  kernels::check_input(op::conv2d, x_in, "the input x");
+  kernels::check_input(op::conv2d, weight_in, "the weight");
+  if (bias_in.defined()) kernels::check_dtype(op::conv2d, bias_in, "the bias");
   Geometry g = geometry("conv2d", x_in.shape(), weight_in.shape(), options);
   if (bias_in.defined() && !(bias_in.shape() == Shape{g.O}))
     fail<ShapeError>("conv2d: bias must have shape [O] = [{}] to match weight {}, got {}", g.O, weight_in.shape(),
                      bias_in.shape());
-  Dtype dtype = kernels::promote(x_in, weight_in);
-  if (bias_in.defined() && bias_in.dtype() != dtype) dtype = kFloat64;
+  Dtype dtype = kernels::result_type(x_in, weight_in);
+  if (bias_in.defined()) dtype = promote_types(dtype, bias_in.dtype());
   Tensor x = kernels::cast(x_in, dtype), weight = kernels::cast(weight_in, dtype);
   Tensor bias = bias_in.defined() ? kernels::cast(bias_in, dtype) : Tensor();
   Tensor Y = empty({g.N, g.O, g.OH, g.OW}, {.dtype = dtype});
   const Conv2dAlgorithm a = resolve("conv2d", g, dtype);
-  dispatch(dtype, [&]<class T>() {
+  dispatch_floating("conv2d", dtype, [&]<class T>() {
     const T *xp = x.data<T>(), *wp = weight.data<T>(), *bp = bias.defined() ? bias.data<T>() : nullptr;
     if (a == Conv2dAlgorithm::naive) return conv::forward_naive(g, xp, wp, bp, Y.data<T>());
     if (a == Conv2dAlgorithm::rotated) return conv::forward_rotated(g, xp, wp, bp, Y.data<T>());
@@ -194,12 +195,13 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
     conv::forward<T>(g, xp, wp, bp, Y.data<T>());
   });
   if (should_record(x_in, weight_in, bias_in))
-    record("conv2d", {x_in, weight_in, bias_in}, Y,
-           [x = saved_for(x_in, weight_in), weight = saved_for(weight_in, x_in), g](const Tensor& dY, Gradients& in) {
-             Conv2dGradients d = backward("conv2d backward", g, dY, x, weight, in.needs(0), in.needs(1), in.needs(2));
-             if (in.needs(0)) in.accumulate(0, std::move(d.dx));
-             if (in.needs(1)) in.accumulate(1, std::move(d.dw));
-             if (in.needs(2)) in.accumulate(2, std::move(d.db));
+    record(op::conv2d, {x_in, weight_in, bias_in}, Y, {saved_for(x_in, weight_in), saved_for(weight_in, x_in)},
+           [g](BackwardContext& ctx) {
+             Conv2dGradients d = backward("conv2d backward", g, ctx.grad(), ctx.saved(0), ctx.saved(1), ctx.needs(0),
+                                          ctx.needs(1), ctx.needs(2));
+             if (ctx.needs(0)) ctx.accumulate(0, std::move(d.dx));
+             if (ctx.needs(1)) ctx.accumulate(1, std::move(d.dw));
+             if (ctx.needs(2)) ctx.accumulate(2, std::move(d.db));
            });
   return Y;
 }

@@ -26,8 +26,9 @@ Tensor corr2d_forward(const Tensor& X, const Tensor& K) {
   std::int64_t h = X.shape()[0], w = X.shape()[1], kh = K.shape()[0], kw = K.shape()[1];
   std::int64_t oh = h - kh + 1, ow = w - kw + 1;
   Tensor Y = empty({oh, ow}, {.dtype = X.dtype()});
-  dispatch(X.dtype(),
-           [&]<class T>() { kernels::corr2d_loops(X.data<T>(), w, K.data<T>(), kh, kw, Y.data<T>(), oh, ow); });
+  dispatch_floating("corr2d", X.dtype(), [&]<class T>() {
+    kernels::corr2d_loops(X.data<T>(), w, K.data<T>(), kh, kw, Y.data<T>(), oh, ow);
+  });
   return Y;
 }
 
@@ -35,7 +36,7 @@ Tensor corr2d_forward(const Tensor& X, const Tensor& K) {
 Tensor pad2d(const Tensor& X, std::int64_t ph, std::int64_t pw) {
   std::int64_t h = X.shape()[0], w = X.shape()[1];
   Tensor P = zeros({h + 2 * ph, w + 2 * pw}, {.dtype = X.dtype()});
-  dispatch(X.dtype(), [&]<class T>() {
+  dispatch_floating("corr2d", X.dtype(), [&]<class T>() {
     kernels::mat<T>(P, h + 2 * ph, w + 2 * pw).block(ph, pw, h, w) = kernels::mat<T>(X, h, w);
   });
   return P;
@@ -44,12 +45,15 @@ Tensor pad2d(const Tensor& X, std::int64_t ph, std::int64_t pw) {
 // K turned by 180 degrees: R[a, b] = K[kh - 1 - a, kw - 1 - b].
 Tensor rot180(const Tensor& K) {
   Tensor R = empty(K.shape(), {.dtype = K.dtype()});
-  dispatch(K.dtype(), [&]<class T>() { kernels::vec<T>(R) = kernels::vec<T>(K).reverse(); });
+  dispatch_floating("corr2d", K.dtype(), [&]<class T>() { kernels::vec<T>(R) = kernels::vec<T>(K).reverse(); });
   return R;
 }
 
 void check_2d(const char* op, const char* what, const Tensor& t) {
   kernels::check_defined(op, t, what);
+  if (!t.is_floating_point())
+    fail<DtypeError>("{}: {} is a {} tensor {}, but {} takes float32 and float64; convert it with .to(tg::kFloat32)",
+                     op, what, dtype_name(t.dtype()), t.shape(), op);
   if (t.dim() != 2)
     fail<ShapeError>("{}: {} must be 2-D [h, w], got shape {}; reshape it (batched inputs need conv2d)", op, what,
                      t.shape());
@@ -60,7 +64,7 @@ void check_2d(const char* op, const char* what, const Tensor& t) {
 Tensor corr2d_backward_input(const Tensor& dY, const Tensor& K) {
   check_2d("corr2d_backward_input", "dY", dY);
   check_2d("corr2d_backward_input", "K", K);
-  Dtype dtype = kernels::promote(dY, K);
+  Dtype dtype = kernels::result_type(dY, K);
   return corr2d_forward(pad2d(kernels::cast(dY, dtype), K.shape()[0] - 1, K.shape()[1] - 1),
                         rot180(kernels::cast(K, dtype)));
 }
@@ -71,7 +75,7 @@ Tensor corr2d_backward_kernel(const Tensor& X, const Tensor& dY) {
   if (dY.shape()[0] > X.shape()[0] || dY.shape()[1] > X.shape()[1])
     fail<ShapeError>("corr2d_backward_kernel: dY {} is larger than X {}; dY must have corr2d's output shape",
                      dY.shape(), X.shape());
-  Dtype dtype = kernels::promote(X, dY);
+  Dtype dtype = kernels::result_type(X, dY);
   return corr2d_forward(kernels::cast(X, dtype), kernels::cast(dY, dtype));
 }
 
@@ -88,12 +92,12 @@ Tensor corr2d(const Tensor& X, const Tensor& K) {
         K.shape(), X.shape());
   if (K.numel() == 0)
     fail<ShapeError>("corr2d: kernel {} is empty; it needs at least one row and one column", K.shape());
-  Dtype dtype = kernels::promote(X, K);
+  Dtype dtype = kernels::result_type(X, K);
   Tensor Y = corr2d_forward(kernels::cast(X, dtype), kernels::cast(K, dtype));
   if (should_record(X, K))
-    record("corr2d", {X, K}, Y, [X = saved_for(X, K), K = saved_for(K, X)](const Tensor& dY, Gradients& in) {
-      if (in.needs(0)) in.accumulate(0, corr2d_backward_input(dY, K));
-      if (in.needs(1)) in.accumulate(1, corr2d_backward_kernel(X, dY));
+    record(op::corr2d, {X, K}, Y, {saved_for(K, X), saved_for(X, K)}, [](BackwardContext& ctx) {
+      if (ctx.needs(0)) ctx.accumulate(0, corr2d_backward_input(ctx.grad(), ctx.saved(0)));
+      if (ctx.needs(1)) ctx.accumulate(1, corr2d_backward_kernel(ctx.saved(1), ctx.grad()));
     });
   return Y;
 }

@@ -1,6 +1,7 @@
 #pragma once
-// Private helpers shared by the op files: Eigen views of tensor buffers and the loops
-// every elementwise op needs. Ops stay short because the loops live here, once.
+// Private helpers shared by the op files: Eigen views of tensor buffers, the checks every op
+// starts with, and the loops every elementwise op needs. Ops stay short because the loops live
+// here, once.
 // Note: with -O3 -march=native, GCC 12 reports `__Y is (maybe) used uninitialized` inside
 // avx512fintrin.h, where Eigen's AVX-512 packets come from (GCC bug 105593: the
 // intrinsics initialise a variable with itself on purpose). The pragmas silence exactly
@@ -15,8 +16,11 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include "ops/parallel_for.hpp"
 #include "tapegrad/error.hpp"
 #include "tapegrad/ops.hpp"
+#include "tapegrad/registry.hpp"
+#include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg::kernels {
@@ -45,42 +49,72 @@ inline void check_defined(const char* op, const Tensor& t, const char* what = "t
     fail<ValueError>("{}: {} is an undefined tensor (default-constructed); pass a tensor with data", op, what);
 }
 
+// Refuses t (defined) unless `op` accepts its dtype (OpInfo::dtypes), naming both and the fix.
+void fail_dtype(const OpInfo& op, const Tensor& t, const char* what);
+inline void check_dtype(const OpInfo& op, const Tensor& t, const char* what = "the input") {
+  if (!op.dtypes.contains(t.dtype())) [[unlikely]]
+    fail_dtype(op, t, what);
+}
+// check_defined, then check_dtype: what most ops start with, per tensor input.
+inline void check_input(const OpInfo& op, const Tensor& t, const char* what = "the input") {
+  check_defined(op.name, t, what);
+  check_dtype(op, t, what);
+}
+
 // t as dtype d, for use inside a kernel: the conversion is never recorded, since the op
 // records its original inputs.
 inline Tensor cast(const Tensor& t, Dtype d) { return t.dtype() == d ? t : t.detach().to(d); }
+// The same without copying the handle when t already has dtype d (a handle copy is an atomic
+// update, and the small ops run several per call): the converted tensor, if any, goes to `holder`.
+inline const Tensor& cast(const Tensor& t, Dtype d, Tensor& holder) {
+  if (t.dtype() == d) return t;
+  holder = t.detach().to(d);
+  return holder;
+}
 
-// y = f(x) for an Eigen array expression f, e.g. [](auto x) { return x.exp(); }; `op`
-// names the op in the error for an undefined x.
+// The dtype of a binary op's result, by PyTorch's rules: dims > 0 outrank 0-d tensors, which
+// outrank plain numbers, except that a lower rank of a higher category (bool < integer <
+// floating) still lifts the result to that category: an int64 [3] times a float64 0-d tensor
+// is float64, a float32 [3] times one is float32.
+Dtype promoted_type(const Tensor& a, const Tensor& b);
+inline Dtype result_type(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() ? a.dtype() : promoted_type(a, b);
+}
+Dtype result_type(const Tensor& a, Scalar b);
+
+// y = f(x) for an Eigen array expression f, e.g. [](auto x) { return x.exp(); }, in x's dtype
+// (which must be floating: the op checked it), split over threads when x is large.
 template <class F>
 Tensor map(const char* op, const Tensor& x, F f) {
   check_defined(op, x);
   Tensor y = empty(x.shape(), {.dtype = x.dtype()});
-  dispatch(x.dtype(), [&]<class T>() { vec<T>(y) = f(vec<T>(x)); });
+  dispatch_floating(op, x.dtype(), [&]<class T>() {
+    auto vx = vec<T>(x);
+    auto vy = vec<T>(y);
+    parallel_for(x.numel(), 1, [&](std::int64_t begin, std::int64_t end) {
+      vy.segment(begin, end - begin) = f(vx.segment(begin, end - begin));
+    });
+  });
   return y;
 }
 
-// out[i] = f(a[i], b[i]) for same-shaped tensors, with a scalar function f. Used by
-// backward formulas such as dx = dy * y * (1 - y).
+// out[i] = f(a[i], b[i]) with a scalar function f, for tensors of one shape, in a's dtype (b is
+// converted to it), split over threads when large: the backward of an elementwise op, such as
+// dx = dy * y * (1 - y).
 template <class F>
-Tensor zip(const Tensor& a, const Tensor& b, F f) {
+Tensor zip(const char* op, const Tensor& a, const Tensor& b_in, F f) {
   Tensor out = empty(a.shape(), {.dtype = a.dtype()});
-  Tensor b_converted;  // used only if b's dtype differs
-  const Tensor& bb = b.dtype() == a.dtype() ? b : (b_converted = cast(b, a.dtype()));
-  dispatch(a.dtype(), [&]<class T>() {
+  Tensor holder;
+  const Tensor& b = cast(b_in, a.dtype(), holder);
+  dispatch_floating(op, a.dtype(), [&]<class T>() {
     const T* pa = a.data<T>();
-    const T* pb = bb.data<T>();
+    const T* pb = b.data<T>();
     T* po = out.data<T>();
-    for (std::int64_t i = 0, n = a.numel(); i < n; ++i) po[i] = f(pa[i], pb[i]);
+    parallel_for(a.numel(), 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) po[i] = f(pa[i], pb[i]);
+    });
   });
   return out;
-}
-
-// The dtype of a binary op's result (see ops.hpp).
-inline Dtype promote(const Tensor& a, const Tensor& b) {
-  if (a.dtype() == b.dtype()) return a.dtype();
-  if (a.dim() == 0 && b.dim() > 0) return b.dtype();
-  if (b.dim() == 0 && a.dim() > 0) return a.dtype();
-  return kFloat64;
 }
 
 // The strides with which a tensor of shape `in` is read when broadcast to `out`:
@@ -117,38 +151,52 @@ void for_each_row(const Shape& out, const std::array<std::int64_t, Shape::kMaxRa
   }
 }
 
-// out = f(a, b) elementwise with broadcasting, f a scalar function. Same-shape and
-// scalar operands take straight loops the compiler vectorises.
-template <class F>
-Tensor broadcast_binary(const char* op, const Tensor& a_in, const Tensor& b_in, F f) {
-  check_defined(op, a_in, "the first operand");
-  check_defined(op, b_in, "the second operand");
-  Dtype dtype = promote(a_in, b_in);
-  Tensor a_converted, b_converted;  // used only if an operand's dtype differs
-  const Tensor& a = a_in.dtype() == dtype ? a_in : (a_converted = cast(a_in, dtype));
-  const Tensor& b = b_in.dtype() == dtype ? b_in : (b_converted = cast(b_in, dtype));
+// out = f(a, b) elementwise with broadcasting, f a scalar function, both operands converted to
+// `compute`. The result has that dtype, or is bool for a comparison (Compare = true). Same-shape
+// and scalar operands take straight loops the compiler vectorises.
+template <bool Compare = false, class F>
+Tensor broadcast_binary(const char* op, const Tensor& a_in, const Tensor& b_in, Dtype compute, F f) {
+  Tensor a_holder, b_holder;
+  const Tensor& a = cast(a_in, compute, a_holder);
+  const Tensor& b = cast(b_in, compute, b_holder);
   Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(op, a.shape(), b.shape());
-  Tensor out = empty(shape, {.dtype = dtype});
-  dispatch(dtype, [&]<class T>() {
+  Tensor out = empty(shape, {.dtype = Compare ? kBool : compute});
+  dispatch(compute, [&]<class T>() {
+    using R = std::conditional_t<Compare, bool, T>;
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
-    T* po = out.data<T>();
+    R* po = out.data<R>();
     std::int64_t n = out.numel();
     if (a.shape() == b.shape()) {
-      for (std::int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
+      for (std::int64_t i = 0; i < n; ++i) po[i] = static_cast<R>(f(pa[i], pb[i]));
     } else if (b.numel() == 1 && a.shape() == shape) {
       const T s = pb[0];
-      for (std::int64_t i = 0; i < n; ++i) po[i] = f(pa[i], s);
+      for (std::int64_t i = 0; i < n; ++i) po[i] = static_cast<R>(f(pa[i], s));
     } else if (a.numel() == 1 && b.shape() == shape) {
       const T s = pa[0];
-      for (std::int64_t i = 0; i < n; ++i) po[i] = f(s, pb[i]);
+      for (std::int64_t i = 0; i < n; ++i) po[i] = static_cast<R>(f(s, pb[i]));
     } else {
       for_each_row(
           shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
           [&](std::int64_t o, std::int64_t ia, std::int64_t ib, std::int64_t len, std::int64_t sa, std::int64_t sb) {
-            for (std::int64_t j = 0; j < len; ++j) po[o + j] = f(pa[ia + j * sa], pb[ib + j * sb]);
+            for (std::int64_t j = 0; j < len; ++j) po[o + j] = static_cast<R>(f(pa[ia + j * sa], pb[ib + j * sb]));
           });
     }
+  });
+  return out;
+}
+
+// out = f(a, s) elementwise for a number s, in the dtype `compute` (a converted to it).
+template <class F>
+Tensor scalar_binary(const Tensor& a_in, Scalar s, Dtype compute, F f) {
+  Tensor holder;
+  const Tensor& a = cast(a_in, compute, holder);
+  Tensor out = empty(a.shape(), {.dtype = compute});
+  dispatch(compute, [&]<class T>() {
+    const T* pa = a.data<T>();
+    T* po = out.data<T>();
+    const T v = s.to<T>();
+    for (std::int64_t i = 0, n = a.numel(); i < n; ++i) po[i] = static_cast<T>(f(pa[i], v));
   });
   return out;
 }

@@ -31,12 +31,14 @@ Tensor batched_matmul(const Tensor& a_in, const Tensor& b_in) {
   out_shape.push_back(n);
   out_shape.push_back(m);
 
-  Dtype dtype = kernels::promote(a_in, b_in);
-  Tensor a = kernels::cast(a_in, dtype), b = kernels::cast(b_in, dtype);
+  Dtype dtype = kernels::result_type(a_in, b_in);
+  Tensor a_holder, b_holder;
+  const Tensor& a = kernels::cast(a_in, dtype, a_holder);
+  const Tensor& b = kernels::cast(b_in, dtype, b_holder);
   Tensor y = empty(out_shape, {.dtype = dtype});
   auto stride_a = kernels::broadcast_strides(batch_a, batch), stride_b = kernels::broadcast_strides(batch_b, batch);
   auto batch_strides = batch.strides();
-  dispatch(dtype, [&]<class T>() {
+  dispatch_floating("matmul", dtype, [&]<class T>() {
     for (std::int64_t i = 0, count = batch.numel(); i < count; ++i) {
       std::int64_t ia = 0, ib = 0;  // which matrix of a and of b batch element i reads
       for (int d = 0; d < batch.rank(); ++d) {
@@ -54,10 +56,10 @@ Tensor batched_matmul(const Tensor& a_in, const Tensor& b_in) {
 }  // namespace
 
 // Y = A B
-// dA = dY B^T,  dB = A^T dY   (summed over broadcast batch dims by Gradients::accumulate)
+// dA = dY B^T,  dB = A^T dY   (summed over broadcast batch dims by BackwardContext::accumulate)
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  kernels::check_defined("matmul", a, "the first operand");
-  kernels::check_defined("matmul", b, "the second operand");
+  kernels::check_input(op::matmul, a, "the first operand");
+  kernels::check_input(op::matmul, b, "the second operand");
   if (a.dim() == 0 || b.dim() == 0)
     fail<ShapeError>("matmul: both operands need at least 1 dim, got shapes {} and {}; use mul for scalars", a.shape(),
                      b.shape());
@@ -81,9 +83,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   }
   Tensor y = batched_matmul(a, b);
   if (should_record(a, b))
-    record("matmul", {a, b}, y, [a = saved_for(a, b), b = saved_for(b, a)](const Tensor& dy, Gradients& in) {
-      if (in.needs(0)) in.accumulate(0, batched_matmul(dy, transpose(b, -1, -2)));
-      if (in.needs(1)) in.accumulate(1, batched_matmul(transpose(a, -1, -2), dy));
+    record(op::matmul, {a, b}, y, {saved_for(b, a), saved_for(a, b)}, [](BackwardContext& ctx) {
+      if (ctx.needs(0)) ctx.accumulate(0, batched_matmul(ctx.grad(), transpose(ctx.saved(0), -1, -2)));
+      if (ctx.needs(1)) ctx.accumulate(1, batched_matmul(transpose(ctx.saved(1), -1, -2), ctx.grad()));
     });
   return y;
 }

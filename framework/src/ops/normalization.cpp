@@ -126,14 +126,17 @@ void update_running(Tensor running, const Tensor& batch, double momentum) {
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
-  kernels::check_defined("batch_norm", x);
+  kernels::check_input(op::batch_norm, x);
+  for (const auto& [t, what] : {std::pair{&running_mean, "running_mean"}, std::pair{&running_var, "running_var"},
+                                std::pair{&weight, "weight"}, std::pair{&bias, "bias"}})
+    if (t->defined()) kernels::check_dtype(op::batch_norm, *t, what);
   check_batch_norm_args(x, running_mean, running_var, weight, bias, training);
   const ChannelLayout l{x.size(0), x.size(1), x.numel() == 0 ? 0 : x.numel() / (x.size(0) * x.size(1))};
   const Dtype dtype = x.dtype();
   const std::int64_t M = l.N * l.S;
   Tensor y = empty(x.shape(), {.dtype = dtype});
   Tensor mean, invstd;  // [C], saved for the backward
-  dispatch(dtype, [&]<class T>() {
+  dispatch_floating("batch_norm", dtype, [&]<class T>() {
     const T* px = x.data<T>();
     Vec<T> m(l.C), var(l.C);
     if (training) {
@@ -159,41 +162,46 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   if (should_record(x, weight, bias)) {
     // x is read by dx (training) and dweight; weight only by dx.
     bool keep_x = x.requires_grad() || (weight.defined() && weight.requires_grad());
-    record("batch_norm", {x, weight, bias}, y,
-           [x = keep_x ? save(x) : Tensor(), weight = saved_for(weight, x), mean = save(mean), invstd = save(invstd),
-            training, l](const Tensor& dy_in, Gradients& in) {
-             Tensor dy = kernels::cast(dy_in, mean.dtype());
-             Tensor dx, dweight, dbias;
-             dispatch(mean.dtype(), [&]<class T>() {
-               auto m = kernels::vec<T>(mean), is = kernels::vec<T>(invstd);
-               const T* pdy = dy.data<T>();
-               const T* px = x.defined() ? x.data<T>() : nullptr;
-               Vec<T> sum_dy = channel_sum<T>(l, pdy, pdy, Vec<T>::Zero(l.C), [](auto g, auto, auto) { return g; });
-               Vec<T> sum_dy_xhat = Vec<T>::Zero(l.C);
-               if (px)
-                 sum_dy_xhat =
-                     channel_sum<T>(l, pdy, px, Vec<T>(m), [](auto g, auto v, auto k) { return g * (v - k); }) * is;
-               if (in.needs(2)) dbias = to_tensor<T>(sum_dy);
-               if (in.needs(1)) dweight = to_tensor<T>(sum_dy_xhat);
-               if (!in.needs(0)) return;
-               Vec<T> k = is * channel_values<T>(weight, l.C, 1);  // dy/dx at fixed statistics
-               dx = empty(dy.shape(), {.dtype = dy.dtype()});
-               T* pdx = dx.data<T>();
-               if (!training) {
-                 for_each_element(l, [&](std::int64_t i, std::int64_t c) { pdx[i] = pdy[i] * k[c]; });
-                 return;
-               }
-               const auto M = static_cast<T>(l.N * l.S);
-               Vec<T> a = sum_dy / M, b = sum_dy_xhat * is / M;
-               for_each_element(
-                   l, [&](std::int64_t i, std::int64_t c) {  // k (dy - a - (x - mean) invstd sum(dy xhat) / M)
-                     pdx[i] = ((pdy[i] - a[c]) - (px[i] - m[c]) * b[c]) * k[c];
-                   });
-             });
-             if (in.needs(0)) in.accumulate(0, dx);
-             if (in.needs(1)) in.accumulate(1, dweight);
-             if (in.needs(2)) in.accumulate(2, dbias);
-           });
+    // In training y does not read the running statistics (this call only updates them), so
+    // the entry does not list them as inputs: as in PyTorch, y depends on x, weight and bias.
+    const Tensor none;
+    record(
+        op::batch_norm, {x, training ? none : running_mean, training ? none : running_var, weight, bias}, y,
+        {keep_x ? x : Tensor(), saved_for(weight, x), mean, invstd}, [training](BackwardContext& ctx) {
+          Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3);
+          Tensor dy = kernels::cast(ctx.grad(), mean.dtype());
+          const ChannelLayout l{dy.size(0), dy.size(1), dy.numel() == 0 ? 0 : dy.numel() / (dy.size(0) * dy.size(1))};
+          Tensor dx, dweight, dbias;
+          dispatch_floating("batch_norm", mean.dtype(), [&]<class T>() {
+            auto m = kernels::vec<T>(mean), is = kernels::vec<T>(invstd);
+            const T* pdy = dy.data<T>();
+            const T* px = x.defined() ? x.data<T>() : nullptr;
+            Vec<T> sum_dy = channel_sum<T>(l, pdy, pdy, Vec<T>::Zero(l.C), [](auto g, auto, auto) { return g; });
+            Vec<T> sum_dy_xhat = Vec<T>::Zero(l.C);
+            if (px)
+              sum_dy_xhat =
+                  channel_sum<T>(l, pdy, px, Vec<T>(m), [](auto g, auto v, auto k) { return g * (v - k); }) * is;
+            if (ctx.needs(4)) dbias = to_tensor<T>(sum_dy);
+            if (ctx.needs(3)) dweight = to_tensor<T>(sum_dy_xhat);
+            if (!ctx.needs(0)) return;
+            Vec<T> k = is * channel_values<T>(weight, l.C, 1);  // dy/dx at fixed statistics
+            dx = empty(dy.shape(), {.dtype = dy.dtype()});
+            T* pdx = dx.data<T>();
+            if (!training) {
+              for_each_element(l, [&](std::int64_t i, std::int64_t c) { pdx[i] = pdy[i] * k[c]; });
+              return;
+            }
+            const auto M = static_cast<T>(l.N * l.S);
+            Vec<T> a = sum_dy / M, b = sum_dy_xhat * is / M;
+            for_each_element(l,
+                             [&](std::int64_t i, std::int64_t c) {  // k (dy - a - (x - mean) invstd sum(dy xhat) / M)
+                               pdx[i] = ((pdy[i] - a[c]) - (px[i] - m[c]) * b[c]) * k[c];
+                             });
+          });
+          if (ctx.needs(0)) ctx.accumulate(0, dx);
+          if (ctx.needs(3)) ctx.accumulate(3, dweight);
+          if (ctx.needs(4)) ctx.accumulate(4, dbias);
+        });
   }
   return y;
 }
@@ -203,20 +211,20 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 // Note: the closure saves mask / (1 - p) (0 or the scale) rather than x or y: it is all the
 // backward reads, and a zeroed y could not tell a dropped element from a zero input.
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
-  kernels::check_defined("dropout", x);
+  kernels::check_input(op::dropout, x);
   if (!(p >= 0 && p <= 1))
     fail<ValueError>("dropout: probability p must lie in [0, 1], got {}; p is the fraction of elements zeroed", p);
   if (!training || p == 0) return x;
   const double keep_scale = p == 1 ? 0 : 1 / (1 - p);
   Tensor mask = empty(x.shape(), {.dtype = x.dtype()});
-  dispatch(x.dtype(), [&]<class T>() {
+  dispatch_floating("dropout", x.dtype(), [&]<class T>() {
     T* m = mask.data<T>();
     for (std::int64_t i = 0, n = x.numel(); i < n; ++i) m[i] = gen.uniform() < p ? T(0) : static_cast<T>(keep_scale);
   });
-  Tensor y = kernels::zip(x, mask, [](auto v, auto m) { return v * m; });
+  Tensor y = kernels::zip("dropout", x, mask, [](auto v, auto m) { return v * m; });
   if (should_record(x))
-    record("dropout", {x}, y, [mask = save(mask)](const Tensor& dy, Gradients& in) {
-      in.accumulate(0, kernels::zip(dy, mask, [](auto g, auto m) { return g * m; }));
+    record(op::dropout, {x}, y, {mask}, [](BackwardContext& ctx) {
+      ctx.accumulate(0, kernels::zip("dropout", ctx.grad(), ctx.saved(0), [](auto g, auto m) { return g * m; }));
     });
   return y;
 }

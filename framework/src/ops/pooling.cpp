@@ -100,7 +100,7 @@ void for_each_plane(const PoolGeometry& g, F f) {
 // running max is selected (the value is re-read from x): GCC compiles an integer select
 // to a conditional move, where a float select became a branch that random data mispredicts.
 template <class T, class K, class S>
-void max_pool_plane(const PoolGeometry& g, K kw, S sw, const T* x, T* y, std::int32_t* arg) {
+void max_pool_plane(const PoolGeometry& g, K kw, S sw, const T* x, T* y, std::int64_t* arg) {
   Span inner = interior_columns(g);
   for (std::int64_t i = 0; i < g.oh; ++i) {
     Span rows = clipped(i, g.sh, g.ph, g.kh, g.h);
@@ -113,7 +113,7 @@ void max_pool_plane(const PoolGeometry& g, K kw, S sw, const T* x, T* y, std::in
           best_at = take ? r * g.w + c0 + b : best_at;
         }
       y[i * g.ow + j] = x[best_at];
-      arg[i * g.ow + j] = static_cast<std::int32_t>(best_at);
+      arg[i * g.ow + j] = best_at;
     };
     auto border = [&](std::int64_t j) {
       Span cols = clipped(j, sw, g.pw, kw, g.w);
@@ -187,26 +187,26 @@ void avg_pool_backward_plane(const PoolGeometry& g, K kw, S sw, const T* dy, T* 
 // Note: the gradient of a max is a subgradient where the window has ties; like PyTorch we
 // send it all to the first maximum, so that results agree with PyTorch's number for number.
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
-  kernels::check_defined("max_pool2d", x);
+  kernels::check_input(op::max_pool2d, x);
   PoolGeometry g = pool_geometry("max_pool2d", x, options);
-  if (g.h * g.w > INT_MAX)
-    fail<ShapeError>("max_pool2d: input {} has {} x {} images; at most 2^31 - 1 elements per image are supported",
-                     x.shape(), g.h, g.w);
   Tensor y = empty(output_shape(x, g), {.dtype = x.dtype()});
   // Offsets of each window's maximum within its plane, as PyTorch's indices.
-  auto argmax = std::make_shared_for_overwrite<std::int32_t[]>(static_cast<std::size_t>(y.numel()));
-  dispatch(x.dtype(), [&]<class T>() {
+  Tensor argmax = empty(y.shape(), {.dtype = kInt64});
+  dispatch_floating("max_pool2d", x.dtype(), [&]<class T>() {
     const T* px = x.data<T>();
     T* py = y.data<T>();
+    std::int64_t* pa = argmax.data<std::int64_t>();
     for_each_plane(g, [&](std::int64_t p, auto kw, auto sw) {
-      max_pool_plane(g, kw, sw, px + p * g.h * g.w, py + p * g.oh * g.ow, argmax.get() + p * g.oh * g.ow);
+      max_pool_plane(g, kw, sw, px + p * g.h * g.w, py + p * g.oh * g.ow, pa + p * g.oh * g.ow);
     });
   });
   if (should_record(x)) {
-    detail::note_saved(argmax.get(), static_cast<std::size_t>(y.numel()) * sizeof(std::int32_t));
-    record("max_pool2d", {x}, y, [argmax, g, x_shape = x.shape()](const Tensor& dy, Gradients& in) {
-      Tensor dx = empty(x_shape, {.dtype = dy.dtype()});
-      dispatch(dy.dtype(), [&]<class T>() {
+    record(op::max_pool2d, {x}, y, {argmax}, [g](BackwardContext& ctx) {
+      const Tensor& dy = ctx.grad();
+      Tensor saved = ctx.saved(0);
+      const std::int64_t* argmax = saved.data<std::int64_t>();
+      Tensor dx = empty(ctx.input_shape(0), {.dtype = dy.dtype()});
+      dispatch_floating("max_pool2d", dy.dtype(), [&]<class T>() {
         const T* pdy = dy.data<T>();
         T* pdx = dx.data<T>();
         kernels::parallel_for(g.planes, g.h * g.w, [&](std::int64_t begin, std::int64_t end) {
@@ -217,7 +217,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
           }
         });
       });
-      in.accumulate(0, std::move(dx));
+      ctx.accumulate(0, std::move(dx));
     });
   }
   return y;
@@ -226,10 +226,10 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
 // y[o] = (1 / (kh kw)) sum_{p in window(o)} x[p]   (padding contributes zeros)
 // dx[p] = sum_{o : p in window(o)} dy[o] / (kh kw)
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
-  kernels::check_defined("avg_pool2d", x);
+  kernels::check_input(op::avg_pool2d, x);
   PoolGeometry g = pool_geometry("avg_pool2d", x, options);
   Tensor y = empty(output_shape(x, g), {.dtype = x.dtype()});
-  dispatch(x.dtype(), [&]<class T>() {
+  dispatch_floating("avg_pool2d", x.dtype(), [&]<class T>() {
     const T* px = x.data<T>();
     T* py = y.data<T>();
     for_each_plane(g, [&](std::int64_t p, auto kw, auto sw) {
@@ -237,16 +237,17 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
     });
   });
   if (should_record(x)) {
-    record("avg_pool2d", {x}, y, [g, x_shape = x.shape()](const Tensor& dy, Gradients& in) {
-      Tensor dx = empty(x_shape, {.dtype = dy.dtype()});
-      dispatch(dy.dtype(), [&]<class T>() {
+    record(op::avg_pool2d, {x}, y, {}, [g](BackwardContext& ctx) {
+      const Tensor& dy = ctx.grad();
+      Tensor dx = empty(ctx.input_shape(0), {.dtype = dy.dtype()});
+      dispatch_floating("avg_pool2d", dy.dtype(), [&]<class T>() {
         const T* pdy = dy.data<T>();
         T* pdx = dx.data<T>();
         for_each_plane(g, [&](std::int64_t p, auto kw, auto sw) {
           avg_pool_backward_plane(g, kw, sw, pdy + p * g.oh * g.ow, pdx + p * g.h * g.w);
         });
       });
-      in.accumulate(0, std::move(dx));
+      ctx.accumulate(0, std::move(dx));
     });
   }
   return y;

@@ -12,10 +12,19 @@ namespace {
 
 using Dims = std::array<int, Shape::kMaxRank>;
 
+// A permutation of at most kMaxRank dims, one byte each: small enough to keep inline in a
+// backward function.
+std::array<std::int8_t, Shape::kMaxRank> compact(const Dims& dims, int rank) {
+  std::array<std::int8_t, Shape::kMaxRank> out{};
+  for (int k = 0; k < rank; ++k)
+    out[static_cast<std::size_t>(k)] = static_cast<std::int8_t>(dims[static_cast<std::size_t>(k)]);
+  return out;
+}
+
 // y = x with its dims reordered: dim k of y is dim dims[k] of x
 // dx = permute(dy, inverse(dims))
 Tensor permute_dims(const Tensor& x, std::span<const int> order) {
-  kernels::check_defined("permute", x);
+  kernels::check_input(op::permute, x);
   int r = x.dim();
   if (static_cast<int>(order.size()) != r)
     fail<ShapeError>("permute: got {} dims for a tensor of shape {}; give each of its {} dims once", order.size(),
@@ -50,8 +59,10 @@ Tensor permute_dims(const Tensor& x, std::span<const int> order) {
         });
   });
   if (should_record(x))
-    record("permute", {x}, y, [inverse, r](const Tensor& dy, Gradients& in) {
-      in.accumulate(0, permute_dims(dy, std::span<const int>(inverse.data(), static_cast<std::size_t>(r))));
+    record(op::permute, {x}, y, {}, [inverse = compact(inverse, r), r](BackwardContext& ctx) {
+      std::array<int, Shape::kMaxRank> dims{};
+      for (int k = 0; k < r; ++k) dims[static_cast<std::size_t>(k)] = inverse[static_cast<std::size_t>(k)];
+      ctx.accumulate(0, permute_dims(ctx.grad(), std::span<const int>(dims.data(), static_cast<std::size_t>(r))));
     });
   return y;
 }
@@ -61,7 +72,7 @@ Tensor permute_dims(const Tensor& x, std::span<const int> order) {
 // y = x with another shape (same data, same row-major order)
 // dx = reshape(dy, x.shape)
 Tensor reshape(const Tensor& x, const Shape& shape) {
-  kernels::check_defined("reshape", x);
+  kernels::check_input(op::reshape, x);
   if (shape.numel("reshape") != x.numel())
     fail<ShapeError>("reshape: cannot view {} ({} elements) as {} ({} elements); the element counts must match",
                      x.shape(), x.numel(), shape, shape.numel());
@@ -71,10 +82,9 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   impl->dtype = x.dtype();
   impl->storage = x.impl().storage;  // a view: no copy
   Tensor y(std::move(impl));
-  if (should_record(x)) {
-    Shape x_shape = x.shape();
-    record("reshape", {x}, y, [x_shape](const Tensor& dy, Gradients& in) { in.accumulate(0, reshape(dy, x_shape)); });
-  }
+  if (should_record(x))
+    record(op::reshape, {x}, y, {},
+           [](BackwardContext& ctx) { ctx.accumulate(0, reshape(ctx.grad(), ctx.input_shape(0))); });
   return y;
 }
 

@@ -35,7 +35,7 @@ std::vector<PoolCase> random_pool_cases(tg::Generator& gen) {
   while (cases.size() < 10) {
     std::int64_t kh = tg::test::random_int(gen, 1, 3), kw = tg::test::random_int(gen, 1, 3);
     Pool2dOptions options{.kernel_size = {kh, kw},
-                          .stride = {{tg::test::random_int(gen, 1, 3), tg::test::random_int(gen, 1, 3)}},
+                          .stride = {tg::test::random_int(gen, 1, 3), tg::test::random_int(gen, 1, 3)},
                           .padding = {tg::test::random_int(gen, 0, kh / 2), tg::test::random_int(gen, 0, kw / 2)}};
     Shape input{tg::test::random_int(gen, 1, 2), tg::test::random_int(gen, 1, 2), tg::test::random_int(gen, 1, 7),
                 tg::test::random_int(gen, 1, 7)};
@@ -46,8 +46,8 @@ std::vector<PoolCase> random_pool_cases(tg::Generator& gen) {
 }
 
 std::string describe(const PoolCase& c) {
-  return fmt::format("x {} kernel [{}] stride [{}] padding [{}]", c.input, fmt::join(c.options.kernel_size, ", "),
-                     fmt::join(*c.options.stride, ", "), fmt::join(c.options.padding, ", "));
+  return fmt::format("x {} kernel {} stride {} padding {}", c.input, c.options.kernel_size, *c.options.stride,
+                     c.options.padding);
 }
 
 Tensor load(const std::string& name) { return tg::load_npy(tg::test::fixture("torch/pooling_loss/" + name + ".npy")); }
@@ -87,7 +87,7 @@ TEST_CASE("max_pool2d of a known 4x4: window maxima, gradient to where they were
 
   // Overlapping 3x3 windows with stride 1: the 9 sits in all four, so it gets all four gradients.
   x.set_grad(Tensor());
-  Tensor z = tg::max_pool2d(x, {.kernel_size = {3, 3}, .stride = {{1, 1}}});
+  Tensor z = tg::max_pool2d(x, {.kernel_size = {3, 3}, .stride = {1, 1}});
   CHECK(allclose(z, Tensor{{9, 9}, {9, 9}}.reshape({1, 1, 2, 2}), 0, 0));
   z.sum().backward();
   CHECK(x.grad().at({0, 0, 1, 1}) == 4);
@@ -96,14 +96,14 @@ TEST_CASE("max_pool2d of a known 4x4: window maxima, gradient to where they were
 
 TEST_CASE("max_pool2d pads with -inf: negative inputs never pool to the padding's 0", "[ops][pooling]") {
   Tensor x = -image({{1, 2, 3}, {4, 5, 6}});
-  Tensor y = tg::max_pool2d(x, {.kernel_size = {2, 2}, .stride = {{1, 1}}, .padding = {1, 1}});
+  Tensor y = tg::max_pool2d(x, {.kernel_size = {2, 2}, .stride = {1, 1}, .padding = {1, 1}});
   REQUIRE(y.shape() == Shape{1, 1, 3, 4});
   CHECK(allclose(y, Tensor{{-1, -1, -2, -3}, {-1, -1, -2, -3}, {-4, -4, -5, -6}}.reshape({1, 1, 3, 4}), 0, 0));
 }
 
 TEST_CASE("max_pool2d sends the gradient of a tied window to its first maximum, as torch", "[ops][pooling]") {
   Tensor x = image({{1, 5, 5}, {5, 5, 5}, {5, 5, 1}}).requires_grad_();
-  tg::max_pool2d(x, {.kernel_size = {2, 2}, .stride = {{1, 1}}}).sum().backward();
+  tg::max_pool2d(x, {.kernel_size = {2, 2}, .stride = {1, 1}}).sum().backward();
   // Windows start at (0,0), (0,1), (1,0), (1,1); each sends its gradient to its first 5 in
   // row-major order: (0,1) twice, then (1,0) and (1,1). The last maximum would give (1,1),
   // (1,2), (2,1), (2,1).
@@ -111,14 +111,14 @@ TEST_CASE("max_pool2d sends the gradient of a tied window to its first maximum, 
 
   // A NaN wins over every number in its window, as in torch.
   Tensor with_nan = image({{1, std::nan(""), 3}});
-  Tensor y = tg::max_pool2d(with_nan, {.kernel_size = {1, 2}, .stride = {{1, 1}}});
+  Tensor y = tg::max_pool2d(with_nan, {.kernel_size = {1, 2}, .stride = {1, 1}});
   CHECK(std::isnan(y.at({0, 0, 0, 0})));
   CHECK(std::isnan(y.at({0, 0, 0, 1})));
 }
 
 TEST_CASE("avg_pool2d counts the zero padding in every window (count_include_pad)", "[ops][pooling]") {
   Tensor x = tg::ones({1, 1, 3, 3}, {.requires_grad = true});
-  Tensor y = tg::avg_pool2d(x, {.kernel_size = {3, 3}, .stride = {{1, 1}}, .padding = {1, 1}});
+  Tensor y = tg::avg_pool2d(x, {.kernel_size = {3, 3}, .stride = {1, 1}, .padding = {1, 1}});
   // Each 3x3 window around a pixel sees 4 (corner), 6 (edge) or 9 (centre) ones, over 9.
   Tensor counts = Tensor{{4, 6, 4}, {6, 9, 6}, {4, 6, 4}}.reshape({1, 1, 3, 3}) / 9;
   CHECK(allclose(y, counts));
@@ -133,8 +133,8 @@ TEST_CASE("avg_pool2d counts the zero padding in every window (count_include_pad
 TEST_CASE("pooling output sizes are (in + 2 padding - kernel) / stride + 1, rounded down", "[ops][pooling]") {
   Tensor x = tg::zeros({2, 3, 7, 6});
   CHECK(tg::max_pool2d(x, {}).shape() == Shape{2, 3, 3, 3});
-  CHECK(tg::avg_pool2d(x, {.kernel_size = {3, 3}, .stride = {{2, 2}}, .padding = {1, 1}}).shape() == Shape{2, 3, 4, 3});
-  CHECK(tg::max_pool2d(x, {.kernel_size = {3, 2}, .stride = {{1, 3}}}).shape() == Shape{2, 3, 5, 2});
+  CHECK(tg::avg_pool2d(x, {.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}).shape() == Shape{2, 3, 4, 3});
+  CHECK(tg::max_pool2d(x, {.kernel_size = {3, 2}, .stride = {1, 3}}).shape() == Shape{2, 3, 5, 2});
   CHECK(tg::avg_pool2d(tg::zeros({1, 1, 28, 28}, {.dtype = tg::kFloat64}), {}).dtype() == tg::kFloat64);
 }
 
@@ -146,7 +146,7 @@ TEST_CASE("max_pool2d and avg_pool2d match torch, incl. ties, forward and backwa
         for (std::int64_t p : {0, 1}) {
           std::string prefix = fmt::format("{}_k{}_s{}_p{}", op, k, s, p);
           INFO(prefix);
-          Pool2dOptions options{.kernel_size = {k, k}, .stride = {{s, s}}, .padding = {p, p}};
+          Pool2dOptions options{.kernel_size = {k, k}, .stride = {s, s}, .padding = {p, p}};
           Tensor x = source.clone().requires_grad_();
           Tensor y = op == "max" ? tg::max_pool2d(x, options) : tg::avg_pool2d(x, options);
           CHECK(allclose(y, load(prefix + "_y")));
@@ -170,8 +170,8 @@ TEST_CASE("pooling records only when its input requires grad", "[ops][pooling][t
   Tensor y = tg::avg_pool2d(tg::max_pool2d(x, {}), {.kernel_size = {1, 1}});
   CHECK(y.requires_grad());
   REQUIRE(tape.size() == 2);
-  CHECK(std::string(tape.entries()[0].op) == "max_pool2d");
-  CHECK(std::string(tape.entries()[1].op) == "avg_pool2d");
+  CHECK(tg::test::op_name(0) == "max_pool2d");
+  CHECK(tg::test::op_name(1) == "avg_pool2d");
   tape.clear();
 }
 
@@ -181,7 +181,7 @@ TEST_CASE("pooling rejects bad ranks, kernels, strides and padding, as torch doe
                        MessageContains({"max_pool2d", "4-D", "[1, 4, 4]"}));
   CHECK_THROWS_MATCHES(tg::avg_pool2d(x, {.kernel_size = {0, 2}}), tg::ValueError,
                        MessageContains({"avg_pool2d", "kernel_size", "[0, 2]"}));
-  CHECK_THROWS_MATCHES(tg::max_pool2d(x, {.stride = {{2, 0}}}), tg::ValueError,
+  CHECK_THROWS_MATCHES(tg::max_pool2d(x, {.stride = {2, 0}}), tg::ValueError,
                        MessageContains({"max_pool2d", "stride", "[2, 0]"}));
   CHECK_THROWS_MATCHES(tg::max_pool2d(x, {.padding = {-1, 0}}), tg::ValueError,
                        MessageContains({"max_pool2d", "padding", "[-1, 0]"}));

@@ -7,7 +7,8 @@
 
 namespace tg {
 
-// One mini-batch: images [n, C, H, W] and labels [n] (float32 class indices 0, 1, ...).
+// One mini-batch: images [n, C, H, W] and labels [n] (int64 class indices 0, 1, ..., as
+// PyTorch's DataLoader gives them, ready for cross_entropy).
 struct Batch {
   Tensor images;
   Tensor labels;

@@ -12,8 +12,8 @@
 namespace tg {
 
 struct Conv2dOptions {
-  std::array<std::int64_t, 2> stride{1, 1};   // (sh, sw), each > 0
-  std::array<std::int64_t, 2> padding{0, 0};  // (ph, pw) zeros added on both sides, each >= 0
+  Size2 stride = 1;   // (sh, sw), each > 0
+  Size2 padding = 0;  // (ph, pw) zeros added on both sides, each >= 0
 };
 
 // Note: options is taken by const reference, not by value. GCC 12.2 with -march=native

@@ -15,8 +15,9 @@ Tensor softmax(const Tensor& x, int dim);
 Tensor log_softmax(const Tensor& x, int dim);
 
 // The mean over the batch of -log_softmax(logits)[n, targets[n]], as F.cross_entropy:
-// logits [N, K] (unnormalised scores), targets [N] class indices in [0, K). The first form
-// takes the indices stored in a float tensor (whole numbers; they get no gradient).
+// logits [N, K] (unnormalised scores), targets [N] int64 class indices in [0, K) (they get no
+// gradient). Float targets shaped like the logits are class probabilities (soft labels):
+// the mean over the batch of -sum_k targets[n, k] log_softmax(logits)[n, k].
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
 Tensor cross_entropy(const Tensor& logits, std::span<const std::int64_t> targets);
 

@@ -13,9 +13,9 @@
 namespace tg {
 
 struct Pool2dOptions {
-  std::array<std::int64_t, 2> kernel_size{2, 2};        // [kh, kw], each >= 1
-  std::optional<std::array<std::int64_t, 2>> stride{};  // [sh, sw], each >= 1; default: kernel_size
-  std::array<std::int64_t, 2> padding{0, 0};            // [ph, pw], each in [0, kernel / 2]
+  Size2 kernel_size = 2;   // [kh, kw], each >= 1
+  OptionalSize2 stride{};  // [sh, sw], each >= 1; default: kernel_size
+  Size2 padding = 0;       // [ph, pw], each in [0, kernel / 2]
 };
 
 // y[n, c, i, j] = max over the window of x[n, c, ...] (padding counts as -inf).

@@ -20,7 +20,7 @@ class BatchNorm : public Module {
   Tensor bias;                 // [C], zeros; undefined when affine = false
   Tensor running_mean;         // [C] buffer, zeros
   Tensor running_var;          // [C] buffer, ones
-  Tensor num_batches_tracked;  // 0-d buffer: the number of training-mode forward passes
+  Tensor num_batches_tracked;  // 0-d int64 buffer: the number of training-mode forward passes
   double eps, momentum;
 
  protected:

@@ -21,9 +21,9 @@ class Conv2D : public Module {
   explicit Conv2D(const Shape& kernel_size);
   Conv2D(const Shape& kernel_size, Generator& gen);
   // The NCHW layer; with bias = false it has no bias parameter.
-  Conv2D(std::int64_t in_channels, std::int64_t out_channels, const Shape& kernel_size,
-         std::array<std::int64_t, 2> stride = {1, 1}, std::array<std::int64_t, 2> padding = {0, 0}, bool bias = true,
-         Generator& gen = default_generator());
+  // kernel_size, stride and padding are one number for both sizes (5) or two ({5, 3}).
+  Conv2D(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel_size, Size2 stride = 1, Size2 padding = 0,
+         bool bias = true, Generator& gen = default_generator());
 
   // Single-channel form: x [h, w] -> [h - kh + 1, w - kw + 1].
   // NCHW form: x [N, C, H, W] -> [N, O, (H + 2 ph - kh) / sh + 1, (W + 2 pw - kw) / sw + 1].

@@ -1,0 +1,134 @@
+#pragma once
+// User-defined differentiable ops, as torch::autograd::Function<T>: a struct with a static
+// forward and a static backward, applied with T::apply(inputs...). It records through the
+// same record() as tapegrad's own ops (tape.hpp), with an OpInfo made for T.
+//
+//   struct Swish : tg::Function<Swish> {
+//     static constexpr const char* name = "swish";
+//     static tg::Tensor forward(tg::AutogradContext& ctx, const tg::Tensor& x) {
+//       ctx.save_for_backward({x});
+//       return x * tg::sigmoid(x);                 // runs with grad mode off
+//     }
+//     static std::vector<tg::Tensor> backward(tg::AutogradContext& ctx, const std::vector<tg::Tensor>& grads) {
+//       tg::Tensor x = ctx.get_saved_variables()[0], s = tg::sigmoid(x);
+//       return {grads[0] * (s + x * s * (1 - s))};  // one gradient per tensor input
+//     }
+//   };
+//   tg::Tensor y = Swish::apply(x);
+//
+// forward takes the context and any arguments: tensors, lists of tensors (std::vector<Tensor>,
+// for an op such as cat), and anything else (numbers, options). It returns a Tensor or a
+// std::vector<Tensor> (an op with several outputs, such as split). backward gets one gradient
+// per output (undefined where none arrived) and returns one per tensor input, flattened in
+// argument order (an undefined Tensor() where there is none); a wrong count or shape is an
+// AutogradError naming the op. docs/autograd.md, "Your own op", walks through it.
+#include <any>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/op_info.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+class AutogradContext {
+ public:
+  // forward: the tensors backward will read (inputs, outputs or anything computed). They are
+  // checked against in-place writes when backward reads them (Note [saved tensors] in tape.hpp).
+  void save_for_backward(std::vector<Tensor> tensors) { to_save_ = std::move(tensors); }
+  // backward: those tensors, in order.
+  std::vector<Tensor> get_saved_variables() const;
+  // forward: outputs that carry no gradient (indices, masks); they get no history.
+  void mark_non_differentiable(const std::vector<Tensor>& outputs);
+  // backward: whether tensor input i (flattened, in argument order) needs a gradient.
+  bool needs_input_grad(std::size_t input) const;
+  // Anything else backward needs (a dim, a shape, a flag), by name.
+  std::unordered_map<std::string, std::any> saved_data;
+
+ private:
+  template <class T>
+  friend struct Function;
+  friend struct FunctionDetail;
+  std::vector<Tensor> to_save_;
+  std::vector<Tensor> non_differentiable_;
+  BackwardContext* backward_ = nullptr;  // during backward
+  std::vector<bool> needs_;              // per tensor input, set when recorded
+};
+
+// What Function<T> does that is not a template (function.cpp).
+struct FunctionDetail {
+  static OpInfo make_op_info(const char* name);
+  static std::string demangle(const char* mangled);
+  // Records `outputs` = op(inputs) with ctx's saved tensors, backward calling `run`.
+  using Run = std::vector<Tensor> (*)(AutogradContext& ctx, const std::vector<Tensor>& grads);
+  static void record(const OpInfo& op, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs,
+                     std::shared_ptr<AutogradContext> ctx, Run run);
+  static void collect(std::vector<Tensor>& out, const Tensor& t) { out.push_back(t); }
+  static void collect(std::vector<Tensor>& out, const std::vector<Tensor>& ts) {
+    out.insert(out.end(), ts.begin(), ts.end());
+  }
+  template <class A>
+  static void collect(std::vector<Tensor>&, const A&) {}
+};
+
+template <class T>
+struct Function {
+  template <class... Args>
+  static auto apply(Args&&... args) {
+    std::vector<Tensor> inputs;
+    (FunctionDetail::collect(inputs, args), ...);
+    auto ctx = std::make_shared<AutogradContext>();
+    bool any = false;
+    for (const Tensor& t : inputs) {
+      ctx->needs_.push_back(is_grad_enabled() && t.defined() && t.requires_grad());
+      any = any || ctx->needs_.back();
+    }
+    using Result = decltype(T::forward(*ctx, std::forward<Args>(args)...));
+    static_assert(std::is_same_v<Result, Tensor> || std::is_same_v<Result, std::vector<Tensor>>,
+                  "forward must return a tg::Tensor or a std::vector<tg::Tensor>");
+    std::vector<Tensor> outputs;
+    {
+      NoGradGuard no_grad;
+      if constexpr (std::is_same_v<Result, Tensor>)
+        outputs.push_back(T::forward(*ctx, std::forward<Args>(args)...));
+      else
+        outputs = T::forward(*ctx, std::forward<Args>(args)...);
+    }
+    if (any)
+      FunctionDetail::record(
+          op_info(), inputs, outputs, std::move(ctx),
+          [](AutogradContext& c, const std::vector<Tensor>& grads) { return T::backward(c, grads); });
+    if constexpr (std::is_same_v<Result, Tensor>)
+      return outputs[0];
+    else
+      return outputs;
+  }
+
+  // The OpInfo that names T on the tape: T::name if it has one, else its C++ type name.
+  static const OpInfo& op_info() {
+    static OpInfo info = [] {
+      if constexpr (requires { T::name; })
+        return FunctionDetail::make_op_info(T::name);
+      else
+        return FunctionDetail::make_op_info(nullptr);
+    }();
+    static const bool named = [] {
+      if (!info.name) {
+        static const std::string type = FunctionDetail::demangle(typeid(T).name());
+        info.name = type.c_str();
+      }
+      register_op(info);
+      return true;
+    }();
+    (void)named;
+    return info;
+  }
+};
+
+}  // namespace tg

@@ -1,0 +1,42 @@
+#pragma once
+// The registry: one OpInfo (op_info.hpp) for every differentiable op of tapegrad, defined in
+// framework/src/ops/registry.cpp. An op passes its entry to record(), so an op that is not in
+// the registry does not compile; the gradcheck and adjoint_check sweeps, the undefined-input,
+// bad-input and wrong-dtype rows, and the PyTorch-fixture coverage all iterate it.
+#include <span>
+
+#include "tapegrad/op_info.hpp"
+
+namespace tg {
+
+// An OpInfo that adds itself to the registry when it is constructed.
+struct BuiltinOp : OpInfo {
+  explicit BuiltinOp(OpInfo info);
+};
+
+// Every built-in op, in the order the registry defines them.
+std::span<const OpInfo* const> builtin_ops();
+// The built-in op with this name, or nullptr.
+const OpInfo* find_builtin_op(std::string_view name);
+
+namespace op {
+// Arithmetic (ops/arithmetic.cpp)
+extern const BuiltinOp add, sub, mul, div, neg, pow, square, reciprocal;
+extern const BuiltinOp add_scalar, sub_scalar, rsub_scalar, mul_scalar, div_scalar;
+// In place (ops/inplace.cpp): the same derivatives, recorded on the tensor that is written.
+extern const BuiltinOp add_, sub_, mul_, div_, add_scalar_, sub_scalar_, mul_scalar_, div_scalar_, relu_;
+// Elementwise functions (ops/unary.cpp)
+extern const BuiltinOp exp, log, relu, sigmoid, tanh;
+// Reductions (ops/reduce.cpp)
+extern const BuiltinOp sum, mean;
+// Broadcasting and shapes (ops/broadcast.cpp, ops/shape_ops.cpp), copies and conversions (tensor.cpp)
+extern const BuiltinOp expand, sum_to, reshape, permute, clone, to;
+// Matrix product (ops/matmul.cpp)
+extern const BuiltinOp matmul;
+// Convolution and pooling (ops/corr2d.cpp, ops/conv2d.cpp, ops/pooling.cpp)
+extern const BuiltinOp corr2d, conv2d, max_pool2d, avg_pool2d;
+// Losses, normalisation, regularisation (ops/loss.cpp, ops/normalization.cpp)
+extern const BuiltinOp softmax, log_softmax, cross_entropy, mse_loss, batch_norm, dropout;
+}  // namespace op
+
+}  // namespace tg

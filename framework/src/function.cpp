@@ -1,0 +1,109 @@
+// What tg::Function<T> (function.hpp) does that is not a template: its OpInfo, and recording
+// with the checks on what a user's backward returns.
+#include "tapegrad/function.hpp"
+
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "tapegrad/error.hpp"
+#include "tapegrad/ops.hpp"
+
+namespace tg {
+
+std::vector<Tensor> AutogradContext::get_saved_variables() const {
+  if (!backward_)
+    fail<AutogradError>(
+        "get_saved_variables: call it in backward; in forward, the tensors are only declared with save_for_backward");
+  std::vector<Tensor> out;
+  for (std::size_t k = 0; k < backward_->entry().saved.size(); ++k) out.push_back(backward_->saved(k));
+  return out;
+}
+
+void AutogradContext::mark_non_differentiable(const std::vector<Tensor>& outputs) {
+  non_differentiable_.insert(non_differentiable_.end(), outputs.begin(), outputs.end());
+}
+
+bool AutogradContext::needs_input_grad(std::size_t input) const {
+  if (input >= needs_.size())
+    fail<ValueError>("needs_input_grad: input {} does not exist; the op has {} tensor input(s)", input, needs_.size());
+  return needs_[input];
+}
+
+OpInfo FunctionDetail::make_op_info(const char* name) {
+  OpInfo info;
+  info.name = name;
+  info.num_inputs = OpInfo::kVariadic;
+  info.num_outputs = OpInfo::kVariadic;
+  info.dtypes = kAllTypes;
+  return info;
+}
+
+std::string FunctionDetail::demangle(const char* mangled) {
+  int status = 0;
+  char* plain = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  std::string out = status == 0 && plain ? plain : mangled;
+  std::free(plain);
+  return out;
+}
+
+void FunctionDetail::record(const OpInfo& op, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs,
+                            std::shared_ptr<AutogradContext> ctx, Run run) {
+  std::uint32_t no_grad_outputs = 0;
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    Tensor& out = outputs[k];
+    if (!out.defined())
+      fail<AutogradError>("{}: forward returned an undefined tensor as output {}; return a tensor with data", op.name,
+                          k);
+    // An output that is an input (or another output) must not take over its history: it
+    // becomes a new tensor over the same data, as PyTorch does.
+    auto same = [&](const Tensor& t) { return t.impl_ptr() == out.impl_ptr(); };
+    if (std::any_of(inputs.begin(), inputs.end(), same) || std::any_of(outputs.begin(), outputs.begin() + k, same))
+      out = out.detach();
+    for (const Tensor& nd : ctx->non_differentiable_)
+      if (nd.impl_ptr() == outputs[k].impl_ptr() && k < 32) no_grad_outputs |= std::uint32_t{1} << k;
+  }
+  ctx->non_differentiable_.clear();
+  std::vector<Tensor> saved = std::move(ctx->to_save_);  // the entry holds them from here on
+  ctx->to_save_.clear();
+  Tape::current().record(
+      op, inputs, outputs, saved,
+      [ctx, run](BackwardContext& b) {
+        std::vector<Tensor> grads;
+        for (std::size_t k = 0; k < b.entry().outputs.size(); ++k) grads.push_back(b.grad(k));
+        ctx->backward_ = &b;
+        std::vector<Tensor> result;
+        try {
+          result = run(*ctx, grads);
+        } catch (...) {
+          ctx->backward_ = nullptr;
+          throw;
+        }
+        ctx->backward_ = nullptr;
+        const OpInfo& op = *b.entry().op;
+        if (result.size() != b.entry().inputs.size())
+          fail<AutogradError>(
+              "{}: backward returned {} gradient(s) but the op has {} tensor input(s); return one per tensor input, "
+              "in argument order (an undefined tg::Tensor() for an input without one)",
+              op.name, result.size(), b.entry().inputs.size());
+        for (std::size_t i = 0; i < result.size(); ++i) {
+          if (!result[i].defined() || !b.needs(i)) continue;
+          const Shape& want = b.input_shape(i);
+          bool fits = result[i].shape() == want;  // or it sums to the input's shape, as a broadcast gradient does
+          if (!fits) try {
+              fits = broadcast_shapes(op.name, want, result[i].shape()) == result[i].shape();
+            } catch (const ShapeError&) {
+            }
+          if (!fits)
+            fail<AutogradError>(
+                "{}: backward returned a gradient of shape {} for input {}, which has shape {}; return a gradient "
+                "shaped like the input",
+                op.name, result[i].shape(), i, want);
+          b.accumulate(i, std::move(result[i]));
+        }
+      },
+      no_grad_outputs);
+}
+
+}  // namespace tg

@@ -1,0 +1,197 @@
+// In-place arithmetic: y += x, y -= x, y *= x, y /= x (tensors or numbers) and relu_, as
+// PyTorch records them. The derivatives are those of the out-of-place ops; what differs is
+// where the gradient goes. The entry's input is the tensor's previous value (its history
+// before the write) and its output is the tensor itself, whose history moves onto the entry:
+//   y = bn(conv(x));  y += x;   // entries: conv2d, batch_norm, add_; y's history is add_
+// so backward reaches batch_norm through add_. The write counts in y's version, so an entry
+// that saved y before it (to compute its own gradient) refuses to use the new values.
+#include "ops/kernels.hpp"
+#include "tapegrad/ops.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+namespace {
+
+// Checks an in-place write of `op` to `self` (with the tensor `other`, or a number) and returns
+// whether it is to be recorded. A division's result is floating whatever its operands.
+bool check_inplace(const OpInfo& op, const Tensor& self, const Tensor* other, const Scalar* number,
+                   bool division = false) {
+  kernels::check_input(op, self, "the tensor written");
+  if (other) kernels::check_input(op, *other, "the other operand");
+  Dtype result = other    ? kernels::result_type(self, *other)
+                 : number ? kernels::result_type(self, *number)
+                          : self.dtype();
+  if (division && !is_floating(result)) result = kFloat32;
+  if ((is_floating(result) && !is_floating(self.dtype())) || (result != kBool && self.dtype() == kBool))
+    fail<DtypeError>(
+        "{}: the result is {} and cannot be stored in place in {} tensor {}; compute a new tensor, "
+        "or convert the tensor first with .to(tg::k{})",
+        op.name, dtype_name(result), self.dtype() == kInt64 ? "an int64" : "a bool", self.shape(),
+        result == kFloat64 ? "Float64" : "Float32");
+  if (!is_grad_enabled()) return false;
+  if (self.requires_grad() && self.is_leaf())
+    fail<AutogradError>(
+        "{}: a leaf tensor {} that requires grad cannot be written in place while grad mode is on, since its .grad "
+        "would no longer belong to its values. An update that is not part of the model (initialisation, an "
+        "optimizer's step) goes inside a tg::NoGradGuard scope; in the model, compute a new tensor (y = x + ...)",
+        op.name, self.shape());
+  bool record = self.requires_grad() || (other && other->requires_grad());
+  if (record && self.impl().storage.use_count() > 1)
+    fail<AutogradError>(
+        "{}: the tensor {} shares its data with another tensor (a view from reshape or flatten, or a detach()), and "
+        "an in-place op that is recorded would change that one behind autograd's back; compute a new tensor "
+        "(y = y + x), or write to a clone()",
+        op.name, self.shape());
+  return record;
+}
+
+// self = f(self, other) elementwise, other broadcast to self's shape, in self's dtype.
+template <class F>
+void write_binary(const char* op, Tensor& self, const Tensor& other, F f) {
+  if (!(other.shape() == self.shape()) && !(broadcast_shapes(op, other.shape(), self.shape()) == self.shape()))
+    fail<ShapeError>(
+        "{}: the other operand of shape {} does not broadcast to the tensor written, of shape {}; only its dims of "
+        "size 1 can be stretched (reshape it)",
+        op, other.shape(), self.shape());
+  Tensor holder;
+  const Tensor& o = other.shape() == self.shape()
+                        ? kernels::cast(other, self.dtype(), holder)
+                        : (holder = kernels::cast(expand(other.detach(), self.shape()), self.dtype()));
+  dispatch(self.dtype(), [&]<class T>() {
+    T* p = self.data<T>();
+    const T* q = o.data<T>();
+    for (std::int64_t i = 0, n = self.numel(); i < n; ++i) p[i] = static_cast<T>(f(p[i], q[i]));
+  });
+}
+
+// self = f(self, c) elementwise, in self's dtype.
+template <class F>
+void write_scalar(Tensor& self, Scalar c, F f) {
+  dispatch(self.dtype(), [&]<class T>() {
+    T* p = self.data<T>();
+    const T v = c.to<T>();
+    for (std::int64_t i = 0, n = self.numel(); i < n; ++i) p[i] = static_cast<T>(f(p[i], v));
+  });
+}
+
+}  // namespace
+
+// y += alpha x
+// dy_before = dy,  dx = alpha dy
+Tensor& Tensor::add_(const Tensor& other, Scalar alpha) {
+  bool recorded = check_inplace(op::add_, *this, &other, nullptr);
+  const double a = alpha.to_double();
+  if (a == 1)
+    write_binary("add_", *this, other, [](auto u, auto v) { return u + v; });
+  else
+    write_binary("add_", *this, other, [a](auto u, auto v) { return u + static_cast<decltype(u)>(a) * v; });
+  bump_version();
+  if (recorded)
+    record(op::add_, {*this, other}, *this, {}, [alpha](BackwardContext& ctx) {
+      ctx.accumulate(0, ctx.grad());
+      if (ctx.needs(1)) ctx.accumulate(1, ctx.grad() * alpha);
+    });
+  return *this;
+}
+
+// y -= alpha x
+// dy_before = dy,  dx = -alpha dy
+Tensor& Tensor::sub_(const Tensor& other, Scalar alpha) {
+  bool recorded = check_inplace(op::sub_, *this, &other, nullptr);
+  const double a = alpha.to_double();
+  write_binary("sub_", *this, other, [a](auto u, auto v) { return u - static_cast<decltype(u)>(a) * v; });
+  bump_version();
+  if (recorded)
+    record(op::sub_, {*this, other}, *this, {}, [a](BackwardContext& ctx) {
+      ctx.accumulate(0, ctx.grad());
+      if (ctx.needs(1)) ctx.accumulate(1, ctx.grad() * -a);
+    });
+  return *this;
+}
+
+// y *= x
+// dy_before = dy * x,  dx = dy * y_before
+Tensor& Tensor::mul_(const Tensor& other) {
+  bool recorded = check_inplace(op::mul_, *this, &other, nullptr);
+  Tensor before = recorded && other.requires_grad() ? detach().clone() : Tensor();  // the values x's gradient reads
+  write_binary("mul_", *this, other, [](auto u, auto v) { return u * v; });
+  bump_version();
+  if (recorded)
+    record(op::mul_, {*this, other}, *this, {saved_for(other, *this), before}, [](BackwardContext& ctx) {
+      if (ctx.needs(0)) ctx.accumulate(0, ctx.grad() * ctx.saved(0));
+      if (ctx.needs(1)) ctx.accumulate(1, ctx.grad() * ctx.saved(1));
+    });
+  return *this;
+}
+
+// y /= x
+// dy_before = dy / x,  dx = -dy * y_before / x^2 = -dy * y / x
+Tensor& Tensor::div_(const Tensor& other) {
+  bool recorded = check_inplace(op::div_, *this, &other, nullptr, true);
+  write_binary("div_", *this, other, [](auto u, auto v) { return u / v; });
+  bump_version();
+  if (recorded)
+    record(op::div_, {*this, other}, *this, {other, saved_for(*this, other)}, [](BackwardContext& ctx) {
+      if (ctx.needs(0)) ctx.accumulate(0, ctx.grad() / ctx.saved(0));
+      if (ctx.needs(1)) ctx.accumulate(1, -(ctx.grad() * ctx.saved(1)) / ctx.saved(0));
+    });
+  return *this;
+}
+
+// y += c,  y -= c:  dy_before = dy
+Tensor& Tensor::add_(Scalar other) {
+  bool recorded = check_inplace(op::add_scalar_, *this, nullptr, &other);
+  write_scalar(*this, other, [](auto u, auto v) { return u + v; });
+  bump_version();
+  if (recorded)
+    record(op::add_scalar_, {*this}, *this, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
+  return *this;
+}
+
+Tensor& Tensor::sub_(Scalar other) {
+  bool recorded = check_inplace(op::sub_scalar_, *this, nullptr, &other);
+  write_scalar(*this, other, [](auto u, auto v) { return u - v; });
+  bump_version();
+  if (recorded)
+    record(op::sub_scalar_, {*this}, *this, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
+  return *this;
+}
+
+// y *= c:  dy_before = dy * c
+Tensor& Tensor::mul_(Scalar other) {
+  bool recorded = check_inplace(op::mul_scalar_, *this, nullptr, &other);
+  write_scalar(*this, other, [](auto u, auto v) { return u * v; });
+  bump_version();
+  if (recorded)
+    record(op::mul_scalar_, {*this}, *this, {},
+           [other](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() * other); });
+  return *this;
+}
+
+// y /= c:  dy_before = dy / c
+Tensor& Tensor::div_(Scalar other) {
+  bool recorded = check_inplace(op::div_scalar_, *this, nullptr, &other, true);
+  write_scalar(*this, other, [](auto u, auto v) { return u / v; });
+  bump_version();
+  if (recorded)
+    record(op::div_scalar_, {*this}, *this, {},
+           [other](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() / other); });
+  return *this;
+}
+
+// y = max(y, 0) in place
+// dy_before = dy * [y > 0]   (y after the write; see relu in unary.cpp)
+Tensor& Tensor::relu_() {
+  bool recorded = check_inplace(op::relu_, *this, nullptr, nullptr);
+  write_scalar(*this, 0, [](auto u, auto zero) { return u < zero ? zero : u; });  // NaN stays NaN
+  bump_version();
+  if (recorded)
+    record(op::relu_, {*this}, *this, {*this}, [](BackwardContext& ctx) {
+      ctx.accumulate(0, kernels::zip("relu_", ctx.grad(), ctx.saved(0),
+                                     [](auto g, auto r) { return r <= 0 ? decltype(g)(0) : g; }));
+    });
+  return *this;
+}
+
+}  // namespace tg

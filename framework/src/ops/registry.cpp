@@ -1,0 +1,768 @@
+// The registry: every differentiable op of tapegrad, one entry each (registry.hpp), with the
+// samples the checks call it on and the calls it must refuse.
+#include "tapegrad/registry.hpp"
+
+#include <limits>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include "tapegrad/error.hpp"
+#include "tapegrad/ops.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+namespace {
+
+struct Table {
+  std::mutex mutex;
+  std::vector<const OpInfo*> all{nullptr};  // index 0: no op
+  std::vector<const OpInfo*> builtin;
+};
+
+Table& table() {
+  static Table t;
+  return t;
+}
+
+}  // namespace
+
+void register_op(OpInfo& op) {
+  Table& t = table();
+  std::lock_guard lock(t.mutex);
+  if (op.index != 0) return;  // registered already
+  if (t.all.size() > 0xffff)
+    fail<ValueError>("register_op: {} ops are registered already, the most a tensor can name; register {} once",
+                     t.all.size() - 1, op.name);
+  op.index = static_cast<std::uint16_t>(t.all.size());
+  t.all.push_back(&op);
+}
+
+const OpInfo* op_by_index(std::uint16_t index) {
+  Table& t = table();
+  std::lock_guard lock(t.mutex);
+  return index < t.all.size() ? t.all[index] : nullptr;
+}
+
+BuiltinOp::BuiltinOp(OpInfo info) : OpInfo(std::move(info)) {
+  builtin = true;
+  register_op(*this);
+  std::lock_guard lock(table().mutex);
+  table().builtin.push_back(this);
+}
+
+std::span<const OpInfo* const> builtin_ops() { return table().builtin; }
+
+const OpInfo* find_builtin_op(std::string_view name) {
+  for (const OpInfo* op : builtin_ops())
+    if (name == op->name) return op;
+  return nullptr;
+}
+
+namespace {
+
+using Inputs = std::vector<Tensor>;
+using Call = std::function<Tensor(const Inputs&)>;
+using Kind = OpErrorSample::Kind;
+
+constexpr std::uint32_t bit(int i) { return std::uint32_t{1} << i; }
+
+// Sample inputs, float64: x(gen, shape) uniform in [-1, 1), x(gen, shape, lo, hi) in [lo, hi);
+// away(gen, shape) with magnitude in [0.2, 1.5) and a random sign (away from kinks and poles).
+// Both require grad: they are what the checks differentiate.
+Tensor x(Generator& gen, const Shape& shape, double lo = -1, double hi = 1) {
+  Tensor t = rand(shape, gen, {.dtype = kFloat64});
+  NoGradGuard no_grad;
+  return (t * (hi - lo) + lo).requires_grad_();
+}
+Tensor away(Generator& gen, const Shape& shape) {
+  Tensor t = x(gen, shape, 0.2, 1.5).detach();
+  double* p = t.data<double>();
+  for (std::int64_t i = 0; i < t.numel(); ++i)
+    if (gen.uniform() < 0.5) p[i] = -p[i];
+  return t.requires_grad_();
+}
+
+// One sample of one input in [lo, hi), for elementwise ops and the like.
+std::function<std::vector<OpSample>(Generator&)> one(Call call, double lo = -1, double hi = 1, Shape shape = {3, 4}) {
+  return [=](Generator& gen) { return std::vector<OpSample>{{"", {x(gen, shape, lo, hi)}, call}}; };
+}
+
+// Samples of a binary op with broadcasting: equal shapes, and each operand stretched (only the
+// second for an op that writes the first in place, which keeps its shape).
+std::function<std::vector<OpSample>(Generator&)> binary(Call call, bool positive_second = false,
+                                                        bool in_place = false) {
+  return [=](Generator& gen) {
+    auto second = [&](const Shape& s) { return positive_second ? away(gen, s) : x(gen, s); };
+    std::vector<OpSample> out{{"", {x(gen, {2, 3}), second({2, 3})}, call},
+                              {"broadcast", {x(gen, {2, 3}), second({3})}, call}};
+    if (!in_place) out.push_back({"broadcast first", {x(gen, {2, 1}), second({2, 3})}, call});
+    return out;
+  };
+}
+
+// The tensor an in-place op writes: computed from its input, since a leaf that requires grad
+// cannot be written in place (a copy for one that needs no gradient; an undefined one as it is,
+// so that the checks reach the op itself).
+Tensor written(const Tensor& t) { return !t.defined() ? t : t.is_floating_point() ? t * 1.0 : t.clone(); }
+
+// An error sample: `call` must throw `kind` with a message containing every piece.
+OpErrorSample refuse(std::string label, std::function<void()> call, Kind kind, std::vector<std::string> pieces) {
+  return {std::move(label), std::move(call), kind, std::move(pieces)};
+}
+
+// What the calls to refuse are made of: ones2 is tg::ones (a name the ops' own would shadow).
+Tensor ones2(const Shape& shape) { return ones(shape); }
+Tensor leaf(const Shape& shape) { return ones(shape, {.requires_grad = true}); }
+constexpr std::int64_t kHuge = std::int64_t{1} << 40;  // kHuge * kHuge overflows int64
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+}  // namespace
+
+namespace op {
+
+// ---- arithmetic (ops/arithmetic.cpp) ----
+const BuiltinOp add({.name = "add",
+                     .num_inputs = 2,
+                     .dtypes = kAllTypes,
+                     .samples = binary([](const Inputs& v) { return v[0] + v[1]; }),
+                     .errors = [] {
+                       return std::vector{refuse("add(ones({2, 3}), ones({4}))",
+                                                 [] {
+                                                   tg::add(ones2({2, 3}), ones2({4}));
+                                                 },
+                                                 Kind::Shape, {"add", "[2, 3] and [4]", "reshape one operand"})};
+                     }});
+const BuiltinOp sub({.name = "sub",
+                     .num_inputs = 2,
+                     .dtypes = kNumericTypes,
+                     .samples = binary([](const Inputs& v) { return v[0] - v[1]; }),
+                     .errors = [] {
+                       return std::vector{refuse("ones({2, 3}) - ones({2})",
+                                                 [] {
+                                                   ones2({2, 3}) - ones2({2});
+                                                 },
+                                                 Kind::Shape, {"sub", "[2, 3] and [2]", "reshape one operand"})};
+                     }});
+const BuiltinOp mul({.name = "mul",
+                     .num_inputs = 2,
+                     .dtypes = kAllTypes,
+                     .samples = binary([](const Inputs& v) { return v[0] * v[1]; }),
+                     .errors = [] {
+                       return std::vector{refuse("ones({5}) * ones({3, 4})",
+                                                 [] {
+                                                   ones2({5}) * ones2({3, 4});
+                                                 },
+                                                 Kind::Shape, {"mul", "sizes 5 and 4", "reshape one operand"})};
+                     }});
+const BuiltinOp div({.name = "div",
+                     .num_inputs = 2,
+                     .dtypes = kAllTypes,
+                     .samples = binary([](const Inputs& v) { return v[0] / v[1]; }, true),
+                     .errors = [] {
+                       return std::vector{refuse("ones({3}) / ones({4})", [] { ones2({3}) / ones2({4}); }, Kind::Shape,
+                                                 {"div", "[3] and [4]", "reshape one operand"})};
+                     }});
+const BuiltinOp neg({.name = "neg", .dtypes = kNumericTypes, .samples = one([](const Inputs& v) { return -v[0]; })});
+const BuiltinOp pow({.name = "pow", .samples = [](Generator& gen) {
+                       return std::vector<OpSample>{
+                           {"2.5", {x(gen, {2, 3}, 0.5, 2)}, [](const Inputs& v) { return tg::pow(v[0], 2.5); }},
+                           {"-1", {away(gen, {2, 3})}, [](const Inputs& v) { return tg::pow(v[0], -1); }}};
+                     }});
+const BuiltinOp square({.name = "square", .dtypes = kNumericTypes, .samples = one([](const Inputs& v) {
+                                                                     return tg::square(v[0]);
+                                                                   })});
+const BuiltinOp reciprocal({.name = "reciprocal", .samples = [](Generator& gen) {
+                              return std::vector<OpSample>{
+                                  {"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::reciprocal(v[0]); }},
+                                  {"number over tensor", {away(gen, {3})}, [](const Inputs& v) { return 2.0 / v[0]; }}};
+                            }});
+const BuiltinOp add_scalar({.name = "add_scalar",
+                            .grad_fn = "AddBackward0",
+                            .dtypes = kAllTypes,
+                            .samples = one([](const Inputs& v) { return v[0] + 2.5; })});
+const BuiltinOp sub_scalar({.name = "sub_scalar",
+                            .grad_fn = "SubBackward0",
+                            .dtypes = kNumericTypes,
+                            .samples = one([](const Inputs& v) { return v[0] - 2.5; })});
+const BuiltinOp rsub_scalar({.name = "rsub_scalar",
+                             .grad_fn = "RsubBackward1",
+                             .dtypes = kNumericTypes,
+                             .samples = one([](const Inputs& v) { return 2.5 - v[0]; })});
+const BuiltinOp mul_scalar({.name = "mul_scalar",
+                            .grad_fn = "MulBackward0",
+                            .dtypes = kAllTypes,
+                            .samples = one([](const Inputs& v) { return v[0] * -1.5; })});
+const BuiltinOp div_scalar({.name = "div_scalar",
+                            .grad_fn = "DivBackward0",
+                            .dtypes = kAllTypes,
+                            .samples = one([](const Inputs& v) { return v[0] / 3; })});
+
+// ---- in place (ops/inplace.cpp), on a tensor computed first: a leaf cannot be written ----
+const BuiltinOp add_({.name = "add_",
+                      .grad_fn = "AddBackward0",
+                      .num_inputs = 2,
+                      .dtypes = kAllTypes,
+                      .samples = binary([](const Inputs& v) { return written(v[0]).add_(v[1], 0.5); }, false, true),
+                      .errors = [] {
+                        return std::vector{refuse("a leaf that requires grad",
+                                                  [] { tg::ones({2}, {.requires_grad = true}) += ones2({2}); },
+                                                  Kind::Autograd, {"add_", "leaf", "NoGradGuard"}),
+                                           refuse("ones({2, 3}).add_(ones({2}))",
+                                                  [] {
+                                                    ones2({2, 3}).add_(ones2({2}));
+                                                  },
+                                                  Kind::Shape, {"add_", "[2]", "reshape"})};
+                      }});
+const BuiltinOp sub_({.name = "sub_",
+                      .grad_fn = "SubBackward0",
+                      .num_inputs = 2,
+                      .dtypes = kNumericTypes,
+                      .samples = binary([](const Inputs& v) { return written(v[0]) -= v[1]; }, false, true),
+                      .errors = [] {
+                        return std::vector{refuse("a bool tensor",
+                                                  [] {
+                                                    Tensor t = tg::ones({2}, {.dtype = kBool});
+                                                    t -= t;
+                                                  },
+                                                  Kind::Dtype, {"sub_", "bool", "to(tg::kFloat32)"}),
+                                           refuse("a shape that does not broadcast to the tensor written",
+                                                  [] {
+                                                    Tensor t = ones2({2});
+                                                    t -= ones2({3});
+                                                  },
+                                                  Kind::Shape, {"sub_", "[3]", "[2]"})};
+                      }});
+const BuiltinOp mul_({.name = "mul_",
+                      .grad_fn = "MulBackward0",
+                      .num_inputs = 2,
+                      .dtypes = kAllTypes,
+                      .samples = binary([](const Inputs& v) { return written(v[0]) *= v[1]; }, false, true),
+                      .errors = [] {
+                        return std::vector{refuse("a float result in an int64 tensor",
+                                                  [] {
+                                                    Tensor t = tg::zeros({2}, {.dtype = kInt64});
+                                                    t *= ones2({2});
+                                                  },
+                                                  Kind::Dtype, {"mul_", "float32", "int64"}),
+                                           refuse("leaf({3}).mul_(2)", [] { leaf({3}).mul_(2); }, Kind::Autograd,
+                                                  {"mul_", "[3]", "NoGradGuard"})};
+                      }});
+const BuiltinOp div_({.name = "div_",
+                      .grad_fn = "DivBackward0",
+                      .num_inputs = 2,
+                      .dtypes = kAllTypes,
+                      .samples = binary([](const Inputs& v) { return written(v[0]) /= v[1]; }, true, true),
+                      .errors = [] {
+                        return std::vector{refuse("a quotient written into an int64 tensor",
+                                                  [] {
+                                                    Tensor t = tg::zeros({2}, {.dtype = kInt64});
+                                                    t /= t;
+                                                  },
+                                                  Kind::Dtype,
+                                                  {"div_", "float32", "an int64 tensor [2]", "to(tg::kFloat32)"})};
+                      }});
+const BuiltinOp add_scalar_({.name = "add_scalar_",
+                             .grad_fn = "AddBackward0",
+                             .dtypes = kAllTypes,
+                             .samples = one([](const Inputs& v) { return written(v[0]) += 2.5; })});
+const BuiltinOp sub_scalar_({.name = "sub_scalar_",
+                             .grad_fn = "SubBackward0",
+                             .dtypes = kNumericTypes,
+                             .samples = one([](const Inputs& v) { return written(v[0]) -= 2.5; })});
+const BuiltinOp mul_scalar_({.name = "mul_scalar_",
+                             .grad_fn = "MulBackward0",
+                             .dtypes = kAllTypes,
+                             .samples = one([](const Inputs& v) { return written(v[0]) *= -1.5; })});
+const BuiltinOp div_scalar_({.name = "div_scalar_",
+                             .grad_fn = "DivBackward0",
+                             .dtypes = kAllTypes,
+                             .samples = one([](const Inputs& v) { return written(v[0]) /= 3; })});
+const BuiltinOp relu_(
+    {.name = "relu_", .grad_fn = "ReluBackward0", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
+       return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return written(v[0]).relu_(); }}};
+     }});
+
+// ---- elementwise functions (ops/unary.cpp) ----
+const BuiltinOp exp({.name = "exp", .samples = one([](const Inputs& v) { return tg::exp(v[0]); }, -2, 2)});
+const BuiltinOp log({.name = "log", .samples = one([](const Inputs& v) { return tg::log(v[0]); }, 0.5, 3)});
+const BuiltinOp relu(
+    {.name = "relu", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
+       return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::relu(v[0]); }}};
+     }});
+const BuiltinOp sigmoid({.name = "sigmoid", .samples = one([](const Inputs& v) { return tg::sigmoid(v[0]); }, -3, 3)});
+const BuiltinOp tanh({.name = "tanh", .samples = one([](const Inputs& v) { return tg::tanh(v[0]); }, -2, 2)});
+
+// ---- reductions (ops/reduce.cpp) ----
+const BuiltinOp sum({.name = "sum",
+                     .dtypes = kAllTypes,
+                     .samples =
+                         [](Generator& gen) {
+                           return std::vector<OpSample>{
+                               {"all", {x(gen, {2, 3, 4})}, [](const Inputs& v) { return tg::sum(v[0]); }},
+                               {"dim", {x(gen, {2, 3, 4})}, [](const Inputs& v) { return tg::sum(v[0], 1); }},
+                               {"dim keepdim", {x(gen, {2, 3, 4})}, [](const Inputs& v) {
+                                  return tg::sum(v[0], -1, true);
+                                }}};
+                         },
+                     .errors =
+                         [] {
+                           return std::vector{refuse("sum(ones({2, 3}), 2)",
+                                                     [] {
+                                                       tg::sum(ones2({2, 3}), 2);
+                                                     },
+                                                     Kind::Value, {"sum", "dim 2", "use a dim in [-2, 1]"})};
+                         }});
+const BuiltinOp mean({.name = "mean",
+                      .samples =
+                          [](Generator& gen) {
+                            return std::vector<OpSample>{
+                                {"all", {x(gen, {2, 3, 4})}, [](const Inputs& v) { return tg::mean(v[0]); }},
+                                {"dim keepdim", {x(gen, {2, 3, 4})}, [](const Inputs& v) {
+                                   return tg::mean(v[0], 0, true);
+                                 }}};
+                          },
+                      .errors =
+                          [] {
+                            return std::vector{refuse("mean(ones({2, 3}), -3)",
+                                                      [] {
+                                                        tg::mean(ones2({2, 3}), -3);
+                                                      },
+                                                      Kind::Value, {"mean", "dim -3", "use a dim in [-2, 1]"})};
+                          }});
+
+// ---- broadcasting and shapes (ops/broadcast.cpp, ops/shape_ops.cpp), copies (tensor.cpp) ----
+const BuiltinOp expand({.name = "expand",
+                        .dtypes = kAllTypes,
+                        .samples = one(
+                            [](const Inputs& v) {
+                              return tg::expand(v[0], {2, 3, 4});
+                            },
+                            -1, 1, {3, 1}),
+                        .errors = [] {
+                          return std::vector{
+                              refuse("expand(ones({2, 3}), {4, 3})",
+                                     [] {
+                                       tg::expand(ones2({2, 3}), {4, 3});
+                                     },
+                                     Kind::Shape, {"expand", "[2, 3] and [4, 3]", "reshape one operand"}),
+                              refuse("expand(ones({1, 1}), {kHuge, kHuge})",
+                                     [] {
+                                       tg::expand(ones2({1, 1}), {kHuge, kHuge});
+                                     },
+                                     Kind::Shape, {"expand", "overflows int64", "smaller"})};
+                        }});
+const BuiltinOp sum_to({.name = "sum_to",
+                        .dtypes = kNumericTypes,
+                        .samples = one(
+                            [](const Inputs& v) {
+                              return tg::sum_to(v[0], {3, 1});
+                            },
+                            -1, 1, {2, 3, 4}),
+                        .errors = [] {
+                          return std::vector{refuse("sum_to(ones({2, 3}), {4})",
+                                                    [] {
+                                                      tg::sum_to(ones2({2, 3}), {4});
+                                                    },
+                                                    Kind::Shape, {"sum_to", "[2, 3]", "[4]"})};
+                        }});
+const BuiltinOp reshape({.name = "reshape",
+                         .dtypes = kAllTypes,
+                         .samples = one(
+                             [](const Inputs& v) {
+                               return tg::reshape(v[0], {-1, 2});
+                             },
+                             -1, 1, {2, 3, 2}),
+                         .errors = [] {
+                           return std::vector{
+                               refuse("reshape(ones({2, 3}), Shape{4, 2})",
+                                      [] {
+                                        tg::reshape(ones2({2, 3}), tg::Shape{4, 2});
+                                      },
+                                      Kind::Shape, {"reshape", "[2, 3] (6 elements) as [4, 2]", "counts must match"}),
+                               refuse("ones({2, 3}).reshape({-1, -1})",
+                                      [] {
+                                        ones2({2, 3}).reshape({-1, -1});
+                                      },
+                                      Kind::Shape, {"reshape", "[-1, -1]", "give the other sizes"}),
+                               refuse("ones({2, 3}).reshape({-2, 3})",
+                                      [] {
+                                        ones2({2, 3}).reshape({-2, 3});
+                                      },
+                                      Kind::Shape, {"reshape", "size -2", "must be >= 0 or -1"}),
+                               refuse("ones({2, 3}).reshape({-1, 4})",
+                                      [] {
+                                        ones2({2, 3}).reshape({-1, 4});
+                                      },
+                                      Kind::Shape, {"reshape", "[-1, 4]", "cannot be inferred"}),
+                               refuse("ones({0}).reshape({kHuge, kHuge, 0, -1})",
+                                      [] {
+                                        ones2({0}).reshape({kHuge, kHuge, 0, -1});
+                                      },
+                                      Kind::Shape, {"reshape", "overflows int64", "smaller"}),
+                               refuse("ones({2}).reshape({kHuge, kHuge})",
+                                      [] {
+                                        ones2({2}).reshape({kHuge, kHuge});
+                                      },
+                                      Kind::Shape, {"reshape", "1099511627776", "smaller"})};
+                         }});
+const BuiltinOp permute({.name = "permute",
+                         .dtypes = kAllTypes,
+                         .samples =
+                             [](Generator& gen) {
+                               return std::vector<OpSample>{{"",
+                                                             {x(gen, {2, 3, 4})},
+                                                             [](const Inputs& v) {
+                                                               return tg::permute(v[0], {2, 0, 1});
+                                                             }},
+                                                            {"transpose", {x(gen, {2, 3, 4})}, [](const Inputs& v) {
+                                                               return tg::transpose(v[0], 0, 2);
+                                                             }}};
+                             },
+                         .errors =
+                             [] {
+                               return std::vector{
+                                   refuse("permute(ones({2, 3}), {0})",
+                                          [] {
+                                            tg::permute(ones2({2, 3}), {0});
+                                          },
+                                          Kind::Shape, {"permute", "[2, 3]", "give each of its 2 dims once"}),
+                                   refuse("permute(ones({2, 3}), {1, 1})",
+                                          [] {
+                                            tg::permute(ones2({2, 3}), {1, 1});
+                                          },
+                                          Kind::Value, {"permute", "dim 1 appears twice", "must appear once"})};
+                             }});
+const BuiltinOp clone({.name = "clone", .dtypes = kAllTypes, .samples = one([](const Inputs& v) {
+                                                               return v[0].clone();
+                                                             })});
+const BuiltinOp to({.name = "to", .dtypes = kAllTypes, .samples = [](Generator& gen) {
+                      return std::vector<OpSample>{{"float32 and back",
+                                                    {x(gen, {2, 3})},
+                                                    [](const Inputs& v) { return v[0].to(kFloat32).to(kFloat64); },
+                                                    1e-2,
+                                                    1e-5}};
+                    }});
+
+// ---- matrix product (ops/matmul.cpp) ----
+const BuiltinOp matmul({.name = "matmul",
+                        .num_inputs = 2,
+                        .samples =
+                            [](Generator& gen) {
+                              Call f = [](const Inputs& v) { return tg::matmul(v[0], v[1]); };
+                              return std::vector<OpSample>{{"2-D", {x(gen, {3, 4}), x(gen, {4, 2})}, f},
+                                                           {"batched", {x(gen, {2, 3, 4}), x(gen, {2, 4, 5})}, f},
+                                                           {"broadcast", {x(gen, {2, 3, 4}), x(gen, {4, 5})}, f},
+                                                           {"vector", {x(gen, {3, 4}), x(gen, {4})}, f}};
+                            },
+                        .errors =
+                            [] {
+                              return std::vector{
+                                  refuse("matmul(scalar(2), ones({2}))", [] { tg::matmul(tg::scalar(2), ones2({2})); },
+                                         Kind::Shape, {"matmul", "[] and [2]", "use mul for scalars"}),
+                                  refuse("matmul(ones({2, 3}), ones({4, 5}))",
+                                         [] {
+                                           tg::matmul(ones2({2, 3}), ones2({4, 5}));
+                                         },
+                                         Kind::Shape, {"matmul", "[2, 3] and [4, 5]", "transpose or reshape"}),
+                                  refuse("matmul(ones({2, 2, 3}), ones({3, 3, 4}))",
+                                         [] {
+                                           tg::matmul(ones2({2, 2, 3}), ones2({3, 3, 4}));
+                                         },
+                                         Kind::Shape, {"matmul", "[2] and [3]", "equal or one of them 1"})};
+                            }});
+
+// ---- convolution and pooling (ops/corr2d.cpp, ops/conv2d.cpp, ops/pooling.cpp) ----
+const BuiltinOp corr2d({.name = "corr2d",
+                        .num_inputs = 2,
+                        .samples =
+                            [](Generator& gen) {
+                              return std::vector<OpSample>{{"", {x(gen, {5, 6}), x(gen, {2, 3})}, [](const Inputs& v) {
+                                                              return tg::corr2d(v[0], v[1]);
+                                                            }}};
+                            },
+                        .errors =
+                            [] {
+                              return std::vector{
+                                  refuse("corr2d(ones({1, 4, 4}), ones({2, 2}))",
+                                         [] {
+                                           tg::corr2d(ones2({1, 4, 4}), ones2({2, 2}));
+                                         },
+                                         Kind::Shape, {"corr2d", "[1, 4, 4]", "batched inputs need conv2d"}),
+                                  refuse("corr2d(ones({2, 5}), ones({3, 3}))",
+                                         [] {
+                                           tg::corr2d(ones2({2, 5}), ones2({3, 3}));
+                                         },
+                                         Kind::Shape,
+                                         {"corr2d", "[3, 3] is larger than input [2, 5]", "smaller kernel"}),
+                                  refuse("corr2d(ones({2, 5}), ones({0, 1}))",
+                                         [] {
+                                           tg::corr2d(ones2({2, 5}), ones2({0, 1}));
+                                         },
+                                         Kind::Shape, {"corr2d", "[0, 1]", "at least one row"})};
+                            }});
+const BuiltinOp conv2d(
+    {.name = "conv2d",
+     .num_inputs = 3,
+     .optional_inputs = bit(2),
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{{"stride, padding, bias",
+                                         {x(gen, {2, 3, 7, 6}), x(gen, {4, 3, 3, 3}), x(gen, {4})},
+                                         [](const Inputs& v) {
+                                           return tg::conv2d(v[0], v[1], v[2], {.stride = {2, 1}, .padding = {1, 2}});
+                                         }},
+                                        {"no bias",
+                                         {x(gen, {1, 2, 5, 5}), x(gen, {3, 2, 2, 3}), Tensor()},
+                                         [](const Inputs& v) { return tg::conv2d(v[0], v[1], v[2]); }}};
+         },
+     .errors =
+         [] {
+           return std::vector{
+               refuse("conv2d(ones({1, 5, 5}), ones({2, 1, 3, 3}))",
+                      [] {
+                        tg::conv2d(ones2({1, 5, 5}), ones2({2, 1, 3, 3}));
+                      },
+                      Kind::Shape, {"conv2d", "[1, 5, 5]", "needs a batch dim"}),
+               refuse("conv2d(ones({1, 3, 5, 5}), ones({6, 1, 5, 5}))",
+                      [] {
+                        tg::conv2d(ones2({1, 3, 5, 5}), ones2({6, 1, 5, 5}));
+                      },
+                      Kind::Shape, {"conv2d", "input has 3 channels but weight expects 1", "[O=6, C=1, 5, 5]"}),
+               refuse("conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), ones({3}))",
+                      [] {
+                        tg::conv2d(ones2({1, 1, 5, 5}), ones2({2, 1, 3, 3}), ones2({3}));
+                      },
+                      Kind::Shape, {"conv2d", "bias", "[O] = [2]"}),
+               refuse("conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), Tensor(), {.stride = {0, 1}})",
+                      [] {
+                        tg::conv2d(ones2({1, 1, 5, 5}), ones2({2, 1, 3, 3}), Tensor(), {.stride = {0, 1}});
+                      },
+                      Kind::Value, {"conv2d", "(0, 1)", "use strides >= 1"}),
+               refuse("conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), Tensor(), {.padding = {-1, 0}})",
+                      [] {
+                        tg::conv2d(ones2({1, 1, 5, 5}), ones2({2, 1, 3, 3}), Tensor(), {.padding = {-1, 0}});
+                      },
+                      Kind::Value, {"conv2d", "(-1, 0)", "use 0 for no padding"}),
+               refuse("conv2d(ones({1, 1, 2, 2}), ones({2, 1, 3, 3}))",
+                      [] {
+                        tg::conv2d(ones2({1, 1, 2, 2}), ones2({2, 1, 3, 3}));
+                      },
+                      Kind::Shape, {"conv2d", "[3, 3] is larger", "pad more"})};
+         }});
+const BuiltinOp max_pool2d(
+    {.name = "max_pool2d",
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"", {x(gen, {2, 2, 6, 6})}, [](const Inputs& v) { return tg::max_pool2d(v[0]); }},
+               {"kernel 3, stride 2, padding 1", {x(gen, {1, 2, 7, 7})}, [](const Inputs& v) {
+                  return tg::max_pool2d(v[0], {.kernel_size = 3, .stride = 2, .padding = 1});
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("max_pool2d(ones({1, 4, 4}))",
+                                     [] {
+                                       tg::max_pool2d(ones2({1, 4, 4}));
+                                     },
+                                     Kind::Shape, {"max_pool2d", "[1, 4, 4]", "[1, C, H, W]"}),
+                              refuse("max_pool2d(ones({1, 1, 4, 4}), {.kernel_size = {0, 2}})",
+                                     [] {
+                                       tg::max_pool2d(ones2({1, 1, 4, 4}), {.kernel_size = {0, 2}});
+                                     },
+                                     Kind::Value, {"max_pool2d", "[0, 2]", "use sizes >= 1"}),
+                              refuse("max_pool2d(ones({1, 1, 4, 4}), {.stride = {2, 0}})",
+                                     [] {
+                                       tg::max_pool2d(ones2({1, 1, 4, 4}), {.stride = {2, 0}});
+                                     },
+                                     Kind::Value, {"max_pool2d", "[2, 0]", "use strides >= 1"}),
+                              refuse("max_pool2d(ones({1, 1, 4, 4}), {.padding = {2, 0}})",
+                                     [] {
+                                       tg::max_pool2d(ones2({1, 1, 4, 4}), {.padding = {2, 0}});
+                                     },
+                                     Kind::Value, {"max_pool2d", "padding [2, 0]", "at most half of kernel_size"}),
+                              refuse("max_pool2d(ones({1, 1, 1, 4}))",
+                                     [] {
+                                       tg::max_pool2d(ones2({1, 1, 1, 4}));
+                                     },
+                                     Kind::Shape, {"max_pool2d", "[1, 1, 1, 4]", "smaller kernel"}),
+                              refuse("max_pool2d(ones({1, 1, 0, 4}))",
+                                     [] {
+                                       tg::max_pool2d(ones2({1, 1, 0, 4}));
+                                     },
+                                     Kind::Shape, {"max_pool2d", "[1, 1, 0, 4]", "at least 1"})};
+         }});
+const BuiltinOp avg_pool2d(
+    {.name = "avg_pool2d",
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"", {x(gen, {2, 2, 6, 6})}, [](const Inputs& v) { return tg::avg_pool2d(v[0]); }},
+               {"kernel 3, stride 2, padding 1", {x(gen, {1, 2, 7, 7})}, [](const Inputs& v) {
+                  return tg::avg_pool2d(v[0], {.kernel_size = 3, .stride = 2, .padding = 1});
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("padding over half the kernel",
+                                     [] {
+                                       tg::avg_pool2d(ones2({1, 1, 4, 4}), {.kernel_size = {2, 2}, .padding = {2, 2}});
+                                     },
+                                     Kind::Value, {"avg_pool2d", "padding", "half"}),
+                              refuse("avg_pool2d(ones({4, 4}))",
+                                     [] {
+                                       tg::avg_pool2d(ones2({4, 4}));
+                                     },
+                                     Kind::Shape, {"avg_pool2d", "[4, 4]", "[1, C, H, W]"}),
+                              refuse("avg_pool2d(ones({1, 1, 4, 4}), {.padding = {-1, 0}})",
+                                     [] {
+                                       tg::avg_pool2d(ones2({1, 1, 4, 4}), {.padding = {-1, 0}});
+                                     },
+                                     Kind::Value, {"avg_pool2d", "[-1, 0]", "use 0 for no padding"})};
+         }});
+
+// ---- losses, normalisation, regularisation (ops/loss.cpp, ops/normalization.cpp) ----
+const BuiltinOp softmax({.name = "softmax",
+                         .samples = one([](const Inputs& v) { return tg::softmax(v[0], 1); }, -2, 2, {3, 5}),
+                         .errors = [] {
+                           return std::vector{refuse("softmax(ones({2, 3}), 2)",
+                                                     [] {
+                                                       tg::softmax(ones2({2, 3}), 2);
+                                                     },
+                                                     Kind::Value, {"softmax", "dim 2", "use a dim in [-2, 1]"})};
+                         }});
+const BuiltinOp log_softmax({.name = "log_softmax",
+                             .samples = one([](const Inputs& v) { return tg::log_softmax(v[0], 0); }, -2, 2, {3, 5}),
+                             .errors = [] {
+                               return std::vector{refuse("log_softmax(ones({2, 3}), -3)",
+                                                         [] {
+                                                           tg::log_softmax(ones2({2, 3}), -3);
+                                                         },
+                                                         Kind::Value, {"log_softmax", "dim -3", "use a dim in"})};
+                             }});
+const BuiltinOp cross_entropy(
+    {.name = "cross_entropy",
+     .num_inputs = 2,
+     .no_grad_inputs = bit(1),
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"",
+                {x(gen, {4, 5}, -2, 2), from_vector(std::vector<std::int64_t>{0, 3, 1, 4}, {4})},
+                [](const Inputs& v) { return tg::cross_entropy(v[0], v[1]); }}};
+         },
+     .errors =
+         [] {
+           return std::vector{
+               refuse("a class out of range",
+                      [] {
+                        tg::cross_entropy(ones2({2, 3}), from_vector(std::vector<std::int64_t>{0, 3}, {2}));
+                      },
+                      Kind::Value, {"cross_entropy", "target 3", "[0, 3)"}),
+               refuse("cross_entropy(ones({3}), tensor({0}))", [] { tg::cross_entropy(ones2({3}), tg::tensor({0})); },
+                      Kind::Shape, {"cross_entropy", "[3]", "reshape a single example to [1, K]"}),
+               refuse("cross_entropy(ones({2, 3}), tensor({0}))",
+                      [] {
+                        tg::cross_entropy(ones2({2, 3}), tg::tensor({0}));
+                      },
+                      Kind::Shape,
+                      {"cross_entropy", "N = 2 examples but there are 1 targets", "one class index per example"}),
+               refuse("cross_entropy(ones({2, 3}), tensor({0, 3}))",
+                      [] {
+                        tg::cross_entropy(ones2({2, 3}), tg::tensor({0, 3}));
+                      },
+                      Kind::Value, {"cross_entropy", "target 3 (example 1)", "must be in [0, 3)"}),
+               refuse("cross_entropy(ones({1, 3}), Tensor{0.5})",
+                      [] {
+                        tg::cross_entropy(ones2({1, 3}), Tensor{0.5});
+                      },
+                      Kind::Dtype, {"cross_entropy", "float32 [1]", "int64", "to(tg::kInt64)"}),
+               refuse("cross_entropy(ones({1, 3}), zeros({1, 1}, {.dtype = kInt64}))",
+                      [] {
+                        tg::cross_entropy(ones2({1, 3}), tg::zeros({1, 1}, {.dtype = tg::kInt64}));
+                      },
+                      Kind::Shape, {"cross_entropy", "[1, 1]", "one class index per example"})};
+         }});
+const BuiltinOp mse_loss(
+    {.name = "mse_loss",
+     .num_inputs = 2,
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"", {x(gen, {2, 3}), x(gen, {2, 3})}, [](const Inputs& v) { return tg::mse_loss(v[0], v[1]); }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("mse_loss(ones({4}), ones({4, 1}))",
+                                     [] {
+                                       tg::mse_loss(ones2({4}), ones2({4, 1}));
+                                     },
+                                     Kind::Shape, {"mse_loss", "[4] and target [4, 1]", "reshape one"})};
+         }});
+const BuiltinOp batch_norm(
+    {.name = "batch_norm",
+     .num_inputs = 5,
+     .no_grad_inputs = bit(1) | bit(2),
+     .optional_inputs = bit(1) | bit(2) | bit(3) | bit(4),
+     .samples =
+         [](Generator& gen) {
+           auto stats = [] { return std::vector{zeros({3}, {.dtype = kFloat64}), ones({3}, {.dtype = kFloat64})}; };
+           auto training = [](const Inputs& v) { return tg::batch_norm(v[0], v[1], v[2], v[3], v[4], true); };
+           auto eval = [](const Inputs& v) { return tg::batch_norm(v[0], v[1], v[2], v[3], v[4], false); };
+           auto s1 = stats();
+           Tensor mean = x(gen, {3}, -0.5, 0.5).detach(), var = x(gen, {3}, 0.5, 2).detach();
+           return std::vector<OpSample>{
+               {"training", {x(gen, {4, 3, 2, 2}), s1[0], s1[1], x(gen, {3}, 0.5, 2), x(gen, {3})}, training},
+               {"training, 2-D, no affine", {x(gen, {5, 3}), Tensor(), Tensor(), Tensor(), Tensor()}, training},
+               {"eval", {x(gen, {4, 3, 2, 2}), mean, var, x(gen, {3}, 0.5, 2), x(gen, {3})}, eval}};
+         },
+     .errors =
+         [] {
+           return std::vector{
+               refuse("batch_norm(ones({3}), Tensor(), Tensor(), Tensor(), Tensor(), true)",
+                      [] { tg::batch_norm(ones2({3}), Tensor(), Tensor(), Tensor(), Tensor(), true); }, Kind::Shape,
+                      {"batch_norm", "[3]", "add a batch dim"}),
+               refuse("batch_norm(ones({2, 3}), Tensor(), Tensor(), ones({4}), Tensor(), true)",
+                      [] {
+                        tg::batch_norm(ones2({2, 3}), Tensor(), Tensor(), ones2({4}), Tensor(), true);
+                      },
+                      Kind::Shape, {"batch_norm", "weight has shape [4]", "it must be [3]"}),
+               refuse("batch_norm(ones({2, 3}), zeros({3}), Tensor(), Tensor(), Tensor(), true)",
+                      [] {
+                        tg::batch_norm(ones2({2, 3}), tg::zeros({3}), Tensor(), Tensor(), Tensor(), true);
+                      },
+                      Kind::Value, {"batch_norm", "running_mean and running_var", "both be given"}),
+               refuse("batch_norm(ones({2, 3}), Tensor(), Tensor(), Tensor(), Tensor(), false)",
+                      [] {
+                        tg::batch_norm(ones2({2, 3}), Tensor(), Tensor(), Tensor(), Tensor(), false);
+                      },
+                      Kind::Value, {"batch_norm", "eval mode", "pass them"}),
+               refuse("batch_norm(ones({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true)",
+                      [] {
+                        tg::batch_norm(ones2({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true);
+                      },
+                      Kind::Value, {"batch_norm", "[1, 3]", "batch of at least 2"})};
+         }});
+const BuiltinOp dropout({.name = "dropout",
+                         .samples = one([](const Inputs& v) {
+                           Generator same(11);  // seeded in the call: every run drops the same elements
+                           return tg::dropout(v[0], 0.4, true, same);
+                         }),
+                         .errors =
+                             [] {
+                               return std::vector{
+                                   refuse("dropout(ones({3}), 1.5, true, default_generator())",
+                                          [] { tg::dropout(ones2({3}), 1.5, true, tg::default_generator()); },
+                                          Kind::Value, {"dropout", "1.5", "[0, 1]"}),
+                                   refuse("dropout(ones({3}), kNaN, true, default_generator())",
+                                          [] { tg::dropout(ones2({3}), kNaN, true, tg::default_generator()); },
+                                          Kind::Value, {"dropout", "nan", "[0, 1]"})};
+                             },
+                         .no_fixture = "its mask comes from tapegrad's generator, which PyTorch cannot reproduce; "
+                                       "test_normalization.cpp checks it against the mask and the expected scale"});
+
+}  // namespace op
+
+}  // namespace tg
