@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   const long peak = status_kb("VmHWM");
   const double per_entry = static_cast<double>(peak - before) * 1024.0 / static_cast<double>(n);
   std::printf("chain of %lld ops: %.0f bytes per entry (resident set %.1f MB before, peak %.1f MB)\n",
-              static_cast<long long>(n), per_entry, static_cast<double>(before) / 1024, static_cast<double>(peak) / 1024);
+              static_cast<long long>(n), per_entry, static_cast<double>(before) / 1024,
+              static_cast<double>(peak) / 1024);
   return y0.grad().defined() ? 0 : 1;
 }

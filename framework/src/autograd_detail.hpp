@@ -20,8 +20,8 @@ std::uint32_t next_tape_id();
 
 // The error for a tensor that requires grad and was computed on another thread's tape.
 [[noreturn]] void fail_other_tape(const char* op, const char* what, const TensorImpl& t);
-// Refuses a record() whose arity is not its OpInfo's, or with an input from another tape.
-void check_record(const OpInfo& op, TensorArgs inputs, std::size_t outputs, std::uint32_t tape);
+// The error for a record() whose numbers of inputs and outputs are not its OpInfo's.
+[[noreturn]] void fail_arity(const OpInfo& op, std::size_t inputs, std::size_t outputs);
 // The error for an entry of the root's graph that is no longer on the tape.
 [[noreturn]] void fail_freed(const char* op, const std::string& what);
 
@@ -36,7 +36,7 @@ Tensor seed_gradient(const Tensor& root, const Tensor& seed);
 // contribution is added in place only when nothing else holds the sum's buffer.
 void add_to(Tensor& sum, Tensor g);
 // The leaf's hooks on g, g into its .grad, then its post-accumulate hooks.
-void deliver_to_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor g);
+void deliver_to_leaf(const ImplPtr& leaf, Tensor g);
 bool has_leaf_hooks(const TensorImpl& leaf);
 // g after each of t's hooks (a defined result replaces it).
 Tensor run_hooks(TensorImpl& t, Tensor g);

@@ -45,6 +45,8 @@ struct PoolAllocator {
   }
 };
 
-inline std::shared_ptr<TensorImpl> make_impl() { return std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>()); }
+inline ImplPtr make_impl(const Shape& shape, Dtype dtype, StoragePtr storage) {
+  return ImplPtr::adopt(TensorImpl::make(shape, dtype, std::move(storage)));
+}
 
 }  // namespace tg::detail

@@ -104,14 +104,14 @@ void fail_freed(const char* op, const std::string& what) {
       op, what);
 }
 
-void check_record(const OpInfo& op, TensorArgs inputs, std::size_t outputs, std::uint32_t tape) {
-  if ((op.num_inputs != OpInfo::kVariadic && inputs.size() != static_cast<std::size_t>(op.num_inputs)) ||
-      (op.num_outputs != OpInfo::kVariadic && outputs != static_cast<std::size_t>(op.num_outputs)))
-    fail<AutogradError>("record: {} declares {} input(s) and {} output(s) but recorded {} and {}; fix its OpInfo",
-                        op.name, op.num_inputs, op.num_outputs, inputs.size(), outputs);
-  for (std::size_t k = 0; k < inputs.size(); ++k)
-    if (const Tensor& t = inputs[k]; t.defined() && t.impl().history != 0 && t.impl().tape != tape)
-      fail_other_tape(op.name, "an input", t.impl());
+void fail_arity(const OpInfo& op, std::size_t inputs, std::size_t outputs) {
+  if (inputs > Tape::kMaxArity || outputs > Tape::kMaxArity)
+    fail<ValueError>(
+        "{}: {} inputs and {} outputs in one tape entry, but an entry takes at most {} of each; split the "
+        "op into several",
+        op.name, inputs, outputs, Tape::kMaxArity);
+  fail<AutogradError>("record: {} declares {} input(s) and {} output(s) but recorded {} and {}; fix its OpInfo",
+                      op.name, op.num_inputs, op.num_outputs, inputs, outputs);
 }
 
 void fail_saved(const TapeEntry& e, std::size_t index, std::size_t k, const Tensor& t) {
@@ -162,6 +162,9 @@ void add_to(Tensor& sum, Tensor g) {
     sum = std::move(g);
   } else if (sole_owner(sum)) {
     add_in_place(sum, g);
+  } else if (sole_owner(g) && g.shape() == sum.shape() && g.dtype() == sum.dtype()) {
+    add_in_place(g, sum);  // the new gradient is backward's own: the sum moves into it
+    sum = std::move(g);
   } else {
     sum = sum + g;
   }
@@ -190,7 +193,7 @@ void retain(TensorImpl& t, const Tensor& g) {
   if (t.meta && t.meta->retains_grad) add_to_grad(t.meta->grad, g);
 }
 
-void deliver_to_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor g) {
+void deliver_to_leaf(const ImplPtr& leaf, Tensor g) {
   add_to_grad(leaf->autograd_meta().grad, run_hooks(*leaf, std::move(g)));
   if (leaf->meta->post_accumulate_hooks.empty()) return;
   Tensor handle(leaf);
@@ -210,6 +213,7 @@ std::uint64_t take_dead_outputs(std::uint32_t tape) {
 // here until the entry that uses the leaf last (the lowest index) has run.
 void Tape::hold_leaves(std::size_t top, const std::vector<char>& used) {
   pending_.clear();
+  if (detail::live_hooks.load(std::memory_order_relaxed) == 0) return;  // no leaf can have one
   for (std::size_t i = top + 1; i-- > 0;) {
     if (!used[i]) continue;
     for (const Edge& in : at(i).inputs) {
@@ -226,10 +230,20 @@ void Tape::hold_leaves(std::size_t top, const std::vector<char>& used) {
             [](const PendingLeaf& a, const PendingLeaf& b) { return a.last_use < b.last_use; });
 }
 
-void Tape::send_to_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor grad) {
+void Tape::send_to_leaf(const ImplPtr& leaf, Tensor grad) {
   for (PendingLeaf& p : pending_)
     if (p.leaf == leaf) return detail::add_to(p.grad, std::move(grad));
+  for (auto it = leaf_sums_.rbegin(); it != leaf_sums_.rend(); ++it)
+    if (it->leaf == leaf) return detail::add_to(it->grad, std::move(grad));
+  // Note: a linear search, so the sums are kept for a few leaves only (models have tens of
+  // parameter tensors); beyond them a gradient goes to .grad at once.
+  if (leaf_sums_.size() < 64) return leaf_sums_.push_back({leaf, std::move(grad)});
   detail::deliver_to_leaf(leaf, std::move(grad));
+}
+
+void Tape::deliver_leaf_sums() {
+  for (LeafSum& s : leaf_sums_) detail::deliver_to_leaf(s.leaf, std::move(s.grad));
+  leaf_sums_.clear();
 }
 
 void Tape::release_leaves(std::size_t index) {

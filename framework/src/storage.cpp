@@ -24,6 +24,7 @@ constexpr int kObjectClasses = static_cast<int>(detail::kMaxPooledBlock / 16);  
 constexpr std::size_t kHeaderBytes = sizeof(Storage);
 constexpr std::size_t kInlineBytes = 64 - kHeaderBytes;  // 40 bytes of data in a 64-byte block
 static_assert(kHeaderBytes == 24, "Storage is its counters, its data pointer and its size");
+constexpr std::size_t kMaxEmbeddedBytes = 4096 - kAlignment;  // data beyond: a block of its own
 
 // The size class of a request, and the block size that serves it: 64, then
 // 80, 96, 112, 128, 160, ... (four evenly spaced sizes in each (2^e, 2^(e+1)]), so a
@@ -64,37 +65,31 @@ std::size_t default_limit() {
   return static_cast<std::size_t>(mb) << 20;
 }
 
-// Keeps `p` in `list` if the budget allows, else frees it.
-template <class Free>
-void keep(std::vector<void*>& list, void* p, std::size_t bytes, std::size_t& held, std::size_t limit, Free release) {
-  if (held + bytes > limit) return release(p);
-  try {
-    list.push_back(p);
-    held += bytes;
-  } catch (const std::bad_alloc&) {  // the list could not grow: give the block back instead
-    release(p);
-  }
-}
-
 // Note: the small objects' free lists are intrusive (a free block holds the pointer to the
 // next one) and live in a trivially destructible thread_local, so that taking and giving a
 // block is a few instructions with no guard: every op result takes two and gives them back.
 // What the lists hold when the thread ends goes back to the system through Cache's destructor.
+// The data blocks (64-byte aligned) are kept the same way, one list per size class.
 struct ObjectLists {
   void* head[kObjectClasses];
 };
 thread_local ObjectLists object_lists;  // zero-initialised: every list empty
+struct DataLists {
+  void* head[kClasses];
+};
+thread_local DataLists data_lists;
 
 struct Cache {
-  std::array<std::vector<void*>, kClasses> data;  // 64-byte aligned data blocks
-  std::size_t bytes = 0;                          // held by both the data and the object lists
+  std::size_t bytes = 0;  // held by both the data and the object lists
   std::size_t limit = default_limit();
 
   void clear() {
-    for (auto& list : data) {
-      for (void* p : list) std::free(p);
-      list.clear();
-    }
+    for (void*& head : data_lists.head)
+      while (head) {
+        void* next = *static_cast<void**>(head);
+        std::free(head);
+        head = next;
+      }
     for (void*& head : object_lists.head)
       while (head) {
         void* next = *static_cast<void**>(head);
@@ -128,21 +123,26 @@ Cache& cache() {
 
 void* take_data(std::size_t bytes) {
   SizeClass sc = size_class(bytes);
-  if (sc.bytes > kMaxCachedBlock || cache_gone) return system_alloc(sc.bytes);
-  Cache& c = cache();
-  auto& list = c.data[static_cast<std::size_t>(sc.index)];
-  if (list.empty()) return system_alloc(sc.bytes);
-  void* p = list.back();
-  list.pop_back();
-  c.bytes -= sc.bytes;
+  if (sc.bytes > kMaxCachedBlock) return system_alloc(sc.bytes);
+  void*& head = data_lists.head[sc.index];
+  if (!head) return system_alloc(sc.bytes);
+  void* p = head;
+  head = *static_cast<void**>(p);
+  *budget.bytes -= sc.bytes;  // a block in a list means the budget exists
   return p;
 }
 
 void give_data(void* p, std::size_t bytes) {
   SizeClass sc = size_class(bytes);
-  if (sc.bytes > kMaxCachedBlock || cache_gone) return std::free(p);
-  Cache& c = cache();
-  keep(c.data[static_cast<std::size_t>(sc.index)], p, sc.bytes, c.bytes, c.limit, [](void* q) { std::free(q); });
+  if (!budget.bytes) {
+    if (cache_gone) return std::free(p);
+    cache();
+  }
+  if (sc.bytes > kMaxCachedBlock || *budget.bytes + sc.bytes > budget.limit) return std::free(p);
+  void*& head = data_lists.head[sc.index];
+  *static_cast<void**>(p) = head;
+  head = p;
+  *budget.bytes += sc.bytes;
 }
 
 }  // namespace
@@ -182,6 +182,10 @@ StoragePtr Storage::make(std::size_t bytes) {
     s->data_ = static_cast<unsigned char*>(p) + kHeaderBytes;
     return StoragePtr(s);
   }
+  if (bytes <= kMaxEmbeddedBytes) {  // Note [small buffers]: the data 64 bytes into the Storage's block
+    void* p = take_data(kAlignment + bytes);
+    return StoragePtr(::new (p) Storage(static_cast<unsigned char*>(p) + kAlignment, bytes));
+  }
   void* data = take_data(bytes);
   void* p = nullptr;
   try {
@@ -198,6 +202,7 @@ void Storage::release() {
   void* data = data_;
   this->~Storage();
   if (bytes <= kInlineBytes) return detail::give_block(this, bytes <= 8 ? 32 : 64);
+  if (bytes <= kMaxEmbeddedBytes) return give_data(this, kAlignment + bytes);
   give_data(data, bytes);
   detail::give_block(this, kHeaderBytes);
 }

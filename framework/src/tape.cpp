@@ -50,7 +50,10 @@ void Tape::clear() {
 
 void Tape::record(const OpInfo& op, TensorArgs inputs, std::span<Tensor> outputs, std::span<const Tensor> saved,
                   BackwardFn&& backward, std::uint32_t no_grad_outputs) {
-  detail::check_record(op, inputs, outputs.size(), id_);  // before the entry is appended: a refusal changes nothing
+  if ((op.num_inputs != OpInfo::kVariadic && inputs.size() != static_cast<std::size_t>(op.num_inputs)) ||
+      (op.num_outputs != OpInfo::kVariadic && outputs.size() != static_cast<std::size_t>(op.num_outputs)) ||
+      inputs.size() > kMaxArity || outputs.size() > kMaxArity)
+    detail::fail_arity(op, inputs.size(), outputs.size());
   if (size_ >= prune_at_) prune();
   ++since_backward_;
   TapeEntry& e = append();
@@ -65,6 +68,10 @@ void Tape::record(const OpInfo& op, TensorArgs inputs, std::span<Tensor> outputs
     const Tensor& t = inputs[k];
     Edge& in = e.inputs.emplace_back();
     if (!t.defined() || !t.requires_grad() || (op.no_grad_inputs >> k & 1)) continue;
+    if (t.impl().history != 0 && t.impl().tape != id_) {  // refused: the tape is left as it was
+      at(--size_).~TapeEntry();
+      detail::fail_other_tape(op.name, "an input", t.impl());
+    }
     in.producer = t.impl().history;  // read before an in-place op moves it on, below
     if (output_of(t) < 0) in.tensor = t;
   }
@@ -154,8 +161,10 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
     for (std::size_t i = 0; i <= static_cast<std::size_t>(top); ++i)
       for (EntryOutput& o : at(i).outputs) o.grad = Tensor();
     pending_.clear();
+    leaf_sums_.clear();
     throw;
   }
+  deliver_leaf_sums();
   if (!retain_graph) compact(used_);
 }
 

@@ -106,6 +106,23 @@ TensorImpl::~TensorImpl() {
   if (history != 0) detail::note_dead_output(tape);
 }
 
+TensorImpl* TensorImpl::make(const Shape& shape, Dtype dtype, StoragePtr storage) {
+  return ::new (detail::take_block(sizeof(TensorImpl))) TensorImpl(shape, dtype, std::move(storage));
+}
+
+void TensorImpl::destroy(TensorImpl* p) noexcept {
+  p->~TensorImpl();
+  detail::give_block(p, sizeof(TensorImpl));
+}
+
+void TensorImpl::expire() noexcept {
+  if (history != 0) detail::note_dead_output(tape);
+  history = 0;
+  storage = StoragePtr();
+  meta.reset();
+  if (detail::count_down(weak)) destroy(this);
+}
+
 Tensor::Tensor(std::initializer_list<NestedList> values) : Tensor(from_nested(flatten(values), {})) {}
 
 Tensor tensor(std::initializer_list<NestedList> values) {
@@ -267,6 +284,7 @@ int Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) {
   AutogradMeta& meta = t.autograd_meta();
   int handle = meta.next_hook++;
   meta.hooks.emplace_back(handle, std::move(hook));
+  detail::live_hooks.fetch_add(1, std::memory_order_relaxed);
   Tape::current().watch(t);
   return handle;
 }
@@ -283,6 +301,7 @@ int Tensor::register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook
   AutogradMeta& meta = t.autograd_meta();
   int handle = meta.next_hook++;
   meta.post_accumulate_hooks.emplace_back(handle, std::move(hook));
+  detail::live_hooks.fetch_add(1, std::memory_order_relaxed);
   return handle;
 }
 
@@ -292,6 +311,7 @@ void Tensor::remove_hook(int handle) {
     auto it = std::find_if(hooks.begin(), hooks.end(), [&](const auto& h) { return h.first == handle; });
     if (it == hooks.end()) return false;
     hooks.erase(it);
+    detail::live_hooks.fetch_sub(1, std::memory_order_relaxed);
     return true;
   };
   if (!t.meta || (!drop(t.meta->hooks) && !drop(t.meta->post_accumulate_hooks)))
@@ -310,13 +330,7 @@ void zero_grad(std::span<Tensor> tensors, bool set_to_none) {
   }
 }
 
-Tensor Tensor::detach() const {
-  auto impl = detail::make_impl();
-  impl->shape = shape();
-  impl->dtype = dtype();
-  impl->storage = this->impl().storage;
-  return Tensor(std::move(impl));
-}
+Tensor Tensor::detach() const { return Tensor(detail::make_impl(shape(), dtype(), impl().storage)); }
 
 // y = x (a copy)
 // dx = dy
@@ -442,11 +456,7 @@ Tensor allocate(const char* op, const Shape& shape, TensorOptions options) {
   if (numel > std::numeric_limits<std::size_t>::max() / itemsize(options.dtype))
     fail<ShapeError>("{}: a {} tensor of shape {} needs more bytes than size_t can count; use smaller dimensions", op,
                      dtype_name(options.dtype), shape);
-  auto impl = detail::make_impl();
-  impl->shape = shape;
-  impl->dtype = options.dtype;
-  impl->storage = Storage::make(numel * itemsize(options.dtype));
-  Tensor t(std::move(impl));
+  Tensor t(detail::make_impl(shape, options.dtype, Storage::make(numel * itemsize(options.dtype))));
   if (options.requires_grad) t.requires_grad_();
   return t;
 }

@@ -104,7 +104,7 @@ class TapeNotes : public TapeObserver {
  private:
   struct Note {
     std::shared_ptr<const std::string> scope;
-    std::vector<std::weak_ptr<TensorImpl>> constants;
+    std::vector<WeakImplPtr> constants;
   };
   std::unordered_map<std::uint64_t, Note> notes_;
   std::shared_ptr<const std::string> last_scope_;  // consecutive entries share one string

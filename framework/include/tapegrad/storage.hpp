@@ -9,10 +9,11 @@
 // The counter lives here, with the data, so that views and detach() share it, as in PyTorch.
 //
 // Note [small buffers]: a buffer of at most 40 bytes (a scalar, a bias of a few channels)
-// lives inside the Storage object itself, 8-byte aligned: one allocation instead of two, which
-// is most of what a tape entry of a scalar op costs. Larger buffers are 64-byte aligned and
-// come from a small per-thread cache of freed blocks, sorted into size classes (four per
-// power of two). Training runs the same shapes step after step, so almost every buffer is a
+// lives inside the Storage object itself, 8-byte aligned, and one of up to 4 KB 64 bytes into
+// the Storage's block: one allocation instead of two, which is most of what a tape entry of a
+// small op costs. Larger buffers are blocks of their own. Blocks are 64-byte aligned and come
+// from a small per-thread cache of freed blocks, sorted into size classes (four per power of
+// two). Training runs the same shapes step after step, so almost every buffer is a
 // block the previous step gave back: no trip through malloc's aligned slow path for small
 // tensors, and no page faults on fresh pages for large ones. The cache is bounded
 // (storage_cache_limit(), 256 MB per thread unless the environment variable
@@ -20,12 +21,37 @@
 // blocks go straight back to the system. The same budget bounds the per-thread pools of the
 // small objects every tensor needs (see block_pool.hpp). A block freed on another thread is
 // fine: the cache holds raw memory only.
+#include <sys/single_threaded.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
 
 namespace tg {
+
+namespace detail {
+// Note [reference counts]: tensors and buffers are counted references (Tensor holds a
+// TensorImpl, a TensorImpl a Storage). A process that has never started a second thread
+// (glibc's __libc_single_threaded) counts with plain loads and stores, as libstdc++'s
+// shared_ptr does; once it has, with atomic read-modify-writes, so that threads may share
+// tensors (leaves, data) freely.
+inline void count_up(std::atomic<std::uint32_t>& c) noexcept {
+  if (__libc_single_threaded)
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  else
+    c.fetch_add(1, std::memory_order_relaxed);
+}
+// One reference fewer; true when it was the last.
+inline bool count_down(std::atomic<std::uint32_t>& c) noexcept {
+  if (__libc_single_threaded) {
+    const std::uint32_t left = c.load(std::memory_order_relaxed) - 1;
+    c.store(left, std::memory_order_relaxed);
+    return left == 0;
+  }
+  return c.fetch_sub(1, std::memory_order_acq_rel) == 1;
+}
+}  // namespace detail
 
 class StoragePtr;
 
@@ -63,7 +89,7 @@ class StoragePtr {
  public:
   StoragePtr() = default;
   StoragePtr(const StoragePtr& other) : p_(other.p_) {
-    if (p_) p_->refs_.fetch_add(1, std::memory_order_relaxed);
+    if (p_) detail::count_up(p_->refs_);
   }
   StoragePtr(StoragePtr&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
   StoragePtr& operator=(StoragePtr other) noexcept {
@@ -73,9 +99,7 @@ class StoragePtr {
   // Note: a count of 1 means this is the only reference, so no other thread can be copying
   // it: the buffer is released without an atomic decrement (the common case: an op's result).
   ~StoragePtr() {
-    if (p_ &&
-        (p_->refs_.load(std::memory_order_acquire) == 1 || p_->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1))
-      p_->release();
+    if (p_ && (p_->refs_.load(std::memory_order_acquire) == 1 || detail::count_down(p_->refs_))) p_->release();
   }
 
   Storage* get() const { return p_; }

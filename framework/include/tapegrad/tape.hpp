@@ -68,7 +68,7 @@ struct Edge {
 // An output of an entry.
 struct EntryOutput {
   // Weak: an output nobody holds can never get a gradient, so its entry can be dropped.
-  std::weak_ptr<TensorImpl> tensor;
+  WeakImplPtr tensor;
   Tensor grad;  // backward()'s sum of the gradients that reached it
 };
 
@@ -86,10 +86,9 @@ class SavedTensor {
   SavedTensor(const Tensor& t, int output, int input)
       : tensor_(output < 0 && input < 0 ? t : Tensor()),
         version_(t.defined() ? t.version() : 0),
-        output_(static_cast<std::int16_t>(output)),
-        input_(static_cast<std::int16_t>(input)),
-        defined_(t.defined()) {}
-  bool defined() const { return defined_; }
+        output_(static_cast<std::int16_t>(t.defined() ? output : -1)),
+        input_(static_cast<std::int16_t>(t.defined() ? input : -1)) {}
+  bool defined() const { return tensor_.defined() || output_ >= 0 || input_ >= 0; }
   int output() const { return output_; }  // -1: not an output of the entry
   int input() const { return input_; }    // -1: not held by an input's edge
   std::uint32_t version() const { return version_; }
@@ -99,7 +98,6 @@ class SavedTensor {
   Tensor tensor_;
   std::uint32_t version_ = 0;
   std::int16_t output_ = -1, input_ = -1;
-  bool defined_ = false;
 };
 
 struct TapeEntry {
@@ -107,7 +105,7 @@ struct TapeEntry {
   const OpInfo* op = nullptr;
   SmallVector<Edge, 2> inputs;  // in the op's argument order
   SmallVector<EntryOutput, 1> outputs;
-  SmallVector<SavedTensor, 1> saved;
+  SmallVector<SavedTensor, 2> saved;
   BackwardFn backward;
   // Some output has a hook or retain_grad(): backward() looks at the outputs only then.
   bool watched = false;
@@ -155,6 +153,8 @@ class Tape {
   static Tape& current();                   // this thread's tape
   std::uint32_t id() const { return id_; }  // unique among the tapes of the process, never 0
 
+  static constexpr std::size_t kMaxArity = 0x7fff;  // inputs or outputs of one entry (SavedTensor's indices)
+
   std::size_t size() const { return size_; }
   const TapeEntry& entry(std::size_t index) const;  // ValueError beyond size()
   // Drops every entry; tensors computed so far can no longer be backpropagated through.
@@ -193,7 +193,7 @@ class Tape {
   void compact(const std::vector<char>& drop);  // drops entry i where drop[i] is set
   void run_entry(std::size_t index);
   void hold_leaves(std::size_t top, const std::vector<char>& used);
-  void send_to_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor grad);
+  void send_to_leaf(const ImplPtr& leaf, Tensor grad);
   void release_leaves(std::size_t index);
 
   // Note [a tape in chunks]: entries live in chunks of 1024 that never move, so that a long
@@ -211,11 +211,20 @@ class Tape {
   std::vector<char> used_;  // backward()'s scratch, kept between calls
   // Leaves with hooks get their gradient of this backward() whole, once its last user has run.
   struct PendingLeaf {
-    std::shared_ptr<TensorImpl> leaf;
+    ImplPtr leaf;
     Tensor grad;
     std::size_t last_use;
   };
   std::vector<PendingLeaf> pending_;  // sorted by last_use, the first to finish last
+  // Note [leaf sums]: the other leaves' gradients of this backward() are summed here and
+  // stored in .grad once the sweep is over, as PyTorch's input buffers sum them before
+  // AccumulateGrad: the sum is then backward's own, so it becomes .grad without a copy.
+  struct LeafSum {
+    ImplPtr leaf;
+    Tensor grad;
+  };
+  std::vector<LeafSum> leaf_sums_;
+  void deliver_leaf_sums();
 };
 
 // ---- grad mode ----

@@ -5,6 +5,8 @@
 // A Tensor is a cheap handle: copying it shares the data, like torch::Tensor. Operations
 // on tensors that require grad are recorded on this thread's tape (see tape.hpp), and
 // `loss.backward()` replays the tape in reverse to fill in `.grad()` of the leaves.
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -31,10 +33,12 @@ struct TensorImpl;
 struct AutogradMeta;  // below Tensor
 
 // What a Tensor handle points at. Op authors read it through Tensor's accessors.
-// Note: kept to 104 bytes (a 128-byte block with its control block): a chain of scalar ops
-// allocates one per tape entry, and the engine's memory target is 400 bytes per entry.
+// Note: kept to 112 bytes: a chain of scalar ops allocates one per tape entry, and the
+// engine's memory target is 400 bytes per entry.
 struct TensorImpl {
   TensorImpl() = default;
+  TensorImpl(const Shape& shape_, Dtype dtype_, StoragePtr storage_)
+      : shape(shape_), storage(std::move(storage_)), dtype(dtype_) {}
   TensorImpl(const TensorImpl&) = delete;
   TensorImpl& operator=(const TensorImpl&) = delete;
   ~TensorImpl();
@@ -53,9 +57,106 @@ struct TensorImpl {
   Dtype dtype = kFloat32;
   bool requires_grad : 1 = false;
   bool graph_freed : 1 = false;  // its entry was consumed by a backward() without retain_graph
+  // Note [tensor handles]: the handles that point here are counted in the object itself
+  // (intrusively, as PyTorch's intrusive_ptr): `strong` counts the Tensors (ImplPtr), `weak`
+  // the WeakImplPtrs (a tape entry's outputs) plus one for all the strong ones together.
+  // When the last Tensor goes, the data and autograd fields go with it; the object itself
+  // stays for as long as a weak reference can still ask whether it is alive.
+  std::atomic<std::uint32_t> strong{1};
+  std::atomic<std::uint32_t> weak{1};
 
   AutogradMeta& autograd_meta();  // allocated the first time it is asked for
+  void drop() noexcept;           // one strong reference fewer (ImplPtr's destructor)
+  // A fresh object (strong = 1) from the small-object pool.
+  static TensorImpl* make(const Shape& shape, Dtype dtype, StoragePtr storage);
+  static void destroy(TensorImpl* p) noexcept;
+
+ private:
+  void expire() noexcept;  // the last strong reference went while weak ones remain
 };
+
+// A counted (strong) reference to a TensorImpl: what a Tensor holds (Note [tensor handles]).
+class ImplPtr {
+ public:
+  ImplPtr() = default;
+  ImplPtr(std::nullptr_t) {}             // NOLINT: as a null pointer
+  static ImplPtr adopt(TensorImpl* p) {  // takes over a reference already counted
+    ImplPtr r;
+    r.p_ = p;
+    return r;
+  }
+  ImplPtr(const ImplPtr& other) noexcept : p_(other.p_) {
+    if (p_) detail::count_up(p_->strong);
+  }
+  ImplPtr(ImplPtr&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
+  ImplPtr& operator=(const ImplPtr& other) noexcept {
+    ImplPtr(other).swap(*this);
+    return *this;
+  }
+  ImplPtr& operator=(ImplPtr&& other) noexcept {
+    ImplPtr(std::move(other)).swap(*this);
+    return *this;
+  }
+  ~ImplPtr() {
+    if (p_) p_->drop();
+  }
+  void swap(ImplPtr& other) noexcept { std::swap(p_, other.p_); }
+
+  TensorImpl* get() const { return p_; }
+  TensorImpl* operator->() const { return p_; }
+  TensorImpl& operator*() const { return *p_; }
+  explicit operator bool() const { return p_ != nullptr; }
+  long use_count() const { return p_ ? p_->strong.load(std::memory_order_relaxed) : 0; }
+  friend bool operator==(const ImplPtr& a, const ImplPtr& b) { return a.p_ == b.p_; }
+  friend bool operator==(const ImplPtr& a, std::nullptr_t) { return a.p_ == nullptr; }
+
+ private:
+  TensorImpl* p_ = nullptr;
+};
+
+// A weak reference: it keeps the object, not the tensor, and tells whether the tensor is
+// still alive (lock() gives a strong reference if it is).
+class WeakImplPtr {
+ public:
+  WeakImplPtr() = default;
+  explicit WeakImplPtr(const ImplPtr& p) : p_(p.get()) {
+    if (p_) detail::count_up(p_->weak);
+  }
+  WeakImplPtr(const WeakImplPtr& other) : p_(other.p_) {
+    if (p_) detail::count_up(p_->weak);
+  }
+  WeakImplPtr(WeakImplPtr&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
+  WeakImplPtr& operator=(WeakImplPtr other) noexcept {
+    std::swap(p_, other.p_);
+    return *this;
+  }
+  WeakImplPtr& operator=(const ImplPtr& p) { return *this = WeakImplPtr(p); }
+  ~WeakImplPtr() {
+    if (p_ && detail::count_down(p_->weak)) TensorImpl::destroy(p_);
+  }
+
+  bool expired() const { return !p_ || p_->strong.load(std::memory_order_acquire) == 0; }
+  ImplPtr lock() const;
+  TensorImpl* get() const { return p_; }  // for comparing identities only: the tensor may be gone
+
+ private:
+  TensorImpl* p_ = nullptr;
+};
+
+inline void TensorImpl::drop() noexcept {
+  // The only handle of any kind: nobody else can be copying it, so no atomic operation.
+  if (strong.load(std::memory_order_acquire) == 1 && weak.load(std::memory_order_relaxed) == 1) return destroy(this);
+  if (detail::count_down(strong)) expire();
+}
+
+inline ImplPtr WeakImplPtr::lock() const {
+  if (!p_) return {};
+  std::uint32_t n = p_->strong.load(std::memory_order_relaxed);
+  while (n != 0)
+    if (p_->strong.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel, std::memory_order_relaxed))
+      return ImplPtr::adopt(p_);
+  return {};
+}
 
 // Options for the factories: tg::zeros({2, 3}, {.dtype = tg::kFloat64, .requires_grad = true}).
 struct TensorOptions {
@@ -121,7 +222,7 @@ class ElementRef {
 class Tensor {
  public:
   Tensor() = default;  // an undefined tensor (no data), like torch::Tensor()
-  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+  explicit Tensor(ImplPtr impl) : impl_(std::move(impl)) {}
 
   // Nested lists give float32 tensors, whatever the numbers: Tensor{{0, 1, 2}, {3, 4, 5}} has
   // shape [2, 3], Tensor{{7}, {8}} has shape [2, 1], Tensor{5} has shape [1] (tg::scalar(5)
@@ -129,7 +230,7 @@ class Tensor {
   Tensor(std::initializer_list<NestedList> values);
 
   // ---- metadata ----
-  bool defined() const { return impl_ != nullptr; }
+  bool defined() const { return impl_.get() != nullptr; }
   const Shape& shape() const { return impl().shape; }
   int dim() const { return shape().rank(); }
   std::int64_t numel() const { return shape().numel(); }
@@ -243,17 +344,31 @@ class Tensor {
       throw_undefined();
     return *impl_;
   }
-  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  const ImplPtr& impl_ptr() const { return impl_; }
 
  private:
   [[noreturn]] static void throw_undefined();
   [[noreturn]] void throw_wrong_dtype(Dtype requested) const;
-  std::shared_ptr<TensorImpl> impl_;
+  ImplPtr impl_;
 };
 
 // The autograd fields that most tensors never use (a name, a gradient, hooks), allocated the
 // first time one is set, as PyTorch's AutogradMeta: a result of an op carries none of them.
+namespace detail {
+// The number of hooks (of both kinds) on live tensors in the process: while it is 0,
+// backward() skips looking for leaves with hooks.
+inline std::atomic<std::int64_t> live_hooks{0};
+}  // namespace detail
+
 struct AutogradMeta {
+  AutogradMeta() = default;
+  AutogradMeta(const AutogradMeta&) = delete;
+  AutogradMeta& operator=(const AutogradMeta&) = delete;
+  ~AutogradMeta() {
+    if (std::size_t n = hooks.size() + post_accumulate_hooks.size())
+      detail::live_hooks.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+  }
+
   std::string name;  // shown in error messages and graph dumps
   Tensor grad;       // accumulated gradient (leaves, and retain_grad())
   bool retains_grad = false;

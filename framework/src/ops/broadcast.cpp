@@ -46,7 +46,8 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 // dx = sum_to(dy, x.shape)   (done by BackwardContext::accumulate)
 Tensor expand(const Tensor& x, const Shape& shape) {
   kernels::check_input(op::expand, x);
-  if (!(broadcast_shapes("expand", x.shape(), shape) == shape))
+  // A 0-d tensor (sum's gradient) stretches to any shape.
+  if (x.dim() != 0 && !(broadcast_shapes("expand", x.shape(), shape) == shape))
     fail<ShapeError>("expand: cannot expand {} to {}; only dims of size 1 can be stretched", x.shape(), shape);
   shape.numel("expand");  // throws ShapeError, naming expand, if the count overflows int64
   if (x.shape() == shape) return x;

@@ -3,6 +3,11 @@
 
 namespace tg::kernels {
 
+const Tensor& cast_into(const Tensor& t, Dtype d, Tensor& holder) {
+  holder = t.detach().to(d);
+  return holder;
+}
+
 void fail_dtype(const OpInfo& op, const Tensor& t, const char* what) {
   const char* fix = op.dtypes.contains(kFloat32) ? ".to(tg::kFloat32)"
                     : op.dtypes.contains(kInt64) ? ".to(tg::kInt64)"

@@ -66,10 +66,9 @@ inline void check_input(const OpInfo& op, const Tensor& t, const char* what = "t
 inline Tensor cast(const Tensor& t, Dtype d) { return t.dtype() == d ? t : t.detach().to(d); }
 // The same without copying the handle when t already has dtype d (a handle copy is an atomic
 // update, and the small ops run several per call): the converted tensor, if any, goes to `holder`.
+const Tensor& cast_into(const Tensor& t, Dtype d, Tensor& holder);  // holder = t converted
 inline const Tensor& cast(const Tensor& t, Dtype d, Tensor& holder) {
-  if (t.dtype() == d) return t;
-  holder = t.detach().to(d);
-  return holder;
+  return t.dtype() == d ? t : cast_into(t, d, holder);
 }
 
 // The dtype of a binary op's result, by PyTorch's rules: dims > 0 outrank 0-d tensors, which

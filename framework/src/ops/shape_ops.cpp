@@ -77,11 +77,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     fail<ShapeError>("reshape: cannot view {} ({} elements) as {} ({} elements); the element counts must match",
                      x.shape(), x.numel(), shape, shape.numel());
   if (shape == x.shape()) return x;
-  auto impl = detail::make_impl();
-  impl->shape = shape;
-  impl->dtype = x.dtype();
-  impl->storage = x.impl().storage;  // a view: no copy
-  Tensor y(std::move(impl));
+  Tensor y(detail::make_impl(shape, x.dtype(), x.impl().storage));  // a view: no copy
   if (should_record(x))
     record(op::reshape, {x}, y, {},
            [](BackwardContext& ctx) { ctx.accumulate(0, reshape(ctx.grad(), ctx.input_shape(0))); });
