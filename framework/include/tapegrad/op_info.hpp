@@ -13,12 +13,11 @@
 #include <vector>
 
 #include "tapegrad/dtype.hpp"
+#include "tapegrad/tensor.hpp"
 
 namespace tg {
 
-class Generator;
-class Tensor;
-class JvpContext;  // forward mode (filled by the forward-mode issue)
+class JvpContext;  // forward mode (the forward-mode issue defines it)
 
 // One way to call an op, for the sweeps: `inputs` are the op's tensor inputs in order (float64
 // where they are differentiable), and `call` applies the op to them with its other arguments.

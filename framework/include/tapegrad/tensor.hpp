@@ -55,8 +55,7 @@ struct TensorImpl {
   std::uint32_t tape = 0;
   std::uint16_t op = 0;  // that entry's op (OpInfo::index), shown as grad_fn when printing
   Dtype dtype = kFloat32;
-  bool requires_grad : 1 = false;
-  bool graph_freed : 1 = false;  // its entry was consumed by a backward() without retain_graph
+  bool requires_grad = false;
   // Note [tensor handles]: the handles that point here are counted in the object itself
   // (intrusively, as PyTorch's intrusive_ptr): `strong` counts the Tensors (ImplPtr), `weak`
   // the WeakImplPtrs (a tape entry's outputs) plus one for all the strong ones together.

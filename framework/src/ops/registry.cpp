@@ -224,7 +224,7 @@ const BuiltinOp sub_({.name = "sub_",
                         return std::vector{refuse("a bool tensor",
                                                   [] {
                                                     Tensor t = tg::ones({2}, {.dtype = kBool});
-                                                    t -= t;
+                                                    t.sub_(t);
                                                   },
                                                   Kind::Dtype, {"sub_", "bool", "to(tg::kFloat32)"}),
                                            refuse("a shape that does not broadcast to the tensor written",
@@ -258,7 +258,7 @@ const BuiltinOp div_({.name = "div_",
                         return std::vector{refuse("a quotient written into an int64 tensor",
                                                   [] {
                                                     Tensor t = tg::zeros({2}, {.dtype = kInt64});
-                                                    t /= t;
+                                                    t.div_(t);
                                                   },
                                                   Kind::Dtype,
                                                   {"div_", "float32", "an int64 tensor [2]", "to(tg::kFloat32)"})};
