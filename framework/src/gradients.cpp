@@ -121,7 +121,7 @@ void fail_saved(const TapeEntry& e, std::size_t index, std::size_t k, const Tens
                         e.op->name, index, s.output());
   std::string which = s.output() >= 0  ? fmt::format("its output {}", s.output())
                       : s.input() >= 0 ? fmt::format("its input {}", s.input())
-                                       : fmt::format("saved tensor {}", k);
+                                       : fmt::format("the tensor at position {} of those it saved", k);
   if (!t.name().empty()) which += fmt::format(" ('{}')", t.name());
   fail<AutogradError>(
       "backward: one of the variables needed for gradient computation has been modified by an inplace operation: "

@@ -46,6 +46,16 @@ bool check_inplace(const OpInfo& op, const Tensor& self, const Tensor* other, co
   return record;
 }
 
+// An integer tensor cannot be scaled by a fractional alpha (PyTorch: "For integral input
+// tensors, argument alpha must not be a floating point number").
+void check_alpha(const char* op, const Tensor& self, Scalar alpha) {
+  if (alpha.is_floating() && !is_floating(self.dtype()))
+    fail<ValueError>(
+        "{}: alpha {} is a floating-point number but the tensor written is {} {}; pass an integer alpha, or "
+        "convert the tensor first with .to(tg::kFloat32)",
+        op, alpha.to_double(), self.dtype() == kInt64 ? "an int64 tensor" : "a bool tensor", self.shape());
+}
+
 // self = f(self, other) elementwise, other broadcast to self's shape, in self's dtype.
 template <class F>
 void write_binary(const char* op, Tensor& self, const Tensor& other, F f) {
@@ -81,6 +91,7 @@ void write_scalar(Tensor& self, Scalar c, F f) {
 // dy_before = dy,  dx = alpha dy
 Tensor& Tensor::add_(const Tensor& other, Scalar alpha) {
   bool recorded = check_inplace(op::add_, *this, &other, nullptr);
+  check_alpha("add_", *this, alpha);
   const double a = alpha.to_double();
   if (a == 1)
     write_binary("add_", *this, other, [](auto u, auto v) { return u + v; });
@@ -99,6 +110,7 @@ Tensor& Tensor::add_(const Tensor& other, Scalar alpha) {
 // dy_before = dy,  dx = -alpha dy
 Tensor& Tensor::sub_(const Tensor& other, Scalar alpha) {
   bool recorded = check_inplace(op::sub_, *this, &other, nullptr);
+  check_alpha("sub_", *this, alpha);
   const double a = alpha.to_double();
   write_binary("sub_", *this, other, [a](auto u, auto v) { return u - static_cast<decltype(u)>(a) * v; });
   bump_version();
@@ -126,15 +138,18 @@ Tensor& Tensor::mul_(const Tensor& other) {
 }
 
 // y /= x
-// dy_before = dy / x,  dx = -dy * y_before / x^2 = -dy * y / x
+// dy_before = dy / x,  dx = -dy * y_before / x^2
+// As PyTorch, x's gradient reads a copy of y_before rather than the result, so that a later
+// in-place write to y (y /= x; y *= 3) does not invalidate this entry.
 Tensor& Tensor::div_(const Tensor& other) {
   bool recorded = check_inplace(op::div_, *this, &other, nullptr, true);
+  Tensor before = recorded && other.requires_grad() ? detach().clone() : Tensor();  // the values x's gradient reads
   write_binary("div_", *this, other, [](auto u, auto v) { return u / v; });
   bump_version();
   if (recorded)
-    record(op::div_, {*this, other}, *this, {other, saved_for(*this, other)}, [](BackwardContext& ctx) {
+    record(op::div_, {*this, other}, *this, {other, before}, [](BackwardContext& ctx) {
       if (ctx.needs(0)) ctx.accumulate(0, ctx.grad() / ctx.saved(0));
-      if (ctx.needs(1)) ctx.accumulate(1, -(ctx.grad() * ctx.saved(1)) / ctx.saved(0));
+      if (ctx.needs(1)) ctx.accumulate(1, -(ctx.grad() * ctx.saved(1)) / (ctx.saved(0) * ctx.saved(0)));
     });
   return *this;
 }

@@ -212,3 +212,24 @@ TEST_CASE("flatten merges start_dim..end_dim like torch.flatten, as a view", "[o
   CHECK_THROWS_MATCHES(tg::flatten(x, 4), tg::ValueError, MessageContains({"flatten", "dim 4"}));
   CHECK_THROWS_MATCHES(tg::flatten(tg::ones({5})), tg::ValueError, MessageContains({"flatten", "dim 1"}));
 }
+
+TEST_CASE("pooling and convolution options take a plain integer where PyTorch does", "[pooling][conv2d][shape]") {
+  tg::Generator gen(11);
+  Tensor x = tg::randn({1, 2, 7, 7}, gen);
+  std::int64_t k = 3, s = 2;
+  // PyTorch: F.max_pool2d(x, kernel_size=3, stride=2) and kernel_size=(3, 3), stride=(2, 2).
+  Tensor plain = tg::max_pool2d(x, {.kernel_size = 3, .stride = 2});
+  Tensor braced = tg::max_pool2d(x, {.kernel_size = {k, k}, .stride = {s, s}});
+  CHECK(plain.shape() == Shape{1, 2, 3, 3});
+  CHECK(allclose(plain, braced, 0, 0));
+  CHECK(tg::avg_pool2d(x, {.kernel_size = k, .stride = s, .padding = 1}).shape() == Shape{1, 2, 4, 4});
+  // Stride left out: the kernel size, as in PyTorch.
+  CHECK(tg::max_pool2d(x, {.kernel_size = 3}).shape() == Shape{1, 2, 2, 2});
+
+  Tensor w = tg::randn({4, 2, 3, 3}, gen);
+  Tensor a = tg::conv2d(x, w, Tensor(), {.stride = 2, .padding = 1});
+  Tensor b = tg::conv2d(x, w, Tensor(), {.stride = {2, 2}, .padding = {1, 1}});
+  CHECK(a.shape() == Shape{1, 4, 4, 4});
+  CHECK(allclose(a, b, 0, 0));
+  CHECK(tg::conv2d(x, w, Tensor(), {.stride = {1, 2}}).shape() == Shape{1, 4, 5, 3});
+}
