@@ -219,8 +219,10 @@ std::string to_string(const Tensor& t) {
     }
     body = shape.rank() == 0 ? elements.text(0) : Printer{shape, elements, summarize}.str(0, 0, indent);
   }
-  // PyTorch names the dtype unless it is the default float32, or int64 or bool (which it infers).
-  if (t.dtype() == kFloat64) suffixes.push_back(fmt::format("dtype=tg.{}", dtype_name(t.dtype())));
+  // PyTorch names the dtype unless it is the default float32, or int64 or bool (which it infers
+  // from the elements): an empty tensor has no elements to infer it from, so it names any other.
+  if (t.dtype() == kFloat64 || (t.numel() == 0 && t.dtype() != kFloat32))
+    suffixes.push_back(fmt::format("dtype=tg.{}", dtype_name(t.dtype())));
   if (t.requires_grad() && t.is_leaf()) suffixes.emplace_back("requires_grad=True");
   if (!t.is_leaf()) {
     const OpInfo* op = op_by_index(t.impl().op);

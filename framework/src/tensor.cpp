@@ -483,6 +483,18 @@ Tensor ones_like(const Tensor& t) { return ones(t.shape(), {.dtype = t.dtype()})
 Tensor arange(double end, TensorOptions options) { return arange(0, end, 1, options); }
 
 Tensor arange(double start, double end, double step, TensorOptions options) {
+  if (options.dtype == kBool)
+    fail<DtypeError>("arange: a bool range is not defined (as in PyTorch); make it int64 or floating and compare it");
+  if (options.dtype == kInt64 && std::isfinite(start) && std::isfinite(end) && std::isfinite(step)) {
+    // As PyTorch: for an integer dtype, start, end and step are converted to integers first.
+    if (std::abs(start) >= 0x1p62 || std::abs(end) >= 0x1p62 || std::abs(step) >= 0x1p62)
+      fail<ValueError>("arange: ({}, {}, {}) is beyond the int64 range; use values below 2^62", start, end, step);
+    start = std::trunc(start), end = std::trunc(end), step = std::trunc(step);
+    if (step == 0)
+      fail<ValueError>(
+          "arange: the step becomes 0 when converted to int64 (the dtype asked for); pass an integer step, or a "
+          "floating dtype");
+  }
   if (step == 0 || !std::isfinite(start) || !std::isfinite(end) || !std::isfinite(step))
     fail<ValueError>("arange: need finite start, end and a non-zero step, got ({}, {}, {})", start, end, step);
   if ((end - start) * step < 0)

@@ -52,8 +52,8 @@ Tensor rot180(const Tensor& K) {
 void check_2d(const char* op, const char* what, const Tensor& t) {
   kernels::check_defined(op, t, what);
   if (!t.is_floating_point())
-    fail<DtypeError>("{}: {} is a {} tensor {}, but {} takes float32 and float64; convert it with .to(tg::kFloat32)",
-                     op, what, dtype_name(t.dtype()), t.shape(), op);
+    fail<DtypeError>("{}: {} is {} tensor {}, but {} takes float32 and float64; convert it with .to(tg::kFloat32)", op,
+                     what, t.dtype() == kInt64 ? "an int64" : "a bool", t.shape(), op);
   if (t.dim() != 2)
     fail<ShapeError>("{}: {} must be 2-D [h, w], got shape {}; reshape it (batched inputs need conv2d)", op, what,
                      t.shape());

@@ -12,8 +12,8 @@ void fail_dtype(const OpInfo& op, const Tensor& t, const char* what) {
   const char* fix = op.dtypes.contains(kFloat32) ? ".to(tg::kFloat32)"
                     : op.dtypes.contains(kInt64) ? ".to(tg::kInt64)"
                                                  : ".to(...)";
-  fail<DtypeError>("{}: {} is a {} tensor {}, but {} takes {}; convert it with {}", op.name, what,
-                   dtype_name(t.dtype()), t.shape(), op.name, op.dtypes.str(), fix);
+  fail<DtypeError>("{}: {} is {} {} tensor {}, but {} takes {}; convert it with {}", op.name, what,
+                   t.dtype() == kInt64 ? "an" : "a", dtype_name(t.dtype()), t.shape(), op.name, op.dtypes.str(), fix);
 }
 
 namespace {

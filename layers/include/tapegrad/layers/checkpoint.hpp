@@ -14,7 +14,7 @@ namespace tg {
 void save_module(const Module& m, const std::string& path);
 
 // Loads a file written by save_module into m. A missing, truncated or corrupt file (including
-// a dtype other than F32 or F64) is an IoError; a file of another model (missing, extra or
+// a dtype other than F32, F64, F16, BF16, I64 or BOOL) is an IoError; a file of another model (missing, extra or
 // differently shaped tensors) is the ValueError or ShapeError of load_state_dict; every
 // message names the file. The whole file is checked before any value is copied, so on any
 // error every parameter and buffer of m is left exactly as it was. F64 tensors load into F32
