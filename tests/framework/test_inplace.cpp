@@ -252,6 +252,19 @@ TEST_CASE("in-place arithmetic follows its out-of-place op's gradient", "[inplac
   CHECK(near(values(gb), values(b.grad()), 1e-12));
 }
 
+TEST_CASE("writing in place to a result that backward does not read is allowed, as in PyTorch", "[inplace][autograd]") {
+  // PyTorch's mul, div, add and matmul save their inputs, not their result.
+  Tensor a = Tensor{1.0, 2.0}.to(tg::kFloat64).requires_grad_();
+  Tensor b = Tensor{4.0, -2.0}.to(tg::kFloat64).requires_grad_();
+  Tensor y = a / b;
+  y += 1;
+  y *= a;
+  y.sum().backward();
+  // y = (a / b + 1) a: dy/da = 2a / b + 1, dy/db = -a^2 / b^2.
+  CHECK(near(values(a.grad()), {2 * 1.0 / 4 + 1, 2 * 2.0 / -2 + 1}, 1e-12));
+  CHECK(near(values(b.grad()), {-1.0 / 16, -4.0 / 4}, 1e-12));
+}
+
 TEST_CASE("in-place arithmetic on a leaf that requires grad is refused, and writes nothing", "[inplace][autograd]") {
   Tensor w = Tensor{1.0, 2.0}.requires_grad_();
   CHECK_THROWS_MATCHES(w += 1, tg::AutogradError,

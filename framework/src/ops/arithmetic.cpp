@@ -61,15 +61,17 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 // y = a / b
-// da = dy / b,  db = -dy * a / b^2 = -dy * y / b
+// da = dy / b,  db = -dy * a / b^2
+// It saves a and b, as PyTorch does, not y: an in-place write to the result (y = a / b;
+// y += 1) then leaves this entry valid.
 Tensor div(const Tensor& a, const Tensor& b) {
   check_operands(op::div, a, b);
   Tensor y = kernels::broadcast_binary("div", a, b, division_type(kernels::result_type(a, b)),
                                        [](auto u, auto v) { return u / v; });
   if (should_record(a, b))
-    record(op::div, {a, b}, y, {b, saved_for(y, b)}, [](BackwardContext& ctx) {
+    record(op::div, {a, b}, y, {b, saved_for(a, b)}, [](BackwardContext& ctx) {
       if (ctx.needs(0)) ctx.accumulate(0, ctx.grad() / ctx.saved(0));
-      if (ctx.needs(1)) ctx.accumulate(1, -(ctx.grad() * ctx.saved(1)) / ctx.saved(0));
+      if (ctx.needs(1)) ctx.accumulate(1, -(ctx.grad() * ctx.saved(1)) / (ctx.saved(0) * ctx.saved(0)));
     });
   return y;
 }
