@@ -62,7 +62,19 @@ Flat flatten(std::initializer_list<NestedList> values) {
   return f;
 }
 
+// A factory asked for an int64 or bool tensor that requires grad: refused, naming the factory,
+// before anything is allocated.
+void check_factory_grad(const char* op, TensorOptions options) {
+  if (options.requires_grad && !is_floating(options.dtype))
+    fail<DtypeError>(
+        "{}: only floating-point tensors can require grad, and this one would be {}; gradients of indices, labels "
+        "and masks do not exist. Leave requires_grad off, or make it floating (.dtype = tg::kFloat32, or "
+        ".to(tg::kFloat32) afterwards)",
+        op, dtype_name(options.dtype));
+}
+
 Tensor from_nested(const Flat& f, TensorOptions options) {
+  check_factory_grad("tensor", options);
   Tensor t = empty(f.shape, {.dtype = options.dtype});
   dispatch(options.dtype, [&]<class T>() {
     T* p = t.data<T>();
@@ -452,6 +464,7 @@ namespace {
 // The buffer of every factory. `op` names the factory in the errors, so that
 // zeros({1 << 40, 1 << 40}) says "zeros: ..." and not the name of a helper.
 Tensor allocate(const char* op, const Shape& shape, TensorOptions options) {
+  check_factory_grad(op, options);
   auto numel = static_cast<std::size_t>(shape.numel(op));
   if (numel > std::numeric_limits<std::size_t>::max() / itemsize(options.dtype))
     fail<ShapeError>("{}: a {} tensor of shape {} needs more bytes than size_t can count; use smaller dimensions", op,
@@ -462,6 +475,7 @@ Tensor allocate(const char* op, const Shape& shape, TensorOptions options) {
 }
 
 Tensor filled(const char* op, const Shape& shape, Scalar value, TensorOptions options) {
+  check_factory_grad(op, options);
   Tensor t = allocate(op, shape, {.dtype = options.dtype});
   dispatch(options.dtype, [&]<class T>() {
     T* p = t.data<T>();
@@ -483,6 +497,7 @@ Tensor ones_like(const Tensor& t) { return ones(t.shape(), {.dtype = t.dtype()})
 Tensor arange(double end, TensorOptions options) { return arange(0, end, 1, options); }
 
 Tensor arange(double start, double end, double step, TensorOptions options) {
+  check_factory_grad("arange", options);
   if (options.dtype == kBool)
     fail<DtypeError>("arange: a bool range is not defined (as in PyTorch); make it int64 or floating and compare it");
   if (options.dtype == kInt64 && std::isfinite(start) && std::isfinite(end) && std::isfinite(step)) {
@@ -512,6 +527,7 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
 }
 
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
+  check_factory_grad("from_vector", options);
   if (static_cast<std::int64_t>(values.size()) != shape.numel("from_vector"))
     fail<ShapeError>(
         "from_vector: {} values cannot fill shape {} ({} elements); pass {} values or a shape that holds {}",
@@ -525,6 +541,7 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, Tensor
 }
 
 Tensor from_vector(std::span<const std::int64_t> values, const Shape& shape, TensorOptions options) {
+  check_factory_grad("from_vector", options);
   if (static_cast<std::int64_t>(values.size()) != shape.numel("from_vector"))
     fail<ShapeError>(
         "from_vector: {} values cannot fill shape {} ({} elements); pass {} values or a shape that holds {}",

@@ -546,6 +546,13 @@ TEST_CASE("int64 and bool tensors refuse to require grad, naming the dtype and t
   auto refused = MessageContains({"int64", "floating-point", ".to(tg::kFloat32)"});
   auto refused_bool = MessageContains({"bool", "floating-point", ".to(tg::kFloat32)"});
   CHECK_THROWS_MATCHES(tg::zeros({2}, {.dtype = tg::kInt64, .requires_grad = true}), tg::DtypeError, refused);
+  // The factory names itself, and nothing was made.
+  CHECK_THROWS_MATCHES(tg::zeros({2}, {.dtype = tg::kInt64, .requires_grad = true}), tg::DtypeError,
+                       MessageContains({"zeros: only floating-point tensors can require grad", "int64"}));
+  CHECK_THROWS_MATCHES(tg::arange(3, {.dtype = tg::kInt64, .requires_grad = true}), tg::DtypeError,
+                       MessageContains({"arange:"}));
+  CHECK_THROWS_MATCHES(tg::tensor({1, 2}, {.dtype = tg::kInt64, .requires_grad = true}), tg::DtypeError,
+                       MessageContains({"tensor:"}));
   CHECK_THROWS_MATCHES(tg::ones({2}, {.dtype = tg::kBool, .requires_grad = true}), tg::DtypeError, refused_bool);
   CHECK_THROWS_MATCHES(tg::full({2}, 3, {.dtype = tg::kInt64, .requires_grad = true}), tg::DtypeError, refused);
   CHECK_THROWS_MATCHES(tg::empty({2}, {.dtype = tg::kInt64, .requires_grad = true}), tg::DtypeError, refused);
