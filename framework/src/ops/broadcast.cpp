@@ -74,10 +74,12 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 // dx = expand(dy, x.shape)
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   kernels::check_input(op::sum_to, x);
-  if (!(broadcast_shapes("sum_to", shape, x.shape()) == x.shape()))
+  // Every shape of ones no longer than x's broadcasts to it: the check below is then a formality.
+  const bool to_one = shape.numel() == 1 && shape.rank() <= x.dim();
+  if (!to_one && !(broadcast_shapes("sum_to", shape, x.shape()) == x.shape()))
     fail<ShapeError>("sum_to: cannot sum {} to {}; {} must broadcast to {}", x.shape(), shape, shape, x.shape());
   if (x.shape() == shape) return x;
-  Tensor y = zeros(shape, {.dtype = x.dtype()});
+  Tensor y = to_one ? empty(shape, {.dtype = x.dtype()}) : zeros(shape, {.dtype = x.dtype()});
   dispatch_numeric("sum_to", x.dtype(), [&]<class T>() {
     const T* px = x.data<T>();
     T* py = y.data<T>();

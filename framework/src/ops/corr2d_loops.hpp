@@ -3,6 +3,7 @@
 // conv2d's `rotated` reference (ops/conv2d_reference.cpp), which writes conv2d and both of its
 // gradients as sums of these 2-D correlations.
 #include <algorithm>
+#include <array>
 #include <cstdint>
 
 namespace tg::kernels {
@@ -23,10 +24,32 @@ namespace tg::kernels {
 // kernel or the output. The forward pass has a small kernel and a large output;
 // corr2d_backward_kernel (= corr2d(X, dY)) has it the other way round. Plain loops, not
 // Eigen blocks: at these sizes an expression's setup costs more than its arithmetic.
+//
+// Note [flat rows]: when the output's rows are short (the seed's 6 x 8 image: rows of 7), a
+// loop per row is mostly loop overhead and never fills a vector register. The shifted copies
+// then run on x as one flat array of row stride w: x[a : a + oh, b : b + ow] lies in the span
+// x[a w + b, a w + b + (oh - 1) w + ow), and y is read out of a buffer z with row stride w.
+// z's other columns mix in values from beyond a row's window and are dropped; each kept
+// output adds the same products in the same order as the loop per row.
+inline constexpr std::int64_t kFlatRowsMax = 1024;  // elements of z, on the stack
+
 template <class T>
 void corr2d_loops(const T* x, std::int64_t w, const T* k, std::int64_t kh, std::int64_t kw, T* y, std::int64_t oh,
                   std::int64_t ow) {
   if (kh * kw <= oh * ow) {
+    if (ow < 32 && oh * w <= kFlatRowsMax) {  // Note [flat rows]
+      std::array<T, kFlatRowsMax> z;
+      const std::int64_t span = (oh - 1) * w + ow;
+      std::fill(z.data(), z.data() + span, T(0));
+      for (std::int64_t a = 0; a < kh; ++a)
+        for (std::int64_t b = 0; b < kw; ++b) {
+          const T kab = k[a * kw + b];
+          const T* xs = x + a * w + b;
+          for (std::int64_t p = 0; p < span; ++p) z[p] += kab * xs[p];
+        }
+      for (std::int64_t i = 0; i < oh; ++i) std::copy(z.data() + i * w, z.data() + i * w + ow, y + i * ow);
+      return;
+    }
     std::fill(y, y + oh * ow, T(0));
     for (std::int64_t a = 0; a < kh; ++a)
       for (std::int64_t b = 0; b < kw; ++b) {
@@ -37,18 +60,18 @@ void corr2d_loops(const T* x, std::int64_t w, const T* k, std::int64_t kh, std::
           for (std::int64_t j = 0; j < ow; ++j) yrow[j] += kab * xrow[j];
         }
       }
-  } else {
-    for (std::int64_t i = 0; i < oh; ++i)
-      for (std::int64_t j = 0; j < ow; ++j) {
-        T acc = 0;
-        for (std::int64_t a = 0; a < kh; ++a) {
-          const T* xrow = x + (i + a) * w + j;
-          const T* krow = k + a * kw;
-          for (std::int64_t b = 0; b < kw; ++b) acc += xrow[b] * krow[b];
-        }
-        y[i * ow + j] = acc;
-      }
+    return;
   }
+  for (std::int64_t i = 0; i < oh; ++i)
+    for (std::int64_t j = 0; j < ow; ++j) {
+      T acc = 0;
+      for (std::int64_t a = 0; a < kh; ++a) {
+        const T* xrow = x + (i + a) * w + j;
+        const T* krow = k + a * kw;
+        for (std::int64_t b = 0; b < kw; ++b) acc += xrow[b] * krow[b];
+      }
+      y[i * ow + j] = acc;
+    }
 }
 
 }  // namespace tg::kernels

@@ -3,6 +3,9 @@
 //   Y[i, j]  = sum_{a, b} X[i + a, j + b] K[a, b]
 //   dK[a, b] = sum_{i, j} dY[i, j] X[i + a, j + b]
 //   dX[p, q] = sum_{a, b} dY[p - a, q - b] K[a, b]   (terms outside dY are zero)
+#include <cmath>
+#include <limits>
+
 #include "framework/ops/op_test_util.hpp"
 
 using tg::Shape;
@@ -102,6 +105,38 @@ TEST_CASE("corr2d equals the 4-loop of its definition", "[ops][corr2d]") {
     CHECK(Y32.dtype() == tg::kFloat32);
     CHECK(allclose(Y32, naive_corr2d(X, K), 1e-4, 1e-5));
   }
+}
+
+// ops/corr2d_loops.hpp runs short output rows as one flat span (Note [flat rows]) and the
+// rest row by row; both must give the definition's values on either side of the switch.
+TEST_CASE("corr2d's loops agree with the definition for short and long rows, small and large outputs",
+          "[ops][corr2d]") {
+  tg::Generator gen(79);
+  const std::vector<Corr2dShapes> shapes = {
+      {{6, 8}, {1, 2}},   {{6, 8}, {6, 7}},   {{5, 33}, {2, 2}},  {{5, 34}, {2, 3}}, {{40, 31}, {3, 3}},
+      {{33, 32}, {1, 1}}, {{34, 31}, {2, 1}}, {{3, 40}, {3, 39}}, {{2, 9}, {1, 9}},  {{9, 2}, {9, 1}}};
+  for (const auto& [input, kernel] : shapes) {
+    INFO("X " << input.str() << " K " << kernel.str());
+    Tensor X = tg::test::uniform(input, gen, -2, 2), K = tg::test::uniform(kernel, gen, -2, 2);
+    CHECK(allclose(tg::corr2d(X, K), naive_corr2d(X, K), 1e-12, 1e-13));
+    CHECK(allclose(tg::corr2d(X.to(tg::kFloat32), K.to(tg::kFloat32)), naive_corr2d(X, K), 1e-4, 1e-5));
+  }
+}
+
+// The flat span also computes values from beyond a row's window, which it drops: an infinity
+// at the end of a row must reach only the outputs whose windows hold it.
+TEST_CASE("corr2d: a non-finite input reaches only the outputs whose windows hold it", "[ops][corr2d]") {
+  Tensor X = tg::ones({6, 8});
+  X.at<float>({0, 7}) = std::numeric_limits<float>::infinity();
+  Tensor Y = tg::corr2d(X, Tensor{{1.0, 2.0}});
+  for (std::int64_t i = 0; i < 6; ++i)
+    for (std::int64_t j = 0; j < 7; ++j) {
+      INFO("Y[" << i << ", " << j << "]");
+      if (i == 0 && j == 6)
+        CHECK(std::isinf(Y.at<float>({i, j})));
+      else
+        CHECK(Y.at<float>({i, j}) == 3.0f);
+    }
 }
 
 TEST_CASE("corr2d's gradients are dK = corr2d(X, dY) and dX = the full convolution of dY with K", "[ops][corr2d]") {
