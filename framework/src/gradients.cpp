@@ -11,8 +11,6 @@ namespace tg {
 
 namespace {
 
-thread_local bool grad_enabled = true;
-
 // True when no other handle or view shares t's data, so writing to it in place is safe.
 bool sole_owner(const Tensor& t) { return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1; }
 
@@ -50,9 +48,6 @@ void add_to_grad(Tensor& grad, Tensor g) {
 }
 
 }  // namespace
-
-bool is_grad_enabled() { return grad_enabled; }
-void set_grad_enabled(bool enabled) { grad_enabled = enabled; }
 
 void TensorArgs::fail_index(std::size_t i) const {
   fail<ValueError>("TensorArgs: index {} is out of range for {} tensors; use an index below {}", i, size(), size());

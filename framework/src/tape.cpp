@@ -26,12 +26,14 @@ Tape::Tape() : id_(detail::next_tape_id()), prune_at_(kMinPruneAt), growth_warni
 }
 
 Tape::~Tape() {
+  if (current_ == this) current_ = nullptr;
   clear();
   for (TapeEntry* chunk : chunks_) ::operator delete(chunk);
 }
 
-Tape& Tape::current() {
+Tape& Tape::make_current() {
   thread_local Tape tape;
+  current_ = &tape;
   return tape;
 }
 

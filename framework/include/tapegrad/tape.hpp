@@ -150,7 +150,7 @@ class Tape {
   ~Tape();
   Tape(const Tape&) = delete;
   Tape& operator=(const Tape&) = delete;
-  static Tape& current();                   // this thread's tape
+  static Tape& current() { return current_ ? *current_ : make_current(); }  // this thread's tape
   std::uint32_t id() const { return id_; }  // unique among the tapes of the process, never 0
 
   static constexpr std::size_t kMaxArity = 0x7fff;  // inputs or outputs of one entry (SavedTensor's indices)
@@ -186,6 +186,10 @@ class Tape {
 
  private:
   friend class BackwardContext;
+  // current() without the guard a thread_local with a constructor needs on every access:
+  // set when this thread's tape is made, cleared when it is destroyed.
+  static inline thread_local Tape* current_ = nullptr;
+  static Tape& make_current();
   TapeEntry& at(std::size_t index) { return chunks_[index >> kChunkBits][index & (kChunkSize - 1)]; }
   const TapeEntry& at(std::size_t index) const { return chunks_[index >> kChunkBits][index & (kChunkSize - 1)]; }
   TapeEntry& append();
@@ -228,8 +232,13 @@ class Tape {
 };
 
 // ---- grad mode ----
-bool is_grad_enabled();
-void set_grad_enabled(bool enabled);
+// Per thread, as in PyTorch. Inline: every op asks, and a constant-initialised thread_local
+// is one load.
+namespace detail {
+inline thread_local bool grad_enabled = true;
+}  // namespace detail
+inline bool is_grad_enabled() { return detail::grad_enabled; }
+inline void set_grad_enabled(bool enabled) { detail::grad_enabled = enabled; }
 
 // Disables recording in its scope, like torch.no_grad(): for evaluation and optimizer steps.
 class NoGradGuard {

@@ -158,7 +158,9 @@ Tensor broadcast_binary(const char* op, const Tensor& a_in, const Tensor& b_in, 
   Tensor a_holder, b_holder;
   const Tensor& a = cast(a_in, compute, a_holder);
   const Tensor& b = cast(b_in, compute, b_holder);
-  Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(op, a.shape(), b.shape());
+  const bool same = a.shape() == b.shape();
+  Shape broadcast;  // only when the shapes differ: a Shape is not free to copy
+  const Shape& shape = same ? a.shape() : (broadcast = broadcast_shapes(op, a.shape(), b.shape()));
   Tensor out = empty(shape, {.dtype = Compare ? kBool : compute});
   dispatch(compute, [&]<class T>() {
     using R = std::conditional_t<Compare, bool, T>;
@@ -166,7 +168,7 @@ Tensor broadcast_binary(const char* op, const Tensor& a_in, const Tensor& b_in, 
     const T* pb = b.data<T>();
     R* po = out.data<R>();
     std::int64_t n = out.numel();
-    if (a.shape() == b.shape()) {
+    if (same) {
       for (std::int64_t i = 0; i < n; ++i) po[i] = static_cast<R>(f(pa[i], pb[i]));
     } else if (b.numel() == 1 && a.shape() == shape) {
       const T s = pb[0];
