@@ -24,12 +24,15 @@ UNITS = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
 
 def run(binary, case, min_time):
     """Microseconds per iteration of the benchmarks whose names match `case`, by name."""
-    out = subprocess.run(
-        [binary, f"--benchmark_filter={case}", f"--benchmark_min_time={min_time}", "--benchmark_format=json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    try:
+        out = subprocess.run(
+            [binary, f"--benchmark_filter={case}", f"--benchmark_min_time={min_time}", "--benchmark_format=json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        sys.exit(f"compare_builds.py: could not run {binary}: {e}")
     return {b["run_name"]: b["real_time"] * UNITS[b["time_unit"]] for b in json.loads(out)["benchmarks"]}
 
 
