@@ -33,6 +33,8 @@ def run(binary, case, min_time):
         ).stdout
     except (OSError, subprocess.CalledProcessError) as e:
         sys.exit(f"compare_builds.py: could not run {binary}: {e}")
+    if not out.strip():  # Google Benchmark prints nothing when the filter matches no case
+        return {}
     return {b["run_name"]: b["real_time"] * UNITS[b["time_unit"]] for b in json.loads(out)["benchmarks"]}
 
 
