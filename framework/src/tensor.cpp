@@ -526,7 +526,11 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
   return options.requires_grad ? t.requires_grad_() : t;
 }
 
-Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
+namespace {
+
+// from_vector for values of type V (double or int64), converted to options.dtype.
+template <class V>
+Tensor from_values(std::span<const V> values, const Shape& shape, TensorOptions options) {
   check_factory_grad("from_vector", options);
   if (static_cast<std::int64_t>(values.size()) != shape.numel("from_vector"))
     fail<ShapeError>(
@@ -540,18 +544,14 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, Tensor
   return options.requires_grad ? t.requires_grad_() : t;
 }
 
+}  // namespace
+
+Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
+  return from_values(std::span<const double>(values), shape, options);
+}
+
 Tensor from_vector(std::span<const std::int64_t> values, const Shape& shape, TensorOptions options) {
-  check_factory_grad("from_vector", options);
-  if (static_cast<std::int64_t>(values.size()) != shape.numel("from_vector"))
-    fail<ShapeError>(
-        "from_vector: {} values cannot fill shape {} ({} elements); pass {} values or a shape that holds {}",
-        values.size(), shape, shape.numel(), shape.numel(), values.size());
-  Tensor t = empty(shape, {.dtype = options.dtype});
-  dispatch(options.dtype, [&]<class T>() {
-    T* p = t.data<T>();
-    for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
-  });
-  return options.requires_grad ? t.requires_grad_() : t;
+  return from_values(values, shape, options);
 }
 
 namespace {
