@@ -455,6 +455,31 @@ Tensor Tensor::relu() const { return tg::relu(*this); }
 Tensor Tensor::sigmoid() const { return tg::sigmoid(*this); }
 Tensor Tensor::tanh() const { return tg::tanh(*this); }
 Tensor Tensor::reciprocal() const { return tg::reciprocal(*this); }
+Tensor Tensor::sign() const { return tg::sign(*this); }
+Tensor Tensor::abs() const { return tg::abs(*this); }
+Tensor Tensor::sqrt() const { return tg::sqrt(*this); }
+Tensor Tensor::rsqrt() const { return tg::rsqrt(*this); }
+Tensor Tensor::log1p() const { return tg::log1p(*this); }
+Tensor Tensor::erf() const { return tg::erf(*this); }
+Tensor Tensor::clamp(std::optional<Scalar> min, std::optional<Scalar> max) const { return tg::clamp(*this, min, max); }
+Tensor Tensor::maximum(const Tensor& other) const { return tg::maximum(*this, other); }
+Tensor Tensor::minimum(const Tensor& other) const { return tg::minimum(*this, other); }
+Tensor Tensor::masked_fill(const Tensor& mask, Scalar value) const { return tg::masked_fill(*this, mask, value); }
+Tensor Tensor::narrow(int dim, std::int64_t start, std::int64_t length) const {
+  return tg::narrow(*this, dim, start, length);
+}
+Tensor Tensor::select(int dim, std::int64_t index) const { return tg::select(*this, dim, index); }
+Tensor Tensor::squeeze() const { return tg::squeeze(*this); }
+Tensor Tensor::squeeze(int dim) const { return tg::squeeze(*this, dim); }
+Tensor Tensor::unsqueeze(int dim) const { return tg::unsqueeze(*this, dim); }
+Tensor Tensor::flip(std::initializer_list<int> dims) const { return tg::flip(*this, dims); }
+std::vector<Tensor> Tensor::split(std::int64_t split_size, int dim) const { return tg::split(*this, split_size, dim); }
+std::vector<Tensor> Tensor::split(std::initializer_list<std::int64_t> sizes, int dim) const {
+  return tg::split(*this, sizes, dim);
+}
+std::vector<Tensor> Tensor::chunk(std::int64_t chunks, int dim) const { return tg::chunk(*this, chunks, dim); }
+Tensor Tensor::tril(std::int64_t diagonal) const { return tg::tril(*this, diagonal); }
+Tensor Tensor::triu(std::int64_t diagonal) const { return tg::triu(*this, diagonal); }
 Tensor Tensor::matmul(const Tensor& other) const { return tg::matmul(*this, other); }
 
 // ---- factories ----

@@ -9,6 +9,10 @@
 // float32 [3] + float64 [3] is float64, float32 [3] + a float64 0-d tensor or 2.5 is float32,
 // int64 [3] * 2.5 is float32.
 #include <initializer_list>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
 
 #include "tapegrad/tensor.hpp"
 
@@ -50,6 +54,65 @@ Tensor log(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
+Tensor sign(const Tensor& x);   // -1, 0 or 1; its gradient is 0
+Tensor abs(const Tensor& x);    // gradient sign(x): 0 at 0, as PyTorch
+Tensor sqrt(const Tensor& x);   // gradient 1 / (2 sqrt(x)): inf at 0, as PyTorch
+Tensor rsqrt(const Tensor& x);  // 1 / sqrt(x)
+Tensor log1p(const Tensor& x);  // ln(1 + x), accurate for x near 0
+Tensor erf(const Tensor& x);
+// x Phi(x), Phi the standard normal CDF; approximate = "tanh" is PyTorch's tanh approximation
+// 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+Tensor gelu(const Tensor& x, std::string_view approximate = "none");
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor silu(const Tensor& x);  // x sigmoid(x), also called swish
+// ln(1 + e^(beta x)) / beta, and x itself where beta x > threshold (as PyTorch).
+Tensor softplus(const Tensor& x, double beta = 1, double threshold = 20);
+// min(max(x, min), max), NaN kept; the gradient passes where min <= x <= max (bounds
+// included, as PyTorch). Either bound may be std::nullopt, not both.
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt);
+inline Tensor clamp_min(const Tensor& x, Scalar min) { return clamp(x, min, std::nullopt); }
+inline Tensor clamp_max(const Tensor& x, Scalar max) { return clamp(x, std::nullopt, max); }
+
+// ---- elementwise maximum and minimum, with broadcasting (ops/arithmetic.cpp) ----
+// NaN wins; at a tie each operand gets half the gradient (as PyTorch).
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+
+// ---- masking (ops/masking.cpp): conditions and masks are bool tensors ----
+// cond ? a : b elementwise, the three broadcast together; a number is a 0-d operand.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, Scalar b);
+Tensor where(const Tensor& cond, Scalar a, const Tensor& b);
+// x with `value` where mask is true; mask broadcasts to x's shape.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value);
+// The lower (upper) triangle of the last two dims: entries with j - i <= diagonal (>=), others 0.
+Tensor tril(const Tensor& x, std::int64_t diagonal = 0);
+Tensor triu(const Tensor& x, std::int64_t diagonal = 0);
+
+// ---- joining and cutting (ops/join.cpp) ----
+// The tensors joined along an existing dim (all other dims equal): tg::cat({a, b}, 1).
+Tensor cat(std::span<const Tensor> tensors, int dim = 0);
+Tensor cat(std::initializer_list<Tensor> tensors, int dim = 0);
+// The tensors (all of one shape) along a new dim: tg::stack({a, b}) is [2, ...].
+Tensor stack(std::span<const Tensor> tensors, int dim = 0);
+Tensor stack(std::initializer_list<Tensor> tensors, int dim = 0);
+// Parts along dim: of split_size each (the last one smaller), or of the given sizes.
+std::vector<Tensor> split(const Tensor& x, std::int64_t split_size, int dim = 0);
+std::vector<Tensor> split(const Tensor& x, std::span<const std::int64_t> sizes, int dim = 0);
+std::vector<Tensor> split(const Tensor& x, std::initializer_list<std::int64_t> sizes, int dim = 0);
+std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, int dim = 0);
+// x[..., start:stop:step, ...] along dim, by Python's rules (negative bounds count from the
+// end, bounds are clamped, step >= 1); x.index({Slice(1, 5, 2), Slice(2, 7)}) slices dim by dim.
+Tensor slice(const Tensor& x, int dim, std::optional<std::int64_t> start, std::optional<std::int64_t> stop,
+             std::int64_t step = 1);
+// slice's backward: zeros of `shape` with grad written at start, start + step, ... along dim.
+Tensor slice_backward(const Tensor& grad, const Shape& shape, int dim, std::int64_t start, std::int64_t step);
+Tensor narrow(const Tensor& x, int dim, std::int64_t start, std::int64_t length);  // x[..., start:start+length]
+Tensor select(const Tensor& x, int dim, std::int64_t index);                       // x[..., index], dim removed
+Tensor squeeze(const Tensor& x);           // without its dims of size 1 (a view)
+Tensor squeeze(const Tensor& x, int dim);  // without dim if its size is 1, else x
+Tensor unsqueeze(const Tensor& x, int dim);
+Tensor flip(const Tensor& x, std::initializer_list<int> dims);
 
 // ---- reductions (ops/reduce.cpp) ----
 Tensor sum(const Tensor& x);  // all elements -> 0-d

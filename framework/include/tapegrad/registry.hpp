@@ -26,7 +26,14 @@ extern const BuiltinOp add_scalar, sub_scalar, rsub_scalar, mul_scalar, div_scal
 // In place (ops/inplace.cpp): the same derivatives, recorded on the tensor that is written.
 extern const BuiltinOp add_, sub_, mul_, div_, add_scalar_, sub_scalar_, mul_scalar_, div_scalar_, relu_;
 // Elementwise functions (ops/unary.cpp)
-extern const BuiltinOp exp, log, relu, sigmoid, tanh;
+extern const BuiltinOp exp, log, relu, sigmoid, tanh, sign, abs, sqrt, rsqrt, log1p, erf, gelu, leaky_relu, silu,
+    softplus, clamp;
+// Elementwise maximum and minimum (ops/arithmetic.cpp)
+extern const BuiltinOp maximum, minimum;
+// Joining and cutting (ops/join.cpp); narrow, select, chunk and index record these
+extern const BuiltinOp cat, stack, split, slice, slice_backward, squeeze, unsqueeze, flip;
+// Masking (ops/masking.cpp)
+extern const BuiltinOp where, masked_fill, tril, triu;
 // Reductions (ops/reduce.cpp)
 extern const BuiltinOp sum, mean;
 // Broadcasting and shapes (ops/broadcast.cpp, ops/shape_ops.cpp), copies and conversions (tensor.cpp)

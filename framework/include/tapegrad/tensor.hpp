@@ -336,6 +336,31 @@ class Tensor {
   Tensor sigmoid() const;
   Tensor tanh() const;
   Tensor reciprocal() const;
+  Tensor sign() const;
+  Tensor abs() const;
+  Tensor sqrt() const;
+  Tensor rsqrt() const;
+  Tensor log1p() const;
+  Tensor erf() const;
+  Tensor clamp(std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt) const;
+  Tensor clamp_min(Scalar min) const { return clamp(min, std::nullopt); }
+  Tensor clamp_max(Scalar max) const { return clamp(std::nullopt, max); }
+  Tensor maximum(const Tensor& other) const;
+  Tensor minimum(const Tensor& other) const;
+  Tensor masked_fill(const Tensor& mask, Scalar value) const;
+  // x.index({Slice(1, 5, 2), Slice(2, 7)}) is PyTorch's x[1:5:2, 2:7], recorded (a slice per dim).
+  Tensor index(std::initializer_list<Slice> index) const;
+  Tensor narrow(int dim, std::int64_t start, std::int64_t length) const;
+  Tensor select(int dim, std::int64_t index) const;
+  Tensor squeeze() const;
+  Tensor squeeze(int dim) const;
+  Tensor unsqueeze(int dim) const;
+  Tensor flip(std::initializer_list<int> dims) const;
+  std::vector<Tensor> split(std::int64_t split_size, int dim = 0) const;
+  std::vector<Tensor> split(std::initializer_list<std::int64_t> sizes, int dim = 0) const;
+  std::vector<Tensor> chunk(std::int64_t chunks, int dim = 0) const;
+  Tensor tril(std::int64_t diagonal = 0) const;
+  Tensor triu(std::int64_t diagonal = 0) const;
   Tensor matmul(const Tensor& other) const;
 
   TensorImpl& impl() const {  // throws ValueError on an undefined tensor

@@ -196,4 +196,36 @@ Tensor operator/(Scalar a, const Tensor& b) {
   return reciprocal(is_floating(b.dtype()) ? b : b.to(kFloat32)) * a;
 }
 
+// y = max(a, b) elementwise, NaN if either is NaN
+// da = dy where a > b, dy / 2 where a == b, else 0;  db the other way round (as PyTorch)
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  check_operands(op::maximum, a, b);
+  Tensor y = kernels::broadcast_binary("maximum", a, b, kernels::result_type(a, b),
+                                       [](auto u, auto v) { return u > v || u != u ? u : v; });
+  if (should_record(a, b))
+    record(op::maximum, {a, b}, y, {a, b}, [](BackwardContext& ctx) {
+      const Tensor &a = ctx.saved(0), &b = ctx.saved(1);
+      Tensor shared = where(a == b, ctx.grad() * 0.5, ctx.grad());
+      if (ctx.needs(0)) ctx.accumulate(0, masked_fill(shared, a < b, 0));
+      if (ctx.needs(1)) ctx.accumulate(1, masked_fill(shared, a > b, 0));
+    });
+  return y;
+}
+
+// y = min(a, b) elementwise, NaN if either is NaN
+// da = dy where a < b, dy / 2 where a == b, else 0;  db the other way round
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  check_operands(op::minimum, a, b);
+  Tensor y = kernels::broadcast_binary("minimum", a, b, kernels::result_type(a, b),
+                                       [](auto u, auto v) { return u < v || u != u ? u : v; });
+  if (should_record(a, b))
+    record(op::minimum, {a, b}, y, {a, b}, [](BackwardContext& ctx) {
+      const Tensor &a = ctx.saved(0), &b = ctx.saved(1);
+      Tensor shared = where(a == b, ctx.grad() * 0.5, ctx.grad());
+      if (ctx.needs(0)) ctx.accumulate(0, masked_fill(shared, a > b, 0));
+      if (ctx.needs(1)) ctx.accumulate(1, masked_fill(shared, a < b, 0));
+    });
+  return y;
+}
+
 }  // namespace tg

@@ -293,6 +293,336 @@ const BuiltinOp relu(
      }});
 const BuiltinOp sigmoid({.name = "sigmoid", .samples = one([](const Inputs& v) { return tg::sigmoid(v[0]); }, -3, 3)});
 const BuiltinOp tanh({.name = "tanh", .samples = one([](const Inputs& v) { return tg::tanh(v[0]); }, -2, 2)});
+const BuiltinOp sign(
+    {.name = "sign", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
+       return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::sign(v[0]); }}};
+     }});
+const BuiltinOp abs(
+    {.name = "abs", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
+       return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::abs(v[0]); }}};
+     }});
+const BuiltinOp sqrt({.name = "sqrt", .samples = one([](const Inputs& v) { return tg::sqrt(v[0]); }, 0.2, 3)});
+const BuiltinOp rsqrt({.name = "rsqrt", .samples = one([](const Inputs& v) { return tg::rsqrt(v[0]); }, 0.2, 3)});
+const BuiltinOp log1p({.name = "log1p", .samples = one([](const Inputs& v) { return tg::log1p(v[0]); }, -0.5, 2)});
+const BuiltinOp erf({.name = "erf", .samples = one([](const Inputs& v) { return tg::erf(v[0]); }, -2, 2)});
+const BuiltinOp gelu({.name = "gelu",
+                      .samples =
+                          [](Generator& gen) {
+                            return std::vector<OpSample>{
+                                {"", {x(gen, {3, 4}, -3, 3)}, [](const Inputs& v) { return tg::gelu(v[0]); }},
+                                {"tanh", {x(gen, {3, 4}, -3, 3)}, [](const Inputs& v) {
+                                   return tg::gelu(v[0], "tanh");
+                                 }}};
+                          },
+                      .errors =
+                          [] {
+                            return std::vector{refuse("gelu(x, \"fast\")", [] { tg::gelu(ones2({2}), "fast"); },
+                                                      Kind::Value, {"gelu", "\"fast\"", "\"tanh\""})};
+                          }});
+const BuiltinOp leaky_relu({.name = "leaky_relu", .samples = [](Generator& gen) {
+                              return std::vector<OpSample>{
+                                  {"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::leaky_relu(v[0]); }},
+                                  {"slope 0.2", {away(gen, {3, 4})}, [](const Inputs& v) {
+                                     return tg::leaky_relu(v[0], 0.2);
+                                   }}};
+                            }});
+const BuiltinOp silu({.name = "silu", .samples = one([](const Inputs& v) { return tg::silu(v[0]); }, -3, 3)});
+const BuiltinOp softplus({.name = "softplus",
+                          .samples =
+                              [](Generator& gen) {
+                                return std::vector<OpSample>{
+                                    {"", {x(gen, {3, 4}, -3, 3)}, [](const Inputs& v) { return tg::softplus(v[0]); }},
+                                    // beta x crosses the threshold 2 (away from it): both branches
+                                    {"beta 2, threshold 2", {away(gen, {3, 4})}, [](const Inputs& v) {
+                                       return tg::softplus(v[0], 2, 2);
+                                     }}};
+                              },
+                          .errors =
+                              [] {
+                                return std::vector{refuse("softplus(x, 0)", [] { tg::softplus(ones2({2}), 0); },
+                                                          Kind::Value, {"softplus", "beta", "non-zero, got 0"})};
+                              }});
+const BuiltinOp clamp({.name = "clamp",
+                       .dtypes = kNumericTypes,
+                       .samples =
+                           [](Generator& gen) {
+                             return std::vector<OpSample>{
+                                 {"min and max",
+                                  {x(gen, {3, 4})},
+                                  [](const Inputs& v) { return tg::clamp(v[0], -0.5, 0.5); }},
+                                 {"min", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::clamp_min(v[0], -0.25); }},
+                                 {"max", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::clamp_max(v[0], 0.25); }}};
+                           },
+                       .errors =
+                           [] {
+                             return std::vector{refuse("clamp(x, nullopt, nullopt)",
+                                                       [] { tg::clamp(ones2({2}), std::nullopt, std::nullopt); },
+                                                       Kind::Value, {"clamp", "give min, max or both"}),
+                                                refuse("clamp(x, NaN)", [] { tg::clamp(ones2({2}), kNaN); },
+                                                       Kind::Value, {"clamp", "NaN", "std::nullopt"})};
+                           }});
+
+// ---- elementwise maximum and minimum (ops/arithmetic.cpp) ----
+const BuiltinOp maximum({.name = "maximum",
+                         .num_inputs = 2,
+                         .dtypes = kNumericTypes,
+                         .samples = binary([](const Inputs& v) { return tg::maximum(v[0], v[1]); }),
+                         .errors = [] {
+                           return std::vector{refuse("maximum(ones({2, 3}), ones({2}))",
+                                                     [] {
+                                                       tg::maximum(ones2({2, 3}), ones2({2}));
+                                                     },
+                                                     Kind::Shape,
+                                                     {"maximum", "[2, 3] and [2]", "reshape one operand"})};
+                         }});
+const BuiltinOp minimum({.name = "minimum",
+                         .num_inputs = 2,
+                         .dtypes = kNumericTypes,
+                         .samples = binary([](const Inputs& v) { return tg::minimum(v[0], v[1]); }),
+                         .errors = [] {
+                           return std::vector{refuse("minimum(ones({3}), ones({4}))",
+                                                     [] { tg::minimum(ones2({3}), ones2({4})); }, Kind::Shape,
+                                                     {"minimum", "[3] and [4]", "reshape one operand"})};
+                         }});
+
+// ---- joining and cutting (ops/join.cpp) ----
+const BuiltinOp cat({.name = "cat",
+                     .num_inputs = OpInfo::kVariadic,
+                     .dtypes = kAllTypes,
+                     .samples =
+                         [](Generator& gen) {
+                           return std::vector<OpSample>{
+                               {"dim 1",
+                                {x(gen, {2, 3}), x(gen, {2, 1}), x(gen, {2, 4})},
+                                [](const Inputs& v) { return tg::cat(v, 1); }},
+                               {"dim 0", {x(gen, {1, 3}), x(gen, {2, 3})}, [](const Inputs& v) {
+                                  return tg::cat({v[0], v[1]});
+                                }}};
+                         },
+                     .errors =
+                         [] {
+                           return std::vector{
+                               refuse("cat({ones({2, 3}), ones({3, 3})}, 1)",
+                                      [] {
+                                        tg::cat({ones2({2, 3}), ones2({3, 3})}, 1);
+                                      },
+                                      Kind::Shape,
+                                      {"cat", "tensor 1 has shape [3, 3]", "[2, 3]", "every other dim must be equal"}),
+                               refuse("an empty list", [] { tg::cat(std::vector<Tensor>{}); }, Kind::Value,
+                                      {"cat", "empty list", "at least one"}),
+                               refuse("0-d tensors",
+                                      [] {
+                                        tg::cat({tg::scalar(1.0), tg::scalar(2.0)});
+                                      },
+                                      Kind::Shape, {"cat", "0-d", "use stack"})};
+                         }});
+const BuiltinOp stack({.name = "stack",
+                       .num_inputs = OpInfo::kVariadic,
+                       .dtypes = kAllTypes,
+                       .samples =
+                           [](Generator& gen) {
+                             return std::vector<OpSample>{{"",
+                                                           {x(gen, {2, 3}), x(gen, {2, 3}), x(gen, {2, 3})},
+                                                           [](const Inputs& v) { return tg::stack(v); }},
+                                                          {"dim -1", {x(gen, {3}), x(gen, {3})}, [](const Inputs& v) {
+                                                             return tg::stack({v[0], v[1]}, -1);
+                                                           }}};
+                           },
+                       .errors =
+                           [] {
+                             return std::vector{refuse("stack({ones({2}), ones({3})})",
+                                                       [] {
+                                                         tg::stack({ones2({2}), ones2({3})});
+                                                       },
+                                                       Kind::Shape,
+                                                       {"stack", "tensor 1 has shape [3]", "[2]", "one shape"})};
+                           }});
+const BuiltinOp split({.name = "split",
+                       .num_outputs = OpInfo::kVariadic,
+                       .dtypes = kAllTypes,
+                       .samples =
+                           [](Generator& gen) {
+                             // Some parts are left unused: their gradient is zeros.
+                             return std::vector<OpSample>{{"sizes",
+                                                           {x(gen, {5, 3})},
+                                                           [](const Inputs& v) {
+                                                             auto p = tg::split(v[0], {2, 0, 3});
+                                                             return tg::cat({p[2], p[0]});
+                                                           }},
+                                                          {"split_size", {x(gen, {3, 5})}, [](const Inputs& v) {
+                                                             auto p = v[0].split(2, 1);
+                                                             return tg::cat({p[0], p[2] * 2}, 1);
+                                                           }}};
+                           },
+                       .errors =
+                           [] {
+                             return std::vector{refuse("split(ones({4}), {1, 2})",
+                                                       [] {
+                                                         tg::split(ones2({4}), {1, 2});
+                                                       },
+                                                       Kind::Shape, {"split", "add up to 3", "size 4"}),
+                                                refuse("split(ones({4}), 0)", [] { tg::split(ones2({4}), 0); },
+                                                       Kind::Value, {"split", "split_size must be >= 1, got 0"})};
+                           }});
+const BuiltinOp slice({.name = "slice",
+                       .dtypes = kAllTypes,
+                       .samples =
+                           [](Generator& gen) {
+                             return std::vector<OpSample>{
+                                 {"step 2",
+                                  {x(gen, {5, 4})},
+                                  [](const Inputs& v) { return tg::slice(v[0], 0, 1, 5, 2); }},
+                                 {"negative start",
+                                  {x(gen, {3, 5})},
+                                  [](const Inputs& v) { return tg::slice(v[0], -1, -3, std::nullopt); }},
+                                 {"index", {x(gen, {6, 7})}, [](const Inputs& v) {
+                                    return v[0].index({tg::Slice(1, 5, 2), tg::Slice(2, 7)});
+                                  }}};
+                           },
+                       .errors =
+                           [] {
+                             return std::vector{refuse("step 0", [] { tg::slice(ones2({4}), 0, 0, 4, 0); }, Kind::Value,
+                                                       {"slice", "step must be >= 1, got 0", "flip"})};
+                           }});
+const BuiltinOp slice_backward({.name = "slice_backward",
+                                .dtypes = kAllTypes,
+                                .samples = one(
+                                    [](const Inputs& v) {
+                                      return tg::slice_backward(v[0], {5, 3}, 0, 1, 2);
+                                    },
+                                    -1, 1, {2, 3}),
+                                .errors = [] {
+                                  return std::vector{refuse("a gradient that does not fit",
+                                                            [] {
+                                                              tg::slice_backward(ones2({3, 3}), {5, 3}, 0, 1, 2);
+                                                            },
+                                                            Kind::Shape,
+                                                            {"slice_backward", "[3, 3]", "[5, 3]", "start and step"})};
+                                }});
+const BuiltinOp squeeze({.name = "squeeze", .dtypes = kAllTypes, .samples = [](Generator& gen) {
+                           return std::vector<OpSample>{
+                               {"", {x(gen, {2, 1, 3})}, [](const Inputs& v) { return tg::squeeze(v[0]); }},
+                               {"dim", {x(gen, {1, 3})}, [](const Inputs& v) { return v[0].squeeze(0); }}};
+                         }});
+const BuiltinOp unsqueeze({.name = "unsqueeze",
+                           .dtypes = kAllTypes,
+                           .samples =
+                               [](Generator& gen) {
+                                 return std::vector<OpSample>{
+                                     {"", {x(gen, {2, 3})}, [](const Inputs& v) { return tg::unsqueeze(v[0], 1); }},
+                                     {"dim -1", {x(gen, {2, 3})}, [](const Inputs& v) { return v[0].unsqueeze(-1); }}};
+                               },
+                           .errors =
+                               [] {
+                                 return std::vector{refuse("unsqueeze(ones({2}), 3)",
+                                                           [] { tg::unsqueeze(ones2({2}), 3); }, Kind::Value,
+                                                           {"unsqueeze", "dim 3", "[-2, 1]"})};
+                               }});
+const BuiltinOp flip({.name = "flip",
+                      .dtypes = kAllTypes,
+                      .samples =
+                          [](Generator& gen) {
+                            return std::vector<OpSample>{
+                                {"dims 0 and 2",
+                                 {x(gen, {2, 3, 4})},
+                                 [](const Inputs& v) {
+                                   return tg::flip(v[0], {0, 2});
+                                 }},
+                                {"last", {x(gen, {3, 4})}, [](const Inputs& v) { return v[0].flip({-1}); }}};
+                          },
+                      .errors =
+                          [] {
+                            return std::vector{refuse("flip(x, {1, 1})",
+                                                      [] {
+                                                        tg::flip(ones2({2, 2}), {1, 1});
+                                                      },
+                                                      Kind::Value, {"flip", "dim 1 appears twice", "once"})};
+                          }});
+
+// ---- masking (ops/masking.cpp): the condition or mask is a bool input with no gradient ----
+const BuiltinOp where(
+    {.name = "where",
+     .num_inputs = 3,
+     .no_grad_inputs = bit(0),
+     .dtypes = kAllTypes,
+     .samples =
+         [](Generator& gen) {
+           auto cond = [&](const Shape& s) { return (x(gen, s) > 0).detach(); };
+           return std::vector<OpSample>{{"",
+                                         {cond({2, 3}), x(gen, {2, 3}), x(gen, {2, 3})},
+                                         [](const Inputs& v) { return tg::where(v[0], v[1], v[2]); }},
+                                        {"broadcast",
+                                         {cond({2, 1}), x(gen, {3}), x(gen, {2, 3})},
+                                         [](const Inputs& v) { return tg::where(v[0], v[1], v[2]); }},
+                                        {"number", {cond({2, 3}), x(gen, {2, 3}), Tensor()}, [](const Inputs& v) {
+                                           return tg::where(v[0], v[1], -1.5);
+                                         }}};  // no tensor b
+         },
+     .errors =
+         [] {
+           return std::vector{
+               refuse("a float condition", [] { tg::where(ones2({2}), ones2({2}), ones2({2})); }, Kind::Dtype,
+                      {"where", "the condition must be a bool tensor", "float32", "x > 0", ".to(tg::kBool)"}),
+               refuse("shapes that do not broadcast", [] { tg::where(ones2({2}) > 0, ones2({3}), ones2({2})); },
+                      Kind::Shape, {"where", "[2] and [3]"})};
+         }});
+const BuiltinOp masked_fill(
+    {.name = "masked_fill",
+     .num_inputs = 2,
+     .no_grad_inputs = bit(1),
+     .dtypes = kAllTypes,
+     .samples =
+         [](Generator& gen) {
+           auto mask = [&](const Shape& s) { return (x(gen, s) > 0).detach(); };
+           return std::vector<OpSample>{
+               {"", {x(gen, {2, 3}), mask({2, 3})}, [](const Inputs& v) { return tg::masked_fill(v[0], v[1], -2.5); }},
+               {"broadcast mask", {x(gen, {2, 3}), mask({3})}, [](const Inputs& v) {
+                  return v[0].masked_fill(v[1], 0.5);
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("a float mask", [] { tg::masked_fill(ones2({2}), ones2({2}), 0); }, Kind::Dtype,
+                                     {"masked_fill", "the mask must be a bool tensor", "float32", ".to(tg::kBool)"}),
+                              refuse("a mask larger than the input",
+                                     [] {
+                                       tg::masked_fill(ones2({3}), ones2({2, 3}) > 0, 0);
+                                     },
+                                     Kind::Shape, {"masked_fill", "mask [2, 3]", "input [3]"}),
+                              refuse("0.5 into an int64 tensor",
+                                     [] { tg::masked_fill(tg::zeros({2}, {.dtype = kInt64}), ones2({2}) > 0, 0.5); },
+                                     Kind::Dtype, {"masked_fill", "0.5", "int64", ".to(tg::kFloat32)"})};
+         }});
+const BuiltinOp tril({.name = "tril",
+                      .dtypes = kAllTypes,
+                      .samples =
+                          [](Generator& gen) {
+                            return std::vector<OpSample>{
+                                {"", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::tril(v[0]); }},
+                                {"batched, diagonal -1", {x(gen, {2, 3, 3})}, [](const Inputs& v) {
+                                   return v[0].tril(-1);
+                                 }}};
+                          },
+                      .errors =
+                          [] {
+                            return std::vector{refuse("tril(ones({4}))", [] { tg::tril(ones2({4})); }, Kind::Shape,
+                                                      {"tril", "at least 2 dims", "[4]"})};
+                          }});
+const BuiltinOp triu({.name = "triu",
+                      .dtypes = kAllTypes,
+                      .samples =
+                          [](Generator& gen) {
+                            return std::vector<OpSample>{
+                                {"", {x(gen, {4, 3})}, [](const Inputs& v) { return tg::triu(v[0]); }},
+                                {"batched, diagonal 1", {x(gen, {2, 3, 4})}, [](const Inputs& v) {
+                                   return v[0].triu(1);
+                                 }}};
+                          },
+                      .errors =
+                          [] {
+                            return std::vector{refuse("triu(scalar)", [] { tg::triu(tg::scalar(1.0)); }, Kind::Shape,
+                                                      {"triu", "at least 2 dims", "[]"})};
+                          }});
 
 // ---- reductions (ops/reduce.cpp) ----
 const BuiltinOp sum({.name = "sum",

@@ -1,6 +1,9 @@
 // Elementwise functions. Forwards use Eigen's vectorised exp/log/tanh; each backward is
 // one line in terms of dy, the input x or the result y, like PyTorch's derivatives.yaml.
 // Large tensors are split across threads (elementwise work has no order to keep).
+#include <cmath>
+#include <numbers>
+
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
@@ -77,6 +80,201 @@ Tensor tanh(const Tensor& x) {
   if (should_record(x))
     record(op::tanh, {x}, y, {y}, [](BackwardContext& ctx) {
       ctx.accumulate(0, kernels::zip("tanh", ctx.grad(), ctx.saved(0), [](auto g, auto r) { return g * (1 - r * r); }));
+    });
+  return y;
+}
+
+// ---- the activations and functions of sequence models. Their backwards are written with ops
+// of the registry (the rule of docs/autograd.md), so that they can be differentiated again.
+
+// y = sign(x): -1, 0 or 1 (NaN stays NaN)
+// dx = 0
+Tensor sign(const Tensor& x) {
+  kernels::check_input(op::sign, x);
+  Tensor y = kernels::scalar_binary(x, 0, x.dtype(), [](auto v, auto zero) {
+    using T = decltype(v);
+    return v > zero ? T(1) : v < zero ? T(-1) : v;  // 0 and NaN are returned as they are
+  });
+  if (should_record(x))
+    record(op::sign, {x}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, zeros_like(ctx.grad())); });
+  return y;
+}
+
+// y = |x|
+// dx = dy * sign(x)   (0 at x = 0, as PyTorch)
+Tensor abs(const Tensor& x) {
+  kernels::check_input(op::abs, x);
+  Tensor y = kernels::scalar_binary(x, 0, x.dtype(), [](auto v, auto zero) { return v < zero ? -v : v; });
+  if (should_record(x))
+    record(op::abs, {x}, y, {x}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() * sign(ctx.saved(0))); });
+  return y;
+}
+
+// y = sqrt(x)
+// dx = dy / (2 y)
+Tensor sqrt(const Tensor& x) {
+  kernels::check_input(op::sqrt, x);
+  Tensor y = kernels::map("sqrt", x, [](auto v) { return v.sqrt(); });
+  if (should_record(x))
+    record(op::sqrt, {x}, y, {y}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() / (ctx.saved(0) * 2)); });
+  return y;
+}
+
+// y = 1 / sqrt(x)
+// dx = -dy y^3 / 2
+Tensor rsqrt(const Tensor& x) {
+  kernels::check_input(op::rsqrt, x);
+  Tensor y = kernels::map("rsqrt", x, [](auto v) { return v.rsqrt(); });
+  if (should_record(x))
+    record(op::rsqrt, {x}, y, {y},
+           [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() * pow(ctx.saved(0), 3) * -0.5); });
+  return y;
+}
+
+// y = ln(1 + x)
+// dx = dy / (1 + x)
+Tensor log1p(const Tensor& x) {
+  kernels::check_input(op::log1p, x);
+  Tensor y = kernels::map("log1p", x, [](auto v) { return v.log1p(); });
+  if (should_record(x))
+    record(op::log1p, {x}, y, {x}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() / (ctx.saved(0) + 1)); });
+  return y;
+}
+
+// y = erf(x) = 2 / sqrt(pi) * integral_0^x e^(-t^2) dt
+// dx = dy * 2 / sqrt(pi) * e^(-x^2)
+Tensor erf(const Tensor& x) {
+  kernels::check_input(op::erf, x);
+  Tensor y = kernels::map("erf", x, [](auto v) { return v.unaryExpr([](auto e) { return std::erf(e); }); });
+  if (should_record(x))
+    record(op::erf, {x}, y, {x}, [](BackwardContext& ctx) {
+      ctx.accumulate(0, ctx.grad() * exp(-square(ctx.saved(0))) * std::numbers::inv_sqrtpi * 2);
+    });
+  return y;
+}
+
+// Exact:  y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2
+//         dx = dy (Phi(x) + x phi(x)),  phi(x) = e^(-x^2 / 2) / sqrt(2 pi)
+// "tanh": y = x (1 + t) / 2,  t = tanh(u),  u = sqrt(2 / pi) (x + 0.044715 x^3)
+//         dx = dy ((1 + t) / 2 + x (1 - t^2) sqrt(2 / pi) (1 + 3 * 0.044715 x^2) / 2)
+Tensor gelu(const Tensor& x, std::string_view approximate) {
+  kernels::check_input(op::gelu, x);
+  const bool tanh_form = approximate == "tanh";
+  if (!tanh_form && approximate != "none")
+    fail<ValueError>("gelu: approximate must be \"none\" (the exact form, with erf) or \"tanh\", got \"{}\"",
+                     approximate);
+  constexpr double kBeta = std::numbers::sqrt2 * std::numbers::inv_sqrtpi;  // sqrt(2 / pi)
+  constexpr double kKappa = 0.044715;
+  Tensor y = tanh_form ? kernels::map("gelu", x,
+                                      [](auto v) {
+                                        using T = typename decltype(v)::Scalar;
+                                        return T(0.5) * v * (T(1) + (T(kBeta) * (v + T(kKappa) * v.cube())).tanh());
+                                      })
+                       : kernels::map("gelu", x, [](auto v) {
+                           return v.unaryExpr([](auto e) {
+                             using T = decltype(e);
+                             return T(0.5) * e * (T(1) + std::erf(e * T(std::numbers::sqrt2 / 2)));
+                           });
+                         });
+  if (should_record(x))
+    record(op::gelu, {x}, y, {x}, [tanh_form](BackwardContext& ctx) {
+      const Tensor& v = ctx.saved(0);
+      if (tanh_form) {
+        Tensor t = tanh((v + v * square(v) * kKappa) * kBeta);
+        Tensor right = v * (1 - square(t)) * (square(v) * (3 * kKappa) + 1) * (kBeta / 2);
+        ctx.accumulate(0, ctx.grad() * ((t + 1) * 0.5 + right));
+      } else {
+        Tensor cdf = (erf(v * (std::numbers::sqrt2 / 2)) + 1) * 0.5;
+        Tensor pdf = exp(square(v) * -0.5) * (std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+        ctx.accumulate(0, ctx.grad() * (cdf + v * pdf));
+      }
+    });
+  return y;
+}
+
+// y = x where x > 0, else negative_slope * x
+// dx = dy where x > 0, else negative_slope * dy
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  kernels::check_input(op::leaky_relu, x);
+  Tensor y = kernels::map("leaky_relu", x, [negative_slope](auto v) {
+    using T = typename decltype(v)::Scalar;
+    return (v > T(0)).select(v, v * T(negative_slope));
+  });
+  if (should_record(x))
+    record(op::leaky_relu, {x}, y, {x}, [negative_slope](BackwardContext& ctx) {
+      ctx.accumulate(0, where(ctx.saved(0) > 0, ctx.grad(), ctx.grad() * negative_slope));
+    });
+  return y;
+}
+
+// y = x sigmoid(x)
+// dx = dy s (1 + x (1 - s)),  s = sigmoid(x)
+Tensor silu(const Tensor& x) {
+  kernels::check_input(op::silu, x);
+  Tensor y = kernels::map("silu", x, [](auto v) { return v * v.logistic(); });
+  if (should_record(x))
+    record(op::silu, {x}, y, {x}, [](BackwardContext& ctx) {
+      const Tensor& v = ctx.saved(0);
+      Tensor s = sigmoid(v);
+      ctx.accumulate(0, ctx.grad() * s * (v * (1 - s) + 1));
+    });
+  return y;
+}
+
+// y = ln(1 + e^(beta x)) / beta, computed as (max(bx, 0) + ln(1 + e^-|bx|)) / beta with
+//     bx = beta x, so that e^bx never overflows; y = x where bx > threshold (as PyTorch)
+// dx = dy * sigmoid(bx), and dx = dy where bx > threshold
+// Note: it saves x, not y: sigmoid(bx) = 1 - e^(-beta y) loses all precision when y is tiny
+// (x very negative), while sigmoid(bx) itself stays accurate for every x.
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  kernels::check_input(op::softplus, x);
+  if (!std::isfinite(beta) || beta == 0)
+    fail<ValueError>("softplus: beta must be finite and non-zero, got {}; the default is 1", beta);
+  if (std::isnan(threshold)) fail<ValueError>("softplus: threshold is NaN; the default is 20");
+  Tensor y = kernels::map("softplus", x, [beta, threshold](auto v) {
+    using T = typename decltype(v)::Scalar;
+    auto bx = (v * T(beta)).eval();
+    return (bx > T(threshold)).select(v, (bx.max(T(0)) + (-bx.abs()).exp().log1p()) / T(beta));
+  });
+  if (should_record(x))
+    record(op::softplus, {x}, y, {x}, [beta, threshold](BackwardContext& ctx) {
+      Tensor bx = ctx.saved(0) * beta;
+      ctx.accumulate(0, where(bx > threshold, ctx.grad(), ctx.grad() * sigmoid(bx)));
+    });
+  return y;
+}
+
+// y = min(max(x, lo), hi)   (NaN stays NaN)
+// dx = dy where lo <= x <= hi, else 0
+Tensor clamp(const Tensor& x, std::optional<Scalar> lo, std::optional<Scalar> hi) {
+  kernels::check_input(op::clamp, x);
+  if (!lo && !hi) fail<ValueError>("clamp: give min, max or both; with neither it would return x unchanged");
+  for (const auto& bound : {lo, hi})
+    if (bound && bound->is_floating() && std::isnan(bound->to_double()))
+      fail<ValueError>("clamp: a bound is NaN; give numbers, or std::nullopt for no bound");
+  Dtype compute = x.dtype();
+  if (lo) compute = promote_types(compute, kernels::result_type(x, *lo));
+  if (hi) compute = promote_types(compute, kernels::result_type(x, *hi));
+  Tensor holder;
+  const Tensor& xc = kernels::cast(x, compute, holder);
+  Tensor y = empty(x.shape(), {.dtype = compute});
+  dispatch(compute, [&]<class T>() {
+    const T* px = xc.data<T>();
+    T* py = y.data<T>();
+    const bool has_lo = lo.has_value(), has_hi = hi.has_value();
+    const T l = has_lo ? lo->to<T>() : T(0), h = has_hi ? hi->to<T>() : T(0);
+    for (std::int64_t i = 0, n = x.numel(); i < n; ++i) {
+      T v = px[i];
+      if (has_lo && v < l) v = l;  // NaN fails both tests and stays
+      if (has_hi && v > h) v = h;
+      py[i] = v;
+    }
+  });
+  if (should_record(x))
+    record(op::clamp, {x}, y, {x}, [lo, hi](BackwardContext& ctx) {
+      const Tensor& v = ctx.saved(0);
+      Tensor inside = lo && hi ? (v >= *lo) * (v <= *hi) : lo ? v >= *lo : v <= *hi;
+      ctx.accumulate(0, where(inside, ctx.grad(), 0));
     });
   return y;
 }
