@@ -478,6 +478,12 @@ std::vector<Tensor> Tensor::split(std::initializer_list<std::int64_t> sizes, int
   return tg::split(*this, sizes, dim);
 }
 std::vector<Tensor> Tensor::chunk(std::int64_t chunks, int dim) const { return tg::chunk(*this, chunks, dim); }
+Tensor Tensor::gather(int dim, const Tensor& index) const { return tg::gather(*this, dim, index); }
+Tensor Tensor::index_select(int dim, const Tensor& index) const { return tg::index_select(*this, dim, index); }
+Tensor Tensor::argmax(std::optional<int> dim, bool keepdim) const { return tg::argmax(*this, dim, keepdim); }
+Tensor Tensor::argmin(std::optional<int> dim, bool keepdim) const { return tg::argmin(*this, dim, keepdim); }
+Tensor Tensor::max() const { return tg::max(*this); }
+Tensor Tensor::min() const { return tg::min(*this); }
 Tensor Tensor::tril(std::int64_t diagonal) const { return tg::tril(*this, diagonal); }
 Tensor Tensor::triu(std::int64_t diagonal) const { return tg::triu(*this, diagonal); }
 Tensor Tensor::matmul(const Tensor& other) const { return tg::matmul(*this, other); }

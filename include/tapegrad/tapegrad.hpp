@@ -24,6 +24,7 @@
 #include "tapegrad/ops.hpp"
 #include "tapegrad/optim/adam.hpp"
 #include "tapegrad/optim/checkpoint.hpp"
+#include "tapegrad/optim/clip.hpp"
 #include "tapegrad/optim/lr_scheduler.hpp"
 #include "tapegrad/optim/sgd.hpp"
 #include "tapegrad/registry.hpp"

@@ -114,6 +114,37 @@ Tensor squeeze(const Tensor& x, int dim);  // without dim if its size is 1, else
 Tensor unsqueeze(const Tensor& x, int dim);
 Tensor flip(const Tensor& x, std::initializer_list<int> dims);
 
+// ---- indexing with int64 indices (ops/index.cpp) ----
+// y[..., j, ...] = x[..., index[..., j, ...], ...] along dim (index: x's shape except along dim)
+Tensor gather(const Tensor& x, int dim, const Tensor& index);
+// x, with src added at the positions index names along dim (repeated indices add up)
+Tensor scatter_add(const Tensor& x, int dim, const Tensor& index, const Tensor& src);
+Tensor index_select(const Tensor& x, int dim, const Tensor& index);  // index 1-D
+// The rows of weight [num_embeddings, dim] named by ids (any shape): ids.shape + [dim]. The
+// padding row gets no gradient.
+Tensor embedding(const Tensor& weight, const Tensor& ids, std::optional<std::int64_t> padding_idx = std::nullopt);
+// embedding's backward: zeros [rows, dim] with each row of grad added at its id.
+Tensor embedding_backward(const Tensor& grad, const Tensor& ids, std::int64_t rows,
+                          std::optional<std::int64_t> padding_idx = std::nullopt);
+// int64 rows with a 1 at each class; num_classes = -1 takes the largest id + 1
+Tensor one_hot(const Tensor& ids, std::int64_t num_classes = -1);
+
+// ---- picking reductions (ops/index.cpp) ----
+// max(x, dim) and min(x, dim) give the values and their int64 indices (the first one on a
+// tie; a NaN wins): auto [values, indices] = tg::max(x, 1). The gradient goes to that index.
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;
+};
+ValuesIndices max(const Tensor& x, int dim, bool keepdim = false);
+ValuesIndices min(const Tensor& x, int dim, bool keepdim = false);
+// The largest (smallest) element, 0-d; its gradient is shared by the elements equal to it.
+Tensor max(const Tensor& x);
+Tensor min(const Tensor& x);
+// The index of the largest (smallest) element along dim, or in the flattened tensor.
+Tensor argmax(const Tensor& x, std::optional<int> dim = std::nullopt, bool keepdim = false);
+Tensor argmin(const Tensor& x, std::optional<int> dim = std::nullopt, bool keepdim = false);
+
 // ---- reductions (ops/reduce.cpp) ----
 Tensor sum(const Tensor& x);  // all elements -> 0-d
 Tensor sum(const Tensor& x, int dim, bool keepdim = false);

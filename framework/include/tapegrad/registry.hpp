@@ -32,6 +32,8 @@ extern const BuiltinOp exp, log, relu, sigmoid, tanh, sign, abs, sqrt, rsqrt, lo
 extern const BuiltinOp maximum, minimum;
 // Joining and cutting (ops/join.cpp); narrow, select, chunk and index record these
 extern const BuiltinOp cat, stack, split, slice, slice_backward, squeeze, unsqueeze, flip;
+// Indexing and picking reductions (ops/index.cpp)
+extern const BuiltinOp gather, scatter_add, embedding, embedding_backward, max, min, max_all, min_all;
 // Masking (ops/masking.cpp)
 extern const BuiltinOp where, masked_fill, tril, triu;
 // Reductions (ops/reduce.cpp)

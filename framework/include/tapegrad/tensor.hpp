@@ -359,6 +359,12 @@ class Tensor {
   std::vector<Tensor> split(std::int64_t split_size, int dim = 0) const;
   std::vector<Tensor> split(std::initializer_list<std::int64_t> sizes, int dim = 0) const;
   std::vector<Tensor> chunk(std::int64_t chunks, int dim = 0) const;
+  Tensor gather(int dim, const Tensor& index) const;
+  Tensor index_select(int dim, const Tensor& index) const;
+  Tensor argmax(std::optional<int> dim = std::nullopt, bool keepdim = false) const;
+  Tensor argmin(std::optional<int> dim = std::nullopt, bool keepdim = false) const;
+  Tensor max() const;
+  Tensor min() const;
   Tensor tril(std::int64_t diagonal = 0) const;
   Tensor triu(std::int64_t diagonal = 0) const;
   Tensor matmul(const Tensor& other) const;

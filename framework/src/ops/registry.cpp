@@ -539,6 +539,158 @@ const BuiltinOp flip({.name = "flip",
                                                       Kind::Value, {"flip", "dim 1 appears twice", "once"})};
                           }});
 
+// ---- indexing and picking reductions (ops/index.cpp): indices are int64 inputs with no gradient ----
+// A fixed index with a repeated entry, so that backward must add up (gather's along dim 1 of [3, 4]).
+Tensor gather_index() { return tg::tensor({{0, 3}, {1, 1}, {2, 0}}); }
+Tensor ids() { return tg::tensor({{0, 2, 2}, {4, 0, 1}}); }  // into 5 rows, 2 and 0 repeated
+
+const BuiltinOp gather(
+    {.name = "gather",
+     .num_inputs = 2,
+     .no_grad_inputs = bit(1),
+     .dtypes = kAllTypes,
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"", {x(gen, {3, 4}), gather_index()}, [](const Inputs& v) { return tg::gather(v[0], 1, v[1]); }},
+               {"index_select", {x(gen, {4, 3}), tg::tensor({3, 0, 3})}, [](const Inputs& v) {
+                  return v[0].index_select(0, v[1]);
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{
+               refuse("a float index",
+                      [] {
+                        tg::gather(ones2({2, 2}), 1, ones2({2, 2}));
+                      },
+                      Kind::Dtype, {"gather", "the index must be an int64 tensor", "float32", ".to(tg::kInt64)"}),
+               refuse("an index of another shape",
+                      [] {
+                        tg::gather(ones2({2, 3}), 1, gather_index());
+                      },
+                      Kind::Shape, {"gather", "[3, 2]", "[2, 3]", "except along dim 1"}),
+               refuse("an index out of range",
+                      [] {
+                        tg::gather(ones2({3, 2}), 1, gather_index());
+                      },
+                      Kind::Value, {"gather", "index 3 is out of range", "[0, 1]"})};
+         }});
+const BuiltinOp scatter_add({.name = "scatter_add",
+                             .num_inputs = 3,
+                             .no_grad_inputs = bit(1),
+                             .dtypes = kNumericTypes,
+                             .samples =
+                                 [](Generator& gen) {
+                                   return std::vector<OpSample>{
+                                       {"", {x(gen, {3, 4}), gather_index(), x(gen, {3, 2})}, [](const Inputs& v) {
+                                          return tg::scatter_add(v[0], 1, v[1], v[2]);
+                                        }}};
+                                 },
+                             .errors =
+                                 [] {
+                                   return std::vector{
+                                       refuse("a source of another shape",
+                                              [] {
+                                                tg::scatter_add(ones2({3, 4}), 1, gather_index(), ones2({3, 3}));
+                                              },
+                                              Kind::Shape, {"scatter_add", "source [3, 3]", "[3, 2]"})};
+                                 }});
+const BuiltinOp embedding(
+    {.name = "embedding",
+     .num_inputs = 2,
+     .no_grad_inputs = bit(1),
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"", {x(gen, {5, 3}), ids()}, [](const Inputs& v) { return tg::embedding(v[0], v[1]); }},
+               // The padding row gets no gradient, which is no derivative: the checks see it only
+               // when that row is zero, as nn.Embedding initialises it (the mask zeroes it here).
+               {"padding_idx 2", {x(gen, {5, 3}), ids()}, [](const Inputs& v) {
+                  return tg::embedding(v[0] * tg::tensor({{1.0}, {1.0}, {0.0}, {1.0}, {1.0}}), v[1], 2);
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("an id out of range",
+                                     [] {
+                                       tg::embedding(ones2({3, 2}), tg::tensor({0, 3}));
+                                     },
+                                     Kind::Value, {"embedding", "index 3 is out of range", "[0, 2]"}),
+                              refuse("float ids",
+                                     [] {
+                                       tg::embedding(ones2({3, 2}), ones2({2}));
+                                     },
+                                     Kind::Dtype, {"embedding", "the ids must be an int64 tensor", ".to(tg::kInt64)"}),
+                              refuse("a 1-D weight", [] { tg::embedding(ones2({3}), tg::tensor({0})); }, Kind::Shape,
+                                     {"embedding", "2-D [num_embeddings, embedding_dim]", "[3]"})};
+         }});
+const BuiltinOp embedding_backward(
+    {.name = "embedding_backward",
+     .num_inputs = 2,
+     .no_grad_inputs = bit(1),
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"", {x(gen, {2, 3, 4}), ids()}, [](const Inputs& v) { return tg::embedding_backward(v[0], v[1], 5); }},
+               {"padding_idx 0", {x(gen, {2, 3, 4}), ids()}, [](const Inputs& v) {
+                  return tg::embedding_backward(v[0], v[1], 5, 0);
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("a gradient of another shape",
+                                     [] {
+                                       tg::embedding_backward(ones2({2, 2, 4}), ids(), 5);
+                                     },
+                                     Kind::Shape, {"embedding_backward", "[2, 2, 4]", "[2, 3]"})};
+         }});
+const BuiltinOp max({.name = "max",
+                     .grad_fn = "MaxBackward0",
+                     .num_outputs = 2,
+                     .no_grad_outputs = bit(1),
+                     .dtypes = kNumericTypes,
+                     .samples =
+                         [](Generator& gen) {
+                           return std::vector<OpSample>{
+                               {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::max(v[0], 1).values; }},
+                               {"dim 0, keepdim", {x(gen, {3, 4})}, [](const Inputs& v) {
+                                  return tg::max(v[0], 0, true).values;
+                                }}};
+                         },
+                     .errors =
+                         [] {
+                           return std::vector{refuse("max(ones({2, 0}), 1)",
+                                                     [] {
+                                                       tg::max(ones2({2, 0}), 1);
+                                                     },
+                                                     Kind::Value, {"max", "dim 1 of [2, 0] is empty"})};
+                         }});
+const BuiltinOp min({.name = "min",
+                     .grad_fn = "MinBackward0",
+                     .num_outputs = 2,
+                     .no_grad_outputs = bit(1),
+                     .dtypes = kNumericTypes,
+                     .samples = [](Generator& gen) {
+                       return std::vector<OpSample>{
+                           {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::min(v[0], 1).values; }},
+                           {"dim -1, keepdim", {x(gen, {2, 3, 4})}, [](const Inputs& v) {
+                              return tg::min(v[0], -1, true).values;
+                            }}};
+                     }});
+const BuiltinOp max_all({.name = "max_all",
+                         .grad_fn = "MaxBackward1",
+                         .dtypes = kNumericTypes,
+                         .samples = one([](const Inputs& v) { return tg::max(v[0]); }),
+                         .errors = [] {
+                           return std::vector{refuse("max(ones({0}))", [] { tg::max(ones2({0})); }, Kind::Value,
+                                                     {"max_all", "[0] is empty", "no maximum"})};
+                         }});
+const BuiltinOp min_all({.name = "min_all",
+                         .grad_fn = "MinBackward1",
+                         .dtypes = kNumericTypes,
+                         .samples = one([](const Inputs& v) { return v[0].min(); })});
+
 // ---- masking (ops/masking.cpp): the condition or mask is a bool input with no gradient ----
 const BuiltinOp where(
     {.name = "where",
