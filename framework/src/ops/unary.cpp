@@ -233,7 +233,8 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   if (std::isnan(threshold)) fail<ValueError>("softplus: threshold is NaN; the default is 20");
   Tensor y = kernels::map("softplus", x, [beta, threshold](auto v) {
     using T = typename decltype(v)::Scalar;
-    auto bx = (v * T(beta)).eval();
+    // Note: an expression, not a local array: map evaluates it after this lambda returns.
+    auto bx = v * T(beta);
     return (bx > T(threshold)).select(v, (bx.max(T(0)) + (-bx.abs()).exp().log1p()) / T(beta));
   });
   if (should_record(x))
