@@ -447,6 +447,12 @@ Tensor Tensor::sum() const { return tg::sum(*this); }
 Tensor Tensor::sum(int d, bool keepdim) const { return tg::sum(*this, d, keepdim); }
 Tensor Tensor::mean() const { return tg::mean(*this); }
 Tensor Tensor::mean(int d, bool keepdim) const { return tg::mean(*this, d, keepdim); }
+Tensor Tensor::logsumexp(int d, bool keepdim) const { return tg::logsumexp(*this, d, keepdim); }
+Tensor Tensor::var(int d, bool unbiased, bool keepdim) const { return tg::var(*this, d, unbiased, keepdim); }
+Tensor Tensor::var(bool unbiased) const { return tg::var(*this, unbiased); }
+Tensor Tensor::std(int d, bool unbiased, bool keepdim) const { return tg::std(*this, d, unbiased, keepdim); }
+Tensor Tensor::std(bool unbiased) const { return tg::std(*this, unbiased); }
+Tensor Tensor::cumsum(int d) const { return tg::cumsum(*this, d); }
 Tensor Tensor::square() const { return tg::square(*this); }
 Tensor Tensor::pow(double exponent) const { return tg::pow(*this, exponent); }
 Tensor Tensor::exp() const { return tg::exp(*this); }

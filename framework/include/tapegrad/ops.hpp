@@ -150,6 +150,16 @@ Tensor sum(const Tensor& x);  // all elements -> 0-d
 Tensor sum(const Tensor& x, int dim, bool keepdim = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, int dim, bool keepdim = false);
+// ln(sum(e^x)) along dim, without overflow for large x (the max is taken out first)
+Tensor logsumexp(const Tensor& x, int dim, bool keepdim = false);
+// The variance (and standard deviation) along dim, or of all elements; unbiased divides by
+// n - 1 (Bessel's correction, PyTorch's default), otherwise by n. var(x, 1) is along dim 1.
+Tensor var(const Tensor& x, int dim, bool unbiased = true, bool keepdim = false);
+Tensor var(const Tensor& x, bool unbiased = true);
+Tensor std(const Tensor& x, int dim, bool unbiased = true, bool keepdim = false);
+Tensor std(const Tensor& x, bool unbiased = true);
+// Running sums along dim (integers and bools add up as int64)
+Tensor cumsum(const Tensor& x, int dim);
 
 // ---- broadcasting (ops/broadcast.cpp) ----
 // The shape two shapes broadcast to; throws ShapeError naming `op` if they do not.

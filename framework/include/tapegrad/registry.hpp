@@ -37,7 +37,7 @@ extern const BuiltinOp gather, scatter_add, embedding, embedding_backward, max, 
 // Masking (ops/masking.cpp)
 extern const BuiltinOp where, masked_fill, tril, triu;
 // Reductions (ops/reduce.cpp)
-extern const BuiltinOp sum, mean;
+extern const BuiltinOp sum, mean, logsumexp, var, std, cumsum;
 // Broadcasting and shapes (ops/broadcast.cpp, ops/shape_ops.cpp), copies and conversions (tensor.cpp)
 extern const BuiltinOp expand, sum_to, reshape, permute, clone, to;
 // Matrix product (ops/matmul.cpp)

@@ -328,6 +328,12 @@ class Tensor {
   Tensor sum(int dim, bool keepdim = false) const;
   Tensor mean() const;
   Tensor mean(int dim, bool keepdim = false) const;
+  Tensor logsumexp(int dim, bool keepdim = false) const;
+  Tensor var(int dim, bool unbiased = true, bool keepdim = false) const;
+  Tensor var(bool unbiased = true) const;
+  Tensor std(int dim, bool unbiased = true, bool keepdim = false) const;
+  Tensor std(bool unbiased = true) const;
+  Tensor cumsum(int dim) const;
   Tensor square() const;
   Tensor pow(double exponent) const;
   Tensor exp() const;

@@ -1,4 +1,7 @@
-// Reductions: sum and mean, over all elements or along one dim.
+// Reductions: sum and mean, over all elements or along one dim; logsumexp, var, std, cumsum.
+#include <cmath>
+#include <limits>
+
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
@@ -90,6 +93,171 @@ Tensor mean(const Tensor& x, int dim, bool keepdim) {
     record(op::mean, {x}, y, {}, [dim, n](BackwardContext& ctx) {
       const Shape& shape = ctx.input_shape(0);
       ctx.accumulate(0, expand(reshape(ctx.grad(), reduced_shape(shape, dim, true)) / n, shape));
+    });
+  return y;
+}
+
+// ---- logsumexp, var, std, cumsum ----
+
+namespace {
+
+// The sizes around dim: x is [outer, n, inner] in row-major order.
+struct Around {
+  std::int64_t outer = 1, n = 1, inner = 1;
+};
+Around around(const Shape& shape, int dim) {
+  Around a;
+  for (int d = 0; d < shape.rank(); ++d) {
+    if (d < dim) a.outer *= shape[d];
+    if (d == dim) a.n = shape[d];
+    if (d > dim) a.inner *= shape[d];
+  }
+  return a;
+}
+
+// dy of a reduction along dim, with dim put back (size 1) when it was removed.
+Tensor kept(const Tensor& dy, int dim, bool keepdim) { return keepdim ? dy : unsqueeze(dy, dim); }
+
+// What var and std keep for their backward: 16 bytes, inline.
+struct Spread {
+  int dim;
+  bool keepdim, all;
+  double divisor;
+};
+
+// var(x) along dim (all = every element), with the divisor n - correction; also returns the
+// mean, with dim kept, which the backward needs.
+Tensor variance(const OpInfo& op, const Tensor& x, int dim, bool all, bool unbiased, bool keepdim, double& divisor,
+                Tensor& mean_kept) {
+  kernels::check_input(op, x);
+  Tensor flat = all ? reshape(x.detach(), {1, x.numel()}) : x.detach();
+  const int d = all ? 1 : normalize_dim(op.name, dim, x.dim());
+  const double n = static_cast<double>(all ? x.numel() : x.dim() == 0 ? 1 : x.shape()[d]);
+  divisor = n - (unbiased ? 1 : 0);
+  mean_kept = mean(flat, d, true);
+  Tensor y = sum(square(flat - mean_kept), d, keepdim) / divisor;
+  if (all) {
+    Shape ones;
+    for (int k = 0; keepdim && k < x.dim(); ++k) ones.push_back(1);
+    y = reshape(y, ones);
+    mean_kept = mean(x.detach());
+  }
+  return y.detach();
+}
+
+}  // namespace
+
+// y = m + ln(sum_i e^(x_i - m)),  m = max_i x_i (0 where it is infinite, as PyTorch)
+// dx = dy * e^(x - y)   (the softmax of x along dim)
+Tensor logsumexp(const Tensor& x, int dim, bool keepdim) {
+  kernels::check_input(op::logsumexp, x);
+  dim = x.dim() == 0 ? 0 : normalize_dim("logsumexp", dim, x.dim());
+  const Around a = x.dim() == 0 ? Around{} : around(x.shape(), dim);
+  Shape kept_shape = x.dim() == 0 ? Shape{} : reduced_shape(x.shape(), dim, true);
+  Tensor y_kept = empty(kept_shape, {.dtype = x.dtype()});
+  dispatch_floating("logsumexp", x.dtype(), [&]<class T>() {
+    const T* px = x.data<T>();
+    T* py = y_kept.data<T>();
+    for (std::int64_t o = 0; o < a.outer; ++o)
+      for (std::int64_t k = 0; k < a.inner; ++k) {
+        const T* base = px + o * a.n * a.inner + k;
+        T m = -std::numeric_limits<T>::infinity();
+        for (std::int64_t j = 0; j < a.n; ++j) m = std::max(m, base[j * a.inner]);
+        if (std::isinf(m)) m = 0;  // all -inf gives -inf, a +inf gives +inf, through the log below
+        T total = 0;
+        for (std::int64_t j = 0; j < a.n; ++j) total += std::exp(base[j * a.inner] - m);
+        py[o * a.inner + k] = std::log(total) + m;
+      }
+  });
+  Tensor y = keepdim || x.dim() == 0 ? y_kept : squeeze(y_kept, dim).detach();
+  if (should_record(x))
+    record(op::logsumexp, {x}, y, {x, y}, [dim, keepdim](BackwardContext& ctx) {
+      const Tensor& v = ctx.saved(0);
+      const bool scalar_in = v.dim() == 0;
+      ctx.accumulate(
+          0, kept(ctx.grad(), dim, keepdim || scalar_in) * exp(v - kept(ctx.saved(1), dim, keepdim || scalar_in)));
+    });
+  return y;
+}
+
+// y = sum_i (x_i - mean)^2 / (n - c),  c = 1 if unbiased else 0
+// dx = dy * 2 (x - mean) / (n - c)
+Tensor var(const Tensor& x, int dim, bool unbiased, bool keepdim) {
+  double divisor = 0;
+  Tensor mean_kept;
+  Tensor y = variance(op::var, x, dim, false, unbiased, keepdim, divisor, mean_kept);
+  if (should_record(x))
+    record(op::var, {x}, y, {x, mean_kept},
+           [s = Spread{normalize_dim("var", dim, x.dim()), keepdim, false, divisor}](BackwardContext& ctx) {
+             ctx.accumulate(0, kept(ctx.grad(), s.dim, s.keepdim) * (ctx.saved(0) - ctx.saved(1)) * (2 / s.divisor));
+           });
+  return y;
+}
+
+Tensor var(const Tensor& x, bool unbiased) {
+  double divisor = 0;
+  Tensor mean_all;
+  Tensor y = variance(op::var, x, 0, true, unbiased, false, divisor, mean_all);
+  if (should_record(x))
+    record(op::var, {x}, y, {x, mean_all}, [divisor](BackwardContext& ctx) {
+      ctx.accumulate(0, ctx.grad() * (ctx.saved(0) - ctx.saved(1)) * (2 / divisor));
+    });
+  return y;
+}
+
+// y = sqrt(var(x))
+// dx = dy * (x - mean) / ((n - c) y)
+Tensor std(const Tensor& x, int dim, bool unbiased, bool keepdim) {
+  double divisor = 0;
+  Tensor mean_kept;
+  Tensor y = sqrt(variance(op::std, x, dim, false, unbiased, keepdim, divisor, mean_kept)).detach();
+  if (should_record(x))
+    record(op::std, {x}, y, {x, mean_kept, y},
+           [s = Spread{normalize_dim("std", dim, x.dim()), keepdim, false, divisor}](BackwardContext& ctx) {
+             ctx.accumulate(0, kept(ctx.grad(), s.dim, s.keepdim) * (ctx.saved(0) - ctx.saved(1)) /
+                                   (kept(ctx.saved(2), s.dim, s.keepdim) * s.divisor));
+           });
+  return y;
+}
+
+Tensor std(const Tensor& x, bool unbiased) {
+  double divisor = 0;
+  Tensor mean_all;
+  Tensor y = sqrt(variance(op::std, x, 0, true, unbiased, false, divisor, mean_all)).detach();
+  if (should_record(x))
+    record(op::std, {x}, y, {x, mean_all, y}, [divisor](BackwardContext& ctx) {
+      ctx.accumulate(0, ctx.grad() * (ctx.saved(0) - ctx.saved(1)) / (ctx.saved(2) * divisor));
+    });
+  return y;
+}
+
+// y_i = sum_{j <= i} x_j along dim (integers and bools add up as int64, as PyTorch)
+// dx = flip(cumsum(flip(dy)))   (each x_j reaches every y_i with i >= j)
+Tensor cumsum(const Tensor& x_in, int dim) {
+  kernels::check_input(op::cumsum, x_in);
+  Tensor holder;
+  const Tensor& x = kernels::cast(x_in, sum_type(x_in.dtype()), holder);
+  dim = x.dim() == 0 ? 0 : normalize_dim("cumsum", dim, x.dim());
+  const Around a = x.dim() == 0 ? Around{} : around(x.shape(), dim);
+  Tensor y = empty(x.shape(), {.dtype = x.dtype()});
+  dispatch_numeric("cumsum", x.dtype(), [&]<class T>() {
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for (std::int64_t o = 0; o < a.outer; ++o)
+      for (std::int64_t k = 0; k < a.inner; ++k) {
+        T total = 0;
+        for (std::int64_t j = 0; j < a.n; ++j) {
+          const std::int64_t at = (o * a.n + j) * a.inner + k;
+          total += px[at];
+          py[at] = total;
+        }
+      }
+  });
+  if (should_record(x_in))
+    record(op::cumsum, {x_in}, y, {}, [dim](BackwardContext& ctx) {
+      const Tensor& g = ctx.grad();
+      if (g.dim() == 0) return ctx.accumulate(0, g);
+      ctx.accumulate(0, flip(cumsum(flip(g, {dim}), dim), {dim}));
     });
   return y;
 }

@@ -814,6 +814,44 @@ const BuiltinOp mean({.name = "mean",
                                                       Kind::Value, {"mean", "dim -3", "use a dim in [-2, 1]"})};
                           }});
 
+const BuiltinOp logsumexp(
+    {.name = "logsumexp",
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"dim 1", {x(gen, {3, 4}, -3, 3)}, [](const Inputs& v) { return tg::logsumexp(v[0], 1); }},
+               {"dim 0, keepdim", {x(gen, {3, 4}, -3, 3)}, [](const Inputs& v) { return v[0].logsumexp(0, true); }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("logsumexp(ones({2, 3}), 2)",
+                                     [] {
+                                       tg::logsumexp(ones2({2, 3}), 2);
+                                     },
+                                     Kind::Value, {"logsumexp", "dim 2", "[-2, 1]"})};
+         }});
+const BuiltinOp var({.name = "var", .samples = [](Generator& gen) {
+                       return std::vector<OpSample>{
+                           {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::var(v[0], 1); }},
+                           {"dim 0, biased, keepdim",
+                            {x(gen, {3, 4})},
+                            [](const Inputs& v) { return v[0].var(0, false, true); }},
+                           {"all", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::var(v[0]); }}};
+                     }});
+const BuiltinOp std({.name = "std", .samples = [](Generator& gen) {
+                       return std::vector<OpSample>{
+                           {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::std(v[0], 1); }},
+                           {"dim -1, biased, keepdim",
+                            {x(gen, {2, 3, 4})},
+                            [](const Inputs& v) { return v[0].std(-1, false, true); }},
+                           {"all", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::std(v[0]); }}};
+                     }});
+const BuiltinOp cumsum({.name = "cumsum", .dtypes = kAllTypes, .samples = [](Generator& gen) {
+                          return std::vector<OpSample>{
+                              {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::cumsum(v[0], 1); }},
+                              {"dim 0", {x(gen, {3, 2, 2})}, [](const Inputs& v) { return v[0].cumsum(0); }}};
+                        }});
+
 // ---- broadcasting and shapes (ops/broadcast.cpp, ops/shape_ops.cpp), copies (tensor.cpp) ----
 const BuiltinOp expand({.name = "expand",
                         .dtypes = kAllTypes,
