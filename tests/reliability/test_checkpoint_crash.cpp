@@ -185,8 +185,7 @@ TEST_CASE("a checkpoint writer killed at any point leaves the old or the new fil
     REQUIRE((optim == old_optim || optim == new_optim));
     (model == old_model ? old_files : new_files)++;
   }
-  INFO(round << " kills: " << interrupted << " inside a write, model file old " << old_files << " / new "
-              << new_files);
+  INFO(round << " kills: " << interrupted << " inside a write, model file old " << old_files << " / new " << new_files);
   CHECK(interrupted > 0);
   // The next saves clean up after the last kill (each save, its own path's temporaries):
   // only the two checkpoints are left.
