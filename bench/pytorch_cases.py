@@ -145,7 +145,66 @@ def torch_cases(torch):
             return step
         return setup
 
+    # bench/bench_sequence.cpp: a character-level language model's shapes.
+    B, T, V, C, H = 32, 64, 114, 128, 4
+
+    def fwd_bwd(make):
+        def setup():
+            torch.manual_seed(0)
+            leaves, run = make()
+            out = run()
+            g = torch.randn(out.shape)
+
+            def step():
+                run().backward(g)
+                for t in leaves:
+                    t.grad = None
+            return step
+        return setup
+
+    def layer_norm():
+        x = torch.randn(B * T, C, requires_grad=True)
+        w, b = torch.ones(C, requires_grad=True), torch.zeros(C, requires_grad=True)
+        return [x, w, b], lambda: F.layer_norm(x, (C,), w, b)
+
+    def attention():
+        q, k, v = (torch.randn(B, H, T, C // H, requires_grad=True) for _ in range(3))
+        if hasattr(F, "scaled_dot_product_attention"):
+            return [q, k, v], lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        # torch < 2.0 has no fused op: the same math as a user of it writes it
+        forbid = ~torch.ones(T, T, dtype=torch.bool).tril()
+
+        def run():
+            s = (q @ k.transpose(-2, -1)) * (C // H) ** -0.5
+            return torch.softmax(s.masked_fill(forbid, float("-inf")), -1) @ v
+        return [q, k, v], run
+
+    def embedding():
+        table = torch.randn(V, C, requires_grad=True)
+        ids = torch.randint(0, V, (B, T))
+        return [table], lambda: F.embedding(ids, table)
+
+    def cross_entropy():
+        logits = torch.randn(B * T, V, requires_grad=True)
+        targets = torch.randint(0, V, (B * T,))
+
+        def setup():
+            def step():
+                F.cross_entropy(logits, targets).backward()
+                logits.grad = None
+            return step
+        return setup
+
+    def cat_split():
+        x = torch.randn(B, T, 3 * C, requires_grad=True)
+        return [x], lambda: torch.cat(x.split(C, 2), 2)
+
     cases = {"tape/tiny_loop": tiny_loop, "tape/seed_20_steps": seed_20_steps}
+    cases["sequence/layer_norm"] = fwd_bwd(layer_norm)
+    cases["sequence/attention_causal"] = fwd_bwd(attention)
+    cases["sequence/embedding"] = fwd_bwd(embedding)
+    cases["sequence/cross_entropy"] = cross_entropy()
+    cases["sequence/cat_split"] = fwd_bwd(cat_split)
     cases.update({f"tape/chain/{n}": chain(n) for n in CHAIN_LENGTHS})
     cases.update({f"tape/chain_scalar/{n}": chain_scalar(n) for n in CHAIN_LENGTHS})
     cases.update({f"conv2d/{name}": conv(*shape) for name, shape in CONV_SHAPES.items()})

@@ -453,6 +453,11 @@ Tensor Tensor::var(bool unbiased) const { return tg::var(*this, unbiased); }
 Tensor Tensor::std(int d, bool unbiased, bool keepdim) const { return tg::std(*this, d, unbiased, keepdim); }
 Tensor Tensor::std(bool unbiased) const { return tg::std(*this, unbiased); }
 Tensor Tensor::cumsum(int d) const { return tg::cumsum(*this, d); }
+Tensor Tensor::prod() const { return tg::prod(*this); }
+Tensor Tensor::prod(int d, bool keepdim) const { return tg::prod(*this, d, keepdim); }
+Tensor Tensor::multinomial(std::int64_t num_samples, bool replacement, Generator& gen) const {
+  return tg::multinomial(*this, num_samples, replacement, gen);
+}
 Tensor Tensor::square() const { return tg::square(*this); }
 Tensor Tensor::pow(double exponent) const { return tg::pow(*this, exponent); }
 Tensor Tensor::exp() const { return tg::exp(*this); }

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tapegrad/generator.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg {
@@ -160,6 +161,18 @@ Tensor std(const Tensor& x, int dim, bool unbiased = true, bool keepdim = false)
 Tensor std(const Tensor& x, bool unbiased = true);
 // Running sums along dim (integers and bools add up as int64)
 Tensor cumsum(const Tensor& x, int dim);
+// The product of all elements, or along dim (integers and bools multiply as int64). Its
+// gradient is the product of the other elements, also where x has zeros (as PyTorch).
+Tensor prod(const Tensor& x);
+Tensor prod(const Tensor& x, int dim, bool keepdim = false);
+
+// ---- sampling (ops/sampling.cpp): never differentiated ----
+// num_samples class indices (int64) drawn from each row of probs ([C] -> [num_samples],
+// [N, C] -> [N, num_samples]), with probability proportional to its (not necessarily
+// normalised, finite, non-negative) weights, as torch.multinomial. Without replacement no
+// class is drawn twice in a row's samples.
+Tensor multinomial(const Tensor& probs, std::int64_t num_samples, bool replacement = false,
+                   Generator& gen = default_generator());
 
 // ---- broadcasting (ops/broadcast.cpp) ----
 // The shape two shapes broadcast to; throws ShapeError naming `op` if they do not.
@@ -194,6 +207,7 @@ Tensor corr2d_backward_kernel(const Tensor& X, const Tensor& dY);
 }  // namespace tg
 
 // The op families of convolutional networks, one header each.
+#include "tapegrad/ops/attention.hpp"
 #include "tapegrad/ops/conv2d.hpp"
 #include "tapegrad/ops/loss.hpp"
 #include "tapegrad/ops/normalization.hpp"

@@ -37,7 +37,7 @@ extern const BuiltinOp gather, scatter_add, embedding, embedding_backward, max, 
 // Masking (ops/masking.cpp)
 extern const BuiltinOp where, masked_fill, tril, triu;
 // Reductions (ops/reduce.cpp)
-extern const BuiltinOp sum, mean, logsumexp, var, std, cumsum;
+extern const BuiltinOp sum, mean, logsumexp, var, std, cumsum, prod;
 // Broadcasting and shapes (ops/broadcast.cpp, ops/shape_ops.cpp), copies and conversions (tensor.cpp)
 extern const BuiltinOp expand, sum_to, reshape, permute, clone, to;
 // Matrix product (ops/matmul.cpp)
@@ -45,7 +45,10 @@ extern const BuiltinOp matmul;
 // Convolution and pooling (ops/corr2d.cpp, ops/conv2d.cpp, ops/pooling.cpp)
 extern const BuiltinOp corr2d, conv2d, max_pool2d, avg_pool2d;
 // Losses, normalisation, regularisation (ops/loss.cpp, ops/normalization.cpp)
-extern const BuiltinOp softmax, log_softmax, cross_entropy, mse_loss, batch_norm, dropout;
+extern const BuiltinOp softmax, log_softmax, cross_entropy, nll_loss, binary_cross_entropy_with_logits, mse_loss,
+    batch_norm, dropout, layer_norm;
+// Attention (ops/attention.cpp)
+extern const BuiltinOp scaled_dot_product_attention;
 }  // namespace op
 
 }  // namespace tg

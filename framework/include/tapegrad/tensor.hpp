@@ -334,6 +334,9 @@ class Tensor {
   Tensor std(int dim, bool unbiased = true, bool keepdim = false) const;
   Tensor std(bool unbiased = true) const;
   Tensor cumsum(int dim) const;
+  Tensor prod() const;
+  Tensor prod(int dim, bool keepdim = false) const;
+  Tensor multinomial(std::int64_t num_samples, bool replacement = false, Generator& gen = default_generator()) const;
   Tensor square() const;
   Tensor pow(double exponent) const;
   Tensor exp() const;

@@ -19,20 +19,6 @@ void check_index(const char* op, const Tensor& index, const char* what = "the in
                      dtype_name(index.dtype()), index.shape());
 }
 
-// The sizes around dim of a shape: [outer, shape[dim], inner].
-struct Around {
-  std::int64_t outer = 1, n = 1, inner = 1;
-};
-Around around(const Shape& shape, int dim) {
-  Around a;
-  for (int d = 0; d < shape.rank(); ++d) {
-    if (d < dim) a.outer *= shape[d];
-    if (d == dim) a.n = shape[d];
-    if (d > dim) a.inner *= shape[d];
-  }
-  return a;
-}
-
 // index (of `index_shape`) must fit `shape` in every dim but `dim`, as PyTorch's gather and
 // scatter require (index.size(d) <= shape[d]); here: equal, the case every use has.
 void check_same_but(const char* op, const Shape& index_shape, const Shape& shape, int dim, const char* what) {
@@ -60,7 +46,7 @@ Tensor gather(const Tensor& x, int dim, const Tensor& index) {
   if (x.dim() == 0) fail<ShapeError>("gather: the input is 0-d; gather needs a dim to index");
   dim = normalize_dim("gather", dim, x.dim());
   check_same_but("gather", index.shape(), x.shape(), dim, "the input");
-  const Around xa = around(x.shape(), dim), ia = around(index.shape(), dim);
+  const kernels::Around xa = kernels::around(x.shape(), dim), ia = kernels::around(index.shape(), dim);
   Tensor y = empty(index.shape(), {.dtype = x.dtype()});
   const std::int64_t* pi = index.data<std::int64_t>();
   dispatch(x.dtype(), [&]<class T>() {
@@ -96,7 +82,7 @@ Tensor scatter_add(const Tensor& x, int dim, const Tensor& index, const Tensor& 
   Tensor holder;
   const Tensor& s = kernels::cast(src, x.dtype(), holder);
   Tensor y = x.detach().clone();
-  const Around xa = around(x.shape(), dim), ia = around(index.shape(), dim);
+  const kernels::Around xa = kernels::around(x.shape(), dim), ia = kernels::around(index.shape(), dim);
   const std::int64_t* pi = index.data<std::int64_t>();
   dispatch(x.dtype(), [&]<class T>() {
     const T* ps = s.data<T>();
@@ -244,7 +230,7 @@ namespace {
 // slice: the first one on a tie; a NaN wins and stays (as PyTorch).
 template <bool Max>
 Tensor pick_index(const char* op, const Tensor& x, int dim) {
-  const Around a = around(x.shape(), dim);
+  const kernels::Around a = kernels::around(x.shape(), dim);
   if (a.n == 0) fail<ValueError>("{}: dim {} of {} is empty: there is no element to pick", op, dim, x.shape());
   Tensor idx = empty(x.shape().without(dim), {.dtype = kInt64});
   std::int64_t* pi = idx.data<std::int64_t>();

@@ -17,16 +17,6 @@ namespace tg {
 
 namespace {
 
-struct Around {
-  std::int64_t outer = 1, inner = 1;
-};
-Around around(const Shape& shape, int dim) {
-  Around a;
-  for (int d = 0; d < dim; ++d) a.outer *= shape[d];
-  for (int d = dim + 1; d < shape.rank(); ++d) a.inner *= shape[d];
-  return a;
-}
-
 // Copies `n` elements of dtype `dtype` from src to dst (both element offsets).
 void copy_elements(const Tensor& src, std::int64_t from, Tensor& dst, std::int64_t to, std::int64_t n) {
   if (n <= 0) return;
@@ -105,7 +95,7 @@ Tensor cat(std::span<const Tensor> tensors, int dim) {
   }
   shape[dim] = total;
   Tensor y = empty(shape, {.dtype = dtype});
-  const Around a = around(shape, dim);
+  const kernels::Around a = kernels::around(shape, dim);
   std::vector<std::int64_t> sizes(tensors.size());
   std::int64_t offset = 0;
   for (std::size_t k = 0; k < tensors.size(); ++k) {
@@ -148,7 +138,7 @@ Tensor stack(std::span<const Tensor> tensors, int dim) {
   const auto n = static_cast<std::int64_t>(tensors.size());
   shape[dim] = n;
   Tensor y = empty(shape, {.dtype = dtype});
-  const Around a = around(shape, dim);  // inner: the elements of one tensor after dim
+  const kernels::Around a = kernels::around(shape, dim);  // inner: the elements of one tensor after dim
   for (std::int64_t k = 0; k < n; ++k) {
     Tensor holder;
     const Tensor& t = kernels::cast(tensors[static_cast<std::size_t>(k)], dtype, holder);
@@ -185,7 +175,7 @@ std::vector<Tensor> split(const Tensor& x, std::span<const std::int64_t> sizes, 
   if (total != x.shape()[dim])
     fail<ShapeError>("split: the sizes [{}] add up to {}, but dim {} of {} has size {}; they must add up to it",
                      fmt::join(sizes, ", "), total, dim, x.shape(), x.shape()[dim]);
-  const Around a = around(x.shape(), dim);
+  const kernels::Around a = kernels::around(x.shape(), dim);
   std::vector<Tensor> parts;
   parts.reserve(sizes.size());
   std::int64_t offset = 0;
@@ -267,7 +257,7 @@ Tensor slice(const Tensor& x, int dim, std::optional<std::int64_t> start, std::o
   Shape shape = x.shape();
   shape[dim] = count;
   Tensor y = empty(shape, {.dtype = x.dtype()});
-  const Around a = around(x.shape(), dim);
+  const kernels::Around a = kernels::around(x.shape(), dim);
   for (std::int64_t o = 0; o < a.outer; ++o)
     for (std::int64_t i = 0; i < count; ++i)
       copy_elements(x, (o * size + begin + i * step) * a.inner, y, (o * count + i) * a.inner, a.inner);
@@ -295,7 +285,7 @@ Tensor slice_backward(const Tensor& grad, const Shape& shape, int dim, std::int6
         "pass the slice's own input shape, start and step",
         grad.shape(), shape, dim, start, step);
   Tensor y = zeros(shape, {.dtype = grad.dtype()});
-  const Around a = around(shape, dim);
+  const kernels::Around a = kernels::around(shape, dim);
   for (std::int64_t o = 0; o < a.outer; ++o)
     for (std::int64_t i = 0; i < count; ++i)
       copy_elements(grad, (o * count + i) * a.inner, y, (o * size + start + i * step) * a.inner, a.inner);

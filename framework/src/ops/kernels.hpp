@@ -30,6 +30,21 @@ using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
 template <class T>
 using RowMajorMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
+// The sizes around `dim` of a shape: a tensor of that shape is [outer, n, inner] in row-major
+// order, n = shape[dim] (a 0-d shape is one element: 1, 1, 1).
+struct Around {
+  std::int64_t outer = 1, n = 1, inner = 1;
+};
+inline Around around(const Shape& shape, int dim) {
+  Around a;
+  for (int d = 0; d < shape.rank(); ++d) {
+    if (d < dim) a.outer *= shape[d];
+    if (d == dim) a.n = shape[d];
+    if (d > dim) a.inner *= shape[d];
+  }
+  return a;
+}
+
 // The buffer of t as a flat Eigen array (no copy).
 template <class T>
 Eigen::Map<Array<T>> vec(const Tensor& t) {

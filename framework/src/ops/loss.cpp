@@ -2,8 +2,12 @@
 //
 // softmax and log_softmax work on "lines": the 1-D slices of x along `dim`. With x viewed
 // as [outer, n, inner], line (o, i) is the n elements o n inner + k inner + i, k < n.
+#include <algorithm>
 #include <cmath>
+#include <string_view>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "ops/kernels.hpp"
 #include "tapegrad/ops/loss.hpp"
@@ -46,27 +50,147 @@ Tensor softmax_forward(const Tensor& x, int dim, bool log_space) {
   return y;
 }
 
-// Checks that logits is [N, K] and that `targets` is an int64 tensor [N] of class indices in
-// [0, K).
-void check_class_targets(const Tensor& logits, const Tensor& targets) {
-  if (logits.dim() != 2)
+// How a loss reduces its per-element values: "mean", "sum" or "none", as PyTorch's
+// `reduction` argument.
+enum class Reduce : std::uint8_t { Mean, Sum, None };
+Reduce parse_reduction(const char* op, std::string_view reduction) {
+  if (reduction == "mean") return Reduce::Mean;
+  if (reduction == "sum") return Reduce::Sum;
+  if (reduction == "none") return Reduce::None;
+  fail<ValueError>("{}: reduction \"{}\" is not one of \"mean\", \"sum\" or \"none\"", op, reduction);
+}
+
+// Class scores [N, C, d1, ...] (or [C]) and class indices [N, d1, ...] (or 0-d), as
+// F.cross_entropy and F.nll_loss take them, viewed as [N, C, S] and [N, S], S = d1 * ...
+struct ClassLayout {
+  std::int64_t n = 1, classes = 1, inner = 1;
+  Shape target_shape;  // the shape targets must have: the scores' shape without the class dim
+};
+ClassLayout class_layout(const char* op, const Tensor& scores, const Tensor& targets, std::int64_t ignore_index) {
+  if (scores.dim() == 0)
     fail<ShapeError>(
-        "cross_entropy: logits must be 2-D [N, K] (a batch of class scores), got shape {}; reshape a "
-        "single example to [1, K]",
-        logits.shape());
-  if (targets.dim() != 1)
-    fail<ShapeError>("cross_entropy: targets must be 1-D [N] (one class index per example), got shape {}",
-                     targets.shape());
-  if (targets.size(0) != logits.size(0))
+        "{}: the scores are 0-d; they must be [C] (one example's class scores), [N, C] or [N, C, d1, ...] "
+        "(classes along dim 1)",
+        op);
+  ClassLayout l;
+  const int class_dim = scores.dim() == 1 ? 0 : 1;
+  l.classes = scores.size(class_dim);
+  l.target_shape = scores.shape().without(class_dim);
+  if (scores.dim() > 1) l.n = scores.size(0);
+  for (int d = 2; d < scores.dim(); ++d) l.inner *= scores.size(d);
+  if (!(targets.shape() == l.target_shape))
     fail<ShapeError>(
-        "cross_entropy: logits {} hold N = {} examples but there are {} targets; give one class index per example",
-        logits.shape(), logits.size(0), targets.size(0));
+        "{}: scores {} need targets of shape {} (one class index per example: the scores' shape without the "
+        "class dim {}), got {}",
+        op, scores.shape(), l.target_shape, class_dim, targets.shape());
   const std::int64_t* t = targets.data<std::int64_t>();
   for (std::int64_t i = 0; i < targets.numel(); ++i)
-    if (t[i] < 0 || t[i] >= logits.size(1))
+    if (t[i] != ignore_index && (t[i] < 0 || t[i] >= l.classes))
       fail<ValueError>(
-          "cross_entropy: target {} (example {}) is out of range for {} classes; class indices must be in [0, {})",
-          t[i], i, logits.size(1), logits.size(1));
+          "{}: target {} (element {} of the targets) is out of range for {} classes; class indices must be in [0, "
+          "{}), or equal ignore_index ({}) to be left out",
+          op, t[i], i, l.classes, l.classes, ignore_index);
+  return l;
+}
+
+void check_index_targets(const char* op, const Tensor& scores, const Tensor& targets) {
+  if (targets.dtype() != kInt64)
+    fail<DtypeError>(
+        "{}: targets are {} {}, but class indices must be int64: pass targets.to(tg::kInt64){}", op,
+        dtype_name(targets.dtype()), targets.shape(),
+        std::string_view(op) == "cross_entropy"
+            ? fmt::format(" (or class probabilities: a float tensor shaped like the scores {})", scores.shape())
+            : std::string());
+}
+
+// The per-example losses of cross_entropy (smoothing = label_smoothing) or nll_loss (from_logp:
+// the scores are log-probabilities already, smoothing 0), reduced. `logp` is log_softmax of
+// the scores along the class dim (the scores themselves for nll_loss).
+//   loss(n, s) = -(1 - eps) logp[n, t, s] - (eps / C) sum_k logp[n, k, s],  t = targets[n, s]
+// and 0 where t = ignore_index; "mean" divides the sum by the number of targets not ignored.
+struct ClassLoss {
+  Tensor loss;
+  double count = 0;  // targets not ignored
+};
+ClassLoss class_loss(const char* op, const Tensor& logp, const Tensor& targets, const ClassLayout& l,
+                     std::int64_t ignore_index, double smoothing, Reduce reduce) {
+  ClassLoss r;
+  Tensor each = reduce == Reduce::None ? empty(l.target_shape, {.dtype = logp.dtype()}) : Tensor();
+  dispatch_floating(op, logp.dtype(), [&]<class T>() {
+    const T* p = logp.data<T>();
+    const std::int64_t* t = targets.data<std::int64_t>();
+    T* pe = each.defined() ? each.data<T>() : nullptr;
+    const T keep = static_cast<T>(1 - smoothing), spread = static_cast<T>(smoothing / static_cast<double>(l.classes));
+    T total = 0;
+    std::int64_t count = 0;
+    for (std::int64_t n = 0; n < l.n; ++n)
+      for (std::int64_t s = 0; s < l.inner; ++s) {
+        const std::int64_t i = n * l.inner + s, first = n * l.classes * l.inner + s;
+        T value = 0;
+        if (t[i] != ignore_index) {
+          value = -keep * p[first + t[i] * l.inner];
+          if (smoothing != 0) {
+            T all = 0;
+            for (std::int64_t k = 0; k < l.classes; ++k) all += p[first + k * l.inner];
+            value -= spread * all;
+          }
+          ++count;
+        }
+        if (pe) pe[i] = value;
+        total += value;
+      }
+    r.count = static_cast<double>(count);
+    if (reduce == Reduce::None) return;
+    r.loss = empty({}, {.dtype = logp.dtype()});
+    // "mean" with every target ignored (or none at all) is 0 / 0 = NaN, as in PyTorch.
+    r.loss.data<T>()[0] = reduce == Reduce::Mean ? total / static_cast<T>(count) : total;
+  });
+  if (reduce == Reduce::None) r.loss = std::move(each);
+  return r;
+}
+
+// The gradient of class_loss with respect to the scores, given dloss:
+//   cross_entropy: dscores[n, k, s] = g(n, s) (softmax[n, k, s] - (1 - eps) [k = t] - eps / C)
+//   nll_loss:      dlogp[n, k, s]   = -g(n, s) [k = t]
+// with g(n, s) = dloss / count ("mean"), dloss ("sum") or dloss[n, s] ("none"), 0 where ignored.
+// For nll_loss, `logp` is undefined (its gradient does not read it).
+Tensor class_loss_backward(const Shape& shape, const Tensor& logp, const Tensor& targets, const Tensor& dloss,
+                           std::int64_t ignore_index, double smoothing, Reduce reduce, double count) {
+  const bool from_logp = !logp.defined();
+  const int class_dim = shape.rank() == 1 ? 0 : 1;
+  const std::int64_t classes = shape[class_dim], rows = targets.numel();
+  const std::int64_t inner = rows == 0 ? 1 : rows / (shape.rank() > 1 ? shape[0] : 1);
+  const Dtype dtype = from_logp ? dloss.dtype() : logp.dtype();
+  Tensor d = from_logp ? zeros(shape, {.dtype = dtype}) : empty(shape, {.dtype = dtype});
+  dispatch_floating("cross_entropy", dtype, [&]<class T>() {
+    Tensor holder;
+    const Tensor& g = kernels::cast(dloss, dtype, holder);
+    const T* pg = g.data<T>();
+    const T* p = from_logp ? nullptr : logp.data<T>();
+    const std::int64_t* t = targets.data<std::int64_t>();
+    T* pd = d.data<T>();
+    const T scale = reduce == Reduce::Mean ? pg[0] / static_cast<T>(count) : pg[0];
+    const T keep = static_cast<T>(1 - smoothing), spread = static_cast<T>(smoothing / static_cast<double>(classes));
+    for (std::int64_t i = 0; i < rows; ++i) {
+      const std::int64_t n = i / inner, s = i % inner, first = n * classes * inner + s;
+      const bool ignored = t[i] == ignore_index;
+      const T gi = ignored ? T(0) : reduce == Reduce::None ? pg[i] : scale;
+      if (from_logp) {
+        if (!ignored) pd[first + t[i] * inner] = -gi;
+        continue;
+      }
+      if (inner == 1) {  // contiguous rows, the common [N, C] case: one vectorised pass
+        Eigen::Map<const kernels::Array<T>> pr(p + first, classes);
+        Eigen::Map<kernels::Array<T>> dr(pd + first, classes);
+        dr = (pr.exp() - spread) * gi;
+      } else {
+        for (std::int64_t k = 0; k < classes; ++k)
+          pd[first + k * inner] = (std::exp(p[first + k * inner]) - spread) * gi;
+      }
+      if (!ignored) pd[first + t[i] * inner] -= keep * gi;
+    }
+  });
+  return d;
 }
 
 }  // namespace
@@ -123,51 +247,98 @@ Tensor log_softmax(const Tensor& x, int dim) {
   return y;
 }
 
-// loss = -(1/N) sum_n logp[n, t_n]  with logp = log_softmax(logits, 1)
-// dlogits[n, k] = dloss (softmax[n, k] - [k = t_n]) / N  = dloss (e^logp[n, k] - onehot) / N
+// With class indices t, logits [N, C, ...] and logp = log_softmax(logits, 1):
+//   loss(n, s) = -(1 - eps) logp[n, t, s] - (eps / C) sum_k logp[n, k, s]   (0 where t is ignored)
+//   dlogits[n, k, s] = g(n, s) (softmax[n, k, s] - (1 - eps) [k = t] - eps / C)
+// where g is dloss / (targets not ignored) for "mean". The target distribution q puts 1 - eps + eps/C
+// on t and eps/C elsewhere and sums to 1, so d/dlogits of -sum_k q_k logp_k is softmax - q.
 // With float targets shaped like the logits (class probabilities, as PyTorch's soft labels):
-//   loss = -(1/N) sum_n sum_k targets[n, k] logp[n, k], made of log_softmax, mul, sum and div.
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+//   loss(n, s) = -sum_k q[n, k, s] logp[n, k, s],  q = (1 - eps) targets + eps / C,
+// computed with log_softmax, mul and sum; "mean" divides by N * d1 * ..., as PyTorch, and
+//   dlogits = g (softmax sum_k q_k - q).
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
   kernels::check_input(op::cross_entropy, logits, "logits");
   kernels::check_defined("cross_entropy", targets, "targets");
-  if (targets.is_floating_point() && logits.dim() == 2 && targets.shape() == logits.shape())
-    return -(targets * log_softmax(logits, 1)).sum() / static_cast<double>(logits.size(0));
-  if (targets.dtype() != kInt64)
-    fail<DtypeError>(
-        "cross_entropy: targets are {} {}, but class indices must be int64: pass targets.to(tg::kInt64) (or class "
-        "probabilities: a float tensor shaped like the logits {})",
-        dtype_name(targets.dtype()), targets.shape(), logits.shape());
-  check_class_targets(logits, targets);
-  const std::int64_t n = logits.size(0), classes = logits.size(1);
-  Tensor logp = softmax_forward(logits, 1, true);
-  Tensor loss = empty({}, {.dtype = logits.dtype()});
-  dispatch_floating("cross_entropy", logits.dtype(), [&]<class T>() {
-    const T* pl = logp.data<T>();
-    const std::int64_t* t = targets.data<std::int64_t>();
-    T total = 0;
-    for (std::int64_t i = 0; i < n; ++i) total -= pl[i * classes + t[i]];
-    loss.data<T>()[0] = total / static_cast<T>(n);  // N = 0 gives NaN, as torch's mean of nothing
-  });
-  if (should_record(logits))
-    record(op::cross_entropy, {logits, targets}, loss, {logp, targets}, [](BackwardContext& ctx) {
-      Tensor logp = ctx.saved(0), targets = ctx.saved(1);
-      Tensor dlogits = empty(logp.shape(), {.dtype = logp.dtype()});
-      dispatch_floating("cross_entropy", logp.dtype(), [&]<class T>() {
-        std::int64_t rows = logp.size(0), cols = logp.size(1);
-        auto scale = static_cast<T>(ctx.grad().item<double>() / static_cast<double>(rows));
-        kernels::vec<T>(dlogits) = kernels::vec<T>(logp).exp() * scale;
-        T* pd = dlogits.data<T>();
-        const std::int64_t* t = targets.data<std::int64_t>();
-        for (std::int64_t i = 0; i < rows; ++i) pd[i * cols + t[i]] -= scale;
+  const Reduce reduce = parse_reduction("cross_entropy", options.reduction);
+  const double eps = options.label_smoothing;
+  if (!(eps >= 0 && eps <= 1))
+    fail<ValueError>("cross_entropy: label_smoothing is {}; it must lie in [0, 1] (0: none)", eps);
+  if (targets.is_floating_point() && logits.dim() >= 1 && targets.shape() == logits.shape()) {
+    if (options.ignore_index != -100)
+      fail<ValueError>(
+          "cross_entropy: ignore_index ({}) applies to class indices, not to class probabilities {}; leave it at "
+          "-100 and give ignored examples zero probabilities",
+          options.ignore_index, targets.shape());
+    const int class_dim = logits.dim() == 1 ? 0 : 1;
+    const double classes = static_cast<double>(logits.size(class_dim));
+    Tensor q, logp, loss;
+    double count = 0;
+    {
+      NoGradGuard unrecorded;
+      q = eps == 0 ? targets.detach() : targets.detach() * (1 - eps) + eps / classes;
+      logp = log_softmax(logits.detach(), class_dim);
+      Tensor each = -(q * logp).sum(class_dim);
+      count = static_cast<double>(each.numel());
+      loss = reduce == Reduce::None ? each : reduce == Reduce::Sum ? each.sum() : each.sum() / count;
+    }
+    // dlogits = g (softmax sum_k q_k - q), the targets getting no gradient
+    if (should_record(logits))
+      record(op::cross_entropy, {logits, targets}, loss, {logp, q}, [class_dim, reduce, count](BackwardContext& ctx) {
+        const Tensor &logp = ctx.saved(0), &q = ctx.saved(1);
+        Tensor g = ctx.grad();
+        g = reduce == Reduce::None ? unsqueeze(g, class_dim) : reduce == Reduce::Mean ? g / count : g;
+        ctx.accumulate(0, (exp(logp) * q.sum(class_dim, true) - q) * g);
       });
-      ctx.accumulate(0, std::move(dlogits));
+    return loss;
+  }
+  check_index_targets("cross_entropy", logits, targets);
+  const ClassLayout layout = class_layout("cross_entropy", logits, targets, options.ignore_index);
+  Tensor logp = softmax_forward(logits, logits.dim() == 1 ? 0 : 1, true);
+  ClassLoss r = class_loss("cross_entropy", logp, targets, layout, options.ignore_index, eps, reduce);
+  if (should_record(logits)) {
+    struct Captured {
+      std::int64_t ignore_index;
+      float smoothing;
+      Reduce reduce;
+      double count;
+    } c{options.ignore_index, static_cast<float>(eps), reduce, r.count};
+    record(op::cross_entropy, {logits, targets}, r.loss, {logp, targets}, [c](BackwardContext& ctx) {
+      const Tensor& logp = ctx.saved(0);
+      ctx.accumulate(0, class_loss_backward(logp.shape(), logp, ctx.saved(1), ctx.grad(), c.ignore_index, c.smoothing,
+                                            c.reduce, c.count));
     });
-  return loss;
+  }
+  return std::move(r.loss);
 }
 
-Tensor cross_entropy(const Tensor& logits, std::span<const std::int64_t> targets) {
-  return cross_entropy(logits, from_vector(std::vector<std::int64_t>(targets.begin(), targets.end()),
-                                           {static_cast<std::int64_t>(targets.size())}));
+// loss(n, s) = -logp[n, t, s]  (0 where t is ignored), reduced as cross_entropy
+// dlogp[n, k, s] = -g(n, s) [k = t]
+Tensor nll_loss(const Tensor& log_probs, const Tensor& targets, const NllLossOptions& options) {
+  kernels::check_input(op::nll_loss, log_probs, "log_probs");
+  kernels::check_defined("nll_loss", targets, "targets");
+  const Reduce reduce = parse_reduction("nll_loss", options.reduction);
+  check_index_targets("nll_loss", log_probs, targets);
+  const ClassLayout layout = class_layout("nll_loss", log_probs, targets, options.ignore_index);
+  ClassLoss r = class_loss("nll_loss", log_probs, targets, layout, options.ignore_index, 0, reduce);
+  if (should_record(log_probs)) {
+    struct Captured {
+      std::int64_t ignore_index;
+      Reduce reduce;
+      double count;
+    } c{options.ignore_index, reduce, r.count};
+    record(op::nll_loss, {log_probs, targets}, r.loss, {targets}, [c](BackwardContext& ctx) {
+      ctx.accumulate(0, class_loss_backward(ctx.input_shape(0), Tensor(), ctx.saved(0), ctx.grad(), c.ignore_index, 0,
+                                            c.reduce, c.count));
+    });
+  }
+  return std::move(r.loss);
+}
+
+Tensor cross_entropy(const Tensor& logits, std::span<const std::int64_t> targets, const CrossEntropyOptions& options) {
+  return cross_entropy(logits,
+                       from_vector(std::vector<std::int64_t>(targets.begin(), targets.end()),
+                                   {static_cast<std::int64_t>(targets.size())}),
+                       options);
 }
 
 // loss = (1/n) sum_i (a_i - b_i)^2  with a = input, b = target, n elements
@@ -192,6 +363,65 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
       if (ctx.needs(1)) ctx.accumulate(1, -dinput);
       ctx.accumulate(0, std::move(dinput));
     });
+  return loss;
+}
+
+// With x = logits, y = targets, w = weight, p = pos_weight (both 1 when not given):
+//   loss = w [(1 - y) x + (1 + (p - 1) y) softplus(-x)]  = -w [p y ln sigmoid(x) + (1 - y) ln(1 - sigmoid(x))]
+//   dx = dloss w ((1 + (p - 1) y) sigmoid(x) - p y)
+//   dy = dloss w ((p - 1) softplus(-x) - x)
+// softplus(-x) = max(-x, 0) + ln(1 + e^-|x|) never overflows. Forward and backward are
+// written in registered ops (run unrecorded), which also broadcast w and p.
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets,
+                                        const BceWithLogitsOptions& options) {
+  constexpr const char* kOp = "binary_cross_entropy_with_logits";
+  kernels::check_input(op::binary_cross_entropy_with_logits, logits, "logits");
+  kernels::check_input(op::binary_cross_entropy_with_logits, targets, "targets");
+  const Reduce reduce = parse_reduction(kOp, options.reduction);
+  if (!(targets.shape() == logits.shape()))
+    fail<ShapeError>("{}: targets {} must have the shape of the logits {} (one 0/1 label or probability each)", kOp,
+                     targets.shape(), logits.shape());
+  auto check_broadcast = [&](const Tensor& t, const char* what, const char* fix) {
+    if (!t.defined()) return;
+    kernels::check_input(op::binary_cross_entropy_with_logits, t, what);
+    bool fits = t.dim() <= logits.dim();
+    for (int d = 1; fits && d <= t.dim(); ++d) {
+      const std::int64_t a = t.size(t.dim() - d), b = logits.size(logits.dim() - d);
+      fits = a == b || a == 1;
+    }
+    if (!fits)
+      fail<ShapeError>("{}: {} {} does not broadcast to the logits {}; {}", kOp, what, t.shape(), logits.shape(), fix);
+  };
+  check_broadcast(options.weight, "weight", "give one weight per element or a shape that broadcasts to them");
+  check_broadcast(options.pos_weight, "pos_weight",
+                  "give one weight per class, along the last dim (e.g. [C] for logits [N, C])");
+  Tensor loss;
+  {
+    NoGradGuard unrecorded;
+    const Tensor x = logits.detach(), y = targets.detach();
+    Tensor softplus_neg = relu(-x) + log1p(exp(-abs(x)));
+    Tensor positive = options.pos_weight.defined() ? (options.pos_weight.detach() - 1.0) * y + 1.0 : Tensor();
+    Tensor each = (1.0 - y) * x + (positive.defined() ? positive * softplus_neg : softplus_neg);
+    if (options.weight.defined()) each = each * options.weight.detach();
+    loss = reduce == Reduce::None ? each : reduce == Reduce::Sum ? each.sum() : each.mean();
+  }
+  if (should_record(logits, targets))
+    record(op::binary_cross_entropy_with_logits, {logits, targets, options.weight, options.pos_weight}, loss,
+           {logits, targets, options.weight, options.pos_weight}, [reduce](BackwardContext& ctx) {
+             const Tensor &x = ctx.saved(0), &y = ctx.saved(1), &w = ctx.saved(2), &p = ctx.saved(3);
+             Tensor g = ctx.grad();
+             if (reduce != Reduce::None)
+               g = expand(reduce == Reduce::Mean ? g / static_cast<double>(x.numel()) : g, x.shape());
+             if (w.defined()) g = g * w;
+             if (ctx.needs(0)) {
+               Tensor s = sigmoid(x);
+               ctx.accumulate(0, g * (p.defined() ? s * ((p - 1.0) * y + 1.0) - p * y : s - y));
+             }
+             if (ctx.needs(1)) {
+               Tensor dy = p.defined() ? (p - 1.0) * (relu(-x) + log1p(exp(-abs(x)))) - x : -x;
+               ctx.accumulate(1, g * dy);
+             }
+           });
   return loss;
 }
 

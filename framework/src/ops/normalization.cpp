@@ -1,4 +1,4 @@
-// batch_norm and dropout, with hand-written backwards.
+// batch_norm, layer_norm and dropout, with hand-written backwards.
 //
 // batch_norm views x [N, C, ...] as [N, C, S] (S = the product of the dims after C, 1 for
 // 2-D input) and normalises each channel c over its M = N * S values:
@@ -226,6 +226,99 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
     record(op::dropout, {x}, y, {mask}, [](BackwardContext& ctx) {
       ctx.accumulate(0, kernels::zip("dropout", ctx.grad(), ctx.saved(0), [](auto g, auto m) { return g * m; }));
     });
+  return y;
+}
+
+// ---- layer_norm ----
+//
+// layer_norm normalises each "row": x viewed as [R, M], M the product of normalized_shape (the
+// last dims of x), R the product of the dims before them. Per row:
+//   mean = (1/M) sum x,   var = (1/M) sum (x - mean)^2,   rstd = 1 / sqrt(var + eps)
+//   xhat = (x - mean) rstd,   y = weight xhat + bias   (weight, bias of normalized_shape)
+// Backward (the batch_norm derivation along a row instead of a channel; dxhat = dy weight):
+//   dx      = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
+//   dweight = sum over rows of dy xhat,   dbias = sum over rows of dy
+// The forward saves mean and rstd per row, so the backward never recomputes statistics.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+  kernels::check_input(op::layer_norm, x);
+  const int k = normalized_shape.rank(), rank = x.dim();
+  bool fits = k >= 1 && k <= rank;
+  for (int d = 0; fits && d < k; ++d) fits = x.size(rank - k + d) == normalized_shape[d];
+  if (!fits)
+    fail<ShapeError>(
+        "layer_norm: normalized_shape {} must be the last dims of the input {} (e.g. {{{}}} to normalise over its "
+        "last dim)",
+        normalized_shape, x.shape(), rank == 0 ? 0 : x.size(rank - 1));
+  for (auto [t, what] : {std::pair{&weight, "weight"}, std::pair{&bias, "bias"}}) {
+    if (!t->defined()) continue;
+    kernels::check_input(op::layer_norm, *t, what);
+    if (!(t->shape() == normalized_shape))
+      fail<ShapeError>("layer_norm: {} has shape {}, but it must be normalized_shape {}", what, t->shape(),
+                       normalized_shape);
+  }
+  if (!(eps >= 0)) fail<ValueError>("layer_norm: eps is {}; it must be >= 0 (PyTorch's default is 1e-5)", eps);
+  const std::int64_t cols = normalized_shape.numel(), rows = cols == 0 ? 0 : x.numel() / cols;
+  const Dtype dtype = x.dtype();
+  Tensor wh, bh;
+  const Tensor& w = weight.defined() ? kernels::cast(weight, dtype, wh) : weight;
+  const Tensor& b = bias.defined() ? kernels::cast(bias, dtype, bh) : bias;
+  Tensor y = empty(x.shape(), {.dtype = dtype}), mean = empty({rows}, {.dtype = dtype}),
+         rstd = empty({rows}, {.dtype = dtype});
+  dispatch_floating("layer_norm", dtype, [&]<class T>() {
+    const T* px = x.data<T>();
+    T *py = y.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      Eigen::Map<const Vec<T>> xr(px + r * cols, cols);
+      Eigen::Map<Vec<T>> yr(py + r * cols, cols);
+      const T m = xr.sum() / static_cast<T>(cols);
+      const T var = (xr - m).square().sum() / static_cast<T>(cols);
+      const T inv = T(1) / std::sqrt(var + static_cast<T>(eps));
+      pm[r] = m;
+      pr[r] = inv;
+      if (w.defined() && b.defined())
+        yr = (xr - m) * inv * kernels::vec<T>(w) + kernels::vec<T>(b);
+      else if (w.defined())
+        yr = (xr - m) * inv * kernels::vec<T>(w);
+      else if (b.defined())
+        yr = (xr - m) * inv + kernels::vec<T>(b);
+      else
+        yr = (xr - m) * inv;
+    }
+  });
+  if (should_record(x, weight, bias))
+    record(op::layer_norm, {x, weight, bias}, y, {x, saved_for(weight, x), mean, rstd},
+           [cols, rows](BackwardContext& ctx) {
+             const Tensor &x = ctx.saved(0), &w = ctx.saved(1), &mean = ctx.saved(2), &rstd = ctx.saved(3);
+             const Dtype dtype = x.dtype();
+             Tensor gh, wh;
+             const Tensor& dy = kernels::cast(ctx.grad(), dtype, gh);
+             const Tensor& wc = w.defined() ? kernels::cast(w, dtype, wh) : w;
+             const bool need_x = ctx.needs(0), need_w = ctx.needs(1), need_b = ctx.needs(2);
+             Tensor dx = need_x ? empty(x.shape(), {.dtype = dtype}) : Tensor();
+             Tensor dw = need_w ? zeros({cols}, {.dtype = dtype}) : Tensor();
+             Tensor db = need_b ? zeros({cols}, {.dtype = dtype}) : Tensor();
+             dispatch_floating("layer_norm", dtype, [&]<class T>() {
+               const T *px = x.data<T>(), *pdy = dy.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
+               Vec<T> xhat(cols), dxhat(cols);
+               for (std::int64_t r = 0; r < rows; ++r) {
+                 Eigen::Map<const Vec<T>> xr(px + r * cols, cols), dyr(pdy + r * cols, cols);
+                 xhat = (xr - pm[r]) * pr[r];
+                 if (need_w) kernels::vec<T>(dw) += dyr * xhat;
+                 if (need_b) kernels::vec<T>(db) += dyr;
+                 if (!need_x) continue;
+                 if (wc.defined())
+                   dxhat = dyr * kernels::vec<T>(wc);
+                 else
+                   dxhat = dyr;
+                 const T a = dxhat.mean(), c = (dxhat * xhat).mean();
+                 Eigen::Map<Vec<T>>(dx.data<T>() + r * cols, cols) = (dxhat - a - xhat * c) * pr[r];
+               }
+             });
+             if (need_x) ctx.accumulate(0, std::move(dx));
+             if (need_w) ctx.accumulate(1, dw.reshape(ctx.input_shape(1)));
+             if (need_b) ctx.accumulate(2, db.reshape(ctx.input_shape(2)));
+           });
   return y;
 }
 

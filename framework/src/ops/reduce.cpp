@@ -1,4 +1,4 @@
-// Reductions: sum and mean, over all elements or along one dim; logsumexp, var, std, cumsum.
+// Reductions: sum and mean, over all elements or along one dim; logsumexp, var, std, cumsum, prod.
 #include <cmath>
 #include <limits>
 
@@ -101,20 +101,6 @@ Tensor mean(const Tensor& x, int dim, bool keepdim) {
 
 namespace {
 
-// The sizes around dim: x is [outer, n, inner] in row-major order.
-struct Around {
-  std::int64_t outer = 1, n = 1, inner = 1;
-};
-Around around(const Shape& shape, int dim) {
-  Around a;
-  for (int d = 0; d < shape.rank(); ++d) {
-    if (d < dim) a.outer *= shape[d];
-    if (d == dim) a.n = shape[d];
-    if (d > dim) a.inner *= shape[d];
-  }
-  return a;
-}
-
 // dy of a reduction along dim, with dim put back (size 1) when it was removed.
 Tensor kept(const Tensor& dy, int dim, bool keepdim) { return keepdim ? dy : unsqueeze(dy, dim); }
 
@@ -152,7 +138,7 @@ Tensor variance(const OpInfo& op, const Tensor& x, int dim, bool all, bool unbia
 Tensor logsumexp(const Tensor& x, int dim, bool keepdim) {
   kernels::check_input(op::logsumexp, x);
   dim = x.dim() == 0 ? 0 : normalize_dim("logsumexp", dim, x.dim());
-  const Around a = x.dim() == 0 ? Around{} : around(x.shape(), dim);
+  const kernels::Around a = x.dim() == 0 ? kernels::Around{} : kernels::around(x.shape(), dim);
   Shape kept_shape = x.dim() == 0 ? Shape{} : reduced_shape(x.shape(), dim, true);
   Tensor y_kept = empty(kept_shape, {.dtype = x.dtype()});
   dispatch_floating("logsumexp", x.dtype(), [&]<class T>() {
@@ -238,7 +224,7 @@ Tensor cumsum(const Tensor& x_in, int dim) {
   Tensor holder;
   const Tensor& x = kernels::cast(x_in, sum_type(x_in.dtype()), holder);
   dim = x.dim() == 0 ? 0 : normalize_dim("cumsum", dim, x.dim());
-  const Around a = x.dim() == 0 ? Around{} : around(x.shape(), dim);
+  const kernels::Around a = x.dim() == 0 ? kernels::Around{} : kernels::around(x.shape(), dim);
   Tensor y = empty(x.shape(), {.dtype = x.dtype()});
   dispatch_numeric("cumsum", x.dtype(), [&]<class T>() {
     const T* px = x.data<T>();
@@ -258,6 +244,92 @@ Tensor cumsum(const Tensor& x_in, int dim) {
       const Tensor& g = ctx.grad();
       if (g.dim() == 0) return ctx.accumulate(0, g);
       ctx.accumulate(0, flip(cumsum(flip(g, {dim}), dim), {dim}));
+    });
+  return y;
+}
+
+// ---- prod ----
+
+namespace {
+
+// x viewed as [outer, n, inner]: y[o, i] = prod_k x[o, k, i], in x's dtype (integers and bools
+// as int64, as PyTorch).
+Tensor prod_along(const Tensor& x, const kernels::Around& a, const Shape& out_shape) {
+  Tensor y = empty(out_shape, {.dtype = x.dtype()});
+  dispatch_numeric("prod", x.dtype(), [&]<class T>() {
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for (std::int64_t o = 0; o < a.outer; ++o)
+      for (std::int64_t i = 0; i < a.inner; ++i) {
+        T p = 1;
+        for (std::int64_t k = 0; k < a.n; ++k) p *= px[(o * a.n + k) * a.inner + i];
+        py[o * a.inner + i] = p;
+      }
+  });
+  return y;
+}
+
+// dx[o, k, i] = dy[o, i] * prod_{j != k} x[o, j, i]: the product of the others, taken as a
+// running product from the left times one from the right, never by dividing y by x. So a
+// line with one zero sends the product of the others to the zero and 0 elsewhere, and a
+// line with two zeros sends 0 everywhere: PyTorch's gradient, without its special cases.
+Tensor prod_backward(const Tensor& x, const Tensor& dy_in, const kernels::Around& a) {
+  Tensor holder;
+  const Tensor& dy = kernels::cast(dy_in, x.dtype(), holder);
+  Tensor dx = empty(x.shape(), {.dtype = x.dtype()});
+  dispatch_floating("prod", x.dtype(), [&]<class T>() {
+    const T *px = x.data<T>(), *pdy = dy.data<T>();
+    T* pdx = dx.data<T>();
+    for (std::int64_t o = 0; o < a.outer; ++o)
+      for (std::int64_t i = 0; i < a.inner; ++i) {
+        const std::int64_t first = o * a.n * a.inner + i;
+        T left = 1;
+        for (std::int64_t k = 0; k < a.n; ++k) {  // dx <- product of the elements before k
+          pdx[first + k * a.inner] = left;
+          left *= px[first + k * a.inner];
+        }
+        T right = pdy[o * a.inner + i];
+        for (std::int64_t k = a.n - 1; k >= 0; --k) {  // times dy and the product of those after k
+          pdx[first + k * a.inner] *= right;
+          right *= px[first + k * a.inner];
+        }
+      }
+  });
+  return dx;
+}
+
+}  // namespace
+
+// y = prod_i x_i
+// dx_i = dy prod_{j != i} x_j
+Tensor prod(const Tensor& x_in) {
+  kernels::check_input(op::prod, x_in);
+  Tensor holder;
+  const Tensor& x = kernels::cast(x_in, sum_type(x_in.dtype()), holder);
+  const kernels::Around a{1, x.numel(), 1};
+  Tensor y = prod_along(x, a, Shape{});
+  if (should_record(x_in))
+    record(op::prod, {x_in}, y, {x_in}, [](BackwardContext& ctx) {
+      const Tensor& x = ctx.saved(0);
+      ctx.accumulate(0, prod_backward(x, ctx.grad(), kernels::Around{1, x.numel(), 1}));
+    });
+  return y;
+}
+
+// y[..., 1, ...] = prod_k x[..., k, ...]   (the 1 removed unless keepdim)
+// dx[..., k, ...] = dy[..., 1, ...] prod_{j != k} x[..., j, ...]
+Tensor prod(const Tensor& x_in, int dim, bool keepdim) {
+  kernels::check_input(op::prod, x_in);
+  Tensor holder;
+  const Tensor& x = kernels::cast(x_in, sum_type(x_in.dtype()), holder);
+  dim = x.dim() == 0 ? 0 : normalize_dim("prod", dim, x.dim());
+  const kernels::Around a = x.dim() == 0 ? kernels::Around{} : kernels::around(x.shape(), dim);
+  Tensor y = prod_along(x, a, x.dim() == 0 ? Shape{} : reduced_shape(x.shape(), dim, keepdim));
+  if (should_record(x_in))
+    record(op::prod, {x_in}, y, {x_in}, [dim](BackwardContext& ctx) {
+      const Tensor& x = ctx.saved(0);
+      ctx.accumulate(0,
+                     prod_backward(x, ctx.grad(), x.dim() == 0 ? kernels::Around{} : kernels::around(x.shape(), dim)));
     });
   return y;
 }

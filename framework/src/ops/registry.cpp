@@ -852,6 +852,29 @@ const BuiltinOp cumsum({.name = "cumsum", .dtypes = kAllTypes, .samples = [](Gen
                               {"dim 0", {x(gen, {3, 2, 2})}, [](const Inputs& v) { return v[0].cumsum(0); }}};
                         }});
 
+const BuiltinOp prod(
+    {.name = "prod",
+     .dtypes = kAllTypes,
+     .samples =
+         [](Generator& gen) {
+           // One line with a single zero (its gradient is the product of the others) and one with two.
+           Tensor zeros_in =
+               from_vector({0.5, 0, -1.5, 2, 0, 0.75, 0, 1.25, 1, -2, 0.5, 3}, {3, 4}, {.dtype = kFloat64});
+           return std::vector<OpSample>{
+               {"all", {x(gen, {2, 3}, 0.5, 1.5)}, [](const Inputs& v) { return tg::prod(v[0]); }},
+               {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::prod(v[0], 1); }},
+               {"dim 0, keepdim", {x(gen, {3, 2, 2})}, [](const Inputs& v) { return v[0].prod(0, true); }},
+               {"zeros", {zeros_in.requires_grad_()}, [](const Inputs& v) { return tg::prod(v[0], 1); }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("prod(ones({2, 3}), 2)",
+                                     [] {
+                                       tg::prod(ones2({2, 3}), 2);
+                                     },
+                                     Kind::Value, {"prod", "dim 2", "[-2, 1]"})};
+         }});
+
 // ---- broadcasting and shapes (ops/broadcast.cpp, ops/shape_ops.cpp), copies (tensor.cpp) ----
 const BuiltinOp expand({.name = "expand",
                         .dtypes = kAllTypes,
@@ -1162,6 +1185,9 @@ const BuiltinOp log_softmax({.name = "log_softmax",
                                                          },
                                                          Kind::Value, {"log_softmax", "dim -3", "use a dim in"})};
                              }});
+Tensor class_ids(std::initializer_list<std::int64_t> ids, const Shape& shape) {
+  return from_vector(std::vector<std::int64_t>(ids), shape);
+}
 const BuiltinOp cross_entropy(
     {.name = "cross_entropy",
      .num_inputs = 2,
@@ -1170,8 +1196,23 @@ const BuiltinOp cross_entropy(
          [](Generator& gen) {
            return std::vector<OpSample>{
                {"",
-                {x(gen, {4, 5}, -2, 2), from_vector(std::vector<std::int64_t>{0, 3, 1, 4}, {4})},
-                [](const Inputs& v) { return tg::cross_entropy(v[0], v[1]); }}};
+                {x(gen, {4, 5}, -2, 2), class_ids({0, 3, 1, 4}, {4})},
+                [](const Inputs& v) { return tg::cross_entropy(v[0], v[1]); }},
+               {"label smoothing, ignore_index",
+                {x(gen, {4, 5}, -2, 2), class_ids({2, -100, 4, 0}, {4})},
+                [](const Inputs& v) { return tg::cross_entropy(v[0], v[1], {.label_smoothing = 0.2}); }},
+               {"sequence, none",
+                {x(gen, {2, 4, 3}, -2, 2), class_ids({0, 3, 1, 2, 2, 0}, {2, 3})},
+                [](const Inputs& v) { return tg::cross_entropy(v[0], v[1], {.reduction = "none"}); }},
+               {"sequence, ignore_index 1, sum",
+                {x(gen, {2, 4, 3}, -2, 2), class_ids({0, 1, 1, 3, 2, 0}, {2, 3})},
+                [](const Inputs& v) { return tg::cross_entropy(v[0], v[1], {.ignore_index = 1, .reduction = "sum"}); }},
+               {"one example",
+                {x(gen, {5}, -2, 2), class_ids({3}, {})},
+                [](const Inputs& v) { return tg::cross_entropy(v[0], v[1]); }},
+               {"probabilities, label smoothing",
+                {x(gen, {3, 4}, -2, 2), tg::softmax(x(gen, {3, 4}, -2, 2), 1).detach()},
+                [](const Inputs& v) { return tg::cross_entropy(v[0], v[1], {.label_smoothing = 0.1}); }}};
          },
      .errors =
          [] {
@@ -1180,30 +1221,109 @@ const BuiltinOp cross_entropy(
                       [] {
                         tg::cross_entropy(ones2({2, 3}), from_vector(std::vector<std::int64_t>{0, 3}, {2}));
                       },
-                      Kind::Value, {"cross_entropy", "target 3", "[0, 3)"}),
+                      Kind::Value, {"cross_entropy", "target 3", "[0, 3)", "ignore_index (-100)"}),
                refuse("cross_entropy(ones({3}), tensor({0}))", [] { tg::cross_entropy(ones2({3}), tg::tensor({0})); },
-                      Kind::Shape, {"cross_entropy", "[3]", "reshape a single example to [1, K]"}),
+                      Kind::Shape, {"cross_entropy", "scores [3] need targets of shape []", "got [1]"}),
                refuse("cross_entropy(ones({2, 3}), tensor({0}))",
                       [] {
                         tg::cross_entropy(ones2({2, 3}), tg::tensor({0}));
                       },
                       Kind::Shape,
-                      {"cross_entropy", "N = 2 examples but there are 1 targets", "one class index per example"}),
-               refuse("cross_entropy(ones({2, 3}), tensor({0, 3}))",
+                      {"cross_entropy", "[2, 3] need targets of shape [2]", "one class index per example"}),
+               refuse("cross_entropy(ones({2, 4, 3}), zeros({2, 4}, kInt64))",
                       [] {
-                        tg::cross_entropy(ones2({2, 3}), tg::tensor({0, 3}));
+                        tg::cross_entropy(ones2({2, 4, 3}), tg::zeros({2, 4}, {.dtype = tg::kInt64}));
                       },
-                      Kind::Value, {"cross_entropy", "target 3 (example 1)", "must be in [0, 3)"}),
+                      Kind::Shape,
+                      {"cross_entropy", "targets of shape [2, 3]", "without the class dim 1", "got [2, 4]"}),
                refuse("cross_entropy(ones({1, 3}), Tensor{0.5})",
                       [] {
                         tg::cross_entropy(ones2({1, 3}), Tensor{0.5});
                       },
                       Kind::Dtype, {"cross_entropy", "float32 [1]", "int64", "to(tg::kInt64)"}),
-               refuse("cross_entropy(ones({1, 3}), zeros({1, 1}, {.dtype = kInt64}))",
+               refuse("cross_entropy(ones({}), zeros({}, kInt64))",
+                      [] { tg::cross_entropy(ones2({}), tg::zeros({}, {.dtype = tg::kInt64})); }, Kind::Shape,
+                      {"cross_entropy", "0-d", "[N, C]"}),
+               refuse("label_smoothing = 1.5",
                       [] {
-                        tg::cross_entropy(ones2({1, 3}), tg::zeros({1, 1}, {.dtype = tg::kInt64}));
+                        tg::cross_entropy(ones2({2, 3}), tg::tensor({0, 1}), {.label_smoothing = 1.5});
                       },
-                      Kind::Shape, {"cross_entropy", "[1, 1]", "one class index per example"})};
+                      Kind::Value, {"cross_entropy", "label_smoothing is 1.5", "[0, 1]"}),
+               refuse("reduction = \"avg\"",
+                      [] {
+                        tg::cross_entropy(ones2({2, 3}), tg::tensor({0, 1}), {.reduction = "avg"});
+                      },
+                      Kind::Value, {"cross_entropy", "\"avg\"", "\"mean\", \"sum\" or \"none\""}),
+               refuse("ignore_index with probabilities",
+                      [] {
+                        tg::cross_entropy(ones2({2, 3}), ones2({2, 3}), {.ignore_index = 0});
+                      },
+                      Kind::Value, {"cross_entropy", "ignore_index (0)", "class probabilities [2, 3]"})};
+         }});
+const BuiltinOp nll_loss({.name = "nll_loss",
+                          .num_inputs = 2,
+                          .no_grad_inputs = bit(1),
+                          .samples =
+                              [](Generator& gen) {
+                                return std::vector<OpSample>{
+                                    {"",
+                                     {x(gen, {4, 5}, -3, 0), class_ids({1, 0, 4, 4}, {4})},
+                                     [](const Inputs& v) { return tg::nll_loss(v[0], v[1]); }},
+                                    {"sequence, ignore_index 2",
+                                     {x(gen, {2, 3, 4}, -3, 0), class_ids({0, 2, 1, 2, 2, 1, 0, 0}, {2, 4})},
+                                     [](const Inputs& v) { return tg::nll_loss(v[0], v[1], {.ignore_index = 2}); }},
+                                    {"none", {x(gen, {3, 4}, -3, 0), class_ids({3, 0, 2}, {3})}, [](const Inputs& v) {
+                                       return tg::nll_loss(v[0], v[1], {.reduction = "none"});
+                                     }}};
+                              },
+                          .errors =
+                              [] {
+                                return std::vector{refuse("nll_loss(ones({2, 3}), tensor({0, 5}))",
+                                                          [] {
+                                                            tg::nll_loss(ones2({2, 3}), tg::tensor({0, 5}));
+                                                          },
+                                                          Kind::Value, {"nll_loss", "target 5 (element 1", "[0, 3)"}),
+                                                   refuse("nll_loss(ones({2, 3}), tensor({0.0, 1.0}))",
+                                                          [] {
+                                                            tg::nll_loss(ones2({2, 3}), tg::tensor({0.0, 1.0}));
+                                                          },
+                                                          Kind::Dtype, {"nll_loss", "float32 [2]", "to(tg::kInt64)"})};
+                              }});
+const BuiltinOp binary_cross_entropy_with_logits(
+    {.name = "binary_cross_entropy_with_logits",
+     .num_inputs = 4,
+     .no_grad_inputs = bit(2) | bit(3),
+     .optional_inputs = bit(2) | bit(3),
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"",
+                {x(gen, {3, 4}, -3, 3), x(gen, {3, 4}, 0, 1), Tensor(), Tensor()},
+                [](const Inputs& v) { return tg::binary_cross_entropy_with_logits(v[0], v[1]); }},
+               {"weight, pos_weight, sum",
+                {x(gen, {3, 4}, -3, 3), x(gen, {3, 4}, 0, 1), x(gen, {3, 1}, 0.5, 2).detach(),
+                 x(gen, {4}, 0.5, 3).detach()},
+                [](const Inputs& v) {
+                  return tg::binary_cross_entropy_with_logits(v[0], v[1],
+                                                              {.weight = v[2], .pos_weight = v[3], .reduction = "sum"});
+                }},
+               {"none", {x(gen, {5}, -30, 30), x(gen, {5}, 0, 1), Tensor(), Tensor()}, [](const Inputs& v) {
+                  return tg::binary_cross_entropy_with_logits(v[0], v[1], {.reduction = "none"});
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{
+               refuse("binary_cross_entropy_with_logits(ones({2, 3}), ones({2, 1}))",
+                      [] {
+                        tg::binary_cross_entropy_with_logits(ones2({2, 3}), ones2({2, 1}));
+                      },
+                      Kind::Shape, {"binary_cross_entropy_with_logits", "targets [2, 1]", "logits [2, 3]"}),
+               refuse("pos_weight ones({2})",
+                      [] {
+                        tg::binary_cross_entropy_with_logits(ones2({2, 3}), ones2({2, 3}), {.pos_weight = ones2({2})});
+                      },
+                      Kind::Shape, {"binary_cross_entropy_with_logits", "pos_weight [2]", "one weight per class"})};
          }});
 const BuiltinOp mse_loss(
     {.name = "mse_loss",
@@ -1282,6 +1402,110 @@ const BuiltinOp dropout({.name = "dropout",
                              },
                          .no_fixture = "its mask comes from tapegrad's generator, which PyTorch cannot reproduce; "
                                        "test_normalization.cpp checks it against the mask and the expected scale"});
+
+const BuiltinOp layer_norm(
+    {.name = "layer_norm",
+     .num_inputs = 3,
+     .optional_inputs = bit(1) | bit(2),
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{{"affine",
+                                         {x(gen, {4, 5}, -2, 2), x(gen, {5}, 0.5, 2), x(gen, {5})},
+                                         [](const Inputs& v) { return tg::layer_norm(v[0], {5}, v[1], v[2]); }},
+                                        {"two dims, no affine",
+                                         {x(gen, {2, 3, 4}, -2, 2), Tensor(), Tensor()},
+                                         [](const Inputs& v) {
+                                           return tg::layer_norm(v[0], {3, 4}, v[1], v[2]);
+                                         }},
+                                        {"weight only, eps 0.1",
+                                         {x(gen, {3, 4}, -2, 2), x(gen, {4}, 0.5, 2), Tensor()},
+                                         [](const Inputs& v) { return tg::layer_norm(v[0], {4}, v[1], v[2], 0.1); }}};
+         },
+     .errors =
+         [] {
+           return std::vector{
+               refuse("layer_norm(ones({2, 3}), {2})",
+                      [] {
+                        tg::layer_norm(ones2({2, 3}), {2});
+                      },
+                      Kind::Shape, {"layer_norm", "normalized_shape [2]", "last dims of the input [2, 3]", "{3}"}),
+               refuse("layer_norm(ones({2, 3}), {3}, ones({4}))",
+                      [] {
+                        tg::layer_norm(ones2({2, 3}), {3}, ones2({4}));
+                      },
+                      Kind::Shape, {"layer_norm", "weight has shape [4]", "normalized_shape [3]"}),
+               refuse("layer_norm(ones({2, 3}), {3}, Tensor(), Tensor(), -1)",
+                      [] {
+                        tg::layer_norm(ones2({2, 3}), {3}, Tensor(), Tensor(), -1);
+                      },
+                      Kind::Value, {"layer_norm", "eps is -1", ">= 0"})};
+         }});
+
+// ---- attention (ops/attention.cpp) ----
+const BuiltinOp scaled_dot_product_attention(
+    {.name = "scaled_dot_product_attention",
+     .num_inputs = 4,
+     .no_grad_inputs = bit(3),
+     .optional_inputs = bit(3),
+     .samples =
+         [](Generator& gen) {
+           auto attend = [](AttentionOptions o) {
+             return [o](const Inputs& v) {
+               AttentionOptions with = o;
+               with.mask = v[3];
+               return tg::scaled_dot_product_attention(v[0], v[1], v[2], with);
+             };
+           };
+           // Row 1 of the second pair masks every key: its output and gradients are zeros.
+           Tensor masked = ne(class_ids({1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 1}, {2, 3, 3}), 0);
+           Tensor partly = ne(class_ids({1, 0, 1, 1, 1, 0, 0, 1, 1}, {3, 3}), 0);
+           return std::vector<OpSample>{
+               {"", {x(gen, {2, 3, 4}), x(gen, {2, 5, 4}), x(gen, {2, 5, 3}), Tensor()}, attend({})},
+               {"causal, heads",
+                {x(gen, {2, 2, 4, 3}), x(gen, {2, 2, 4, 3}), x(gen, {2, 2, 4, 2}), Tensor()},
+                attend({.is_causal = true})},
+               {"bool mask, scale 0.5",
+                {x(gen, {2, 3, 4}), x(gen, {2, 3, 4}), x(gen, {2, 3, 2}), partly},
+                attend({.scale = 0.5})},
+               {"float mask",
+                {x(gen, {3, 2}), x(gen, {4, 2}), x(gen, {4, 3}), x(gen, {3, 4}, -2, 0).detach()},
+                attend({})},
+               {"fully masked row", {x(gen, {2, 3, 2}), x(gen, {2, 3, 2}), x(gen, {2, 3, 2}), masked}, attend({})}};
+         },
+     .errors =
+         [] {
+           return std::vector{
+               refuse("q [2, 3], k [2, 5]",
+                      [] {
+                        tg::scaled_dot_product_attention(ones2({2, 3}), ones2({2, 5}), ones2({2, 5}));
+                      },
+                      Kind::Shape, {"scaled_dot_product_attention", "key [2, 5]", "last dim d = 3"}),
+               refuse("v with other positions",
+                      [] {
+                        tg::scaled_dot_product_attention(ones2({2, 3}), ones2({4, 3}), ones2({5, 3}));
+                      },
+                      Kind::Shape, {"scaled_dot_product_attention", "value [5, 3]", "key [4, 3]", "S = 4"}),
+               refuse("mask and is_causal",
+                      [] {
+                        tg::scaled_dot_product_attention(ones2({2, 3}), ones2({2, 3}), ones2({2, 3}),
+                                                         {.mask = ones2({2, 2}), .is_causal = true});
+                      },
+                      Kind::Value, {"scaled_dot_product_attention", "not both"}),
+               refuse("mask [3, 2] for scores [2, 2]",
+                      [] {
+                        tg::scaled_dot_product_attention(ones2({2, 3}), ones2({2, 3}), ones2({2, 3}),
+                                                         {.mask = ones2({3, 2})});
+                      },
+                      Kind::Shape, {"scaled_dot_product_attention", "mask [3, 2]", "scores [2, 2]"}),
+               refuse("int64 mask",
+                      [] {
+                        tg::scaled_dot_product_attention(ones2({2, 3}), ones2({2, 3}), ones2({2, 3}),
+                                                         {.mask = tg::zeros({2, 2}, {.dtype = tg::kInt64})});
+                      },
+                      Kind::Dtype, {"scaled_dot_product_attention", "int64", "bool (true: attend)"}),
+               refuse("q 1-D", [] { tg::scaled_dot_product_attention(ones2({3}), ones2({3}), ones2({3})); },
+                      Kind::Shape, {"scaled_dot_product_attention", "at least 2"})};
+         }});
 
 }  // namespace op
 

@@ -325,3 +325,39 @@ TEST_CASE("dropout rejects p outside [0, 1]", "[ops][dropout][errors]") {
                          MessageContains({"dropout", "[0, 1]"}));
   CHECK_THROWS_AS(tg::dropout(tg::ones({3}), 2, false, gen), tg::ValueError);  // even in eval mode
 }
+
+TEST_CASE("layer_norm: each row to mean 0 and variance 1, then scaled and shifted; gradients by hand",
+          "[ops][layer_norm]") {
+  Tensor x = tg::from_vector({1, 2, 3, 4, -2, 0, 2, 4}, {2, 4}, {.dtype = tg::kFloat64, .requires_grad = true});
+  Tensor w = tg::from_vector({1, 2, 1, 0.5}, {4}, {.dtype = tg::kFloat64, .requires_grad = true});
+  Tensor b = tg::from_vector({0, 0, 1, 0}, {4}, {.dtype = tg::kFloat64, .requires_grad = true});
+  Tensor y = tg::layer_norm(x, {4}, w, b, 0);
+  // row 0: mean 2.5, biased variance 1.25; row 1: mean 1, variance 5
+  const double r0 = 1 / std::sqrt(1.25), r1 = 1 / std::sqrt(5.0);
+  std::vector<double> want = {-1.5 * r0, 2 * -0.5 * r0, 0.5 * r0 + 1, 0.5 * 1.5 * r0,
+                              -3 * r1,   2 * -1 * r1,   1 * r1 + 1,   0.5 * 3 * r1};
+  auto got = y.tolist();
+  for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]));
+  y.sum().backward();
+  // dbias = column sums of dy = 2; dweight = column sums of xhat
+  CHECK(b.grad().tolist() == std::vector<double>{2, 2, 2, 2});
+  CHECK(w.grad().tolist()[0] == Approx(-1.5 * r0 - 3 * r1));
+  // with dy = 1, dxhat = w; dx = rstd (w - mean(w) - xhat mean(w xhat)), which sums to 0 per row
+  auto dx = x.grad().tolist();
+  CHECK(dx[0] + dx[1] + dx[2] + dx[3] == Approx(0).margin(1e-12));
+  // without weight, the gradient of sum(y) is 0: every row of xhat sums to 0 whatever x is
+  Tensor x2 = x.detach().requires_grad_();
+  tg::layer_norm(x2, {4}).sum().backward();
+  for (double v : x2.grad().tolist()) CHECK(v == Approx(0).margin(1e-12));
+}
+
+TEST_CASE("layer_norm normalises over the last dims it is given, as one row each", "[ops][layer_norm]") {
+  tg::Generator gen(4);
+  Tensor x = tg::randn({2, 3, 4}, gen);
+  Tensor over_two = tg::layer_norm(x, {3, 4});
+  Tensor flat = tg::layer_norm(x.reshape({2, 12}), {12}).reshape({2, 3, 4});
+  CHECK(allclose(over_two, flat));
+  Tensor rows = tg::layer_norm(x, {4});
+  CHECK(tg::mean(rows, -1).abs().max().item<float>() < 1e-6);
+  CHECK(allclose(tg::var(rows, -1, false), tg::ones({2, 3}), 1e-4, 1e-4));  // var / (var + eps)
+}

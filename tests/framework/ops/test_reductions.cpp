@@ -58,3 +58,21 @@ TEST_CASE("cumsum: running sums along a dim; int64 stays int64; the gradient sum
   CHECK(tg::cumsum(i, 0).dtype() == tg::kInt64);
   CHECK(tg::cumsum(tg::tensor({true, true, false}), 0).tolist() == std::vector<double>{1, 2, 2});
 }
+
+TEST_CASE("prod: closed form, and PyTorch's gradient where the line has zeros", "[ops][reductions]") {
+  Tensor x = leaf64({2, 3, 4, 0.5, 0, 6, 0, 0, 7}, {3, 3});
+  Tensor y = tg::prod(x, 1);
+  CHECK(y.tolist() == std::vector<double>{24, 0, 0});
+  y.backward(tg::ones({3}, {.dtype = tg::kFloat64}));
+  // no zero: y / x;  one zero: the product of the others at the zero, 0 elsewhere;  two: all 0
+  CHECK(x.grad().tolist() == std::vector<double>{12, 8, 6, 0, 3, 0, 0, 0, 0});
+  CHECK(tg::prod(tg::tensor({1.5, -2.0, 4.0})).item<float>() == Approx(-12));
+  CHECK(x.detach().prod(0, true).shape() == Shape{1, 3});
+  // integers multiply as int64, as PyTorch
+  Tensor ints = tg::tensor({{2, 3}, {4, 5}});
+  CHECK(tg::prod(ints).dtype() == tg::kInt64);
+  CHECK(tg::prod(ints).item<std::int64_t>() == 120);
+  CHECK(tg::prod(tg::tensor({true, true, false})).item<std::int64_t>() == 0);
+  // the product of nothing is 1
+  CHECK(tg::prod(tg::zeros({2, 0}), 1).tolist() == std::vector<double>{1, 1});
+}

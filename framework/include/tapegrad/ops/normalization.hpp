@@ -1,6 +1,6 @@
 #pragma once
-// Normalisation and regularisation ops: batch_norm and dropout, as
-// torch.nn.functional.batch_norm and torch.nn.functional.dropout.
+// Normalisation and regularisation ops: batch_norm, layer_norm and dropout, as
+// torch.nn.functional.batch_norm, layer_norm and dropout.
 #include "tapegrad/generator.hpp"
 #include "tapegrad/tensor.hpp"
 
@@ -17,6 +17,13 @@ namespace tg {
 // statistics are [C] and never require grad; they may be undefined in training only.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+
+// Layer normalisation, as F.layer_norm: x [..., d1, ..., dk] is normalised over its last k dims,
+// normalized_shape = [d1, ..., dk] (e.g. {128} for x [B, T, 128]), with the biased variance:
+//   y = (x - mean) / sqrt(var + eps) * weight + bias
+// weight and bias have shape normalized_shape; either may be undefined (no scale, no shift).
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
 
 // Inverted dropout: in training, each element is zeroed with probability p and the kept
 // ones are scaled by 1 / (1 - p), so the expected value is unchanged. In eval mode, or

@@ -1,0 +1,165 @@
+// scaled_dot_product_attention: one fused op over every (batch, head) pair.
+//
+// For each pair, with Q [T, d], K [S, d], V [S, dv] (row-major slices of q, k, v):
+//   scores = scale Q K^T (+ mask),   P = softmax(scores) along each row,   O = P V
+// Forbidden positions (a false in a bool mask, -inf in a float mask, j > i when causal) get
+// score -inf, so e^(score - max) = 0 there. A row with every score -inf has no max to
+// subtract: P is set to 0 there, so O's row is 0 and no gradient flows through it.
+//
+// Backward, from the saved P (llm.c's attention backward, one pair at a time):
+//   dV = P^T dO
+//   dP = dO V^T
+//   dS = P * (dP - rowsum(dP * P))     the softmax's backward, row by row
+//   dQ = scale dS K,   dK = scale dS^T Q
+#include <cmath>
+#include <limits>
+
+#include "ops/kernels.hpp"
+#include "tapegrad/ops/attention.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+namespace {
+
+// The sizes of one attention call: `pairs` (batch, head) slices of q [T, d], k [S, d], v [S, dv].
+struct AttentionShape {
+  std::int64_t pairs = 1, T = 0, S = 0, d = 0, dv = 0;
+};
+
+AttentionShape check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o) {
+  constexpr const char* kOp = "scaled_dot_product_attention";
+  kernels::check_input(op::scaled_dot_product_attention, q, "query");
+  kernels::check_input(op::scaled_dot_product_attention, k, "key");
+  kernels::check_input(op::scaled_dot_product_attention, v, "value");
+  if (q.dim() < 2 || k.dim() != q.dim() || v.dim() != q.dim())
+    fail<ShapeError>(
+        "{}: query {}, key {} and value {} must have the same number of dims, at least 2 ([..., T, d], [..., S, "
+        "d], [..., S, dv])",
+        kOp, q.shape(), k.shape(), v.shape());
+  if (k.dtype() != q.dtype() || v.dtype() != q.dtype())
+    fail<DtypeError>("{}: query, key and value are {}, {} and {}; convert them to one dtype", kOp,
+                     dtype_name(q.dtype()), dtype_name(k.dtype()), dtype_name(v.dtype()));
+  const int r = q.dim();
+  AttentionShape s{1, q.size(r - 2), k.size(r - 2), q.size(r - 1), v.size(r - 1)};
+  for (int i = 0; i < r - 2; ++i) {
+    if (k.size(i) != q.size(i) || v.size(i) != q.size(i))
+      fail<ShapeError>("{}: query {}, key {} and value {} must have the same leading (batch, head) dims", kOp,
+                       q.shape(), k.shape(), v.shape());
+    s.pairs *= q.size(i);
+  }
+  if (k.size(r - 1) != s.d)
+    fail<ShapeError>("{}: key {} must have the query's last dim d = {} (query {})", kOp, k.shape(), s.d, q.shape());
+  if (v.size(r - 2) != s.S)
+    fail<ShapeError>("{}: value {} must have as many positions as key {} (S = {}, dim -2)", kOp, v.shape(), k.shape(),
+                     s.S);
+  if (o.mask.defined()) {
+    if (o.is_causal)
+      fail<ValueError>("{}: give either a mask or is_causal = true, not both (fold the causal mask into yours)", kOp);
+    if (!o.mask.is_floating_point() && o.mask.dtype() != kBool)
+      fail<DtypeError>("{}: the mask is {} {}; it must be bool (true: attend) or floating (added to the scores)", kOp,
+                       dtype_name(o.mask.dtype()), o.mask.shape());
+    Shape scores = q.shape();
+    scores[r - 1] = s.S;
+    bool fits = o.mask.dim() <= r;
+    for (int i = 1; fits && i <= o.mask.dim(); ++i)
+      fits = o.mask.size(o.mask.dim() - i) == 1 || o.mask.size(o.mask.dim() - i) == scores[r - i];
+    if (!fits)
+      fail<ShapeError>("{}: the mask {} does not broadcast to the scores {} ([..., T, S])", kOp, o.mask.shape(),
+                       scores);
+  }
+  if (o.scale && !std::isfinite(*o.scale))
+    fail<ValueError>("{}: scale is {}; give a finite number (or leave it out for 1 / sqrt(d))", kOp, *o.scale);
+  return s;
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const AttentionOptions& options) {
+  const AttentionShape s = check_attention(q, k, v, options);
+  const int r = q.dim();
+  const double scale = options.scale ? *options.scale : 1 / std::sqrt(static_cast<double>(s.d));
+  Shape out_shape = q.shape(), scores_shape = q.shape();
+  out_shape[r - 1] = s.dv;
+  scores_shape[r - 1] = s.S;
+  // The mask, broadcast to every (pair, row) and in the compute dtype when floating.
+  Tensor mask;
+  if (options.mask.defined()) {
+    NoGradGuard unrecorded;
+    mask = options.mask.detach();
+    if (mask.is_floating_point()) mask = kernels::cast(mask, q.dtype());
+    if (!(mask.shape() == scores_shape)) mask = expand(mask, scores_shape);
+  }
+  Tensor out = empty(out_shape, {.dtype = q.dtype()}), probs = empty(scores_shape, {.dtype = q.dtype()});
+  dispatch_floating("scaled_dot_product_attention", q.dtype(), [&]<class T>() {
+    const T minus_inf = -std::numeric_limits<T>::infinity();
+    for (std::int64_t b = 0; b < s.pairs; ++b) {
+      auto Q = kernels::mat<T>(q, s.T, s.d, b * s.T * s.d);
+      auto K = kernels::mat<T>(k, s.S, s.d, b * s.S * s.d);
+      auto V = kernels::mat<T>(v, s.S, s.dv, b * s.S * s.dv);
+      auto P = kernels::mat<T>(probs, s.T, s.S, b * s.T * s.S);
+      P.noalias() = static_cast<T>(scale) * (Q * K.transpose());
+      for (std::int64_t i = 0; i < s.T; ++i) {
+        T* row = probs.data<T>() + (b * s.T + i) * s.S;
+        if (options.is_causal)
+          for (std::int64_t j = i + 1; j < s.S; ++j) row[j] = minus_inf;
+        if (mask.defined()) {
+          const std::int64_t at = (b * s.T + i) * s.S;
+          if (mask.dtype() == kBool) {
+            const bool* m = mask.data<bool>() + at;
+            for (std::int64_t j = 0; j < s.S; ++j)
+              if (!m[j]) row[j] = minus_inf;
+          } else {
+            const T* m = mask.data<T>() + at;
+            for (std::int64_t j = 0; j < s.S; ++j) row[j] += m[j];
+          }
+        }
+        Eigen::Map<kernels::Array<T>> x(row, s.S);
+        const T top = s.S == 0 ? minus_inf : x.maxCoeff();
+        if (top == minus_inf) {  // every key masked out: zeros, not 0 / 0
+          x.setZero();
+          continue;
+        }
+        x = (x - top).exp();
+        x /= x.sum();
+      }
+      kernels::mat<T>(out, s.T, s.dv, b * s.T * s.dv).noalias() = P * V;
+    }
+  });
+  if (should_record(q, k, v)) {
+    record(op::scaled_dot_product_attention, {q, k, v, options.mask}, out, {q, k, v, probs},
+           [s, scale](BackwardContext& ctx) {
+             const Tensor &q = ctx.saved(0), &k = ctx.saved(1), &v = ctx.saved(2), &probs = ctx.saved(3);
+             Tensor gh;
+             const Tensor& dout = kernels::cast(ctx.grad(), q.dtype(), gh);
+             Tensor dq = empty(q.shape(), {.dtype = q.dtype()}), dk = empty(k.shape(), {.dtype = q.dtype()}),
+                    dv = empty(v.shape(), {.dtype = q.dtype()});
+             dispatch_floating("scaled_dot_product_attention", q.dtype(), [&]<class T>() {
+               const T scale_t = static_cast<T>(scale);
+               kernels::RowMajorMatrix<T> dS(s.T, s.S);
+               for (std::int64_t b = 0; b < s.pairs; ++b) {
+                 auto Q = kernels::mat<T>(q, s.T, s.d, b * s.T * s.d);
+                 auto K = kernels::mat<T>(k, s.S, s.d, b * s.S * s.d);
+                 auto V = kernels::mat<T>(v, s.S, s.dv, b * s.S * s.dv);
+                 auto P = kernels::mat<T>(probs, s.T, s.S, b * s.T * s.S);
+                 auto dO = kernels::mat<T>(dout, s.T, s.dv, b * s.T * s.dv);
+                 kernels::mat<T>(dv, s.S, s.dv, b * s.S * s.dv).noalias() = P.transpose() * dO;
+                 dS.noalias() = dO * V.transpose();  // dP
+                 for (std::int64_t i = 0; i < s.T; ++i) {
+                   const T dot = dS.row(i).dot(P.row(i));
+                   dS.row(i) = (P.row(i).array() * (dS.row(i).array() - dot)).matrix();
+                 }
+                 kernels::mat<T>(dq, s.T, s.d, b * s.T * s.d).noalias() = scale_t * (dS * K);
+                 kernels::mat<T>(dk, s.S, s.d, b * s.S * s.d).noalias() = scale_t * (dS.transpose() * Q);
+               }
+             });
+             if (ctx.needs(0)) ctx.accumulate(0, std::move(dq));
+             if (ctx.needs(1)) ctx.accumulate(1, std::move(dk));
+             if (ctx.needs(2)) ctx.accumulate(2, std::move(dv));
+           });
+  }
+  return out;
+}
+
+}  // namespace tg
