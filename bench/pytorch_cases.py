@@ -146,7 +146,7 @@ def torch_cases(torch):
         return setup
 
     # bench/bench_sequence.cpp: a character-level language model's shapes.
-    B, T, V, C, H = 32, 64, 114, 128, 4
+    SB, ST, SV, SC, SH = 32, 64, 114, 128, 4  # not B, C, H: the conv cases below rebind those names
 
     def fwd_bwd(make):
         def setup():
@@ -163,30 +163,30 @@ def torch_cases(torch):
         return setup
 
     def layer_norm():
-        x = torch.randn(B * T, C, requires_grad=True)
-        w, b = torch.ones(C, requires_grad=True), torch.zeros(C, requires_grad=True)
-        return [x, w, b], lambda: F.layer_norm(x, (C,), w, b)
+        x = torch.randn(SB * ST, SC, requires_grad=True)
+        w, b = torch.ones(SC, requires_grad=True), torch.zeros(SC, requires_grad=True)
+        return [x, w, b], lambda: F.layer_norm(x, (SC,), w, b)
 
     def attention():
-        q, k, v = (torch.randn(B, H, T, C // H, requires_grad=True) for _ in range(3))
+        q, k, v = (torch.randn(SB, SH, ST, SC // SH, requires_grad=True) for _ in range(3))
         if hasattr(F, "scaled_dot_product_attention"):
             return [q, k, v], lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True)
         # torch < 2.0 has no fused op: the same math as a user of it writes it
-        forbid = ~torch.ones(T, T, dtype=torch.bool).tril()
+        forbid = ~torch.ones(ST, ST, dtype=torch.bool).tril()
 
         def run():
-            s = (q @ k.transpose(-2, -1)) * (C // H) ** -0.5
+            s = (q @ k.transpose(-2, -1)) * (SC // SH) ** -0.5
             return torch.softmax(s.masked_fill(forbid, float("-inf")), -1) @ v
         return [q, k, v], run
 
     def embedding():
-        table = torch.randn(V, C, requires_grad=True)
-        ids = torch.randint(0, V, (B, T))
+        table = torch.randn(SV, SC, requires_grad=True)
+        ids = torch.randint(0, SV, (SB, ST))
         return [table], lambda: F.embedding(ids, table)
 
     def cross_entropy():
-        logits = torch.randn(B * T, V, requires_grad=True)
-        targets = torch.randint(0, V, (B * T,))
+        logits = torch.randn(SB * ST, SV, requires_grad=True)
+        targets = torch.randint(0, SV, (SB * ST,))
 
         def setup():
             def step():
@@ -196,8 +196,8 @@ def torch_cases(torch):
         return setup
 
     def cat_split():
-        x = torch.randn(B, T, 3 * C, requires_grad=True)
-        return [x], lambda: torch.cat(x.split(C, 2), 2)
+        x = torch.randn(SB, ST, 3 * SC, requires_grad=True)
+        return [x], lambda: torch.cat(x.split(SC, 2), 2)
 
     cases = {"tape/tiny_loop": tiny_loop, "tape/seed_20_steps": seed_20_steps}
     cases["sequence/layer_norm"] = fwd_bwd(layer_norm)

@@ -25,6 +25,33 @@ void copy_elements(const Tensor& src, std::int64_t from, Tensor& dst, std::int64
               static_cast<const unsigned char*>(src.raw_data()) + from * size, static_cast<std::size_t>(n * size));
 }
 
+// Copies `count` runs of `run` elements: run k from src at from + k src_stride to dst at
+// to + k dst_stride. Adjacent runs are copied as one block, long runs by memcpy, and short
+// ones (a slice along the last dim) by a typed loop rather than a memcpy call per element.
+void copy_runs(const Tensor& src, std::int64_t from, std::int64_t src_stride, Tensor& dst, std::int64_t to,
+               std::int64_t dst_stride, std::int64_t count, std::int64_t run) {
+  if (count <= 0 || run <= 0) return;
+  if (run == src_stride && run == dst_stride) return copy_elements(src, from, dst, to, count * run);
+  if (run >= 16) {
+    for (std::int64_t k = 0; k < count; ++k) copy_elements(src, from + k * src_stride, dst, to + k * dst_stride, run);
+    return;
+  }
+  auto typed = [&]<class U>() {
+    const U* s = static_cast<const U*>(src.raw_data()) + from;
+    U* d = static_cast<U*>(dst.raw_data()) + to;
+    for (std::int64_t k = 0; k < count; ++k)
+      for (std::int64_t j = 0; j < run; ++j) d[k * dst_stride + j] = s[k * src_stride + j];
+  };
+  switch (itemsize(src.dtype())) {
+    case 1:
+      return typed.template operator()<std::uint8_t>();
+    case 4:
+      return typed.template operator()<std::uint32_t>();
+    default:
+      return typed.template operator()<std::uint64_t>();
+  }
+}
+
 bool any_requires_grad(std::span<const Tensor> tensors) {
   if (!is_grad_enabled()) return false;
   return std::any_of(tensors.begin(), tensors.end(), [](const Tensor& t) { return t.requires_grad(); });
@@ -259,8 +286,7 @@ Tensor slice(const Tensor& x, int dim, std::optional<std::int64_t> start, std::o
   Tensor y = empty(shape, {.dtype = x.dtype()});
   const kernels::Around a = kernels::around(x.shape(), dim);
   for (std::int64_t o = 0; o < a.outer; ++o)
-    for (std::int64_t i = 0; i < count; ++i)
-      copy_elements(x, (o * size + begin + i * step) * a.inner, y, (o * count + i) * a.inner, a.inner);
+    copy_runs(x, (o * size + begin) * a.inner, step * a.inner, y, o * count * a.inner, a.inner, count, a.inner);
   if (should_record(x))
     record(op::slice, {x}, y, {}, [spec = SliceSpec{begin, step, dim}](BackwardContext& ctx) {
       ctx.accumulate(0, slice_backward(ctx.grad(), ctx.input_shape(0), spec.dim, spec.begin, spec.step));
@@ -287,8 +313,7 @@ Tensor slice_backward(const Tensor& grad, const Shape& shape, int dim, std::int6
   Tensor y = zeros(shape, {.dtype = grad.dtype()});
   const kernels::Around a = kernels::around(shape, dim);
   for (std::int64_t o = 0; o < a.outer; ++o)
-    for (std::int64_t i = 0; i < count; ++i)
-      copy_elements(grad, (o * count + i) * a.inner, y, (o * size + start + i * step) * a.inner, a.inner);
+    copy_runs(grad, o * count * a.inner, a.inner, y, (o * size + start) * a.inner, step * a.inner, count, a.inner);
   if (should_record(grad))
     record(op::slice_backward, {grad}, y, {}, [spec = SliceSpec{start, step, dim}](BackwardContext& ctx) {
       const std::int64_t n = ctx.input_shape(0)[spec.dim];

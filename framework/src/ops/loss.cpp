@@ -36,6 +36,18 @@ Tensor softmax_forward(const Tensor& x, int dim, bool log_space) {
     const T* px = x.data<T>();
     T* py = y.data<T>();
     for_each_line(x.shape(), dim, [&](std::int64_t first, std::int64_t n, std::int64_t stride) {
+      if (stride == 1 && n > 0) {  // a contiguous line (dim is the last): Eigen's vectorised exp
+        Eigen::Map<const kernels::Array<T>> xr(px + first, n);
+        Eigen::Map<kernels::Array<T>> yr(py + first, n);
+        const T m = xr.maxCoeff();
+        yr = (xr - m).exp();
+        const T total = yr.sum();
+        if (log_space)
+          yr = xr - (m + std::log(total));
+        else
+          yr /= total;
+        return;
+      }
       T m = -INFINITY;
       for (std::int64_t k = 0; k < n; ++k) m = std::max(m, px[first + k * stride]);
       T total = 0;
@@ -234,6 +246,11 @@ Tensor log_softmax(const Tensor& x, int dim) {
         const T *py = y.data<T>(), *pdy = dy.data<T>();
         T* pdx = dx.data<T>();
         for_each_line(y.shape(), dim, [&](std::int64_t first, std::int64_t n, std::int64_t stride) {
+          if (stride == 1) {  // contiguous: vectorised
+            Eigen::Map<const kernels::Array<T>> yr(py + first, n), dyr(pdy + first, n);
+            Eigen::Map<kernels::Array<T>>(pdx + first, n) = dyr - yr.exp() * dyr.sum();
+            return;
+          }
           T total = 0;
           for (std::int64_t k = 0; k < n; ++k) total += pdy[first + k * stride];
           for (std::int64_t k = 0; k < n; ++k) {
