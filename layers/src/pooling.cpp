@@ -6,19 +6,25 @@ namespace tg {
 
 namespace {
 
-// kernel_size x kernel_size windows moved by `stride` (default: kernel_size), `padding` on every side.
+// Windows of `kernel_size` moved by `stride` (default: kernel_size), `padding` on every side.
 // Note: checked here, when the layer is built, and not only by the op at its first forward():
 // a bad layer then fails where it is written, not inside a training loop.
+Pool2dOptions windows(const char* layer, Size2 kernel_size, OptionalSize2 stride, Size2 padding) {
+  Size2 s = stride.value_or(kernel_size);
+  for (std::size_t d = 0; d < 2; ++d) {
+    if (kernel_size[d] < 1)
+      fail<ValueError>("{}: kernel_size must be >= 1, got {}; pass a window size such as 2", layer, kernel_size[d]);
+    if (s[d] < 1) fail<ValueError>("{}: stride must be >= 1, got {}; leave it out to use kernel_size", layer, s[d]);
+    if (padding[d] < 0 || padding[d] > kernel_size[d] / 2)
+      fail<ValueError>("{}: padding {} must lie in [0, kernel_size / 2] = [0, {}]; use a smaller padding", layer,
+                       padding[d], kernel_size[d] / 2);
+  }
+  return {.kernel_size = kernel_size, .stride = s, .padding = padding};
+}
+
 Pool2dOptions square_windows(const char* layer, std::int64_t kernel_size, std::optional<std::int64_t> stride,
                              std::int64_t padding) {
-  std::int64_t s = stride.value_or(kernel_size);
-  if (kernel_size < 1)
-    fail<ValueError>("{}: kernel_size must be >= 1, got {}; pass a window size such as 2", layer, kernel_size);
-  if (s < 1) fail<ValueError>("{}: stride must be >= 1, got {}; leave it out to use kernel_size", layer, s);
-  if (padding < 0 || padding > kernel_size / 2)
-    fail<ValueError>("{}: padding {} must lie in [0, kernel_size / 2] = [0, {}]; use a smaller padding", layer, padding,
-                     kernel_size / 2);
-  return {.kernel_size = kernel_size, .stride = s, .padding = padding};
+  return windows(layer, kernel_size, stride ? OptionalSize2(*stride) : OptionalSize2(), padding);
 }
 
 }  // namespace
@@ -26,10 +32,16 @@ Pool2dOptions square_windows(const char* layer, std::int64_t kernel_size, std::o
 MaxPool2D::MaxPool2D(std::int64_t kernel_size, std::optional<std::int64_t> stride, std::int64_t padding)
     : options(square_windows("MaxPool2D", kernel_size, stride, padding)) {}
 
+MaxPool2D::MaxPool2D(Size2 kernel_size, const Options& opts)
+    : options(windows("MaxPool2D", kernel_size, opts.stride, opts.padding)) {}
+
 Tensor MaxPool2D::forward(const Tensor& x) { return max_pool2d(x, options); }
 
 AvgPool2D::AvgPool2D(std::int64_t kernel_size, std::optional<std::int64_t> stride, std::int64_t padding)
     : options(square_windows("AvgPool2D", kernel_size, stride, padding)) {}
+
+AvgPool2D::AvgPool2D(Size2 kernel_size, const Options& opts)
+    : options(windows("AvgPool2D", kernel_size, opts.stride, opts.padding)) {}
 
 Tensor AvgPool2D::forward(const Tensor& x) { return avg_pool2d(x, options); }
 

@@ -240,3 +240,70 @@ TEST_CASE("NCHW Conv2D rejects bad sizes, strides and paddings", "[layers][conv2
   CHECK_THROWS_MATCHES(tg::Conv2D(1, 2, {3, 3}, 1, {0, -1}), tg::ValueError,
                        tg::test::MessageContains({"Conv2D", "padding", "(0, -1)"}));
 }
+
+// ---- the NCHW layer's options by name: Conv2D(in, out, kernel_size, {.stride, .padding, .bias}) ----
+
+TEST_CASE("NCHW Conv2D takes its options by name, as PyTorch's keyword arguments", "[layers][conv2d][options]") {
+  tg::Conv2D strided(1, 16, 3, {.stride = 2, .padding = 1});  // nn.Conv2d(1, 16, 3, stride=2, padding=1)
+  CHECK(strided.weight.shape() == tg::Shape{16, 1, 3, 3});
+  CHECK(strided.bias.shape() == tg::Shape{16});
+  CHECK(strided.options.stride == tg::Size2{2, 2});
+  CHECK(strided.options.padding == tg::Size2{1, 1});
+  CHECK(strided(tg::zeros({2, 1, 28, 28})).shape() == tg::Shape{2, 16, 14, 14});
+
+  tg::Conv2D no_bias(1, 16, 3, {.padding = 1, .bias = false});
+  CHECK(no_bias.options.stride == tg::Size2{1, 1});
+  CHECK(no_bias.options.padding == tg::Size2{1, 1});
+  CHECK_FALSE(no_bias.bias.defined());
+  CHECK(no_bias.named_parameters().size() == 1);
+
+  tg::Conv2D::Options options{.stride = {2, 1}, .padding = {0, 2}};
+  tg::Conv2D by_alias(3, 2, {3, 2}, options);
+  CHECK(by_alias.options.stride == tg::Size2{2, 1});
+  CHECK(by_alias.options.padding == tg::Size2{0, 2});
+  CHECK(by_alias(tg::zeros({2, 3, 7, 6})).shape() == tg::Shape{2, 2, 3, 9});
+
+  tg::Conv2D defaults(2, 4, 3, {});  // every option at PyTorch's default
+  CHECK(defaults.options.stride == tg::Size2{1, 1});
+  CHECK(defaults.options.padding == tg::Size2{0, 0});
+  CHECK(defaults.bias.defined());
+}
+
+TEST_CASE("Conv2D's positional forms keep their meaning next to the options form", "[layers][conv2d][options]") {
+  tg::Conv2D plain(1, 16, 3);
+  CHECK(plain.weight.shape() == tg::Shape{16, 1, 3, 3});
+  CHECK(plain.options.stride == tg::Size2{1, 1});
+  CHECK(plain.options.padding == tg::Size2{0, 0});
+  tg::Conv2D rectangular(1, 16, {5, 3});
+  CHECK(rectangular.weight.shape() == tg::Shape{16, 1, 5, 3});
+  // A positional brace list fits both constructors; it stays the stride, as before the options form.
+  tg::Conv2D braced_stride(1, 16, 3, {2, 1});
+  CHECK(braced_stride.options.stride == tg::Size2{2, 1});
+  CHECK(braced_stride.options.padding == tg::Size2{0, 0});
+  tg::Conv2D one_stride(1, 16, 3, {2});
+  CHECK(one_stride.options.stride == tg::Size2{2, 2});
+  tg::Conv2D positional(1, 16, 3, 2, 1, false);
+  CHECK(positional.options.stride == tg::Size2{2, 2});
+  CHECK(positional.options.padding == tg::Size2{1, 1});
+  CHECK_FALSE(positional.bias.defined());
+}
+
+TEST_CASE("Conv2D with options draws from the generator given, as the positional form does",
+          "[layers][conv2d][options]") {
+  tg::Generator gen(21), same(21);
+  tg::Conv2D by_name(2, 3, 3, {.stride = 2, .padding = 1}, gen);
+  tg::Conv2D positional(2, 3, 3, 2, 1, true, same);
+  CHECK(tg::test::allclose(by_name.weight, positional.weight, 0, 0));
+  CHECK(tg::test::allclose(by_name.bias, positional.bias, 0, 0));
+  Tensor x = tg::randn({1, 2, 6, 6}, gen);
+  CHECK(tg::test::allclose(by_name(x), positional(x), 0, 0));
+}
+
+TEST_CASE("Conv2D with options rejects bad strides and paddings as the positional form does",
+          "[layers][conv2d][options]") {
+  CHECK_THROWS_MATCHES(tg::Conv2D(1, 2, 3, {.stride = {0, 1}}), tg::ValueError,
+                       tg::test::MessageContains({"Conv2D", "stride", "(0, 1)"}));
+  CHECK_THROWS_MATCHES(tg::Conv2D(1, 2, 3, {.padding = -1}), tg::ValueError,
+                       tg::test::MessageContains({"Conv2D", "padding", "(-1, -1)"}));
+  CHECK_THROWS_AS(tg::Conv2D(0, 2, 3, {.stride = 2}), tg::ValueError);
+}

@@ -67,3 +67,43 @@ TEST_CASE("the pooling layers pass the ops' errors on", "[layers][pooling][error
   CHECK_THROWS_MATCHES(tg::Flatten(3, 1)(tg::ones({1, 2, 3, 4})), tg::ValueError,
                        MessageContains({"flatten", "start_dim 3"}));
 }
+
+TEST_CASE("MaxPool2D and AvgPool2D take their options by name", "[layers][pooling][options]") {
+  tg::MaxPool2D strided(2, {.stride = 1});  // nn.MaxPool2d(2, stride=1)
+  CHECK(strided.options.kernel_size == tg::Size2{2, 2});
+  REQUIRE(strided.options.stride.has_value());
+  CHECK(*strided.options.stride == tg::Size2{1, 1});
+  CHECK(strided.options.padding == tg::Size2{0, 0});
+  CHECK(strided(tg::zeros({1, 1, 4, 4})).shape() == Shape{1, 1, 3, 3});
+
+  // The stride left out: it defaults to the kernel size, as in the positional form.
+  tg::MaxPool2D padded(3, {.padding = 1});
+  CHECK(*padded.options.stride == tg::Size2{3, 3});
+  CHECK(padded.options.padding == tg::Size2{1, 1});
+
+  tg::AvgPool2D::Options options{.stride = {2, 1}, .padding = {1, 0}};
+  tg::AvgPool2D rectangular({3, 2}, options);
+  CHECK(rectangular.options.kernel_size == tg::Size2{3, 2});
+  CHECK(*rectangular.options.stride == tg::Size2{2, 1});
+  CHECK(rectangular.options.padding == tg::Size2{1, 0});
+  Tensor x = tg::randn({2, 3, 6, 5});
+  Tensor expected = tg::avg_pool2d(x, {.kernel_size = {3, 2}, .stride = {2, 1}, .padding = {1, 0}});
+  CHECK(rectangular(x).shape() == Shape{2, 3, 3, 4});
+  CHECK(allclose(rectangular(x), expected, 0, 0));
+
+  // Positional forms keep their meaning: a plain kernel size fits the first constructor best.
+  tg::MaxPool2D braced(2, {3});
+  CHECK(*braced.options.stride == tg::Size2{3, 3});
+  tg::AvgPool2D three(3, 1, 1);
+  CHECK(*three.options.stride == tg::Size2{1, 1});
+  CHECK(three.options.padding == tg::Size2{1, 1});
+}
+
+TEST_CASE("the pooling layers check options by name when they are built", "[layers][pooling][options][errors]") {
+  CHECK_THROWS_MATCHES(tg::MaxPool2D(2, {.stride = {1, 0}}), tg::ValueError,
+                       MessageContains({"MaxPool2D", "stride must be >= 1, got 0"}));
+  CHECK_THROWS_MATCHES(tg::AvgPool2D({4, 2}, {.padding = {2, 2}}), tg::ValueError,
+                       MessageContains({"AvgPool2D", "padding 2", "[0, 1]"}));
+  CHECK_THROWS_MATCHES(tg::AvgPool2D({0, 2}, {}), tg::ValueError,
+                       MessageContains({"AvgPool2D", "kernel_size must be >= 1, got 0"}));
+}
