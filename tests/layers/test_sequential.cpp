@@ -89,3 +89,33 @@ TEST_CASE("Sequential of Linear, Tanh and Linear trains with SGD", "[layers][seq
   INFO("loss " << initial << " -> " << final_loss);
   CHECK(final_loss < 0.1 * initial);
 }
+
+TEST_CASE("Sequential takes its modules as separate arguments, so make_shared can build it", "[layers][sequential]") {
+  tg::Generator gen(41);
+  auto fc1 = std::make_shared<tg::Linear>(4, 8, true, gen);
+  auto fc2 = std::make_shared<tg::Linear>(8, 2, true, gen);
+  std::shared_ptr<tg::Module> act = std::make_shared<tg::ReLU>();  // a shared_ptr<Module> mixes in too
+  auto net = std::make_shared<tg::Sequential>(fc1, act, std::make_shared<tg::BatchNorm1D>(8), fc2);
+  REQUIRE(net->size() == 4);
+  CHECK(net->named_children()[0].first == "0");
+  CHECK(net->named_children()[3].first == "3");
+  CHECK((*net)[0].get() == fc1.get());
+  CHECK((*net)[1].get() == act.get());
+  CHECK((*net)[3].get() == fc2.get());
+  CHECK(names_of(net->named_parameters()) ==
+        std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "3.bias"});
+
+  // The same modules through the brace form give the same names and the same function.
+  tg::Sequential braced{fc1, act, (*net)[2], fc2};
+  CHECK(names_of(braced.state_dict()) == names_of(net->state_dict()));
+  net->eval();
+  braced.eval();
+  Tensor x = tg::randn({3, 4}, gen);
+  CHECK(allclose((*net)(x), braced(x), 0, 0));
+
+  tg::Sequential single(std::make_shared<tg::Tanh>());
+  CHECK(single.size() == 1);
+  CHECK(std::dynamic_pointer_cast<tg::Tanh>(single[0]));
+  CHECK_THROWS_MATCHES(tg::Sequential(fc1, std::shared_ptr<tg::ReLU>()), tg::ValueError,
+                       tg::test::MessageContains({"Sequential", "module 1 is null"}));
+}
