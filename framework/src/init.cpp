@@ -16,12 +16,39 @@ Tensor& assign(Tensor& t, const Tensor& values) {
   return t;
 }
 
-Tensor& uniform_(Tensor& t, Generator& gen, double bound) {
-  return assign(t, rand(t.shape(), gen, {.dtype = kFloat64}) * (2 * bound) - bound);
+// U(low, high) and N(mean, std^2), drawn in float64 and rounded to t's dtype by copy_.
+Tensor& fill_uniform(Tensor& t, Generator& gen, double low, double high) {
+  return assign(t, rand(t.shape(), gen, {.dtype = kFloat64}) * (high - low) + low);
 }
 
-Tensor& normal_(Tensor& t, Generator& gen, double std) {
-  return assign(t, randn(t.shape(), gen, {.dtype = kFloat64}) * std);
+Tensor& fill_normal(Tensor& t, Generator& gen, double mean, double std) {
+  return assign(t, randn(t.shape(), gen, {.dtype = kFloat64}) * std + mean);
+}
+
+void check_defined(const char* op, const Tensor& t) {
+  if (!t.defined())
+    fail<ValueError>(
+        "{}: the tensor is undefined (a default-constructed Tensor, or the bias of a layer built with bias = "
+        "false); pass a tensor that holds values",
+        op);
+}
+
+void check_floating(const char* op, const Tensor& t) {
+  check_defined(op, t);
+  if (!t.is_floating_point())
+    fail<DtypeError>(
+        "{}: the tensor is {}, but random draws need float32 or float64; convert it with .to(tg::kFloat32)", op,
+        dtype_name(t.dtype()));
+}
+
+Tensor& fill(const char* op, Tensor& t, Scalar value) {
+  check_defined(op, t);
+  NoGradGuard no_grad;
+  return t.fill_(value);
+}
+
+void check_finite(const char* op, const char* name, double value) {
+  if (!std::isfinite(value)) fail<ValueError>("{}: {} must be finite, got {}; pass a finite number", op, name, value);
 }
 
 // fan_in_and_fan_out with `op` naming the initialiser that asked, in the error.
@@ -49,22 +76,48 @@ double kaiming_std(const char* op, const Tensor& t, double a, FanMode mode) {
 
 }  // namespace
 
+Tensor& normal_(Tensor& t, double mean, double std, Generator& gen) {
+  check_floating("normal_", t);
+  check_finite("normal_", "mean", mean);
+  check_finite("normal_", "std", std);
+  if (std < 0)
+    fail<ValueError>("normal_: std must be >= 0, got {}; pass the standard deviation (0 fills with the mean)", std);
+  return fill_normal(t, gen, mean, std);
+}
+
+Tensor& uniform_(Tensor& t, double a, double b, Generator& gen) {
+  check_floating("uniform_", t);
+  check_finite("uniform_", "a", a);
+  check_finite("uniform_", "b", b);
+  if (a > b)
+    fail<ValueError>("uniform_: a = {} is greater than b = {}; pass the bounds as uniform_(t, low, high)", a, b);
+  return fill_uniform(t, gen, a, b);
+}
+
+Tensor& zeros_(Tensor& t) { return fill("zeros_", t, 0); }
+
+Tensor& ones_(Tensor& t) { return fill("ones_", t, 1); }
+
+Tensor& constant_(Tensor& t, Scalar value) { return fill("constant_", t, value); }
+
 Fans fan_in_and_fan_out(const Tensor& t) { return fans("fan_in_and_fan_out", t); }
 
 Tensor& xavier_uniform_(Tensor& t, Generator& gen, double gain) {
-  return uniform_(t, gen, std::sqrt(3.0) * xavier_std("xavier_uniform_", t, gain));
+  double bound = std::sqrt(3.0) * xavier_std("xavier_uniform_", t, gain);
+  return fill_uniform(t, gen, -bound, bound);
 }
 
 Tensor& xavier_normal_(Tensor& t, Generator& gen, double gain) {
-  return normal_(t, gen, xavier_std("xavier_normal_", t, gain));
+  return fill_normal(t, gen, 0, xavier_std("xavier_normal_", t, gain));
 }
 
 Tensor& kaiming_uniform_(Tensor& t, Generator& gen, double a, FanMode mode) {
-  return uniform_(t, gen, std::sqrt(3.0) * kaiming_std("kaiming_uniform_", t, a, mode));
+  double bound = std::sqrt(3.0) * kaiming_std("kaiming_uniform_", t, a, mode);
+  return fill_uniform(t, gen, -bound, bound);
 }
 
 Tensor& kaiming_normal_(Tensor& t, Generator& gen, double a, FanMode mode) {
-  return normal_(t, gen, kaiming_std("kaiming_normal_", t, a, mode));
+  return fill_normal(t, gen, 0, kaiming_std("kaiming_normal_", t, a, mode));
 }
 
 }  // namespace tg

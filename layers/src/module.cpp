@@ -163,6 +163,22 @@ void Module::train(bool on) {
   for (auto& [_, child] : children_) child->train(on);
 }
 
+Module& Module::apply(const std::function<void(Module&)>& fn) {
+  if (!fn) fail<ValueError>("Module::apply: the function is empty; pass a callable void(tg::Module&)");
+  // Note: a copy of the children, so that fn may register new children without invalidating
+  // the loop; the new ones are not visited (PyTorch's children() is a generator over the same
+  // dict, which raises instead).
+  auto children = children_;
+  std::vector<const Module*> seen;
+  for (const auto& [_, child] : children) {
+    if (std::find(seen.begin(), seen.end(), child.get()) != seen.end()) continue;
+    seen.push_back(child.get());
+    child->apply(fn);
+  }
+  fn(*this);
+  return *this;
+}
+
 std::vector<Tensor> Module::parameters() const {
   std::vector<Tensor> out;
   for (auto& [_, p] : named_parameters()) out.push_back(p);

@@ -260,3 +260,68 @@ TEST_CASE("train() and eval() reach every child; forward is virtual", "[layers][
   tg::Module plain;
   CHECK_THROWS_WITH(plain(tg::ones({1})), Catch::Contains("has no single-input forward()"));
 }
+
+TEST_CASE("Module::apply visits each child's subtree, then the module itself, as nn.Module.apply",
+          "[layers][module][apply]") {
+  Outer outer;  // Outer{block: Net{fc1: Linear, conv: Conv2D}}
+  std::vector<const tg::Module*> visited;
+  tg::Module& result = outer.apply([&](tg::Module& m) { visited.push_back(&m); });
+  CHECK(&result == &outer);
+  const std::vector<const tg::Module*> expected{outer.block->fc1.get(), outer.block->conv.get(), outer.block.get(),
+                                                &outer};
+  CHECK(visited == expected);
+
+  // Nested Sequentials: post-order, children in registration order.
+  auto a = std::make_shared<tg::Linear>(2, 2), b = std::make_shared<tg::Linear>(2, 2);
+  auto c = std::make_shared<tg::Linear>(2, 2);
+  auto inner = std::make_shared<tg::Sequential>(a, b);
+  tg::Sequential net{inner, c};
+  visited.clear();
+  net.apply([&](tg::Module& m) { visited.push_back(&m); });
+  CHECK(visited == std::vector<const tg::Module*>{a.get(), b.get(), inner.get(), c.get(), &net});
+
+  // A module registered twice as a direct child is visited once, as PyTorch's children() lists it once.
+  Open twice;
+  twice.register_module("first", a);
+  twice.register_module("second", a);
+  visited.clear();
+  twice.apply([&](tg::Module& m) { visited.push_back(&m); });
+  CHECK(visited == std::vector<const tg::Module*>{a.get(), &twice});
+
+  CHECK_THROWS_AS(net.apply(nullptr), tg::ValueError);
+  CHECK_THROWS_WITH(net.apply(nullptr), Catch::Contains("Module::apply") && Catch::Contains("empty"));
+}
+
+TEST_CASE("Module::apply with the init functions initialises every Linear of a model",
+          "[layers][module][apply][init]") {
+  tg::manual_seed(7);
+  tg::Sequential net{std::make_shared<tg::Linear>(100, 200), std::make_shared<tg::ReLU>(),
+                     std::make_shared<tg::Linear>(200, 150)};
+  int linears = 0;
+  net.apply([&](tg::Module& m) {
+    if (auto* l = dynamic_cast<tg::Linear*>(&m)) {
+      tg::zeros_(l->bias);
+      tg::normal_(l->weight, 0, 0.02);
+      ++linears;
+    }
+  });
+  CHECK(linears == 2);
+  for (std::size_t i : {std::size_t{0}, std::size_t{2}}) {
+    auto l = std::dynamic_pointer_cast<tg::Linear>(net[i]);
+    REQUIRE(l);
+    CHECK(l->weight.requires_grad());  // still parameters
+    CHECK(l->bias.tolist() == std::vector<double>(static_cast<std::size_t>(l->bias.numel()), 0.0));
+    std::vector<double> w = l->weight.tolist();
+    double n = static_cast<double>(w.size()), mean = 0, sq = 0;
+    for (double v : w) mean += v / n;
+    for (double v : w) sq += (v - mean) * (v - mean) / n;
+    // 20000 or 30000 draws: the sample mean is within 4 standard errors (0.02 / sqrt(n)) of 0
+    // and the sample std within 2% of 0.02 (PyTorch's default init would give std ~0.04 or more).
+    CHECK(std::abs(mean) < 4 * 0.02 / std::sqrt(n));
+    CHECK(std::abs(std::sqrt(sq) - 0.02) < 0.02 * 0.02);
+  }
+  // The model still trains: the gradients reach the new values.
+  Tensor y = net(tg::randn({4, 100})).sum();
+  y.backward();
+  CHECK(std::dynamic_pointer_cast<tg::Linear>(net[2])->bias.grad().defined());
+}

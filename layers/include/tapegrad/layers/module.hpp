@@ -48,6 +48,16 @@ class Module {
   // The direct children under their names, in registration order, as nn.Module.named_children().
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
 
+  // Calls fn on every module of the tree, as nn.Module.apply: each child's subtree first (in
+  // registration order, recursively), then this module; returns *this. The usual use is
+  // custom initialisation (tapegrad/init.hpp):
+  //   net.apply([](tg::Module& m) {
+  //     if (auto* linear = dynamic_cast<tg::Linear*>(&m)) tg::normal_(linear->weight, 0, 0.02);
+  //   });
+  // As in PyTorch, a module registered twice as a direct child is visited once there, but a
+  // module shared by two parents is visited under each.
+  Module& apply(const std::function<void(Module&)>& fn);
+
   std::vector<Tensor> buffers() const;
   std::vector<std::pair<std::string, Tensor>> named_buffers() const;
   // Parameters and buffers under the names a checkpoint uses: per module its parameters,
