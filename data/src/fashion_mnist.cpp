@@ -54,7 +54,7 @@ Tensor FashionMNIST::images(std::int64_t begin, std::int64_t end) const {
                      begin, end, size(), size());
   std::vector<std::int64_t> indices(static_cast<std::size_t>(end - begin));
   std::iota(indices.begin(), indices.end(), begin);
-  return get(indices).images;
+  return get(indices).images();
 }
 
 Tensor FashionMNIST::labels(std::int64_t begin, std::int64_t end) const {
@@ -70,8 +70,8 @@ Tensor FashionMNIST::labels(std::int64_t begin, std::int64_t end) const {
 Batch FashionMNIST::get(std::span<const std::int64_t> indices) const {
   auto n = static_cast<std::int64_t>(indices.size());
   Batch batch{empty({n, 1, kRows, kCols}), empty({n}, {.dtype = kInt64})};
-  float* x = batch.images.data<float>();                // [n, 1, 28, 28]
-  std::int64_t* y = batch.labels.data<std::int64_t>();  // [n]
+  float* x = batch.images().data<float>();                // [n, 1, 28, 28]
+  std::int64_t* y = batch.labels().data<std::int64_t>();  // [n]
   for (std::int64_t k = 0; k < n; ++k) {
     std::int64_t i = indices[static_cast<std::size_t>(k)];
     if (i < 0 || i >= size())

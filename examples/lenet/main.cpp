@@ -72,7 +72,7 @@ double evaluate(tg::Sequential& net, const tg::FashionMNIST& test, std::int64_t 
   net.eval();
   std::int64_t hits = 0;
   for (const auto& batch : tg::DataLoader(test, batch_size, /*shuffle=*/false))
-    hits += correct(net(batch.images), batch.labels, confusion);
+    hits += correct(net(batch.images()), batch.labels(), confusion);
   net.train();
   return static_cast<double>(hits) / static_cast<double>(test.size());
 }
@@ -152,8 +152,8 @@ int main(int argc, char** argv) {
         const bool draw = !o.graph.empty() && epoch == first_epoch && seen == 0;
         std::optional<tg::TapeNotes> notes;  // constants (the images, labels) for the graph
         if (draw) notes.emplace();
-        Tensor logits = (*net)(batch.images);
-        Tensor loss = tg::cross_entropy(logits, batch.labels);
+        Tensor logits = (*net)(batch.images());
+        Tensor loss = tg::cross_entropy(logits, batch.labels());
         if (draw) {
           tg::viz::write_graph(o.graph, tg::to_dot(loss, net->named_parameters()));
           fmt::print(stderr, "lenet: graph of the first step written to {}\n", o.graph);
@@ -161,9 +161,9 @@ int main(int argc, char** argv) {
         optimizer->zero_grad();
         loss.backward();
         optimizer->step();
-        std::int64_t n = batch.images.size(0);
+        std::int64_t n = batch.images().size(0);
         loss_sum += loss.item<double>() * static_cast<double>(n);
-        hits += correct(logits.detach(), batch.labels);
+        hits += correct(logits.detach(), batch.labels());
         seen += n;
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         progress(epoch, seen, static_cast<std::int64_t>(train.size()), seconds, loss_sum / static_cast<double>(seen));

@@ -5,6 +5,7 @@
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/fashion_mnist.hpp"
 #include "tapegrad/data/idx.hpp"
+#include "tapegrad/data/tensor_dataset.hpp"
 #include "tapegrad/error.hpp"
 #include "tapegrad/function.hpp"
 #include "tapegrad/gradcheck.hpp"

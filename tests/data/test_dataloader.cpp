@@ -30,8 +30,8 @@ class IndexDataset : public tg::Dataset {
 std::vector<std::vector<std::int64_t>> pass(DataLoader& loader) {
   std::vector<std::vector<std::int64_t>> batches;
   for (const tg::Batch& batch : loader) {
-    std::vector<double> labels = batch.labels.tolist();
-    REQUIRE(batch.images.tolist() == labels);
+    std::vector<double> labels = batch.labels().tolist();
+    REQUIRE(batch.images().tolist() == labels);
     batches.emplace_back(labels.begin(), labels.end());
   }
   return batches;
@@ -165,14 +165,14 @@ TEST_CASE("DataLoader batches FashionMNIST into [n, 1, 28, 28] images and [n] la
   std::vector<Shape> shapes;
   std::int64_t samples = 0;
   for (const tg::Batch& batch : loader) {
-    std::int64_t n = batch.labels.numel();
-    shapes.push_back(batch.images.shape());
-    CHECK(batch.labels.shape() == Shape{n});
-    CHECK(batch.labels.dtype() == tg::kInt64);  // class indices, as PyTorch's DataLoader gives them
+    std::int64_t n = batch.labels().numel();
+    shapes.push_back(batch.images().shape());
+    CHECK(batch.labels().shape() == Shape{n});
+    CHECK(batch.labels().dtype() == tg::kInt64);  // class indices, as PyTorch's DataLoader gives them
     // Each image is the one its label names: sample i has label i % 10 = i here.
     for (std::int64_t k = 0; k < n; ++k) {
-      auto i = batch.labels.at<std::int64_t>({k});
-      CHECK(batch.images.at({k, 0, 0, 0}) == static_cast<float>(tg::test::test_pixel(i, 0)) / 255.0f);
+      auto i = batch.labels().at<std::int64_t>({k});
+      CHECK(batch.images().at({k, 0, 0, 0}) == static_cast<float>(tg::test::test_pixel(i, 0)) / 255.0f);
     }
     samples += n;
   }

@@ -83,11 +83,11 @@ TEST_CASE("FashionMNIST::get gathers samples in the order asked", "[data][fashio
   FashionMNIST data(dir.path.string());
   std::vector<std::int64_t> indices{11, 0, 5, 5};
   tg::Batch batch = data.get(indices);
-  REQUIRE(batch.images.shape() == Shape{4, 1, 28, 28});
-  CHECK(batch.labels.tolist() == std::vector<double>{1, 0, 5, 5});
+  REQUIRE(batch.images().shape() == Shape{4, 1, 28, 28});
+  CHECK(batch.labels().tolist() == std::vector<double>{1, 0, 5, 5});
   for (std::size_t k = 0; k < indices.size(); ++k) {
     auto one = data.images(indices[k], indices[k] + 1).tolist();
-    auto got = batch.images.tolist();
+    auto got = batch.images().tolist();
     CHECK(std::equal(one.begin(), one.end(), got.begin() + static_cast<std::ptrdiff_t>(k * 784)));
   }
   std::vector<std::int64_t> bad{0, 12};

@@ -2,7 +2,7 @@
 // Mini-batches from a Dataset, as torch.utils.data.DataLoader:
 //   tg::DataLoader loader(train_set, 64, /*shuffle=*/true, /*seed=*/1);
 //   for (int epoch = 0; epoch < 10; ++epoch)
-//     for (const tg::Batch& batch : loader) { ... batch.images, batch.labels ... }
+//     for (const tg::Batch& batch : loader) { ... batch.images(), batch.labels() ... }
 // Each pass over the loader is one epoch; a shuffled epoch's order depends only on the seed
 // and the epoch number, so a run resumed at epoch E (set_epoch(E)) sees the same batches.
 #include <cstdint>
