@@ -42,8 +42,8 @@ Tensor softmax_forward(const Tensor& x, int dim, bool log_space) {
         const T m = xr.maxCoeff();
         yr = (xr - m).exp();
         const T total = yr.sum();
-        if (log_space)
-          yr = xr - (m + std::log(total));
+        if (log_space)  // (x - m) - ln total: x - (m + ln total) would round m + ln total first
+          yr = (xr - m) - std::log(total);
         else
           yr /= total;
         return;
