@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -89,6 +90,22 @@ inline bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, doubl
     if (std::isinf(y[i]) ? x[i] != y[i] : !(std::abs(x[i] - y[i]) <= atol + rtol * std::abs(y[i]))) return false;
   }
   return true;
+}
+
+// The minimum, maximum, mean and (population) standard deviation of t's elements: what the
+// initialiser tests compare with their distributions.
+struct Stats {
+  double min, max, mean, std;
+};
+inline Stats stats_of(const Tensor& t) {
+  std::vector<double> v = t.tolist();
+  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  const double n = static_cast<double>(v.size());
+  double mean = 0, sq = 0;
+  for (double x : v) mean += x;
+  mean /= n;
+  for (double x : v) sq += (x - mean) * (x - mean);
+  return {*lo, *hi, mean, std::sqrt(sq / n)};
 }
 
 }  // namespace tg::test

@@ -22,6 +22,9 @@ std::uint32_t next_tape_id();
 [[noreturn]] void fail_other_tape(const char* op, const char* what, const TensorImpl& t);
 // The error for a record() whose numbers of inputs and outputs are not its OpInfo's.
 [[noreturn]] void fail_arity(const OpInfo& op, std::size_t inputs, std::size_t outputs);
+// An input that requires grad where the op declares it gets none (OpInfo::no_grad_inputs):
+// refused rather than silently left without a gradient.
+[[noreturn]] void fail_no_grad_input(const OpInfo& op, std::size_t k, const Tensor& t);
 // The error for an entry of the root's graph that is no longer on the tape.
 [[noreturn]] void fail_freed(const char* op, const std::string& what);
 

@@ -109,6 +109,13 @@ void fail_arity(const OpInfo& op, std::size_t inputs, std::size_t outputs) {
                       op.name, op.num_inputs, op.num_outputs, inputs, outputs);
 }
 
+void fail_no_grad_input(const OpInfo& op, std::size_t k, const Tensor& t) {
+  fail<AutogradError>(
+      "{}: input {} ({} {}) requires grad, but {} gives it no gradient (it takes it as a constant: indices, a "
+      "mask, weights or running statistics); pass it .detach() to use it as a constant",
+      op.name, k, dtype_name(t.dtype()), t.shape(), op.name);
+}
+
 void fail_saved(const TapeEntry& e, std::size_t index, std::size_t k, const Tensor& t) {
   const SavedTensor& s = e.saved[k];
   if (!t.defined())

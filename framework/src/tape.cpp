@@ -56,6 +56,10 @@ void Tape::record(const OpInfo& op, TensorArgs inputs, std::span<Tensor> outputs
       (op.num_outputs != OpInfo::kVariadic && outputs.size() != static_cast<std::size_t>(op.num_outputs)) ||
       inputs.size() > kMaxArity || outputs.size() > kMaxArity)
     detail::fail_arity(op, inputs.size(), outputs.size());
+  if (op.no_grad_inputs != 0)
+    for (std::size_t k = 0; k < inputs.size(); ++k)
+      if ((op.no_grad_inputs >> k & 1) && inputs[k].defined() && inputs[k].requires_grad())
+        detail::fail_no_grad_input(op, k, inputs[k]);
   if (size_ >= prune_at_) prune();
   ++since_backward_;
   TapeEntry& e = append();

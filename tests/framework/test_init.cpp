@@ -10,24 +10,8 @@
 
 using tg::Tensor;
 using tg::test::MessageContains;
-
-namespace {
-
-struct Stats {
-  double min, max, mean, std;
-};
-
-Stats stats_of(const Tensor& t) {
-  std::vector<double> v = t.tolist();
-  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-  double n = static_cast<double>(v.size());
-  double mean = std::accumulate(v.begin(), v.end(), 0.0) / n;
-  double sq = 0;
-  for (double x : v) sq += (x - mean) * (x - mean);
-  return {*lo, *hi, mean, std::sqrt(sq / n)};
-}
-
-}  // namespace
+using tg::test::Stats;
+using tg::test::stats_of;
 
 TEST_CASE("fan_in_and_fan_out follows PyTorch for Linear and conv weights", "[init]") {
   auto fans = [](const tg::Shape& shape) { return tg::fan_in_and_fan_out(tg::zeros(shape)); };

@@ -11,24 +11,8 @@
 
 using tg::Tensor;
 using tg::test::MessageContains;
-
-namespace {
-
-struct Stats {
-  double min, max, mean, std;
-};
-
-Stats stats_of(const Tensor& t) {
-  std::vector<double> v = t.tolist();
-  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-  double n = static_cast<double>(v.size());
-  double mean = std::accumulate(v.begin(), v.end(), 0.0) / n;
-  double sq = 0;
-  for (double x : v) sq += (x - mean) * (x - mean);
-  return {*lo, *hi, mean, std::sqrt(sq / n)};
-}
-
-}  // namespace
+using tg::test::Stats;
+using tg::test::stats_of;
 
 TEST_CASE("normal_ fills float32 and float64 tensors with N(mean, std^2)", "[init][fills]") {
   for (tg::Dtype dtype : {tg::kFloat32, tg::kFloat64}) {

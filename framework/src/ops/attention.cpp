@@ -11,6 +11,7 @@
 //   dP = dO V^T
 //   dS = P * (dP - rowsum(dP * P))     the softmax's backward, row by row
 //   dQ = scale dS K,   dK = scale dS^T Q
+//   dmask = dS, summed back to the mask's shape (a float mask is added to the scores)
 #include <cmath>
 #include <limits>
 
@@ -127,7 +128,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       kernels::mat<T>(out, s.T, s.dv, b * s.T * s.dv).noalias() = P * V;
     }
   });
-  if (should_record(q, k, v)) {
+  if (should_record(q, k, v, options.mask)) {
     record(op::scaled_dot_product_attention, {q, k, v, options.mask}, out, {q, k, v, probs},
            [s, scale](BackwardContext& ctx) {
              const Tensor &q = ctx.saved(0), &k = ctx.saved(1), &v = ctx.saved(2), &probs = ctx.saved(3);
@@ -135,6 +136,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
              const Tensor& dout = kernels::cast(ctx.grad(), q.dtype(), gh);
              Tensor dq = empty(q.shape(), {.dtype = q.dtype()}), dk = empty(k.shape(), {.dtype = q.dtype()}),
                     dv = empty(v.shape(), {.dtype = q.dtype()});
+             // A float mask is added to the scores, so its gradient is dS, summed over what it was
+             // broadcast along (accumulate does that).
+             Tensor dscores = ctx.needs(3) ? empty(probs.shape(), {.dtype = q.dtype()}) : Tensor();
              dispatch_floating("scaled_dot_product_attention", q.dtype(), [&]<class T>() {
                const T scale_t = static_cast<T>(scale);
                kernels::RowMajorMatrix<T> dS(s.T, s.S);
@@ -150,6 +154,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                    const T dot = dS.row(i).dot(P.row(i));
                    dS.row(i) = (P.row(i).array() * (dS.row(i).array() - dot)).matrix();
                  }
+                 if (dscores.defined()) kernels::mat<T>(dscores, s.T, s.S, b * s.T * s.S) = dS;
                  kernels::mat<T>(dq, s.T, s.d, b * s.T * s.d).noalias() = scale_t * (dS * K);
                  kernels::mat<T>(dk, s.S, s.d, b * s.S * s.d).noalias() = scale_t * (dS.transpose() * Q);
                }
@@ -157,6 +162,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
              if (ctx.needs(0)) ctx.accumulate(0, std::move(dq));
              if (ctx.needs(1)) ctx.accumulate(1, std::move(dk));
              if (ctx.needs(2)) ctx.accumulate(2, std::move(dv));
+             if (ctx.needs(3)) ctx.accumulate(3, std::move(dscores));
            });
   }
   return out;

@@ -272,7 +272,7 @@ Tensor log_softmax(const Tensor& x, int dim) {
 // With float targets shaped like the logits (class probabilities, as PyTorch's soft labels):
 //   loss(n, s) = -sum_k q[n, k, s] logp[n, k, s],  q = (1 - eps) targets + eps / C,
 // computed with log_softmax, mul and sum; "mean" divides by N * d1 * ..., as PyTorch, and
-//   dlogits = g (softmax sum_k q_k - q).
+//   dlogits = g (softmax sum_k q_k - q),  dtargets = -g (1 - eps) logp  (soft targets may require grad).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
   kernels::check_input(op::cross_entropy, logits, "logits");
   kernels::check_defined("cross_entropy", targets, "targets");
@@ -298,14 +298,22 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
       count = static_cast<double>(each.numel());
       loss = reduce == Reduce::None ? each : reduce == Reduce::Sum ? each.sum() : each.sum() / count;
     }
-    // dlogits = g (softmax sum_k q_k - q), the targets getting no gradient
-    if (should_record(logits))
-      record(op::cross_entropy, {logits, targets}, loss, {logp, q}, [class_dim, reduce, count](BackwardContext& ctx) {
+    // dlogits = g (softmax sum_k q_k - q),   dtargets = -g (1 - eps) logp
+    if (should_record(logits, targets)) {
+      struct Captured {
+        int class_dim;
+        Reduce reduce;
+        float keep;
+        double count;
+      } c{class_dim, reduce, static_cast<float>(1 - eps), count};
+      record(op::cross_entropy, {logits, targets}, loss, {logp, q}, [c](BackwardContext& ctx) {
         const Tensor &logp = ctx.saved(0), &q = ctx.saved(1);
         Tensor g = ctx.grad();
-        g = reduce == Reduce::None ? unsqueeze(g, class_dim) : reduce == Reduce::Mean ? g / count : g;
-        ctx.accumulate(0, (exp(logp) * q.sum(class_dim, true) - q) * g);
+        g = c.reduce == Reduce::None ? unsqueeze(g, c.class_dim) : c.reduce == Reduce::Mean ? g / c.count : g;
+        if (ctx.needs(0)) ctx.accumulate(0, (exp(logp) * q.sum(c.class_dim, true) - q) * g);
+        if (ctx.needs(1)) ctx.accumulate(1, logp * g * -static_cast<double>(c.keep));
       });
+    }
     return loss;
   }
   check_index_targets("cross_entropy", logits, targets);
@@ -422,7 +430,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
     if (options.weight.defined()) each = each * options.weight.detach();
     loss = reduce == Reduce::None ? each : reduce == Reduce::Sum ? each.sum() : each.mean();
   }
-  if (should_record(logits, targets))
+  // weight and pos_weight get no gradient: one that requires grad is refused by record()
+  if (should_record(logits, targets, options.weight, options.pos_weight))
     record(op::binary_cross_entropy_with_logits, {logits, targets, options.weight, options.pos_weight}, loss,
            {logits, targets, options.weight, options.pos_weight}, [reduce](BackwardContext& ctx) {
              const Tensor &x = ctx.saved(0), &y = ctx.saved(1), &w = ctx.saved(2), &p = ctx.saved(3);

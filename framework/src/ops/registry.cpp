@@ -1191,7 +1191,6 @@ Tensor class_ids(std::initializer_list<std::int64_t> ids, const Shape& shape) {
 const BuiltinOp cross_entropy(
     {.name = "cross_entropy",
      .num_inputs = 2,
-     .no_grad_inputs = bit(1),
      .samples =
          [](Generator& gen) {
            return std::vector<OpSample>{
@@ -1211,7 +1210,7 @@ const BuiltinOp cross_entropy(
                 {x(gen, {5}, -2, 2), class_ids({3}, {})},
                 [](const Inputs& v) { return tg::cross_entropy(v[0], v[1]); }},
                {"probabilities, label smoothing",
-                {x(gen, {3, 4}, -2, 2), tg::softmax(x(gen, {3, 4}, -2, 2), 1).detach()},
+                {x(gen, {3, 4}, -2, 2), tg::softmax(x(gen, {3, 4}, -2, 2), 1).detach().requires_grad_()},
                 [](const Inputs& v) { return tg::cross_entropy(v[0], v[1], {.label_smoothing = 0.1}); }}};
          },
      .errors =
@@ -1445,7 +1444,6 @@ const BuiltinOp layer_norm(
 const BuiltinOp scaled_dot_product_attention(
     {.name = "scaled_dot_product_attention",
      .num_inputs = 4,
-     .no_grad_inputs = bit(3),
      .optional_inputs = bit(3),
      .samples =
          [](Generator& gen) {
@@ -1467,9 +1465,7 @@ const BuiltinOp scaled_dot_product_attention(
                {"bool mask, scale 0.5",
                 {x(gen, {2, 3, 4}), x(gen, {2, 3, 4}), x(gen, {2, 3, 2}), partly},
                 attend({.scale = 0.5})},
-               {"float mask",
-                {x(gen, {3, 2}), x(gen, {4, 2}), x(gen, {4, 3}), x(gen, {3, 4}, -2, 0).detach()},
-                attend({})},
+               {"float mask", {x(gen, {3, 2}), x(gen, {4, 2}), x(gen, {4, 3}), x(gen, {3, 4}, -2, 0)}, attend({})},
                {"fully masked row", {x(gen, {2, 3, 2}), x(gen, {2, 3, 2}), x(gen, {2, 3, 2}), masked}, attend({})}};
          },
      .errors =

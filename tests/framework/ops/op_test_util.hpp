@@ -66,4 +66,9 @@ inline Tensor away_from_zero(const Shape& shape, Generator& gen, double lo, doub
   return t;
 }
 
+// A float64 leaf that requires grad, from row-major values.
+inline Tensor leaf64(const std::vector<double>& values, const Shape& shape) {
+  return from_vector(values, shape, {.dtype = kFloat64, .requires_grad = true});
+}
+
 }  // namespace tg::test

@@ -89,3 +89,17 @@ TEST_CASE("scaled_dot_product_attention: a scale replaces 1 / sqrt(d); a float m
   CHECK(tg::scaled_dot_product_attention(q, k, v, {.mask = bias}).item<float>() ==
         Approx(std::exp(a) / (std::exp(a) + std::exp(2.0))));
 }
+
+TEST_CASE("scaled_dot_product_attention: a float mask that requires grad gets dS, summed over its broadcast dims",
+          "[ops][attention]") {
+  tg::Generator gen(10);
+  auto draw = [&](const Shape& s) { return tg::randn(s, gen, {.dtype = tg::kFloat64}).requires_grad_(); };
+  Tensor q = draw({2, 3, 2}), k = draw({2, 4, 2}), v = draw({2, 4, 3});
+  Tensor bias = draw({3, 4});  // one bias for both batch elements
+  Tensor g = tg::randn({2, 3, 3}, gen, {.dtype = tg::kFloat64});
+  (tg::scaled_dot_product_attention(q, k, v, {.mask = bias}) * g).sum().backward();
+  Tensor fused = bias.grad();
+  bias.set_grad(Tensor());
+  (composed(q, k, v, bias) * g).sum().backward();
+  CHECK(allclose(fused, bias.grad(), 1e-10, 1e-12));
+}

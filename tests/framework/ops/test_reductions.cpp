@@ -9,14 +9,7 @@
 using tg::Shape;
 using tg::Tensor;
 using tg::test::allclose;
-
-namespace {
-
-Tensor leaf64(std::vector<double> values, const Shape& shape) {
-  return tg::from_vector(values, shape, {.dtype = tg::kFloat64, .requires_grad = true});
-}
-
-}  // namespace
+using tg::test::leaf64;
 
 TEST_CASE("logsumexp: closed form, no overflow at large logits, the softmax as its gradient", "[ops][reductions]") {
   Tensor x = leaf64({0, std::log(3.0), 1000, 1000}, {2, 2});

@@ -10,12 +10,10 @@
 using tg::Shape;
 using tg::Tensor;
 using tg::test::allclose;
+using tg::test::leaf64;
 
 namespace {
 
-Tensor leaf64(std::vector<double> values, const Shape& shape) {
-  return tg::from_vector(values, shape, {.dtype = tg::kFloat64, .requires_grad = true});
-}
 Tensor ids(std::vector<std::int64_t> values, const Shape& shape) { return tg::from_vector(values, shape); }
 
 }  // namespace
@@ -114,4 +112,24 @@ TEST_CASE("binary_cross_entropy_with_logits: closed form, no overflow at large l
   CHECK(tg::binary_cross_entropy_with_logits(tg::zeros({2}, {.dtype = tg::kFloat64}),
                                              tg::ones({2}, {.dtype = tg::kFloat64}), {.weight = w})
             .item<double>() == Approx(std::log(2.0)));  // mean of 2 ln 2 and 0
+}
+
+TEST_CASE("cross_entropy with soft targets that require grad: dtargets = -(1 - eps) log_softmax", "[ops][loss]") {
+  Tensor logits = leaf64({1, 0, -1, 0.5, 0.5, 2}, {2, 3});
+  Tensor q = tg::from_vector({0.2, 0.3, 0.5, 1, 0, 0}, {2, 3}, {.dtype = tg::kFloat64, .requires_grad = true});
+  tg::cross_entropy(logits, q, {.label_smoothing = 0.25, .reduction = "sum"}).backward();
+  CHECK(allclose(q.grad(), tg::log_softmax(logits.detach(), 1) * -0.75));
+}
+
+TEST_CASE("an input that requires grad where the op gives none is refused, not silently left without one",
+          "[ops][loss][errors]") {
+  using tg::test::MessageContains;
+  Tensor logits = tg::zeros({2, 3}, {.requires_grad = true}), targets = tg::ones({2, 3});
+  Tensor weight = tg::ones({3}, {.requires_grad = true});
+  CHECK_THROWS_MATCHES(tg::binary_cross_entropy_with_logits(logits, targets, {.weight = weight}), tg::AutogradError,
+                       MessageContains({"binary_cross_entropy_with_logits", "input 2", "float32 [3]", ".detach()"}));
+  // refused even when nothing else requires grad, and fine once detached
+  CHECK_THROWS_AS(tg::binary_cross_entropy_with_logits(logits.detach(), targets, {.pos_weight = weight}),
+                  tg::AutogradError);
+  CHECK_NOTHROW(tg::binary_cross_entropy_with_logits(logits, targets, {.weight = weight.detach()}));
 }

@@ -8,7 +8,7 @@ namespace tg {
 
 struct AttentionOptions {
   // PyTorch's attn_mask, broadcast to [..., T, S]: bool (true: the query may attend to the
-  // key) or floating (added to the scores, e.g. -inf to forbid). It gets no gradient.
+  // key) or floating (added to the scores, e.g. -inf to forbid; a learned bias gets its gradient).
   Tensor mask = {};
   bool is_causal = false;            // query i attends to keys j <= i only (not together with mask)
   std::optional<double> scale = {};  // of the scores; 1 / sqrt(d) when not given
