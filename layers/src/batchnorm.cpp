@@ -1,5 +1,7 @@
 #include "tapegrad/layers/batchnorm.hpp"
 
+#include <fmt/format.h>
+
 #include "tapegrad/error.hpp"
 #include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/tape.hpp"
@@ -53,6 +55,11 @@ void BatchNorm2D::check_input(const Tensor& x) const {
   if (x.dim() != 4)
     fail<ShapeError>("BatchNorm2D: expected a 4-D [N, C, H, W] input, got shape {} (use BatchNorm1D for [N, C])",
                      x.shape());
+}
+
+std::string BatchNorm::extra_repr() const {
+  return fmt::format("{}, eps={}, momentum={}, affine={}, track_running_stats=True", running_mean.size(0), eps,
+                     momentum, weight.defined() ? "True" : "False");
 }
 
 }  // namespace tg

@@ -1,5 +1,7 @@
 #include "tapegrad/layers/conv2d.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 
 #include "tapegrad/error.hpp"
@@ -50,6 +52,18 @@ Conv2D::Conv2D(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel
 Tensor Conv2D::forward(const Tensor& x) {
   if (weight.dim() == 4) return conv2d(x, weight, bias, options);
   return corr2d(x, weight) + bias;
+}
+
+// PyTorch's Conv2d text: "1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2)"; the
+// seed's single-channel layer has only its kernel.
+std::string Conv2D::extra_repr() const {
+  auto pair = [](std::int64_t h, std::int64_t w) { return fmt::format("({}, {})", h, w); };
+  if (weight.dim() == 2) return "kernel_size=" + pair(weight.size(0), weight.size(1));
+  std::string out = fmt::format("{}, {}, kernel_size={}, stride={}", weight.size(1), weight.size(0),
+                                pair(weight.size(2), weight.size(3)), pair(options.stride.h, options.stride.w));
+  if (!(options.padding == Size2(0))) out += ", padding=" + pair(options.padding.h, options.padding.w);
+  if (!bias.defined()) out += ", bias=False";
+  return out;
 }
 
 }  // namespace tg

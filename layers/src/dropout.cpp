@@ -1,5 +1,7 @@
 #include "tapegrad/layers/dropout.hpp"
 
+#include <fmt/format.h>
+
 #include "tapegrad/error.hpp"
 #include "tapegrad/ops/normalization.hpp"
 
@@ -11,5 +13,7 @@ Dropout::Dropout(double p, Generator& gen) : p_(p), gen_(&gen) {
 }
 
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p_, is_training(), *gen_); }
+
+std::string Dropout::extra_repr() const { return fmt::format("p={}, inplace=False", p_); }
 
 }  // namespace tg

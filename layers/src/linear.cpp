@@ -1,5 +1,7 @@
 #include "tapegrad/layers/linear.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 
 #include "tapegrad/error.hpp"
@@ -26,6 +28,11 @@ Tensor Linear::forward(const Tensor& x) {
                      x.shape(), weight.size(1), weight.shape(), weight.size(1));
   Tensor y = matmul(x, weight.t());
   return bias.defined() ? y + bias : y;
+}
+
+std::string Linear::extra_repr() const {
+  return fmt::format("in_features={}, out_features={}, bias={}", weight.size(1), weight.size(0),
+                     bias.defined() ? "True" : "False");
 }
 
 }  // namespace tg

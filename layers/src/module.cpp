@@ -1,7 +1,12 @@
 #include "tapegrad/layers/module.hpp"
 
+#include <cxxabi.h>
 #include <algorithm>
 #include <map>
+
+#include <cstdlib>
+#include <memory>
+#include <ostream>
 #include <typeinfo>
 
 #include "tapegrad/error.hpp"
@@ -126,36 +131,58 @@ std::vector<std::pair<std::string, Tensor>> Module::state_dict() const {
   return out;
 }
 
-void Module::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state) {
+Module::LoadResult Module::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state, bool strict) {
   auto own = state_dict();
   std::map<std::string, const Tensor*> given;
   for (const auto& [name, t] : state)
     if (!given.emplace(name, &t).second)
       fail<ValueError>("load_state_dict: '{}' appears twice in the state; keep one entry per name", name);
   // Check everything first, so that a mismatch leaves the module untouched.
+  LoadResult result;
+  std::map<std::string, bool> known;
   for (const auto& [name, t] : own) {
+    known[name] = true;
     auto it = given.find(name);
-    if (it == given.end())
-      fail<ValueError>("load_state_dict: the state has no '{}' (shape {}); it was saved from another model", name,
-                       t.shape());
+    if (it == given.end()) {
+      if (strict)
+        fail<ValueError>(
+            "load_state_dict: the state has no '{}' (shape {}); it was saved from another model (strict = false "
+            "loads the names both have and reports the rest)",
+            name, t.shape());
+      result.missing_keys.push_back(name);
+      continue;
+    }
     if (!it->second->defined() || !(it->second->shape() == t.shape()))
       fail<ShapeError>(
           "load_state_dict: '{}' has shape {} in the state but {} in the model; load a state saved from a model of "
           "the same architecture",
           name, it->second->defined() ? it->second->shape().str() : std::string("undefined"), t.shape());
   }
-  if (given.size() != own.size()) {
-    std::map<std::string, bool> known;
-    for (const auto& [name, _] : own) known[name] = true;
-    for (const auto& [name, _] : given)
-      if (!known.count(name))
-        fail<ValueError>(
-            "load_state_dict: the state has '{}', which the model does not have; remove it, or load the state into "
-            "the model it was saved from",
-            name);
+  for (const auto& [name, _] : state) {
+    if (known.count(name)) continue;
+    if (strict)
+      fail<ValueError>(
+          "load_state_dict: the state has '{}', which the model does not have; remove it, or load the state into "
+          "the model it was saved from (strict = false skips it and reports it)",
+          name);
+    result.unexpected_keys.push_back(name);
   }
   NoGradGuard no_grad;
-  for (auto& [name, t] : own) t.copy_(*given.at(name));
+  for (auto& [name, t] : own)
+    if (auto it = given.find(name); it != given.end()) t.copy_(*it->second);
+  return result;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out;
+  auto visit = [&](auto&& self, const std::string& prefix, Module& m) -> void {
+    for (const auto& [_, seen] : out)
+      if (seen == &m) return;  // a module reached twice is listed once, under its first name
+    out.emplace_back(prefix, &m);
+    for (const auto& [name, child] : m.children_) self(self, prefix.empty() ? name : prefix + "." + name, *child);
+  };
+  visit(visit, "", *this);
+  return out;
 }
 
 void Module::train(bool on) {
@@ -189,5 +216,42 @@ void Module::zero_grad(bool set_to_none) {
   std::vector<Tensor> params = parameters();
   tg::zero_grad(params, set_to_none);
 }
+
+std::string Module::type_name() const {
+  // The demangled class name without its namespaces: "tg::Linear" prints as "Linear", a user's
+  // "(anonymous namespace)::Net" as "Net".
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(typeid(*this).name(), nullptr, nullptr, &status),
+                                              std::free);
+  std::string full = status == 0 && name ? name.get() : typeid(*this).name();
+  const std::size_t colon = full.rfind("::");
+  return colon == std::string::npos ? full : full.substr(colon + 2);
+}
+
+namespace {
+
+// Indents every line after the first by two spaces (PyTorch's _addindent).
+std::string indent_rest(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out += "  ";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string to_string(const Module& module) {
+  const std::string extra = module.extra_repr();
+  const auto& children = module.named_children();
+  if (children.empty()) return module.type_name() + "(" + extra + ")";
+  std::string out = module.type_name() + "(\n";
+  if (!extra.empty()) out += "  " + indent_rest(extra) + "\n";
+  for (const auto& [name, child] : children) out += "  (" + name + "): " + indent_rest(to_string(*child)) + "\n";
+  return out + ")";
+}
+
+std::ostream& operator<<(std::ostream& out, const Module& module) { return out << to_string(module); }
 
 }  // namespace tg

@@ -1,5 +1,7 @@
 #include "tapegrad/layers/pooling.hpp"
 
+#include <fmt/format.h>
+
 #include "tapegrad/error.hpp"
 
 namespace tg {
@@ -46,5 +48,23 @@ AvgPool2D::AvgPool2D(Size2 kernel_size, const Options& opts)
 Tensor AvgPool2D::forward(const Tensor& x) { return avg_pool2d(x, options); }
 
 Tensor Flatten::forward(const Tensor& x) { return flatten(x, start_dim, end_dim); }
+
+namespace {
+
+// A size as PyTorch prints what it was given: 2 for one number, (2, 1) for two.
+std::string size_text(const Size2& s) {
+  return s.h == s.w ? fmt::format("{}", s.h) : fmt::format("({}, {})", s.h, s.w);
+}
+std::string pool_text(const Pool2dOptions& o) {
+  const Size2 stride = o.stride ? *o.stride : o.kernel_size;
+  return fmt::format("kernel_size={}, stride={}, padding={}", size_text(o.kernel_size), size_text(stride),
+                     size_text(o.padding));
+}
+
+}  // namespace
+
+std::string MaxPool2D::extra_repr() const { return pool_text(options) + ", dilation=1, ceil_mode=False"; }
+std::string AvgPool2D::extra_repr() const { return pool_text(options); }
+std::string Flatten::extra_repr() const { return fmt::format("start_dim={}, end_dim={}", start_dim, end_dim); }
 
 }  // namespace tg

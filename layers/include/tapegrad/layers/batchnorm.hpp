@@ -15,6 +15,7 @@ namespace tg {
 class BatchNorm : public Module {
  public:
   Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
 
   Tensor weight;               // [C], ones; undefined when affine = false
   Tensor bias;                 // [C], zeros; undefined when affine = false

@@ -55,6 +55,7 @@ class Conv2D : public Module {
   // Single-channel form: x [h, w] -> [h - kh + 1, w - kw + 1].
   // NCHW form: x [N, C, H, W] -> [N, O, (H + 2 ph - kh) / sh + 1, (W + 2 pw - kw) / sw + 1].
   Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
 
   Tensor weight;          // [kh, kw], or [out_channels, in_channels, kh, kw]
   Tensor bias;            // [1], or [out_channels] (undefined when bias = false)

@@ -12,6 +12,7 @@ class Dropout : public Module {
   explicit Dropout(double p = 0.5, Generator& gen = default_generator());
 
   Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
 
   double p() const { return p_; }
 

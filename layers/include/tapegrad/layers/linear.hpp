@@ -12,6 +12,7 @@ class Linear : public Module {
   Linear(std::int64_t in_features, std::int64_t out_features, bool bias, Generator& gen);
 
   Tensor forward(const Tensor& x) override;  // x: [..., in_features] -> [..., out_features]
+  std::string extra_repr() const override;
 
   Tensor weight;  // [out_features, in_features]
   Tensor bias;    // [out_features], undefined when bias = false

@@ -3,10 +3,15 @@
 // but not trained, such as BatchNorm's running statistics) and child modules, and lists
 // them the way PyTorch's nn.Module does ("weight", "fc1.bias", "0.running_mean", ...).
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "tapegrad/tensor.hpp"
 
@@ -63,9 +68,33 @@ class Module {
   // Parameters and buffers under the names a checkpoint uses: per module its parameters,
   // then its buffers, then its children's, as nn.Module.state_dict().
   std::vector<std::pair<std::string, Tensor>> state_dict() const;
-  // Copies `state` into the parameters and buffers. The names and shapes must match
-  // state_dict() exactly; otherwise it throws (naming the first difference) and changes nothing.
-  void load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state);
+  // Copies `state` into the parameters and buffers, as nn.Module.load_state_dict. With strict
+  // (the default) the names must match state_dict() exactly; otherwise it throws (naming the
+  // first difference) and changes nothing. With strict = false the names both have are loaded
+  // and the others are reported: `missing` (the model's, absent from the state) and
+  // `unexpected` (the state's, unknown to the model), each in the order it lists them. A shape
+  // that differs is an error either way, as in PyTorch.
+  struct LoadResult {
+    std::vector<std::string> missing_keys;
+    std::vector<std::string> unexpected_keys;
+  };
+  LoadResult load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state, bool strict = true);
+
+  // This module and every module below it, with their dotted names ("" for this one,
+  // "features", "features.0", ...), depth first in registration order, each module once, as
+  // nn.Module.named_modules(). The pointers live as long as this module.
+  std::vector<std::pair<std::string, Module*>> named_modules();
+
+  // How the module prints, as nn.Module's repr: its type name (the class name without its
+  // namespace) and extra_repr(), its configuration, e.g.
+  //   Sequential(
+  //     (0): Linear(in_features=4, out_features=8, bias=True)
+  //     (1): ReLU()
+  //   )
+  // A layer overrides extra_repr() with PyTorch's text for its class; tg::to_string(module),
+  // fmt::print("{}", module) and std::cout << module print the whole tree.
+  virtual std::string extra_repr() const { return {}; }
+  std::string type_name() const;
 
   // Training mode (the default) or evaluation mode, for this module and its children:
   // Dropout and BatchNorm behave differently in each.
@@ -102,4 +131,17 @@ class Module {
   int next_hook_ = 0;
 };
 
+// The module and its children as PyTorch prints them (see Module::extra_repr).
+std::string to_string(const Module& module);
+std::ostream& operator<<(std::ostream& out, const Module& module);
+
 }  // namespace tg
+
+template <class M>
+requires std::is_base_of_v<tg::Module, M>
+struct fmt::formatter<M> : fmt::formatter<std::string_view> {
+  template <class Context>
+  auto format(const M& module, Context& ctx) const {
+    return fmt::formatter<std::string_view>::format(tg::to_string(module), ctx);
+  }
+};

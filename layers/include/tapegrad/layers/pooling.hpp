@@ -36,6 +36,7 @@ class MaxPool2D : public Module {
   MaxPool2D(Size2 kernel_size, const Options& opts);
 
   Tensor forward(const Tensor& x) override;  // max_pool2d(x, options)
+  std::string extra_repr() const override;
 
   Pool2dOptions options;
 };
@@ -53,6 +54,7 @@ class AvgPool2D : public Module {
   AvgPool2D(Size2 kernel_size, const Options& opts);
 
   Tensor forward(const Tensor& x) override;  // avg_pool2d(x, options)
+  std::string extra_repr() const override;
 
   Pool2dOptions options;
 };
@@ -62,6 +64,7 @@ class Flatten : public Module {
   explicit Flatten(int start_dim = 1, int end_dim = -1) : start_dim(start_dim), end_dim(end_dim) {}
 
   Tensor forward(const Tensor& x) override;  // flatten(x, start_dim, end_dim)
+  std::string extra_repr() const override;
 
   int start_dim;
   int end_dim;
