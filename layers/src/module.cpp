@@ -31,32 +31,60 @@ void Module::check_new_name(const char* what, const std::string& name) const {
 }
 
 Tensor Module::forward(const Tensor&) {
-  fail<ValueError>("Module: {} has no single-input forward(); call its own methods instead", typeid(*this).name());
+  fail<ValueError>(
+      "Module: {} has no single-tensor forward(x); call it with its own arguments, module(...), not through "
+      "Sequential or a Module&",
+      type_name());
 }
 
-Tensor Module::operator()(const Tensor& x) {
-  Tensor input = x;
-  for (const auto& [handle, hook] : pre_hooks_)
-    if (Tensor r = hook(*this, input); r.defined()) input = std::move(r);
-  Tensor output;
-  {
-    ScopeGuard scope(scope_name_);
-    output = forward(input);
+Tensor Module::operator()(const Tensor& x) { return call(*this, x); }
+
+bool Module::run_pre_hooks(TensorList& inputs) {
+  bool replaced = false;
+  for (const auto& [handle, hook] : pre_hooks_) {
+    std::optional<TensorList> r = hook(*this, inputs);
+    if (!r) continue;
+    if (r->size() != inputs.size())
+      fail<ValueError>(
+          "Module: a forward pre-hook of {} returned {} tensors for its {} inputs; return a list of the same "
+          "length, or std::nullopt to change nothing",
+          type_name(), r->size(), inputs.size());
+    inputs = std::move(*r);
+    replaced = true;
   }
-  for (const auto& [handle, hook] : forward_hooks_)
-    if (Tensor r = hook(*this, input, output); r.defined()) output = std::move(r);
-  return output;
+  return replaced;
+}
+
+bool Module::run_forward_hooks(const TensorList& inputs, TensorList& outputs) {
+  bool replaced = false;
+  for (const auto& [handle, hook] : forward_hooks_) {
+    std::optional<TensorList> r = hook(*this, inputs, outputs);
+    if (!r) continue;
+    if (r->size() != outputs.size())
+      fail<ValueError>(
+          "Module: a forward hook of {} returned {} tensors for its {} outputs; return a list of the same length, "
+          "or std::nullopt to change nothing",
+          type_name(), r->size(), outputs.size());
+    outputs = std::move(*r);
+    replaced = true;
+  }
+  return replaced;
 }
 
 int Module::register_forward_pre_hook(ForwardPreHook hook) {
-  if (!hook) fail<ValueError>("register_forward_pre_hook: the hook is empty; pass a function Tensor(Module&, input)");
+  if (!hook)
+    fail<ValueError>(
+        "register_forward_pre_hook: the hook is empty; pass a function std::optional<TensorList>(Module&, "
+        "inputs)");
   pre_hooks_.emplace_back(next_hook_, std::move(hook));
   return next_hook_++;
 }
 
 int Module::register_forward_hook(ForwardHook hook) {
   if (!hook)
-    fail<ValueError>("register_forward_hook: the hook is empty; pass a function Tensor(Module&, input, output)");
+    fail<ValueError>(
+        "register_forward_hook: the hook is empty; pass a function std::optional<TensorList>(Module&, inputs, "
+        "outputs)");
   forward_hooks_.emplace_back(next_hook_, std::move(hook));
   return next_hook_++;
 }

@@ -258,7 +258,7 @@ TEST_CASE("train() and eval() reach every child; forward is virtual", "[layers][
   tg::Module& base = m;
   CHECK(base(tg::ones({5, 2})).shape() == tg::Shape{5, 3});
   tg::Module plain;
-  CHECK_THROWS_WITH(plain(tg::ones({1})), Catch::Contains("has no single-input forward()"));
+  CHECK_THROWS_WITH(plain(tg::ones({1})), Catch::Contains("has no single-tensor forward(x)"));
 }
 
 TEST_CASE("Module::apply visits each child's subtree, then the module itself, as nn.Module.apply",

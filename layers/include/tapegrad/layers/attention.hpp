@@ -27,6 +27,11 @@ struct MultiheadAttentionMasks {
   Tensor key_padding_mask = {};  // bool [N, S] ([S] unbatched): true for a key to ignore
   Tensor attn_mask = {};         // bool (true: forbidden) or float (added), [L, S] or [N heads, L, S]
   bool is_causal = false;        // query i attends to keys j <= i (not together with attn_mask)
+  template <class F>
+  void for_each_tensor(F&& f) {
+    f(key_padding_mask);
+    f(attn_mask);
+  }
 };
 
 class MultiheadAttention : public Module {
@@ -37,6 +42,13 @@ class MultiheadAttention : public Module {
   Tensor forward(const Tensor& query, const Tensor& key, const Tensor& value,
                  const MultiheadAttentionMasks& masks = {}) const;
   Tensor forward(const Tensor& x) override { return forward(x, x, x); }  // self-attention
+  // mha(query, key, value, {.is_causal = true}) runs forward through hooks and this module's
+  // scope; hooks see [query, key, value, key_padding_mask, attn_mask]. mha(x) is self-attention.
+  Tensor operator()(const Tensor& query, const Tensor& key, const Tensor& value,
+                    const MultiheadAttentionMasks& masks = {}) {
+    return call(*this, query, key, value, masks);
+  }
+  using Module::operator();
   std::string extra_repr() const override;
 
   std::int64_t embed_dim, num_heads;

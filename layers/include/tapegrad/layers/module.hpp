@@ -5,6 +5,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -13,9 +14,20 @@
 
 #include <fmt/format.h>
 
+#include "tapegrad/observer.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg {
+
+// The tensors of a module call, as hooks see them.
+using TensorList = std::vector<Tensor>;
+
+namespace detail {
+template <class T, template <class...> class Template>
+inline constexpr bool is_specialization_v = false;
+template <template <class...> class Template, class... Ts>
+inline constexpr bool is_specialization_v<Template<Ts...>, Template> = true;
+}  // namespace detail
 
 class Module {
  public:
@@ -24,8 +36,8 @@ class Module {
   Module(const Module&) = delete;  // parameters are shared handles: copying would alias them
   Module& operator=(const Module&) = delete;
 
-  // The layer's computation for one input. Layers with one input override it; the
-  // default throws, naming the module type.
+  // The layer's computation for one input: what Sequential and Module::operator() call. Layers
+  // with one input override it; the default throws, naming the module type.
   virtual Tensor forward(const Tensor& x);
   // Calls forward(x) as nn.Module.__call__ does: the forward pre-hooks first, then forward()
   // inside this module's scope (its name in its parent, so that anomaly errors and the
@@ -33,14 +45,43 @@ class Module {
   // through it.
   Tensor operator()(const Tensor& x);
 
-  // Hooks, as in PyTorch. A pre-hook sees the input and may replace it; a forward hook sees
-  // the input and the output and may replace the output. A hook that returns an undefined
-  // Tensor() changes nothing. Hooks run in the order registered; each call returns a handle
+  // Hooks, as in PyTorch. They see the tensors of a call as lists, whatever forward's types:
+  // every Tensor among the arguments (and inside std::optional, std::vector and structs that
+  // list their tensors with for_each_tensor, such as LSTMState), in order; an argument left
+  // undefined (a state that defaults to zeros, an absent mask) is an undefined Tensor in the
+  // list, and an empty std::optional adds nothing. A pre-hook sees the inputs and may return a
+  // replacement list of the same length; a forward hook sees the inputs and the outputs and may
+  // return replacement outputs. Returning std::nullopt (or nothing at all, from a hook declared
+  // void) changes nothing. Hooks run in the order registered; each registration returns a handle
   // for remove_hook().
-  using ForwardPreHook = std::function<Tensor(Module& module, const Tensor& input)>;
-  using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
+  //   lstm.register_forward_hook([](tg::Module& m, const tg::TensorList& in, const tg::TensorList& out) {
+  //     fmt::print("{}: {} inputs -> output {}\n", m.type_name(), in.size(), out[0].shape());
+  //   });
+  using ForwardPreHook = std::function<std::optional<TensorList>(Module& module, const TensorList& inputs)>;
+  using ForwardHook =
+      std::function<std::optional<TensorList>(Module& module, const TensorList& inputs, const TensorList& outputs)>;
   int register_forward_pre_hook(ForwardPreHook hook);
   int register_forward_hook(ForwardHook hook);
+  // Hooks that only look: a callable that returns nothing.
+  template <class F>
+  requires std::is_void_v<std::invoke_result_t<F&, Module&, const TensorList&>>
+  int register_forward_pre_hook(F hook) {
+    return register_forward_pre_hook(
+        ForwardPreHook([h = std::move(hook)](Module& m, const TensorList& in) mutable -> std::optional<TensorList> {
+          h(m, in);
+          return std::nullopt;
+        }));
+  }
+  template <class F>
+  requires std::is_void_v<std::invoke_result_t<F&, Module&, const TensorList&, const TensorList&>>
+  int register_forward_hook(F hook) {
+    return register_forward_hook(
+        ForwardHook([h = std::move(hook)](Module& m, const TensorList& in,
+                                          const TensorList& out) mutable -> std::optional<TensorList> {
+          h(m, in, out);
+          return std::nullopt;
+        }));
+  }
   void remove_hook(int handle);  // ValueError if this module has no hook with that handle
 
   // Every parameter, this module's first and then its children's, in registration order.
@@ -107,6 +148,18 @@ class Module {
   Tensor register_parameter(const std::string& name, Tensor t);
   // Registers a buffer (not trained, but saved and loaded) under `name` and returns it.
   Tensor register_buffer(const std::string& name, Tensor t);
+  // How a layer with a typed forward declares its call: an operator() with forward's own
+  // parameters (so that braced lists and default arguments work as in forward) that runs it
+  // through call(*this, args...), which does what operator()(x) does for one tensor: pre-hooks,
+  // self.forward(args...) in this module's scope, forward hooks. For example, LSTM's:
+  //   LSTMOutput operator()(const Tensor& x, const std::optional<LSTMState>& state = std::nullopt) {
+  //     return call(*this, x, state);
+  //   }
+  // The arguments are copied (tensors are handles, so this is cheap) so that a pre-hook can
+  // replace the tensors in them.
+  template <class Self, class... Args>
+  auto call(Self& self, Args... args);
+
   // Registers a child module whose parameters are listed as "<name>.<param>".
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
@@ -115,6 +168,12 @@ class Module {
   }
 
  private:
+  // Runs the pre-hooks over `inputs`, replacing them with what a hook returns; true if one did.
+  bool run_pre_hooks(TensorList& inputs);
+  // Runs the forward hooks; true if one replaced `outputs`.
+  bool run_forward_hooks(const TensorList& inputs, TensorList& outputs);
+  bool has_hooks() const { return !pre_hooks_.empty() || !forward_hooks_.empty(); }
+
   // Throws ValueError unless `name` is non-empty, has no '.', and names no parameter or child yet.
   void check_new_name(const char* what, const std::string& name) const;
   void add_child(const std::string& name, std::shared_ptr<Module> module);
@@ -130,6 +189,55 @@ class Module {
   std::vector<std::pair<int, ForwardHook>> forward_hooks_;
   int next_hook_ = 0;
 };
+
+// Calls f(Tensor&) on every tensor inside `value`, in order: a Tensor itself, the contents of
+// a std::optional (none when empty), of a std::vector, or of a struct with a member
+// for_each_tensor(f) (LSTMState, LSTMOutput, MultiheadAttentionMasks, ...). Numbers, enums,
+// strings and std::nullopt hold none. Module hooks see a call's tensors through it; a forward
+// argument of any other type does not compile, so that no tensor is hidden from hooks.
+template <class T, class F>
+void for_each_tensor(T& value, F&& f) {
+  using U = std::remove_cv_t<T>;
+  if constexpr (std::is_same_v<U, Tensor>) {
+    f(value);
+  } else if constexpr (detail::is_specialization_v<U, std::optional>) {
+    if (value) for_each_tensor(*value, f);
+  } else if constexpr (detail::is_specialization_v<U, std::vector>) {
+    for (auto& item : value) for_each_tensor(item, f);
+  } else if constexpr (requires { value.for_each_tensor(f); }) {
+    value.for_each_tensor(f);
+  } else {
+    static_assert(std::is_arithmetic_v<U> || std::is_enum_v<U> || std::is_same_v<U, std::nullopt_t> ||
+                      std::is_convertible_v<U, std::string_view>,
+                  "tg::for_each_tensor: a type that may hold tensors; give it a member template "
+                  "for_each_tensor(F&& f) that calls f on each of its Tensor members");
+  }
+}
+
+template <class Self, class... Args>
+auto Module::call(Self& self, Args... args) {
+  if (!has_hooks()) {
+    ScopeGuard scope(scope_name_);
+    return self.forward(std::as_const(args)...);
+  }
+  TensorList inputs;
+  (for_each_tensor(args, [&](Tensor& t) { inputs.push_back(t); }), ...);
+  if (run_pre_hooks(inputs)) {
+    std::size_t i = 0;
+    (for_each_tensor(args, [&](Tensor& t) { t = inputs[i++]; }), ...);
+  }
+  auto output = [&] {
+    ScopeGuard scope(scope_name_);
+    return self.forward(std::as_const(args)...);
+  }();
+  TensorList outputs;
+  for_each_tensor(output, [&](Tensor& t) { outputs.push_back(t); });
+  if (run_forward_hooks(inputs, outputs)) {
+    std::size_t i = 0;
+    for_each_tensor(output, [&](Tensor& t) { t = outputs[i++]; });
+  }
+  return output;
+}
 
 // The module and its children as PyTorch prints them (see Module::extra_repr).
 std::string to_string(const Module& module);

@@ -13,6 +13,12 @@
 //         c' = f c + i g,  h' = o tanh(c')
 // Sequences are [T, B, input_size] ([B, T, input_size] with batch_first), or [T, input_size]
 // unbatched; states are [num_layers, B, H] ([num_layers, H] unbatched), zeros when not given.
+// Called as PyTorch's, through hooks and the module's scope:
+//   auto [output, state] = lstm(x);          // LSTMOutput{output, {h, c}}
+//   auto next = lstm(x2, state);             // or lstm(x2, {h0, c0})
+//   auto [out, h] = gru(x, h0);              // RecurrentOutput; h0 may be left out
+//   Tensor h1 = cell(x_t, h);                // the cells return the next state
+// forward(x) alone (what a Sequential calls) gives the output only.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,16 +40,31 @@ struct RecurrentOptions {
 // An LSTM's state: the hidden state h and the cell state c.
 struct LSTMState {
   Tensor h, c;
+  template <class F>
+  void for_each_tensor(F&& f) {
+    f(h);
+    f(c);
+  }
 };
 // What RNN and GRU return: every step's top-layer output and the last hidden state of each layer.
 struct RecurrentOutput {
   Tensor output;  // [T, B, H] ([B, T, H] with batch_first)
   Tensor h;       // [num_layers, B, H]
+  template <class F>
+  void for_each_tensor(F&& f) {
+    f(output);
+    f(h);
+  }
 };
 // What LSTM returns: {output, {h, c}}, as PyTorch's (output, (h_n, c_n)).
 struct LSTMOutput {
   Tensor output;
   LSTMState state;
+  template <class F>
+  void for_each_tensor(F&& f) {
+    f(output);
+    state.for_each_tensor(f);
+  }
 };
 
 namespace detail {
@@ -88,6 +109,7 @@ class RNNCell : public detail::RecurrentBase {
           Generator& gen = default_generator());
   Tensor forward(const Tensor& x, const Tensor& h) const;  // x [B, in], h [B, H] (undefined: zeros) -> h'
   Tensor forward(const Tensor& x) override { return forward(x, Tensor()); }
+  Tensor operator()(const Tensor& x, const Tensor& h = {}) { return call(*this, x, h); }
   Tensor weight_ih, weight_hh, bias_ih, bias_hh;
 };
 
@@ -96,6 +118,7 @@ class GRUCell : public detail::RecurrentBase {
   GRUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true, Generator& gen = default_generator());
   Tensor forward(const Tensor& x, const Tensor& h) const;
   Tensor forward(const Tensor& x) override { return forward(x, Tensor()); }
+  Tensor operator()(const Tensor& x, const Tensor& h = {}) { return call(*this, x, h); }
   Tensor weight_ih, weight_hh, bias_ih, bias_hh;
 };
 
@@ -104,6 +127,10 @@ class LSTMCell : public detail::RecurrentBase {
   LSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias = true, Generator& gen = default_generator());
   LSTMState forward(const Tensor& x, const std::optional<LSTMState>& state) const;  // -> {h', c'}
   Tensor forward(const Tensor& x) override { return forward(x, std::nullopt).h; }
+  LSTMState operator()(const Tensor& x, const std::optional<LSTMState>& state = std::nullopt) {
+    return call(*this, x, state);
+  }
+  LSTMState operator()(const Tensor& x, const LSTMState& state) { return call(*this, x, state); }  // cell(x, {h, c})
   Tensor weight_ih, weight_hh, bias_ih, bias_hh;
 };
 
@@ -113,6 +140,7 @@ class RNN : public detail::RecurrentBase {
       Generator& gen = default_generator());
   RecurrentOutput forward(const Tensor& x, const Tensor& h0) const;  // h0 undefined: zeros
   Tensor forward(const Tensor& x) override { return forward(x, Tensor()).output; }
+  RecurrentOutput operator()(const Tensor& x, const Tensor& h0 = {}) { return call(*this, x, h0); }
 };
 
 class GRU : public detail::RecurrentBase {
@@ -121,6 +149,7 @@ class GRU : public detail::RecurrentBase {
       Generator& gen = default_generator());
   RecurrentOutput forward(const Tensor& x, const Tensor& h0) const;
   Tensor forward(const Tensor& x) override { return forward(x, Tensor()).output; }
+  RecurrentOutput operator()(const Tensor& x, const Tensor& h0 = {}) { return call(*this, x, h0); }
 };
 
 class LSTM : public detail::RecurrentBase {
@@ -129,6 +158,10 @@ class LSTM : public detail::RecurrentBase {
        Generator& gen = default_generator());
   LSTMOutput forward(const Tensor& x, const std::optional<LSTMState>& state) const;
   Tensor forward(const Tensor& x) override { return forward(x, std::nullopt).output; }
+  LSTMOutput operator()(const Tensor& x, const std::optional<LSTMState>& state = std::nullopt) {
+    return call(*this, x, state);
+  }
+  LSTMOutput operator()(const Tensor& x, const LSTMState& state) { return call(*this, x, state); }  // lstm(x, {h, c})
 };
 
 }  // namespace tg
