@@ -18,6 +18,26 @@ PyTorch time / tapegrad time: above 1, tapegrad is faster.
 On Debian, PyTorch is `python3-torch`, installed for Debian's own interpreter: run this
 script with /usr/bin/python3. Without torch it says so and prints tapegrad's numbers alone.
 Only the standard library is needed besides the optional torch.
+
+The char_lm example against its PyTorch twin (bench/char_lm.py), instead of the tg_bench cases:
+
+    /usr/bin/python3 bench/compare_pytorch.py --char-lm [--char-lm-bin build/bin/char_lm]
+        [--char-lm-parts speed,learning,check] [--char-lm-speed-steps 200] [--char-lm-runs 1]
+        [--char-lm-steps 1000] [--char-lm-seeds 0,1,2] [--json OUT]
+
+  speed     training tokens/s of gpt and lstm at one thread (the `tok_per_s` of a run of
+            --char-lm-speed-steps steps, evaluation excluded), best of --char-lm-runs runs each;
+            PyTorch runs once per OpenBLAS kernel choice (OPENBLAS_CORETYPE unset: OpenBLAS's own
+            detection; forced to SKYLAKEX, the AVX-512 kernel; and an inherited setting, if any)
+            and the fastest counts. Ratio tapegrad tok/s / PyTorch tok/s = PyTorch time / tapegrad
+            time: above 1, tapegrad is faster. Run it on an idle machine.
+  learning  gpt, default configuration, --char-lm-steps steps for each of --char-lm-seeds, each
+            side from its own initialisation: `final val_loss` (whole validation text) per seed
+            and the relative difference of the two seed averages (target: within 3%). The two
+            sides of a seed run at the same time, one thread each.
+  check     `bench/char_lm.py compare` for gpt and lstm: the same initial weights, 20 steps on
+            both sides, logits, loss, gradients, losses and the checkpoint compared (see char_lm.py).
+The exit status is 1 when a check fails or the learning target is missed.
 """
 import argparse
 import json
@@ -202,7 +222,17 @@ def main():
     parser.add_argument("--stat", choices=("best", "median"), default="best", help="which sample the table shows")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
     parser.add_argument("--json", metavar="OUT", help="also save every sample and the context as JSON")
+    group = parser.add_argument_group("char_lm (--char-lm): the example against bench/char_lm.py")
+    group.add_argument("--char-lm", action="store_true", help="run the char_lm comparison instead of tg_bench's cases")
+    group.add_argument("--char-lm-bin", default=str(REPO / "build" / "bin" / "char_lm"), help="the char_lm binary")
+    group.add_argument("--char-lm-parts", default="speed,learning,check", help="any of speed,learning,check")
+    group.add_argument("--char-lm-speed-steps", type=int, default=200, help="steps of each speed run (200)")
+    group.add_argument("--char-lm-runs", type=int, default=1, help="speed runs per side and kernel, best kept (1)")
+    group.add_argument("--char-lm-steps", type=int, default=1000, help="steps of each learning run (1000)")
+    group.add_argument("--char-lm-seeds", default="0,1,2", help="seeds of the learning runs (0,1,2)")
     args = parser.parse_args()
+    if args.char_lm:
+        return char_lm_main(args, parser)
     try:
         thread_counts = [int(t) for t in args.threads.split(",") if t.strip()]
     except ValueError:
@@ -276,5 +306,164 @@ def main():
             "results": results}, indent=1) + "\n")
 
 
+# ---- char_lm (--char-lm): the example against its PyTorch twin ----
+CHAR_LM_TWIN = REPO / "bench" / "char_lm.py"
+CHAR_LM_LEARNING_TARGET = 0.03  # relative difference of the seed averages of the final validation loss
+NUMBER = r"([-+0-9.eEinfa]+)"
+
+
+def blas_variants():
+    """(label, environment) for each OpenBLAS kernel choice PyTorch is run with: the variable unset
+    (OpenBLAS detects the CPU), forced to the AVX-512 kernel, and the inherited setting if another."""
+    base = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    variants = [("detected", base), ("SKYLAKEX", {**base, "OPENBLAS_CORETYPE": "SKYLAKEX"})]
+    inherited = os.environ.get("OPENBLAS_CORETYPE", "")
+    if inherited and inherited.upper() != "SKYLAKEX":
+        variants.append((f"{inherited} (inherited)", {**base, "OPENBLAS_CORETYPE": inherited}))
+    named = []
+    for label, env in variants:  # the kernel OpenBLAS picks under that environment
+        probe = subprocess.run([sys.executable, "-c", "import ctypes; lib = ctypes.CDLL('libopenblas.so.0'); "
+                                "lib.openblas_get_corename.restype = ctypes.c_char_p; "
+                                "print(lib.openblas_get_corename().decode())"], env=env, capture_output=True, text=True)
+        core = probe.stdout.strip() if probe.returncode == 0 else "?"
+        named.append((f"{label}: {core}", env))
+    return named
+
+
+def char_lm_command(side, binary, model, steps, seed=0, eval_every=None, eval_batches=None):
+    """The command line of one run, the same flags on both sides."""
+    program = [str(binary)] if side == "tapegrad" else [sys.executable, str(CHAR_LM_TWIN), "train"]
+    flags = ["--model", model, "--steps", steps, "--seed", seed, "--threads", 1, "--sample", 0]
+    if eval_every is not None:
+        flags += ["--eval-every", eval_every]
+    if eval_batches is not None:
+        flags += ["--eval-batches", eval_batches]
+    return program + [str(f) for f in flags]
+
+
+def start_char_lm(command, env=None):
+    print(f"compare_pytorch: {' '.join(command)}", file=sys.stderr, flush=True)
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_char_lm(process):
+    """The run's step lines (step, train_loss, val_loss, tok_per_s) and its final validation loss."""
+    out, err = process.communicate()
+    if process.returncode != 0:
+        fail(f"{' '.join(process.args)} exited with status {process.returncode}:\n{out[-1500:]}\n{err[-1500:]}")
+    steps = [tuple(float(v) for v in m.groups()) for m in re.finditer(
+        rf"^step {NUMBER} train_loss {NUMBER} val_loss {NUMBER} tok_per_s {NUMBER}", out, re.M)]
+    final = re.search(rf"^final val_loss {NUMBER}", out, re.M)
+    if not final:
+        fail(f"no `final val_loss` line in the output of {' '.join(process.args)}:\n{out[-1500:]}")
+    return {"steps": steps, "final_val_loss": float(final.group(1))}
+
+
+def tokens_per_second(process):
+    """The tok_per_s of a run's last step line (with --eval-every = --steps: the rate over every step)."""
+    steps = finish_char_lm(process)["steps"]
+    if not steps:
+        fail(f"no `step ... tok_per_s` line in the output of {' '.join(process.args)}")
+    return steps[-1][3]
+
+
+def char_lm_speed(binary, steps, runs):
+    """model -> tok/s of tapegrad and of PyTorch under each OpenBLAS kernel (best of `runs`)."""
+    variants = blas_variants()
+    results = {}
+    for model in ("gpt", "lstm"):
+        row = {"tapegrad": 0.0, "pytorch": {}}
+        for _ in range(runs):
+            # one line, at the last step: the rate over every step (evaluation excluded)
+            row["tapegrad"] = max(row["tapegrad"], tokens_per_second(
+                start_char_lm(char_lm_command("tapegrad", binary, model, steps, 0, steps, 1))))
+            for label, env in variants:
+                row["pytorch"][label] = max(row["pytorch"].get(label, 0.0), tokens_per_second(
+                    start_char_lm(char_lm_command("pytorch", binary, model, steps, 0, steps, 1), env)))
+        results[model] = row
+    return results
+
+
+def char_lm_learning(binary, steps, seeds):
+    """seed -> final validation loss of each side (default configuration; both sides at once)."""
+    results = {}
+    for seed in seeds:
+        both = {side: start_char_lm(char_lm_command(side, binary, "gpt", steps, seed)) for side in ("tapegrad", "pytorch")}
+        results[seed] = {side: finish_char_lm(p)["final_val_loss"] for side, p in both.items()}
+    return results
+
+
+def char_lm_check(binary):
+    """model -> True when `char_lm.py compare` passes; its report goes to stdout as it runs."""
+    passed = {}
+    for model in ("gpt", "lstm"):
+        command = [sys.executable, str(CHAR_LM_TWIN), "compare", "--model", model, "--tg", str(binary)]
+        print(f"compare_pytorch: {' '.join(command)}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        passed[model] = subprocess.run(command).returncode == 0
+    return passed
+
+
+def char_lm_main(args, parser):
+    parts = {p.strip() for p in args.char_lm_parts.split(",") if p.strip()}
+    if not parts or parts - {"speed", "learning", "check"}:
+        parser.error(f"--char-lm-parts wants some of speed,learning,check, got '{args.char_lm_parts}'")
+    try:
+        seeds = [int(s) for s in args.char_lm_seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--char-lm-seeds wants comma-separated whole numbers, got '{args.char_lm_seeds}'")
+    binary = Path(args.char_lm_bin)
+    if not binary.is_file() or not os.access(binary, os.X_OK):
+        fail(f"{binary} not found; build the char_lm example (or pass its path with --char-lm-bin)")
+    try:
+        import torch
+    except ImportError:
+        fail(f"--char-lm needs torch, which is not installed for {sys.executable} (Debian: python3-torch, "
+             "run this script with /usr/bin/python3)")
+
+    print(f"machine: {machine()}, {load_note()}")
+    print(f"tapegrad: {binary}; PyTorch: {torch.__version__} ({sys.executable}), {CHAR_LM_TWIN.relative_to(REPO)}")
+    report, failed = {"machine": machine(), "load": load_note(), "torch": torch.__version__}, False
+    if "speed" in parts:
+        speed = char_lm_speed(binary, args.char_lm_speed_steps, args.char_lm_runs)
+        labels = list(next(iter(speed.values()))["pytorch"])
+        print(f"\nspeed: training tokens/s, one thread, {args.char_lm_speed_steps} steps of batch 32 x 64, "
+              f"best of {args.char_lm_runs} run(s); PyTorch under each OpenBLAS kernel, the fastest counts; "
+              f"ratio = tapegrad tok/s / PyTorch tok/s = PyTorch time / tapegrad time (above 1: tapegrad is faster)")
+        rows = []
+        for model, row in speed.items():
+            best = max(row["pytorch"].values())
+            rows.append([model, f"{row['tapegrad']:,.0f}", *(f"{row['pytorch'][l]:,.0f}" for l in labels),
+                         f"{best:,.0f}", format_ratio(row["tapegrad"], best)])
+        print_table(["model", "tapegrad", *(f"PyTorch, {l}" for l in labels), "PyTorch best", "ratio"], rows,
+                    args.markdown)
+        print(f"(load average {os.getloadavg()[0]:.2f} at the end of the speed runs)")
+        report["speed"] = speed
+    if "learning" in parts:
+        learning = char_lm_learning(binary, args.char_lm_steps, seeds)
+        print(f"\nlearning: gpt, default configuration, {args.char_lm_steps} steps, final val_loss "
+              "(whole validation text), each side from its own initialisation")
+        rows = [[str(seed), f"{r['tapegrad']:.4f}", f"{r['pytorch']:.4f}"] for seed, r in learning.items()]
+        mean = {side: statistics.mean(r[side] for r in learning.values()) for side in ("tapegrad", "pytorch")}
+        difference = abs(mean["tapegrad"] - mean["pytorch"]) / mean["pytorch"]
+        rows.append(["mean", f"{mean['tapegrad']:.4f}", f"{mean['pytorch']:.4f}"])
+        print_table(["seed", "tapegrad", "PyTorch"], rows, args.markdown)
+        within = difference <= CHAR_LM_LEARNING_TARGET
+        print(f"relative difference of the means |tapegrad - PyTorch| / PyTorch: {difference:.2%} "
+              f"({'within' if within else 'NOT within'} the {CHAR_LM_LEARNING_TARGET:.0%} target)")
+        failed |= not within
+        report["learning"] = {"steps": args.char_lm_steps, "final_val_loss": learning,
+                              "relative_difference_of_means": difference}
+    if "check" in parts:
+        print("\ncorrectness: bench/char_lm.py compare (same initial weights, 20 steps, one thread)", flush=True)
+        check = char_lm_check(binary)
+        print("correctness: " + ", ".join(f"{m} {'ok' if ok else 'FAILED'}" for m, ok in check.items()))
+        failed |= not all(check.values())
+        report["check"] = check
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -48,8 +48,9 @@ Tensor RecurrentBase::project_input(int layer, const Tensor& x) const {
   return bias_ih_[layer].defined() ? p + bias_ih_[layer] : p;
 }
 
-LSTMState RecurrentBase::step(int layer, const Tensor& xp, const Tensor& h, const Tensor& c) const {
-  Tensor hp = matmul(h, weight_hh_[layer].t());
+LSTMState RecurrentBase::step(int layer, const Tensor& xp, const Tensor& h, const Tensor& c,
+                              const Tensor& w_hh_t) const {
+  Tensor hp = matmul(h, w_hh_t);
   if (bias_hh_[layer].defined()) hp = hp + bias_hh_[layer];
   switch (kind_) {
     case Kind::RNN: {
@@ -81,10 +82,13 @@ LSTMOutput RecurrentBase::run(const Tensor& x, const Tensor& h0, const Tensor& c
     Tensor projected = project_input(k, layer_input.reshape({steps * batch, layer_input.size(2)}))
                            .reshape({steps, batch, gates_of(kind_) * hidden_size_});
     Tensor h = select(h0, 0, k), c = kind_ == Kind::LSTM ? select(c0, 0, k) : Tensor();
+    // Transposed once for the whole sequence: t() is a copy, which every step would otherwise
+    // make (and keep for backward) again.
+    Tensor w_hh_t = weight_hh_[k].t();
     std::vector<Tensor> outputs;
     outputs.reserve(static_cast<std::size_t>(steps));
     for (std::int64_t t = 0; t < steps; ++t) {
-      LSTMState s = step(k, select(projected, 0, t), h, c);
+      LSTMState s = step(k, select(projected, 0, t), h, c, w_hh_t);
       h = s.h;
       c = s.c;
       outputs.push_back(h);
@@ -178,11 +182,13 @@ RNNCell::RNNCell(std::int64_t input_size, std::int64_t hidden_size, bool bias, s
       bias_ih(bias_ih_[0]),
       bias_hh(bias_hh_[0]) {}
 
-Tensor RNNCell::forward(const Tensor& x, const Tensor& h) const {
+Tensor detail::RecurrentBase::hidden_step(const Tensor& x, const Tensor& h) const {
   Tensor s = cell_state(layer_, x, h, hidden_size_, "hidden state");
   check_cell_input(layer_, x, input_size_);
-  return step(0, project_input(0, x), s, Tensor()).h;
+  return step(0, project_input(0, x), s, Tensor(), weight_hh_[0].t()).h;
 }
+
+Tensor RNNCell::forward(const Tensor& x, const Tensor& h) const { return hidden_step(x, h); }
 
 GRUCell::GRUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias, Generator& gen)
     : RecurrentBase("GRUCell", Kind::GRU, input_size, hidden_size, {.num_layers = 1, .bias = bias}, true, gen),
@@ -191,11 +197,7 @@ GRUCell::GRUCell(std::int64_t input_size, std::int64_t hidden_size, bool bias, G
       bias_ih(bias_ih_[0]),
       bias_hh(bias_hh_[0]) {}
 
-Tensor GRUCell::forward(const Tensor& x, const Tensor& h) const {
-  Tensor s = cell_state(layer_, x, h, hidden_size_, "hidden state");
-  check_cell_input(layer_, x, input_size_);
-  return step(0, project_input(0, x), s, Tensor()).h;
-}
+Tensor GRUCell::forward(const Tensor& x, const Tensor& h) const { return hidden_step(x, h); }
 
 LSTMCell::LSTMCell(std::int64_t input_size, std::int64_t hidden_size, bool bias, Generator& gen)
     : RecurrentBase("LSTMCell", Kind::LSTM, input_size, hidden_size, {.num_layers = 1, .bias = bias}, true, gen),
@@ -208,7 +210,7 @@ LSTMState LSTMCell::forward(const Tensor& x, const std::optional<LSTMState>& sta
   Tensor h = cell_state(layer_, x, state ? state->h : Tensor(), hidden_size_, "hidden state h");
   Tensor c = cell_state(layer_, x, state ? state->c : Tensor(), hidden_size_, "cell state c");
   check_cell_input(layer_, x, input_size_);
-  return step(0, project_input(0, x), h, c);
+  return step(0, project_input(0, x), h, c, weight_hh_[0].t());
 }
 
 RNN::RNN(std::int64_t input_size, std::int64_t hidden_size, const RecurrentOptions& options, Generator& gen)

@@ -445,7 +445,7 @@ std::vector<BadInput> table(const tg::test::TempDir& dir, const tg::FashionMNIST
          m.forward(ones({1}));
        },
        K::Value,
-       {"Module", "forward()", "call its own methods"}},
+       {"Module", "single-tensor forward(x)", "call it with its own arguments"}},
       {"Module::remove_hook",
        [] { tg::ReLU().remove_hook(5); },
        K::Value,

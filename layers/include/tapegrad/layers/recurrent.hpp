@@ -79,9 +79,11 @@ class RecurrentBase : public Module {
  protected:
   RecurrentBase(const char* layer, Kind kind, std::int64_t input_size, std::int64_t hidden_size,
                 const RecurrentOptions& options, bool cell, Generator& gen);
-  // One step of layer k: x [B, in] (or its projection, when given) and h, c [B, H].
-  LSTMState step(int layer, const Tensor& x_projected, const Tensor& h, const Tensor& c) const;
-  Tensor project_input(int layer, const Tensor& x) const;  // x W_ih^T + b_ih
+  // One step of layer k: the projected input x W_ih^T + b_ih [B, G H], h and c [B, H], and
+  // W_hh^T [H, G H].
+  LSTMState step(int layer, const Tensor& x_projected, const Tensor& h, const Tensor& c, const Tensor& w_hh_t) const;
+  Tensor project_input(int layer, const Tensor& x) const;      // x W_ih^T + b_ih
+  Tensor hidden_step(const Tensor& x, const Tensor& h) const;  // RNNCell's and GRUCell's forward
   // The whole sequence through every layer: x [T, B, in], h0, c0 [L, B, H] (defined).
   LSTMOutput run(const Tensor& x, const Tensor& h0, const Tensor& c0) const;
   // Checks and normalises a sequence call: returns x as [T, B, in] and the initial state as
