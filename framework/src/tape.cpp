@@ -19,6 +19,9 @@ using detail::output_index;
 
 namespace {
 constexpr std::size_t kMinPruneAt = 1024;
+// Bit k of an OpInfo mask. The masks have 32 bits; the inputs and outputs past them (a stack of
+// 64 steps, a split into 40 chunks: only variadic ops have so many) have none set.
+bool bit(std::uint32_t mask, std::size_t k) { return k < 32 && (mask >> k & 1); }
 }  // namespace
 
 Tape::Tape() : id_(detail::next_tape_id()), prune_at_(kMinPruneAt), growth_warning_(make_growth_warning()) {
@@ -58,7 +61,7 @@ void Tape::record(const OpInfo& op, TensorArgs inputs, std::span<Tensor> outputs
     detail::fail_arity(op, inputs.size(), outputs.size());
   if (op.no_grad_inputs != 0)
     for (std::size_t k = 0; k < inputs.size(); ++k)
-      if ((op.no_grad_inputs >> k & 1) && inputs[k].defined() && inputs[k].requires_grad())
+      if (bit(op.no_grad_inputs, k) && inputs[k].defined() && inputs[k].requires_grad())
         detail::fail_no_grad_input(op, k, inputs[k]);
   if (size_ >= prune_at_) prune();
   ++since_backward_;
@@ -73,7 +76,7 @@ void Tape::record(const OpInfo& op, TensorArgs inputs, std::span<Tensor> outputs
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     const Tensor& t = inputs[k];
     Edge& in = e.inputs.emplace_back();
-    if (!t.defined() || !t.requires_grad() || (op.no_grad_inputs >> k & 1)) continue;
+    if (!t.defined() || !t.requires_grad() || bit(op.no_grad_inputs, k)) continue;
     if (t.impl().history != 0 && t.impl().tape != id_) {  // refused: the tape is left as it was
       at(--size_).~TapeEntry();
       detail::fail_other_tape(op.name, "an input", t.impl());
@@ -91,7 +94,7 @@ void Tape::record(const OpInfo& op, TensorArgs inputs, std::span<Tensor> outputs
   no_grad_outputs |= op.no_grad_outputs;
   for (std::size_t k = 0; k < outputs.size(); ++k) {
     e.outputs.emplace_back().tensor = outputs[k].impl_ptr();
-    if (no_grad_outputs >> k & 1) continue;
+    if (bit(no_grad_outputs, k)) continue;
     TensorImpl& out = outputs[k].impl();
     out.requires_grad = true;
     out.history = history_of(e.id, k);

@@ -109,3 +109,22 @@ TEST_CASE("squeeze and unsqueeze are views; flip reverses dims", "[ops][join]") 
   CHECK(f.tolist() == std::vector<double>{2, 1, 0, 5, 4, 3});
   CHECK(range({2, 3}).flip({0, 1}).tolist() == std::vector<double>{5, 4, 3, 2, 1, 0});
 }
+
+TEST_CASE("stack, cat and split take more tensors than an op's 32-bit masks have bits", "[ops][join]") {
+  // The unrolled recurrence of a 64-step sequence stacks 64 outputs; a split into 40 chunks
+  // returns 40. Inputs and outputs past bit 31 of OpInfo's masks need and get gradients.
+  tg::Generator gen(9);
+  std::vector<Tensor> steps;
+  for (int t = 0; t < 64; ++t) steps.push_back(tg::randn({2, 3}, gen).requires_grad_());
+  Tensor w = tg::randn({64, 2, 3}, gen);
+  (tg::stack(steps, 0) * w).sum().backward();
+  for (int t = 0; t < 64; ++t) CHECK(tg::test::allclose(steps[t].grad(), tg::select(w, 0, t)));
+  Tensor x = tg::randn({40, 2}, gen).requires_grad_();
+  std::vector<Tensor> parts = tg::split(x, 1, 0);
+  REQUIRE(parts.size() == 40);
+  Tensor total = parts[0].sum();
+  for (std::size_t k = 1; k < parts.size(); ++k) total = total + parts[k].sum() * static_cast<double>(k + 1);
+  total.backward();
+  CHECK(x.grad().at<float>({39, 1}) == 40.0f);
+  CHECK(x.grad().at<float>({33, 0}) == 34.0f);
+}
