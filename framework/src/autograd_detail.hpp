@@ -33,18 +33,22 @@ std::uint32_t next_tape_id();
 [[noreturn]] void fail_saved(const TapeEntry& e, std::size_t index, std::size_t k, const Tensor& t);
 
 // The gradient backward() starts from: `seed` checked against the root, or 1 for a scalar.
-Tensor seed_gradient(const Tensor& root, const Tensor& seed);
+// With create_graph the seed keeps its own history (a gradient of a gradient may be seeded
+// by a tensor that requires grad); otherwise it is detached.
+Tensor seed_gradient(const Tensor& root, const Tensor& seed, bool create_graph = false);
 
 // sum += g for backward()'s private sums: g is kept as it is (shared or not); a second
 // contribution is added in place only when nothing else holds the sum's buffer.
 void add_to(Tensor& sum, Tensor g);
-// The leaf's hooks on g, g into its .grad, then its post-accumulate hooks.
-void deliver_to_leaf(const ImplPtr& leaf, Tensor g);
+// The leaf's hooks on g, g into its .grad, then its post-accumulate hooks. With
+// create_graph the sum is out of place and recorded, as PyTorch's AccumulateGrad does in grad
+// mode, so that .grad is itself differentiable.
+void deliver_to_leaf(const ImplPtr& leaf, Tensor g, bool create_graph = false);
 bool has_leaf_hooks(const TensorImpl& leaf);
 // g after each of t's hooks (a defined result replaces it).
 Tensor run_hooks(TensorImpl& t, Tensor g);
 // .grad += g for a non-leaf that retains its gradient.
-void retain(TensorImpl& t, const Tensor& g);
+void retain(TensorImpl& t, const Tensor& g, bool create_graph = false);
 
 // ~TensorImpl tells its thread's tape that an output died, so that pruning walks the tape
 // only when it can find something to drop.

@@ -48,8 +48,55 @@ std::string FunctionDetail::demangle(const char* mangled) {
   return out;
 }
 
+namespace {
+
+// The entry a once_differentiable backward's gradients get under create_graph: its inputs are
+// what those gradients depend on (the output gradients and the op's inputs), and its backward
+// refuses to run.
+const OpInfo& once_differentiable_op() {
+  static OpInfo info = [] {
+    OpInfo i = FunctionDetail::make_op_info("once_differentiable");
+    i.grad_fn = "OnceDifferentiableBackward";
+    return i;
+  }();
+  static const bool registered = (register_op(info), true);
+  (void)registered;
+  return info;
+}
+
+// Runs a once_differentiable backward without recording, and records each gradient it gave
+// as the output of an entry whose backward names `name` in an AutogradError.
+std::vector<Tensor> run_once_differentiable(const char* name, BackwardContext& b, AutogradContext& ctx,
+                                            FunctionDetail::Run run, const std::vector<Tensor>& grads) {
+  std::vector<Tensor> result;
+  {
+    NoGradGuard no_grad;
+    result = run(ctx, grads);
+  }
+  std::vector<Tensor> deps;
+  for (const Tensor& g : grads)
+    if (g.defined() && g.requires_grad()) deps.push_back(g);
+  for (const Edge& in : b.entry().inputs)
+    if (in.tensor.defined()) deps.push_back(in.tensor);
+  if (deps.empty()) return result;
+  for (Tensor& r : result) {
+    if (!r.defined()) continue;
+    r = r.detach();
+    Tape::current().record(once_differentiable_op(), deps, std::span<Tensor>(&r, 1), {}, [name](BackwardContext&) {
+      fail<AutogradError>(
+          "backward: {}'s backward is marked once_differentiable (it computes with something the tape does not "
+          "see), so the gradient it gave cannot be differentiated again; write its backward with tensor ops and "
+          "remove once_differentiable to take second derivatives through it",
+          name);
+    });
+  }
+  return result;
+}
+
+}  // namespace
+
 void FunctionDetail::record(const OpInfo& op, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs,
-                            std::shared_ptr<AutogradContext> ctx, Run run) {
+                            std::shared_ptr<AutogradContext> ctx, Run run, bool once_differentiable) {
   std::uint32_t no_grad_outputs = 0;
   for (std::size_t k = 0; k < outputs.size(); ++k) {
     Tensor& out = outputs[k];
@@ -65,6 +112,7 @@ void FunctionDetail::record(const OpInfo& op, const std::vector<Tensor>& inputs,
       if (nd.impl_ptr() == outputs[k].impl_ptr() && k < 32) no_grad_outputs |= std::uint32_t{1} << k;
   }
   ctx->non_differentiable_.clear();
+  ctx->once_differentiable_ = once_differentiable;
   std::vector<Tensor> saved = std::move(ctx->to_save_);  // the entry holds them from here on
   ctx->to_save_.clear();
   Tape::current().record(
@@ -75,7 +123,9 @@ void FunctionDetail::record(const OpInfo& op, const std::vector<Tensor>& inputs,
         ctx->backward_ = &b;
         std::vector<Tensor> result;
         try {
-          result = run(*ctx, grads);
+          result = ctx->once_differentiable_ && b.create_graph()
+                       ? run_once_differentiable(b.entry().op->name, b, *ctx, run, grads)
+                       : run(*ctx, grads);
         } catch (...) {
           ctx->backward_ = nullptr;
           throw;

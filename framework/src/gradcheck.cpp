@@ -4,7 +4,10 @@
 
 #include <fmt/format.h>
 
+#include "tapegrad/autograd.hpp"
 #include "tapegrad/error.hpp"
+#include "tapegrad/generator.hpp"
+#include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -105,6 +108,58 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     }
   }
   return result;
+}
+
+GradcheckResult gradgradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                              const std::vector<Tensor>& inputs, GradcheckOptions options) {
+  if (!f) fail<ValueError>("gradgradcheck: f is empty; pass a function of the inputs");
+  if (inputs.empty()) fail<ValueError>("gradgradcheck: no inputs; pass the tensors f is a function of");
+  bool any_requires = false;
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    if (!inputs[k].defined()) fail<ValueError>("gradgradcheck: input {} is undefined; pass a tensor", k);
+    any_requires = any_requires || inputs[k].requires_grad();
+  }
+  // Which inputs are differentiated (as gradcheck decides), and the seed v of f's output.
+  std::vector<Tensor> args;
+  std::vector<bool> diff;
+  for (const Tensor& x : inputs) {
+    const bool d = x.is_floating_point() && (any_requires ? x.requires_grad() : true);
+    diff.push_back(d);
+    args.push_back(x.is_floating_point() ? x.detach().to(kFloat64).clone().requires_grad_(d) : x.detach());
+  }
+  Tensor y0;
+  {
+    NoGradGuard no_grad;
+    y0 = f(args);
+  }
+  if (!y0.defined() || !y0.is_floating_point())
+    fail<ValueError>("gradgradcheck: f must return a floating tensor to differentiate");
+  Generator gen(20261203);
+  args.push_back(randn(y0.shape(), gen, {.dtype = kFloat64}).requires_grad_());
+  const std::size_t n = inputs.size();
+  auto first_derivatives = [&](const std::vector<Tensor>& a) {
+    EnableGradGuard enable;  // gradcheck's numeric side calls this without grad mode
+    std::vector<Tensor> xs(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n)), wrt;
+    for (std::size_t k = 0; k < n; ++k)
+      if (diff[k]) {
+        if (!xs[k].requires_grad()) xs[k] = xs[k].detach().requires_grad_();
+        wrt.push_back(xs[k]);
+      }
+    Tensor y = f(xs);
+    std::vector<Tensor> parts;
+    if (y.requires_grad()) {
+      for (const Tensor& g : grad({y}, wrt, {.grad_outputs = {a[n]}, .create_graph = true, .materialize_grads = true}))
+        parts.push_back(reshape(g, {-1}));
+    } else {
+      for (const Tensor& x : wrt) parts.push_back(zeros({x.numel()}, {.dtype = kFloat64}));
+    }
+    Tensor out = cat(parts, 0);
+    // A first derivative that is constant (sign, a step) has second derivative 0 and no
+    // graph: joined to v by a zero term, so that gradcheck compares zeros with zeros.
+    if (!out.requires_grad() && a[n].requires_grad()) out = out + a[n].sum() * 0.0;
+    return out;
+  };
+  return gradcheck(first_derivatives, args, options);
 }
 
 }  // namespace tg

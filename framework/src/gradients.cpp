@@ -39,9 +39,15 @@ void add_in_place(Tensor& sum, const Tensor& g) {
 // anything else (an output gradient passed straight through, a user's tensor, another
 // leaf's .grad) is copied before it is stored: the user and the optimizer write to
 // .grad in place, and that must never reach someone else's data.
-void add_to_grad(Tensor& grad, Tensor g) {
+// With create_graph (grad mode on) the copy and the sum are recorded and out of place: .grad
+// is then a tensor of the new graph, and no tensor that graph saved is written to.
+void add_to_grad(Tensor& grad, Tensor g, bool create_graph) {
   if (!grad.defined()) {
-    grad = sole_owner(g) ? std::move(g) : g.clone();  // grad mode is off: clone() records nothing
+    grad = sole_owner(g) ? std::move(g) : g.clone();  // without create_graph, clone() records nothing
+    return;
+  }
+  if (create_graph) {
+    grad = grad + g;
     return;
   }
   add_in_place(grad, g);
@@ -133,7 +139,7 @@ void fail_saved(const TapeEntry& e, std::size_t index, std::size_t k, const Tens
       e.op->name, index, which, dtype_name(t.dtype()), t.shape(), s.version(), t.version());
 }
 
-Tensor seed_gradient(const Tensor& root, const Tensor& seed) {
+Tensor seed_gradient(const Tensor& root, const Tensor& seed, bool create_graph) {
   // The usual seed, a 0-d one, is shared rather than made anew at every backward(): the
   // sums it may reach copy a shared gradient before they write to it (add_to, add_to_grad).
   thread_local const Tensor one32 = ones({}), one64 = ones({}, {.dtype = kFloat64});
@@ -147,6 +153,7 @@ Tensor seed_gradient(const Tensor& root, const Tensor& seed) {
     if (!(seed.shape() == r.shape))
       fail<ShapeError>("backward: seed gradient has shape {} but the tensor has shape {}; pass a seed of shape {}",
                        seed.shape(), r.shape, r.shape);
+    if (create_graph) return seed.dtype() == r.dtype ? seed : seed.to(r.dtype);
     return seed.detach().to(r.dtype);
   }
   if (r.shape.numel() != 1)
@@ -191,12 +198,12 @@ Tensor run_hooks(TensorImpl& t, Tensor g) {
   return g;
 }
 
-void retain(TensorImpl& t, const Tensor& g) {
-  if (t.meta && t.meta->retains_grad) add_to_grad(t.meta->grad, g);
+void retain(TensorImpl& t, const Tensor& g, bool create_graph) {
+  if (t.meta && t.meta->retains_grad) add_to_grad(t.meta->grad, g, create_graph);
 }
 
-void deliver_to_leaf(const ImplPtr& leaf, Tensor g) {
-  add_to_grad(leaf->autograd_meta().grad, run_hooks(*leaf, std::move(g)));
+void deliver_to_leaf(const ImplPtr& leaf, Tensor g, bool create_graph) {
+  add_to_grad(leaf->autograd_meta().grad, run_hooks(*leaf, std::move(g)), create_graph);
   if (leaf->meta->post_accumulate_hooks.empty()) return;
   Tensor handle(leaf);
   for (const auto& [id, hook] : leaf->meta->post_accumulate_hooks) hook(handle);
@@ -232,19 +239,31 @@ void Tape::hold_leaves(std::size_t top, const std::vector<char>& used) {
             [](const PendingLeaf& a, const PendingLeaf& b) { return a.last_use < b.last_use; });
 }
 
+GradTarget* Tape::target_leaf(const TensorImpl* leaf) const {
+  for (GradTarget& t : targets_)
+    if (t.leaf.get() == leaf) return &t;
+  return nullptr;
+}
+
 void Tape::send_to_leaf(const ImplPtr& leaf, Tensor grad) {
+  if (!targets_.empty()) {  // tg::grad: a leaf it asked for captures its gradient; no .grad changes
+    if (GradTarget* t = target_leaf(leaf.get())) add_grad(t->grad, std::move(grad));
+    return;
+  }
   for (PendingLeaf& p : pending_)
-    if (p.leaf == leaf) return detail::add_to(p.grad, std::move(grad));
+    if (p.leaf == leaf)
+      return create_graph_ ? add_grad(p.grad, std::move(grad)) : detail::add_to(p.grad, std::move(grad));
   for (auto it = leaf_sums_.rbegin(); it != leaf_sums_.rend(); ++it)
-    if (it->leaf == leaf) return detail::add_to(it->grad, std::move(grad));
+    if (it->leaf == leaf)
+      return create_graph_ ? add_grad(it->grad, std::move(grad)) : detail::add_to(it->grad, std::move(grad));
   // Note: a linear search, so the sums are kept for a few leaves only (models have tens of
   // parameter tensors); beyond them a gradient goes to .grad at once.
   if (leaf_sums_.size() < 64) return leaf_sums_.push_back({leaf, std::move(grad)});
-  detail::deliver_to_leaf(leaf, std::move(grad));
+  detail::deliver_to_leaf(leaf, std::move(grad), create_graph_);
 }
 
 void Tape::deliver_leaf_sums() {
-  for (LeafSum& s : leaf_sums_) detail::deliver_to_leaf(s.leaf, std::move(s.grad));
+  for (LeafSum& s : leaf_sums_) detail::deliver_to_leaf(s.leaf, std::move(s.grad), create_graph_);
   leaf_sums_.clear();
 }
 
@@ -252,7 +271,7 @@ void Tape::release_leaves(std::size_t index) {
   while (!pending_.empty() && pending_.back().last_use == index) {
     PendingLeaf p = std::move(pending_.back());
     pending_.pop_back();
-    if (p.grad.defined()) detail::deliver_to_leaf(p.leaf, std::move(p.grad));
+    if (p.grad.defined()) detail::deliver_to_leaf(p.leaf, std::move(p.grad), create_graph_);
   }
 }
 

@@ -97,6 +97,21 @@ std::int64_t TapeView::saved_bytes() const {
   return total;
 }
 
+std::int64_t TapeView::made_by(std::size_t i) const {
+  const std::uint64_t by = entry(i).made_by;
+  if (by == 0) return -1;
+  std::int64_t p = tape_.find(by, i);
+  return p >= 0 ? p : -2;
+}
+
+namespace {
+// " (backward of #3)": the mark of an entry that a recording backward added.
+std::string made_by_mark(const TapeView& view, std::size_t i) {
+  const std::int64_t by = view.made_by(i);
+  return by == -1 ? std::string() : by >= 0 ? fmt::format("  (backward of #{})", by) : "  (backward of a freed entry)";
+}
+}  // namespace
+
 std::vector<char> TapeView::reachable(const Tensor& root, const char* op) const {
   std::vector<char> used;
   std::int64_t top = index_of(root);
@@ -119,7 +134,7 @@ std::string to_string(const Tape& tape) {
   const TapeView view(tape);
   Namer name;
   std::vector<std::string> ops, ins, outs, saved;
-  std::size_t op_width = 0, in_width = 0, out_width = 0;
+  std::size_t op_width = 0, in_width = 0, out_width = 0, recorded_by_backward = 0;
   for (std::size_t i = 0; i < view.size(); ++i) {
     std::string in;
     for (std::size_t k = 0; k < view.num_inputs(i); ++k) {
@@ -144,7 +159,8 @@ std::string to_string(const Tape& tape) {
       out += fmt::format("{}{} {}", k ? ", " : "", output_name(view, i, k), o.defined() ? o.shape().str() : "(freed)");
     }
     std::int64_t bytes = view.saved_bytes(i);
-    ops.push_back(fmt::format("#{}  {}", i, view.op(i).name));
+    ops.push_back(fmt::format("#{}  {}{}", i, view.op(i).name, made_by_mark(view, i)));
+    recorded_by_backward += view.made_by(i) != -1;
     ins.push_back(std::move(in));
     outs.push_back(std::move(out));
     saved.push_back(bytes ? "saved " + bytes_text(bytes) : "");
@@ -154,6 +170,9 @@ std::string to_string(const Tape& tape) {
   }
   std::string text =
       fmt::format("tape: {} entries, {} saved for backward\n", view.size(), bytes_text(view.saved_bytes()));
+  if (recorded_by_backward > 0)
+    text += fmt::format("  ({} of them recorded by a backward with create_graph, marked \"backward of #i\")\n",
+                        recorded_by_backward);
   for (std::size_t i = 0; i < view.size(); ++i) {
     std::string line = fmt::format("  {:<{}}  in: {:<{}}  ->  {:<{}}  {}", ops[i], op_width, ins[i], in_width, outs[i],
                                    out_width, saved[i]);
@@ -194,7 +213,17 @@ std::string to_dot(const Tensor& root, const std::vector<std::pair<std::string, 
   std::vector<char> used = view.reachable(root, "to_dot");
   for (std::size_t i = 0; i < used.size(); ++i) {
     if (!used[i]) continue;
-    dot += fmt::format("  op{} [shape=box, style=rounded, label=\"#{} {}\"];\n", i, i, view.op(i).name);
+    // An entry that a recording backward added is drawn filled, with a dotted edge from the
+    // first-order entry whose backward function recorded it (when that one is drawn too).
+    if (const std::int64_t by = view.made_by(i); by == -1) {
+      dot += fmt::format("  op{} [shape=box, style=rounded, label=\"#{} {}\"];\n", i, i, view.op(i).name);
+    } else {
+      dot += fmt::format(
+          "  op{} [shape=box, style=\"rounded,filled\", fillcolor=\"#fde9c9\", label=\"#{} {}\\n{}\"];\n", i, i,
+          view.op(i).name, by >= 0 ? fmt::format("backward of #{}", by) : std::string("backward of a freed entry"));
+      if (by >= 0 && static_cast<std::size_t>(by) < used.size() && used[static_cast<std::size_t>(by)])
+        dot += fmt::format("  op{} -> op{} [style=dotted, color=\"#b45f06\", label=\"backward\"];\n", by, i);
+    }
     for (std::size_t k = 0; k < view.num_outputs(i); ++k) {
       Tensor out = view.output(i, k);
       std::string node = view.num_outputs(i) == 1 ? fmt::format("t{}", i) : fmt::format("t{}_{}", i, k);
@@ -240,13 +269,15 @@ BackwardTrace::BackwardTrace(std::int64_t max_values) : TapeObserver(kBackward),
 void BackwardTrace::on_backward_entry(const Tape& tape, std::size_t index) {
   const TapeEntry& e = tape.entry(index);
   const Tensor& grad = e.outputs[0].grad;
-  steps_.push_back({index, e.op->name, grad.defined() ? traced(grad) : TracedTensor{}, {}});
+  steps_.push_back(
+      {index, e.op->name, grad.defined() ? traced(grad) : TracedTensor{}, {}, TapeView(tape).made_by(index)});
 }
 
 void BackwardTrace::on_backward_input(const Tape& tape, std::size_t index, std::size_t input, const Tensor& grad) {
   const TapeEntry& e = tape.entry(index);
-  if (steps_.empty() || steps_.back().index != index) steps_.push_back({index, e.op->name, {}, {}});
   TapeView view(tape);
+  if (steps_.empty() || steps_.back().index != index)
+    steps_.push_back({index, e.op->name, {}, {}, view.made_by(index)});
   std::int64_t p = view.producer(index, input);
   const Edge& in = e.inputs[input];
   std::string source = p >= 0 ? output_name(view, static_cast<std::size_t>(p), view.producer_output(index, input))
@@ -266,7 +297,10 @@ std::string BackwardTrace::to_json(int indent) const {
     nlohmann::json inputs = nlohmann::json::array();
     for (const TracedInput& in : s.inputs)
       inputs.push_back({{"input", in.input}, {"source", in.source}, {"grad", tensor(in.grad)}});
-    steps.push_back({{"index", s.index}, {"op", s.op}, {"grad_output", tensor(s.grad_output)}, {"inputs", inputs}});
+    nlohmann::json step = {
+        {"index", s.index}, {"op", s.op}, {"grad_output", tensor(s.grad_output)}, {"inputs", inputs}};
+    if (s.made_by != -1) step["made_by"] = s.made_by;  // an entry a recording backward added
+    steps.push_back(std::move(step));
   }
   return nlohmann::json{{"steps", steps}}.dump(indent) + "\n";
 }

@@ -63,11 +63,12 @@ void Tape::record(const OpInfo& op, TensorArgs inputs, std::span<Tensor> outputs
     for (std::size_t k = 0; k < inputs.size(); ++k)
       if (bit(op.no_grad_inputs, k) && inputs[k].defined() && inputs[k].requires_grad())
         detail::fail_no_grad_input(op, k, inputs[k]);
-  if (size_ >= prune_at_) prune();
+  if (size_ >= prune_at_ && !sweeping_) prune();  // a recording backward: entries must not move under it
   ++since_backward_;
   TapeEntry& e = append();
   e.id = detail::next_entry_id();
   e.op = &op;
+  e.made_by = recording_for_;
   auto output_of = [&](const Tensor& t) {  // which output t is (an in-place op's input, a saved result), or -1
     for (std::size_t k = 0; k < outputs.size(); ++k)
       if (t.impl_ptr() == outputs[k].impl_ptr()) return static_cast<int>(k);
@@ -131,6 +132,10 @@ std::int64_t Tape::find(std::uint64_t id, std::size_t below) const {
 void Tape::reachable(std::size_t top, const char* op, std::vector<char>& used) const {
   used.assign(top + 1, 0);
   used[top] = 1;
+  walk(top, op, used);
+}
+
+void Tape::walk(std::size_t top, const char* op, std::vector<char>& used) const {
   for (std::size_t i = top + 1; i-- > 0;) {
     if (!used[i]) continue;
     for (const Edge& in : at(i).inputs) {
@@ -146,7 +151,11 @@ void Tape::reachable(std::size_t top, const char* op, std::vector<char>& used) c
   }
 }
 
+// The first-order backward from one root, the path every training step takes: the general
+// sweep below without its multiple roots, recording and targets, kept lean (it is most of the
+// cost of a tiny graph's backward).
 void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
+  if (sweeping_) fail_nested();
   TensorImpl& r = root.impl();
   if (r.history != 0 && r.tape != id_) detail::fail_other_tape("backward", "the tensor", r);
   Tensor g0 = detail::seed_gradient(root, seed);
@@ -159,25 +168,140 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
   reachable(static_cast<std::size_t>(top), "backward", used_);
   hold_leaves(static_cast<std::size_t>(top), used_);
   at(static_cast<std::size_t>(top)).outputs[output_index(r.history)].grad = std::move(g0);
+  sweeping_ = true;
   try {
-    // The sweep: an entry's outputs have every gradient they get once the entries after it ran.
-    for (std::size_t i = static_cast<std::size_t>(top) + 1; i-- > 0;) {
+    sweep(static_cast<std::size_t>(top));
+  } catch (...) {
+    sweeping_ = false;
+    throw;
+  }
+  sweeping_ = false;
+  deliver_leaf_sums();
+  if (!retain_graph) compact(used_);
+}
+
+void Tape::fail_nested() {
+  fail<AutogradError>(
+      "backward: called while a backward pass of this thread's tape is running (from a hook or a custom "
+      "function's backward); compute the gradient after the outer backward() returns, or use "
+      "create_graph = true and tg::grad on its result");
+}
+
+// The sweep: an entry's outputs have every gradient they get once the entries after it ran.
+// On an error, no gradient is left behind for the next backward() to add to.
+void Tape::sweep(std::size_t top) {
+  try {
+    for (std::size_t i = top + 1; i-- > 0;) {
       if (!used_[i]) continue;
-      run_entry(i);
+      run_entry(i, targets_.empty() || needed_[i]);
       release_leaves(i);
     }
-  } catch (...) {  // leave no gradient behind for the next backward() to add to
-    for (std::size_t i = 0; i <= static_cast<std::size_t>(top); ++i)
+  } catch (...) {
+    for (std::size_t i = 0; i < used_.size(); ++i)
       for (EntryOutput& o : at(i).outputs) o.grad = Tensor();
     pending_.clear();
     leaf_sums_.clear();
     throw;
   }
+}
+
+namespace {
+// Grad mode and the tape's sweep state for one backward(), restored however it ends.
+struct SweepState {
+  bool grad_enabled, sweeping, create_graph;
+  std::uint64_t recording_for;
+  std::span<GradTarget> targets;
+};
+}  // namespace
+
+void Tape::backward(std::span<const Tensor> roots, std::span<const Tensor> seeds, bool retain_graph, bool create_graph,
+                    std::span<GradTarget> targets) {
+  if (sweeping_) fail_nested();
+  SmallVector<Tensor, 1> g0;
+  for (std::size_t k = 0; k < roots.size(); ++k) {
+    const TensorImpl& r = roots[k].impl();
+    if (r.history != 0 && r.tape != id_) detail::fail_other_tape("backward", "the tensor", r);
+    g0.push_back(detail::seed_gradient(roots[k], k < seeds.size() ? seeds[k] : Tensor(), create_graph));
+  }
+  // Backward functions compute with ops, which record only for a backward that creates a graph.
+  const SweepState before{is_grad_enabled(), sweeping_, create_graph_, recording_for_, targets_};
+  set_grad_enabled(create_graph);
+  sweeping_ = true;
+  create_graph_ = create_graph;
+  targets_ = targets;
+  struct Restore {
+    Tape& tape;
+    const SweepState& s;
+    ~Restore() {
+      set_grad_enabled(s.grad_enabled);
+      tape.sweeping_ = s.sweeping;
+      tape.create_graph_ = s.create_graph;
+      tape.recording_for_ = s.recording_for;
+      tape.targets_ = s.targets;
+    }
+  } restore{*this, before};
+  since_backward_ = 0;
+  // The entries the roots come from; the walk checks the whole graph before any gradient
+  // moves, so a failing backward() changes nothing.
+  std::int64_t top = -1;
+  SmallVector<std::size_t, 1> tops;
+  for (std::size_t k = 0; k < roots.size(); ++k) {
+    const TensorImpl& r = roots[k].impl();
+    std::int64_t t = r.history == 0 ? 0 : find(entry_id(r.history));
+    if (t < 0) detail::fail_freed("backward", fmt::format("cannot backward through {} a second time", r.shape));
+    tops.push_back(static_cast<std::size_t>(t));
+    if (r.history != 0) top = std::max(top, t);
+  }
+  if (top >= 0) {
+    used_.assign(static_cast<std::size_t>(top) + 1, 0);
+    for (std::size_t k = 0; k < roots.size(); ++k)
+      if (roots[k].impl().history != 0) used_[tops[k]] = 1;
+    walk(static_cast<std::size_t>(top), "backward", used_);
+  } else {
+    used_.clear();
+  }
+  pending_.clear();
+  if (top >= 0 && targets_.empty()) hold_leaves(static_cast<std::size_t>(top), used_);
+  if (top >= 0 && !targets_.empty()) mark_needed(static_cast<std::size_t>(top));
+  for (std::size_t k = 0; k < roots.size(); ++k) {
+    const TensorImpl& r = roots[k].impl();
+    if (r.history == 0)
+      send_to_leaf(roots[k].impl_ptr(), std::move(g0[k]));
+    else
+      add_grad(at(tops[k]).outputs[output_index(r.history)].grad, std::move(g0[k]));
+  }
+  if (top >= 0) sweep(static_cast<std::size_t>(top));
   deliver_leaf_sums();
   if (!retain_graph) compact(used_);
 }
 
-void Tape::run_entry(std::size_t index) {
+// needed_[i]: entry i leads to a target (an input edge is a target leaf, or comes from a
+// target or from a needed entry). Entries that do not are not run: tg::grad computes only
+// what its inputs need.
+void Tape::mark_needed(std::size_t top) {
+  needed_.assign(top + 1, 0);
+  for (std::size_t i = 0; i <= top; ++i) {
+    if (!used_[i]) continue;
+    for (const Edge& in : at(i).inputs) {
+      if (in.producer == 0) {
+        if (in.tensor.defined() && target_leaf(&in.tensor.impl())) needed_[i] = 1;
+        continue;
+      }
+      for (const GradTarget& t : targets_)
+        if (t.history == in.producer) needed_[i] = 1;
+      if (needed_[i]) continue;
+      std::int64_t p = find(entry_id(in.producer), i);
+      if (p >= 0 && needed_[static_cast<std::size_t>(p)]) needed_[i] = 1;
+    }
+  }
+}
+
+void Tape::add_grad(Tensor& sum, Tensor g) const {
+  if (!create_graph_) return detail::add_to(sum, std::move(g));
+  sum = sum.defined() ? sum + g : std::move(g);  // recorded, and never into a tensor the new graph saved
+}
+
+void Tape::run_entry(std::size_t index, bool propagate) {
   TapeEntry& e = at(index);
   bool any = false;
   for (std::size_t k = 0; k < e.outputs.size(); ++k) {
@@ -185,16 +309,31 @@ void Tape::run_entry(std::size_t index) {
     if (e.watched && o.grad.defined())  // hooks and retain_grad() of the tensor this entry computed
       if (auto out = o.tensor.lock(); out && out->history == history_of(e.id, k)) {
         o.grad = detail::run_hooks(*out, std::move(o.grad));
-        detail::retain(*out, o.grad);
+        if (targets_.empty()) detail::retain(*out, o.grad, create_graph_);
       }
     any = any || o.grad.defined();
   }
-  if (!any) return;  // no gradient reached it: nothing to pass on
+  if (!targets_.empty()) {  // tg::grad: a non-leaf input's gradient is complete here
+    for (std::size_t k = 0; k < e.outputs.size(); ++k)
+      for (GradTarget& t : targets_)
+        if (t.history == history_of(e.id, k) && e.outputs[k].grad.defined()) add_grad(t.grad, e.outputs[k].grad);
+    if (!propagate) any = false;  // none of tg::grad's inputs is below it
+  }
+  if (!any) {
+    for (EntryOutput& o : e.outputs) o.grad = Tensor();
+    return;
+  }
   if (watch_backward_)
     for (TapeObserver* o : observers_)
       if (o->events() & TapeObserver::kBackward) o->on_backward_entry(*this, index);
   BackwardContext ctx(*this, e, index);
-  e.backward(ctx);
+  if (create_graph_) {  // what this backward function records is marked as its (Note [recording backward])
+    recording_for_ = e.id;
+    e.backward(ctx);
+    recording_for_ = 0;
+  } else {
+    e.backward(ctx);
+  }
   for (EntryOutput& o : e.outputs) o.grad = Tensor();
 }
 
@@ -226,7 +365,11 @@ void BackwardContext::accumulate(std::size_t input, Tensor grad) {
       if (o->events() & TapeObserver::kBackward) o->on_backward_input(tape_, index_, input, grad);
   if (in.producer == 0) return tape_.send_to_leaf(in.tensor.impl_ptr(), std::move(grad));
   auto p = static_cast<std::size_t>(tape_.find(entry_id(in.producer), index_));  // reachable() found it
-  detail::add_to(tape_.at(p).outputs[output_index(in.producer)].grad, std::move(grad));
+  Tensor& sum = tape_.at(p).outputs[output_index(in.producer)].grad;
+  if (tape_.create_graph_)
+    tape_.add_grad(sum, std::move(grad));
+  else
+    detail::add_to(sum, std::move(grad));  // the first-order path, as short as it can be
 }
 
 // Walking from the end, an entry whose outputs have all expired can never receive a

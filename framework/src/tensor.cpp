@@ -284,6 +284,13 @@ void Tensor::backward(const Tensor& seed, bool retain_graph) const {
   Tape::current().backward(*this, seed, retain_graph);
 }
 
+void Tensor::backward(const BackwardOptions& options) const { backward(Tensor(), options); }
+
+void Tensor::backward(const Tensor& seed, const BackwardOptions& options) const {
+  Tape::current().backward(std::span<const Tensor>(this, 1), std::span<const Tensor>(&seed, 1),
+                           options.retain_graph.value_or(options.create_graph), options.create_graph);
+}
+
 int Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) {
   TensorImpl& t = impl();
   if (!t.requires_grad)

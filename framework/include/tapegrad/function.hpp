@@ -22,6 +22,12 @@
 // per output (undefined where none arrived) and returns one per tensor input, flattened in
 // argument order (an undefined Tensor() where there is none); a wrong count or shape is an
 // AutogradError naming the op. docs/autograd.md, "Your own op", walks through it.
+//
+// Second derivatives: under backward with create_graph, backward runs with recording on, so a
+// backward written with tensor ops (as Swish's above) is differentiated again. A backward that
+// is not (it reads data<T>(), calls another library, or uses .detach()ed values) declares
+//   static constexpr bool once_differentiable = true;
+// and differentiating its gradients is then an AutogradError naming the op, never a wrong number.
 #include <any>
 #include <cstddef>
 #include <memory>
@@ -59,6 +65,7 @@ class AutogradContext {
   std::vector<Tensor> non_differentiable_;
   BackwardContext* backward_ = nullptr;  // during backward
   std::vector<bool> needs_;              // per tensor input, set when recorded
+  bool once_differentiable_ = false;     // T::once_differentiable (FunctionDetail::record)
 };
 
 // What Function<T> does that is not a template (function.cpp).
@@ -67,8 +74,13 @@ struct FunctionDetail {
   static std::string demangle(const char* mangled);
   // Records `outputs` = op(inputs) with ctx's saved tensors, backward calling `run`.
   using Run = std::vector<Tensor> (*)(AutogradContext& ctx, const std::vector<Tensor>& grads);
+  // once_differentiable: T's backward computes with something the tape does not see (raw
+  // data, another library), as torch.autograd.function.once_differentiable: under
+  // create_graph its gradients are recorded as an entry whose own backward is an
+  // AutogradError naming T, rather than as constants that would make a second derivative
+  // silently wrong.
   static void record(const OpInfo& op, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs,
-                     std::shared_ptr<AutogradContext> ctx, Run run);
+                     std::shared_ptr<AutogradContext> ctx, Run run, bool once_differentiable = false);
   static void collect(std::vector<Tensor>& out, const Tensor& t) { out.push_back(t); }
   static void collect(std::vector<Tensor>& out, const std::vector<Tensor>& ts) {
     out.insert(out.end(), ts.begin(), ts.end());
@@ -100,10 +112,12 @@ struct Function {
       else
         outputs = T::forward(*ctx, std::forward<Args>(args)...);
     }
+    bool once = false;
+    if constexpr (requires { T::once_differentiable; }) once = T::once_differentiable;
     if (any)
       FunctionDetail::record(
           op_info(), inputs, outputs, std::move(ctx),
-          [](AutogradContext& c, const std::vector<Tensor>& grads) { return T::backward(c, grads); });
+          [](AutogradContext& c, const std::vector<Tensor>& grads) { return T::backward(c, grads); }, once);
     if constexpr (std::is_same_v<Result, Tensor>)
       return outputs[0];
     else

@@ -34,3 +34,17 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
                           GradcheckOptions options = {});
 
 }  // namespace tg
+
+namespace tg {
+
+// gradgradcheck: second derivatives against finite differences of first derivatives, as
+// torch.autograd.gradgradcheck. The first derivatives of f, seeded by a random gradient v of
+// f's output shape (fixed seed), are computed with create_graph and checked by gradcheck as
+// a function of the inputs and of v:
+//   F(inputs, v) = [ v^T df/dinput_k for each checked input k ], flattened and joined
+// so the analytic side differentiates the recorded backward (double backward), and the
+// numeric side takes central differences of first-order gradients.
+GradcheckResult gradgradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                              const std::vector<Tensor>& inputs, GradcheckOptions options = {});
+
+}  // namespace tg

@@ -53,6 +53,10 @@ class TapeView {
   const TapeNotes* notes() const { return notes_; }
   // used[i] = 1 for the entries that the entry computing `root` depends on.
   std::vector<char> reachable(const Tensor& root, const char* op) const;
+  // For an entry that a backward with create_graph recorded (Note [recording backward]): the
+  // index of the entry whose backward function recorded it, or -2 when that entry is gone;
+  // -1 for an entry of a forward pass.
+  std::int64_t made_by(std::size_t i) const;
 
  private:
   const Tape& tape_;
@@ -101,6 +105,9 @@ struct TracedStep {
   std::string op;
   TracedTensor grad_output;
   std::vector<TracedInput> inputs;
+  // For an entry that a recording backward added: the index of the first-order entry whose
+  // backward function recorded it (-2 if that entry is gone); -1 for a forward entry.
+  std::int64_t made_by = -1;
 };
 
 // Records every step of the backward() calls made while an ObserveTape guard holds it.

@@ -109,6 +109,19 @@ struct TapeEntry {
   BackwardFn backward;
   // Some output has a hook or retain_grad(): backward() looks at the outputs only then.
   bool watched = false;
+  // Note [recording backward]: 0 for an entry the forward pass recorded; for one that a
+  // backward with create_graph recorded, the id of the entry whose backward function ran
+  // (the printed tape, the DOT graph and the trace mark it, so that the double-backward
+  // graph can be seen growing).
+  std::uint64_t made_by = 0;
+};
+
+// What tg::grad asks a backward sweep for: the gradient of each of these tensors, captured
+// instead of added to any .grad (autograd.hpp).
+struct GradTarget {
+  ImplPtr leaf;               // a leaf input
+  std::uint64_t history = 0;  // a non-leaf input: the entry output that computed it
+  Tensor grad;                // the sum of what reached it; undefined if nothing did
 };
 
 // What a backward function reads and writes: the gradients of the entry's outputs, its saved
@@ -129,6 +142,10 @@ class BackwardContext {
   void accumulate(std::size_t input, Tensor grad);
   const TapeEntry& entry() const { return entry_; }
   std::size_t index() const { return index_; }
+  // True when this backward records itself (create_graph): the gradients must then be
+  // computed with registry ops (or kernel ops with their own entry), so that a second backward
+  // can differentiate them; otherwise a fused kernel may compute them directly.
+  bool create_graph() const;
 
  private:
   Tape& tape_;
@@ -163,6 +180,14 @@ class Tape {
   void record(const OpInfo& op, TensorArgs inputs, std::span<Tensor> outputs, std::span<const Tensor> saved,
               BackwardFn&& backward, std::uint32_t no_grad_outputs = 0);
   void backward(const Tensor& root, const Tensor& seed, bool retain_graph);
+  // The general sweep: from several roots, each with its seed (undefined: 1 for a scalar);
+  // with create_graph, the backward functions run with recording on, so the gradients are
+  // new entries of this tape (Note [recording backward]); with targets, the gradients of
+  // those tensors are captured into them and no .grad changes (tg::grad).
+  void backward(std::span<const Tensor> roots, std::span<const Tensor> seeds, bool retain_graph, bool create_graph,
+                std::span<GradTarget> targets = {});
+  // True while a backward sweep of this tape runs (and records, with create_graph).
+  bool in_backward() const { return sweeping_; }
 
   // The index of the entry with this id, searching below `below`; -1 if it is not there.
   std::int64_t find(std::uint64_t id, std::size_t below) const;
@@ -195,7 +220,14 @@ class Tape {
   TapeEntry& append();
   void prune();                                 // drops entries whose outputs are all gone
   void compact(const std::vector<char>& drop);  // drops entry i where drop[i] is set
-  void run_entry(std::size_t index);
+  void run_entry(std::size_t index, bool propagate = true);
+  void sweep(std::size_t top);
+  [[noreturn]] static void fail_nested();
+  void mark_needed(std::size_t top);
+  void walk(std::size_t top, const char* op, std::vector<char>& used)
+      const;  // reachable() from the marks in used  // needed_: the entries through which a target is reached
+  void add_grad(Tensor& sum, Tensor g) const;
+  GradTarget* target_leaf(const TensorImpl* leaf) const;
   void hold_leaves(std::size_t top, const std::vector<char>& used);
   void send_to_leaf(const ImplPtr& leaf, Tensor grad);
   void release_leaves(std::size_t index);
@@ -213,6 +245,12 @@ class Tape {
   std::unique_ptr<TapeObserver> growth_warning_;  // installed by default (observer.hpp)
   bool watch_records_ = false, watch_backward_ = false;
   std::vector<char> used_;  // backward()'s scratch, kept between calls
+  // The sweep in progress: it records with create_graph (pruning waits until it is over, so
+  // that entries do not move under it), and captures into targets_ for tg::grad.
+  bool sweeping_ = false, create_graph_ = false;
+  std::uint64_t recording_for_ = 0;  // the entry whose backward function is recording
+  std::span<GradTarget> targets_;
+  std::vector<char> needed_;
   // Leaves with hooks get their gradient of this backward() whole, once its last user has run.
   struct PendingLeaf {
     ImplPtr leaf;
@@ -247,6 +285,20 @@ class NoGradGuard {
   ~NoGradGuard() { set_grad_enabled(previous_); }
   NoGradGuard(const NoGradGuard&) = delete;
   NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+inline bool BackwardContext::create_graph() const { return is_grad_enabled(); }
+
+// Enables recording in its scope even inside NoGradGuard, like torch.enable_grad().
+class EnableGradGuard {
+ public:
+  EnableGradGuard() : previous_(is_grad_enabled()) { set_grad_enabled(true); }
+  ~EnableGradGuard() { set_grad_enabled(previous_); }
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
 
  private:
   bool previous_;

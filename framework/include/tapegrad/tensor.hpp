@@ -218,6 +218,16 @@ class ElementRef {
   T* p_;
 };
 
+// The options of Tensor::backward, as torch.Tensor.backward's keywords.
+struct BackwardOptions {
+  // Keep the tape entries for another backward through the same graph. Unset: as
+  // create_graph, as in PyTorch (a graph of gradients refers to the forward graph).
+  std::optional<bool> retain_graph = std::nullopt;
+  // Record the backward pass itself (Note [recording backward] in tape.hpp): the gradients
+  // it puts in .grad are tensors of a new graph, which a second backward differentiates.
+  bool create_graph = false;
+};
+
 class Tensor {
  public:
   Tensor() = default;  // an undefined tensor (no data), like torch::Tensor()
@@ -272,6 +282,13 @@ class Tensor {
   // needs an explicit `seed` of the same shape. The tape entries used are freed unless
   // retain_graph is true.
   void backward(const Tensor& seed = Tensor(), bool retain_graph = false) const;
+  // The same with options, as torch.Tensor.backward's keywords:
+  //   loss.backward({.create_graph = true});      // .grad becomes differentiable
+  //   y.backward(seed, {.retain_graph = true});
+  // (A braced list of options is never taken for a seed: only a designated or empty list
+  // fits BackwardOptions, and `{}` alone is refused as ambiguous.)
+  void backward(const BackwardOptions& options) const;
+  void backward(const Tensor& seed, const BackwardOptions& options) const;
   // Calls hook(grad) when backward() computes this tensor's gradient: for a leaf, with the
   // whole gradient of one backward(), before it is added to .grad; otherwise before it flows
   // on to the inputs. A defined result replaces the gradient (same shape); an undefined one
