@@ -252,6 +252,48 @@ TEST_CASE("in-place arithmetic follows its out-of-place op's gradient", "[inplac
   CHECK(near(values(gb), values(b.grad()), 1e-12));
 }
 
+TEST_CASE("in-place arithmetic has its out-of-place op's second derivatives", "[inplace][autograd][higher_order]") {
+  // The chain above, differentiated twice (create_graph): mul_ and div_ reach y_before's
+  // history through their copy of it (Note [y_before] in inplace.cpp), so that the cross
+  // terms d2/da db are there.
+  Tensor a = Tensor{-1.0, 0.5, 2.0}.to(tg::kFloat64).requires_grad_();
+  Tensor b = Tensor{2.0, -3.0, 4.0}.to(tg::kFloat64).requires_grad_();
+  auto in_place = [](const Tensor& x, const Tensor& w) {
+    Tensor y = x * 1.5;
+    y.mul_(w);
+    y.add_(w);
+    y.div_(w * w + 1);
+    y *= 3;
+    return y.sum();
+  };
+  auto out_of_place = [](const Tensor& x, const Tensor& w) { return (((x * 1.5) * w + w) / (w * w + 1) * 3).sum(); };
+  std::vector<Tensor> hessian_rows[2];
+  for (int k = 0; k < 2; ++k) {
+    auto f = k == 0 ? +in_place : +out_of_place;
+    std::vector<Tensor> g = tg::grad({f(a, b)}, {a, b}, {.create_graph = true});
+    hessian_rows[k] = tg::grad({g[0].sum() + g[1].sum()}, {a, b});
+  }
+  CHECK(near(values(hessian_rows[0][0]), values(hessian_rows[1][0]), 1e-12));
+  CHECK(near(values(hessian_rows[0][1]), values(hessian_rows[1][1]), 1e-12));
+  auto f = [&](const std::vector<Tensor>& v) { return in_place(v[0], v[1]); };
+  CHECK(tg::gradgradcheck(f, {a, b}).ok);
+}
+
+TEST_CASE("mul_ and div_ leave nothing on the tape of a graph that is never backpropagated",
+          "[inplace][autograd][tape]") {
+  // Their copy of y_before carries its history without a tape entry of its own (an entry that
+  // would hold y, whose entry holds the copy: a cycle that pruning could never free).
+  Tensor w = tg::ones({8}, {.dtype = tg::kFloat64, .requires_grad = true});
+  tg::Tape& tape = tg::Tape::current();
+  const std::size_t before = tape.size();
+  for (int i = 0; i < 5000; ++i) {  // 15000 entries, pruned as their results are dropped
+    Tensor y = w * 2.0;
+    y *= w;
+    y /= w;
+  }
+  CHECK(tape.size() < before + 3000);
+}
+
 TEST_CASE("writing in place to a result that backward does not read is allowed, as in PyTorch", "[inplace][autograd]") {
   // PyTorch's mul, div, add and matmul save their inputs, not their result.
   Tensor a = Tensor{1.0, 2.0}.to(tg::kFloat64).requires_grad_();

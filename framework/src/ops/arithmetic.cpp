@@ -88,11 +88,14 @@ Tensor neg(const Tensor& x) {
 // y = x^p  (p a constant)
 // dx = dy * p * x^(p-1)
 // Note: as in PyTorch, p = 0 gives dx = 0 everywhere (also at x = 0, where x^-1 is inf).
+// Under create_graph dx = dy * pow(x, p - 1) * p, recorded: d2x = dy p (p - 1) x^(p-2).
 Tensor pow(const Tensor& x, double p) {
   kernels::check_input(op::pow, x);
   Tensor y = kernels::map("pow", x, [p](auto v) { return v.pow(static_cast<typename decltype(v)::Scalar>(p)); });
   if (should_record(x))
     record(op::pow, {x}, y, {x}, [p](BackwardContext& ctx) {
+      if (ctx.create_graph())
+        return ctx.accumulate(0, p == 0 ? zeros_like(ctx.grad()) : ctx.grad() * pow(ctx.saved(0), p - 1) * p);
       ctx.accumulate(0, kernels::zip("pow", ctx.grad(), ctx.saved(0), [p](auto g, auto v) {
                        using T = decltype(v);
                        return p == 0 ? T(0) : g * static_cast<T>(p) * std::pow(v, static_cast<T>(p - 1));
@@ -102,24 +105,26 @@ Tensor pow(const Tensor& x, double p) {
 }
 
 // y = x^2
-// dx = 2 x dy
+// dx = 2 x dy   (d2x = 2 dy)
 Tensor square(const Tensor& x) {
   kernels::check_input(op::square, x);
   Tensor y = kernels::scalar_binary(x, 0, x.dtype(), [](auto v, auto) { return v * v; });
   if (should_record(x))
     record(op::square, {x}, y, {x}, [](BackwardContext& ctx) {
+      if (ctx.create_graph()) return ctx.accumulate(0, ctx.grad() * ctx.saved(0) * 2);
       ctx.accumulate(0, kernels::zip("square", ctx.grad(), ctx.saved(0), [](auto g, auto v) { return 2 * v * g; }));
     });
   return y;
 }
 
 // y = 1 / x
-// dx = -dy / x^2 = -dy * y^2
+// dx = -dy / x^2 = -dy * y^2   (d2x = 2 dy y^3)
 Tensor reciprocal(const Tensor& x) {
   kernels::check_input(op::reciprocal, x);
   Tensor y = kernels::map("reciprocal", x, [](auto v) { return v.inverse(); });
   if (should_record(x))
     record(op::reciprocal, {x}, y, {y}, [](BackwardContext& ctx) {
+      if (ctx.create_graph()) return ctx.accumulate(0, -ctx.grad() * square(ctx.saved(0)));
       ctx.accumulate(0,
                      kernels::zip("reciprocal", ctx.grad(), ctx.saved(0), [](auto g, auto r) { return -g * r * r; }));
     });

@@ -75,6 +75,27 @@ void write_binary(const char* op, Tensor& self, const Tensor& other, F f) {
   });
 }
 
+// Note [y_before]: mul_ and div_ keep a copy of y's values before the write, which x's
+// gradient reads (as PyTorch: a later write to y then leaves the entry valid). Under
+// create_graph x's gradient is differentiated again, also with respect to y_before, so the
+// copy carries y_before's history: the entry and output that computed y until the write moved
+// it on, as PyTorch's SavedVariable keeps a saved tensor's grad_fn. The double backward then
+// reaches y_before's producer through it; the first-order path is unchanged (no entry, one
+// copy). Not a recorded clone(): its entry would hold y, whose entry holds the copy, a cycle
+// that keeps every entry of a graph that is never backpropagated on the tape.
+Tensor copy_before_write(const Tensor& self) {
+  Tensor before = self.detach().clone();
+  if (self.requires_grad()) {
+    const TensorImpl& from = self.impl();
+    TensorImpl& to = before.impl();
+    to.requires_grad = true;
+    to.history = from.history;
+    to.tape = from.tape;
+    to.op = from.op;
+  }
+  return before;
+}
+
 // self = f(self, c) elementwise, in self's dtype.
 template <class F>
 void write_scalar(Tensor& self, Scalar c, F f) {
@@ -123,10 +144,10 @@ Tensor& Tensor::sub_(const Tensor& other, Scalar alpha) {
 }
 
 // y *= x
-// dy_before = dy * x,  dx = dy * y_before
+// dy_before = dy * x,  dx = dy * y_before   (y_before: Note [y_before])
 Tensor& Tensor::mul_(const Tensor& other) {
   bool recorded = check_inplace(op::mul_, *this, &other, nullptr);
-  Tensor before = recorded && other.requires_grad() ? detach().clone() : Tensor();  // the values x's gradient reads
+  Tensor before = recorded && other.requires_grad() ? copy_before_write(*this) : Tensor();
   write_binary("mul_", *this, other, [](auto u, auto v) { return u * v; });
   bump_version();
   if (recorded)
@@ -140,10 +161,10 @@ Tensor& Tensor::mul_(const Tensor& other) {
 // y /= x
 // dy_before = dy / x,  dx = -dy * y_before / x^2
 // As PyTorch, x's gradient reads a copy of y_before rather than the result, so that a later
-// in-place write to y (y /= x; y *= 3) does not invalidate this entry.
+// in-place write to y (y /= x; y *= 3) does not invalidate this entry (Note [y_before]).
 Tensor& Tensor::div_(const Tensor& other) {
   bool recorded = check_inplace(op::div_, *this, &other, nullptr, true);
-  Tensor before = recorded && other.requires_grad() ? detach().clone() : Tensor();  // the values x's gradient reads
+  Tensor before = recorded && other.requires_grad() ? copy_before_write(*this) : Tensor();
   write_binary("div_", *this, other, [](auto u, auto v) { return u / v; });
   bump_version();
   if (recorded)
@@ -196,13 +217,14 @@ Tensor& Tensor::div_(Scalar other) {
 }
 
 // y = max(y, 0) in place
-// dy_before = dy * [y > 0]   (y after the write; see relu in unary.cpp)
+// dy_before = dy * [y > 0]   (y after the write; see relu in unary.cpp, also for create_graph)
 Tensor& Tensor::relu_() {
   bool recorded = check_inplace(op::relu_, *this, nullptr, nullptr);
   write_scalar(*this, 0, [](auto u, auto zero) { return u < zero ? zero : u; });  // NaN stays NaN
   bump_version();
   if (recorded)
     record(op::relu_, {*this}, *this, {*this}, [](BackwardContext& ctx) {
+      if (ctx.create_graph()) return ctx.accumulate(0, where(ctx.saved(0) <= 0, 0, ctx.grad()));
       ctx.accumulate(0, kernels::zip("relu_", ctx.grad(), ctx.saved(0),
                                      [](auto g, auto r) { return r <= 0 ? decltype(g)(0) : g; }));
     });

@@ -57,6 +57,8 @@ Tensor batched_matmul(const Tensor& a_in, const Tensor& b_in) {
 
 // Y = A B
 // dA = dY B^T,  dB = A^T dY   (summed over broadcast batch dims by BackwardContext::accumulate)
+// Under create_graph both are matmuls, recorded: bilinear in (dY, B) and (A, dY), so e.g. the
+// Hessian of x^T A x is A + A^T.
 Tensor matmul(const Tensor& a, const Tensor& b) {
   kernels::check_input(op::matmul, a, "the first operand");
   kernels::check_input(op::matmul, b, "the second operand");
@@ -84,6 +86,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor y = batched_matmul(a, b);
   if (should_record(a, b))
     record(op::matmul, {a, b}, y, {saved_for(b, a), saved_for(a, b)}, [](BackwardContext& ctx) {
+      if (ctx.create_graph()) {
+        if (ctx.needs(0)) ctx.accumulate(0, matmul(ctx.grad(), transpose(ctx.saved(0), -1, -2)));
+        if (ctx.needs(1)) ctx.accumulate(1, matmul(transpose(ctx.saved(1), -1, -2), ctx.grad()));
+        return;
+      }
       if (ctx.needs(0)) ctx.accumulate(0, batched_matmul(ctx.grad(), transpose(ctx.saved(0), -1, -2)));
       if (ctx.needs(1)) ctx.accumulate(1, batched_matmul(transpose(ctx.saved(1), -1, -2), ctx.grad()));
     });

@@ -168,6 +168,9 @@ Tensor logsumexp(const Tensor& x, int dim, bool keepdim) {
 
 // y = sum_i (x_i - mean)^2 / (n - c),  c = 1 if unbiased else 0
 // dx = dy * 2 (x - mean) / (n - c)
+// Note: the saved mean is detached (computed without recording). Under create_graph it is
+// computed again from x, recorded, since the second derivative goes through it:
+// d2x_i/dx_j = dy * 2 (delta_ij - 1/n) / (n - c).
 Tensor var(const Tensor& x, int dim, bool unbiased, bool keepdim) {
   double divisor = 0;
   Tensor mean_kept;
@@ -175,7 +178,9 @@ Tensor var(const Tensor& x, int dim, bool unbiased, bool keepdim) {
   if (should_record(x))
     record(op::var, {x}, y, {x, mean_kept},
            [s = Spread{normalize_dim("var", dim, x.dim()), keepdim, false, divisor}](BackwardContext& ctx) {
-             ctx.accumulate(0, kept(ctx.grad(), s.dim, s.keepdim) * (ctx.saved(0) - ctx.saved(1)) * (2 / s.divisor));
+             const Tensor& v = ctx.saved(0);
+             const Tensor m = ctx.create_graph() ? mean(v, s.dim, true) : ctx.saved(1);
+             ctx.accumulate(0, kept(ctx.grad(), s.dim, s.keepdim) * (v - m) * (2 / s.divisor));
            });
   return y;
 }
@@ -186,13 +191,17 @@ Tensor var(const Tensor& x, bool unbiased) {
   Tensor y = variance(op::var, x, 0, true, unbiased, false, divisor, mean_all);
   if (should_record(x))
     record(op::var, {x}, y, {x, mean_all}, [divisor](BackwardContext& ctx) {
-      ctx.accumulate(0, ctx.grad() * (ctx.saved(0) - ctx.saved(1)) * (2 / divisor));
+      const Tensor& v = ctx.saved(0);
+      const Tensor m = ctx.create_graph() ? mean(v) : ctx.saved(1);
+      ctx.accumulate(0, ctx.grad() * (v - m) * (2 / divisor));
     });
   return y;
 }
 
 // y = sqrt(var(x))
 // dx = dy * (x - mean) / ((n - c) y)
+// (under create_graph the mean is computed again, recorded, as in var; y is the entry's own
+// output, with its history)
 Tensor std(const Tensor& x, int dim, bool unbiased, bool keepdim) {
   double divisor = 0;
   Tensor mean_kept;
@@ -200,8 +209,10 @@ Tensor std(const Tensor& x, int dim, bool unbiased, bool keepdim) {
   if (should_record(x))
     record(op::std, {x}, y, {x, mean_kept, y},
            [s = Spread{normalize_dim("std", dim, x.dim()), keepdim, false, divisor}](BackwardContext& ctx) {
-             ctx.accumulate(0, kept(ctx.grad(), s.dim, s.keepdim) * (ctx.saved(0) - ctx.saved(1)) /
-                                   (kept(ctx.saved(2), s.dim, s.keepdim) * s.divisor));
+             const Tensor& v = ctx.saved(0);
+             const Tensor m = ctx.create_graph() ? mean(v, s.dim, true) : ctx.saved(1);
+             ctx.accumulate(
+                 0, kept(ctx.grad(), s.dim, s.keepdim) * (v - m) / (kept(ctx.saved(2), s.dim, s.keepdim) * s.divisor));
            });
   return y;
 }
@@ -212,7 +223,9 @@ Tensor std(const Tensor& x, bool unbiased) {
   Tensor y = sqrt(variance(op::std, x, 0, true, unbiased, false, divisor, mean_all)).detach();
   if (should_record(x))
     record(op::std, {x}, y, {x, mean_all, y}, [divisor](BackwardContext& ctx) {
-      ctx.accumulate(0, ctx.grad() * (ctx.saved(0) - ctx.saved(1)) / (ctx.saved(2) * divisor));
+      const Tensor& v = ctx.saved(0);
+      const Tensor m = ctx.create_graph() ? mean(v) : ctx.saved(1);
+      ctx.accumulate(0, ctx.grad() * (v - m) / (ctx.saved(2) * divisor));
     });
   return y;
 }
@@ -298,6 +311,24 @@ Tensor prod_backward(const Tensor& x, const Tensor& dy_in, const kernels::Around
   return dx;
 }
 
+// prod_backward's product of the others, with registry ops, for a backward with create_graph:
+// x (n along dim) stretched to [..., n, n, ...] by a new dim k before dim, the diagonal k == j
+// set to 1, and multiplied along j. O(n^2), only when the backward records itself; prod's own
+// backward then differentiates it again (d2x_i/dx_j = dy prod_{l != i, j} x_l for i != j, 0 on
+// the diagonal), zeros included.
+Tensor prod_of_others(const Tensor& x, int dim) {
+  const std::int64_t n = x.shape()[dim];
+  Shape wide, diagonal_shape{n, n};
+  for (int d = 0; d < x.dim(); ++d) {
+    if (d == dim) wide.push_back(n);
+    wide.push_back(x.shape()[d]);
+    if (d > dim) diagonal_shape.push_back(1);
+  }
+  Tensor i = arange(static_cast<double>(n), {.dtype = kInt64});
+  Tensor diagonal = reshape(reshape(i, {n, 1}) == reshape(i, {1, n}), diagonal_shape);
+  return prod(where(diagonal, 1, expand(unsqueeze(x, dim), wide)), dim + 1);
+}
+
 }  // namespace
 
 // y = prod_i x_i
@@ -311,6 +342,8 @@ Tensor prod(const Tensor& x_in) {
   if (should_record(x_in))
     record(op::prod, {x_in}, y, {x_in}, [](BackwardContext& ctx) {
       const Tensor& x = ctx.saved(0);
+      if (ctx.create_graph())
+        return ctx.accumulate(0, ctx.grad() * reshape(prod_of_others(reshape(x, {x.numel()}), 0), x.shape()));
       ctx.accumulate(0, prod_backward(x, ctx.grad(), kernels::Around{1, x.numel(), 1}));
     });
   return y;
@@ -326,8 +359,10 @@ Tensor prod(const Tensor& x_in, int dim, bool keepdim) {
   const kernels::Around a = x.dim() == 0 ? kernels::Around{} : kernels::around(x.shape(), dim);
   Tensor y = prod_along(x, a, x.dim() == 0 ? Shape{} : reduced_shape(x.shape(), dim, keepdim));
   if (should_record(x_in))
-    record(op::prod, {x_in}, y, {x_in}, [dim](BackwardContext& ctx) {
+    record(op::prod, {x_in}, y, {x_in}, [dim, keepdim](BackwardContext& ctx) {
       const Tensor& x = ctx.saved(0);
+      if (ctx.create_graph() && x.dim() == 0) return ctx.accumulate(0, ctx.grad());
+      if (ctx.create_graph()) return ctx.accumulate(0, kept(ctx.grad(), dim, keepdim) * prod_of_others(x, dim));
       ctx.accumulate(0,
                      prod_backward(x, ctx.grad(), x.dim() == 0 ? kernels::Around{} : kernels::around(x.shape(), dim)));
     });

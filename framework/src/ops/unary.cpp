@@ -11,24 +11,26 @@
 namespace tg {
 
 // y = e^x
-// dx = dy * y
+// dx = dy * y   (so d2x = dy * y: the saved result carries its history under create_graph)
 Tensor exp(const Tensor& x) {
   kernels::check_input(op::exp, x);
   Tensor y = kernels::map("exp", x, [](auto v) { return v.exp(); });
   if (should_record(x))
     record(op::exp, {x}, y, {y}, [](BackwardContext& ctx) {
+      if (ctx.create_graph()) return ctx.accumulate(0, ctx.grad() * ctx.saved(0));
       ctx.accumulate(0, kernels::zip("exp", ctx.grad(), ctx.saved(0), [](auto g, auto r) { return g * r; }));
     });
   return y;
 }
 
 // y = ln x
-// dx = dy / x
+// dx = dy / x   (d2x = -dy / x^2)
 Tensor log(const Tensor& x) {
   kernels::check_input(op::log, x);
   Tensor y = kernels::map("log", x, [](auto v) { return v.log(); });
   if (should_record(x))
     record(op::log, {x}, y, {x}, [](BackwardContext& ctx) {
+      if (ctx.create_graph()) return ctx.accumulate(0, ctx.grad() / ctx.saved(0));
       ctx.accumulate(0, kernels::zip("log", ctx.grad(), ctx.saved(0), [](auto g, auto v) { return g / v; }));
     });
   return y;
@@ -39,6 +41,8 @@ Tensor log(const Tensor& x) {
 // Note: at x = 0 we take the subgradient 0, as PyTorch does. A NaN input stays NaN (Eigen's
 // PropagateNaN max, still vectorised: a plain SIMD max returns either operand) and passes
 // the gradient through, as PyTorch's threshold_backward does: NaN <= 0 is false.
+// Under create_graph dx = where(y <= 0, 0, dy): linear in dy, so the second derivative in x
+// is 0 (as PyTorch) and the gradient with respect to dy flows.
 Tensor relu(const Tensor& x) {
   kernels::check_input(op::relu, x);
   Tensor y;
@@ -53,6 +57,7 @@ Tensor relu(const Tensor& x) {
   }
   if (should_record(x))
     record(op::relu, {x}, y, {y}, [](BackwardContext& ctx) {
+      if (ctx.create_graph()) return ctx.accumulate(0, where(ctx.saved(0) <= 0, 0, ctx.grad()));
       ctx.accumulate(0, kernels::zip("relu", ctx.grad(), ctx.saved(0),
                                      [](auto g, auto r) { return r <= 0 ? decltype(g)(0) : g; }));
     });
@@ -60,12 +65,16 @@ Tensor relu(const Tensor& x) {
 }
 
 // y = 1 / (1 + e^-x)
-// dx = dy * y * (1 - y)
+// dx = dy * y * (1 - y)   (d2x = dy * y (1 - y) (1 - 2 y))
 Tensor sigmoid(const Tensor& x) {
   kernels::check_input(op::sigmoid, x);
   Tensor y = kernels::map("sigmoid", x, [](auto v) { return v.logistic(); });
   if (should_record(x))
     record(op::sigmoid, {x}, y, {y}, [](BackwardContext& ctx) {
+      if (ctx.create_graph()) {
+        const Tensor& r = ctx.saved(0);
+        return ctx.accumulate(0, ctx.grad() * (r * (1 - r)));
+      }
       ctx.accumulate(0,
                      kernels::zip("sigmoid", ctx.grad(), ctx.saved(0), [](auto g, auto r) { return g * r * (1 - r); }));
     });
@@ -73,12 +82,13 @@ Tensor sigmoid(const Tensor& x) {
 }
 
 // y = tanh x
-// dx = dy * (1 - y^2)
+// dx = dy * (1 - y^2)   (d2x = -2 dy y (1 - y^2))
 Tensor tanh(const Tensor& x) {
   kernels::check_input(op::tanh, x);
   Tensor y = kernels::map("tanh", x, [](auto v) { return v.tanh(); });
   if (should_record(x))
     record(op::tanh, {x}, y, {y}, [](BackwardContext& ctx) {
+      if (ctx.create_graph()) return ctx.accumulate(0, ctx.grad() * (1 - square(ctx.saved(0))));
       ctx.accumulate(0, kernels::zip("tanh", ctx.grad(), ctx.saved(0), [](auto g, auto r) { return g * (1 - r * r); }));
     });
   return y;

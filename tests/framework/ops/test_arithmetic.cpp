@@ -309,3 +309,26 @@ TEST_CASE("binary ops reject shapes that do not broadcast, naming the op and bot
   CHECK_THROWS_MATCHES(a + b, tg::ShapeError, MessageContains({"add", "[2, 3]", "[4]"}));
   CHECK_THROWS_MATCHES(a / tg::ones({3, 3}), tg::ShapeError, MessageContains({"div", "[2, 3]", "[3, 3]"}));
 }
+
+TEST_CASE("closed-form second derivatives of pow, square, reciprocal and mul", "[ops][arithmetic][higher_order]") {
+  Tensor values = tg::from_vector(std::vector<double>{0.5, 1.5, 2.0, 3.0}, {4}, {.dtype = tg::kFloat64});
+  auto second = [&](auto f) {
+    Tensor x = values.detach().clone().requires_grad_();
+    Tensor d1 = tg::grad({f(x).sum()}, {x}, {.create_graph = true})[0];
+    if (!d1.requires_grad()) return tg::zeros_like(values);
+    return tg::grad({d1.sum()}, {x}, {.allow_unused = true, .materialize_grads = true})[0];
+  };
+  // (x^p)'' = p (p - 1) x^(p - 2)
+  for (double p : {2.5, -1.0, 3.0}) {
+    INFO("p = " << p);
+    CHECK(allclose(second([p](const Tensor& x) { return tg::pow(x, p); }), tg::pow(values, p - 2) * (p * (p - 1)),
+                   1e-12, 0));
+  }
+  // p = 0: x^0 = 1 has derivatives 0 (as PyTorch), also the second
+  CHECK(allclose(second([](const Tensor& x) { return tg::pow(x, 0); }), tg::zeros_like(values), 0, 0));
+  // (x^2)'' = 2,  (1 / x)'' = 2 / x^3,  (x * x)'' = 2
+  CHECK(allclose(second([](const Tensor& x) { return tg::square(x); }), tg::full({4}, 2.0, {.dtype = tg::kFloat64}), 0,
+                 0));
+  CHECK(allclose(second([](const Tensor& x) { return tg::reciprocal(x); }), 2.0 / tg::pow(values, 3), 1e-12, 0));
+  CHECK(allclose(second([](const Tensor& x) { return x * x; }), tg::full({4}, 2.0, {.dtype = tg::kFloat64}), 0, 0));
+}

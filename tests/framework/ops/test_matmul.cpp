@@ -201,3 +201,22 @@ TEST_CASE("matmul rejects operands that cannot be multiplied, naming both shapes
   CHECK_THROWS_MATCHES(tg::matmul(tg::ones({3}), tg::ones({4})), tg::ShapeError,
                        MessageContains({"matmul", "[3]", "[4]"}));
 }
+
+TEST_CASE("the Hessian of x^T A x through matmul's recorded backward is A + A^T", "[ops][matmul][higher_order]") {
+  Tensor A = tg::from_vector(std::vector<double>{1, 2, -1, 0.5, 3, 4, -2, 0, 5}, {3, 3}, {.dtype = tg::kFloat64});
+  Tensor x = tg::from_vector(std::vector<double>{1, -2, 0.5}, {3}, {.dtype = tg::kFloat64, .requires_grad = true});
+  Tensor g = tg::grad({tg::matmul(tg::matmul(x, A), x)}, {x}, {.create_graph = true})[0];  // (A + A^T) x
+  Tensor sym = A + tg::transpose(A, 0, 1);
+  CHECK(allclose(g.detach(), tg::matmul(sym, x.detach()), 1e-12, 0));
+  // Row i of the Hessian: the gradient of g_i.
+  for (std::int64_t i = 0; i < 3; ++i) {
+    Tensor row = tg::grad({tg::select(g, 0, i)}, {x}, {.retain_graph = true})[0];
+    CHECK(allclose(row, tg::select(sym, 0, i), 1e-12, 0));
+  }
+  // Batched and broadcast operands: the second derivatives in both operands and the seed.
+  auto f = [](const std::vector<Tensor>& v) { return tg::matmul(v[0], v[1]); };
+  tg::Generator gen(31);
+  CHECK(tg::gradgradcheck(
+            f, {tg::randn({2, 3, 4}, gen, {.dtype = tg::kFloat64}), tg::randn({4, 2}, gen, {.dtype = tg::kFloat64})})
+            .ok);
+}

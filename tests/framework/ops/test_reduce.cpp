@@ -182,3 +182,37 @@ TEST_CASE("reductions reject dims out of range, naming the op, the dim and the r
   CHECK_THROWS_MATCHES(tg::mean(x, -3, true), tg::ValueError, MessageContains({"mean", "dim -3", "rank 2"}));
   CHECK_THROWS_MATCHES(tg::sum(tg::scalar(1), 1), tg::ValueError, MessageContains({"sum", "dim 1", "rank 0"}));
 }
+
+TEST_CASE("the Hessians of prod and var in closed form, through create_graph", "[ops][reduce][higher_order]") {
+  auto hessian = [](auto f, const Tensor& at) {  // [n, n], row i the gradient of df/dx_i
+    Tensor x = at.detach().clone().requires_grad_();
+    Tensor g = tg::grad({f(x)}, {x}, {.create_graph = true})[0];
+    std::vector<Tensor> rows;
+    for (std::int64_t i = 0; i < at.numel(); ++i)
+      rows.push_back(tg::grad({tg::select(g, 0, i)}, {x},
+                              {.retain_graph = true, .allow_unused = true, .materialize_grads = true})[0]);
+    return tg::stack(rows);
+  };
+  // d2 prod / dx_i dx_j = prod_{l != i, j} x_l off the diagonal, 0 on it; zeros included
+  for (const std::vector<double>& v :
+       {std::vector<double>{2, 3, 0.5, -1}, std::vector<double>{2, 0, 3, 4}, std::vector<double>{0, 2, 0, 5}}) {
+    Tensor x = tg::from_vector(v, {4}, {.dtype = tg::kFloat64});
+    Tensor want = tg::zeros({4, 4}, {.dtype = tg::kFloat64});
+    for (std::int64_t i = 0; i < 4; ++i)
+      for (std::int64_t j = 0; j < 4; ++j) {
+        if (i == j) continue;
+        double p = 1;
+        for (std::int64_t l = 0; l < 4; ++l)
+          if (l != i && l != j) p *= v[static_cast<std::size_t>(l)];
+        want.at<double>({i, j}) = p;
+      }
+    CHECK(allclose(hessian([](const Tensor& t) { return tg::prod(t); }, x), want, 1e-12, 0));
+    CHECK(allclose(hessian([](const Tensor& t) { return tg::prod(t, 0); }, x), want, 1e-12, 0));
+  }
+  // var (unbiased) of n elements: 2 (I - 1/n) / (n - 1)
+  Tensor x = tg::from_vector(std::vector<double>{1, -2, 0.5, 4}, {4}, {.dtype = tg::kFloat64});
+  Tensor eye = tg::zeros({4, 4}, {.dtype = tg::kFloat64});
+  for (std::int64_t i = 0; i < 4; ++i) eye.at<double>({i, i}) = 1;
+  CHECK(allclose(hessian([](const Tensor& t) { return tg::var(t); }, x), (eye - 0.25) * (2.0 / 3), 1e-12, 1e-15));
+  CHECK(allclose(hessian([](const Tensor& t) { return tg::var(t, 0); }, x), (eye - 0.25) * (2.0 / 3), 1e-12, 1e-15));
+}

@@ -114,6 +114,59 @@ TEST_CASE("closed-form derivatives of the unary ops", "[ops][unary]") {
   CHECK(grad_of(tg::tanh, tg::scalar(0)).item() == 1.0f);
 }
 
+namespace {
+
+// d2/dx2 of an elementwise f at each element: the gradient of sum(f'(x)), f'(x) from a backward
+// with create_graph (the Hessian of sum(f(x)) is diagonal). A first derivative without a graph
+// (relu's, which does not depend on x) has second derivative 0.
+Tensor second_derivative(UnaryOp f, const Tensor& at) {
+  Tensor x = at.detach().clone().requires_grad_();
+  Tensor d1 = tg::grad({f(x).sum()}, {x}, {.create_graph = true})[0];
+  if (!d1.requires_grad()) return tg::zeros_like(at);
+  return tg::grad({d1.sum()}, {x}, {.allow_unused = true, .materialize_grads = true})[0];
+}
+
+}  // namespace
+
+TEST_CASE("closed-form second derivatives of the unary ops, through create_graph", "[ops][unary][higher_order]") {
+  tg::Generator gen(25);
+  Tensor values = tg::test::away_from_zero({3, 4}, gen, 0.1, 2);
+  // exp'' = exp
+  CHECK(allclose(second_derivative(tg::exp, values), tg::exp(values), 1e-12, 0));
+  // log'' = -1 / x^2
+  Tensor positive = tg::test::uniform({3, 4}, gen, 0.1, 5);
+  CHECK(allclose(second_derivative(tg::log, positive), -1.0 / (positive * positive), 1e-12, 0));
+  // sigmoid'' = s (1 - s) (1 - 2 s)
+  Tensor s = tg::sigmoid(values);
+  CHECK(allclose(second_derivative(tg::sigmoid, values), s * (1.0 - s) * (1.0 - 2.0 * s), 1e-10, 1e-15));
+  // tanh'' = -2 t (1 - t^2)
+  Tensor t = tg::tanh(values);
+  CHECK(allclose(second_derivative(tg::tanh, values), -2.0 * t * (1.0 - t * t), 1e-10, 1e-15));
+  // relu'' = 0 (as PyTorch), while its first derivative stays a function of the seed
+  CHECK(allclose(second_derivative(tg::relu, values), tg::zeros_like(values), 0, 0));
+  Tensor x = values.detach().clone().requires_grad_();
+  Tensor seed = tg::ones_like(values).requires_grad_();
+  Tensor dx = tg::grad({tg::relu(x)}, {x}, {.grad_outputs = {seed}, .create_graph = true})[0];
+  Tensor dseed = tg::grad({dx.sum()}, {seed})[0];  // d(dx)/d(seed) = [x > 0]
+  CHECK(allclose(dseed, reference(values, [](double v) { return v > 0 ? 1.0 : 0.0; }), 0, 0));
+}
+
+TEST_CASE("the first-order gradients of the unary ops are the same with and without create_graph",
+          "[ops][unary][higher_order]") {
+  tg::Generator gen(26);
+  Tensor values = tg::test::away_from_zero({4, 5}, gen, 0.1, 2);
+  for (const NamedOp& op : kUnaryOps) {
+    INFO(op.name);
+    Tensor at = std::string(op.name) == "log" ? tg::abs(values) : values;
+    Tensor x = at.detach().clone().requires_grad_();
+    Tensor plain = tg::grad({op.fn(x).sum()}, {x})[0];
+    Tensor recorded = tg::grad({op.fn(x).sum()}, {x}, {.create_graph = true})[0];
+    CHECK_FALSE(plain.requires_grad());
+    // The same formula, as a fused kernel or as recorded ops (which may round differently)
+    CHECK(allclose(plain, recorded.detach(), 1e-14, 0));
+  }
+}
+
 TEST_CASE("relu takes the subgradient 0 at 0 and passes dy through where x > 0", "[ops][unary]") {
   Tensor x = Tensor{-2, -1e-3, 0, 1e-3, 5}.requires_grad_();
   tg::relu(x).backward(Tensor{10, 20, 30, 40, 50});
