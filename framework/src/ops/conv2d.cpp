@@ -74,7 +74,8 @@ Geometry geometry(const char* op, const Shape& x, const Shape& w, const Conv2dOp
   if (x.rank() != 4)
     fail<ShapeError>("{}: input must be 4-D [N, C, H, W], got shape {}; a single image [C, H, W] needs a batch dim", op,
                      x);
-  if (w.rank() != 4) fail<ShapeError>("{}: weight must be 4-D [O, C, kh, kw], got shape {}", op, w);
+  if (w.rank() != 4)
+    fail<ShapeError>("{}: weight must be 4-D [O, C, kh, kw], got shape {}; a single filter needs O = 1", op, w);
   if (x[1] != w[1])
     fail<ShapeError>("{}: input has {} channels but weight expects {} ([O={}, C={}, {}, {}]); input shape is {}", op,
                      x[1], w[1], w[0], w[1], w[2], w[3], x);
@@ -105,9 +106,14 @@ Geometry geometry(const char* op, const Shape& x, const Shape& w, const Conv2dOp
 
 void check_grad_shape(const char* op, const Tensor& dY, const Geometry& g, const Shape& x, const Shape& w) {
   if (!(dY.shape() == Shape{g.N, g.O, g.OH, g.OW}))
-    fail<ShapeError>("{}: dY {} is not conv2d's output shape {} for input {} and weight {}", op, dY.shape(),
-                     Shape{g.N, g.O, g.OH, g.OW}, x, w);
+    fail<ShapeError>(
+        "{}: dY {} is not conv2d's output shape {} for input {} and weight {}; pass the gradient of conv2d's "
+        "result, with the shapes and options of that call",
+        op, dY.shape(), Shape{g.N, g.O, g.OH, g.OW}, x, w);
 }
+
+// The options that give geometry g (what a recorded backward passes on to the ops it calls).
+Conv2dOptions options_of(const Geometry& g) { return {.stride = {g.sh, g.sw}, .padding = {g.ph, g.pw}}; }
 
 // The gradients of conv2d that are asked for (a null pointer: not needed), in the dtype of dY;
 // x and weight are cast to it.
@@ -143,33 +149,58 @@ Conv2dGradients backward(const char* op, const Geometry& g, const Tensor& dY, co
 }  // namespace
 
 // dx[n] = col2im(W^T dY[n])  [C kh kw, O] x [O, OH OW]
+// dx is linear in dY and in W; with G = dL/d(dx), of the input's shape:
+//   d(dY) = conv2d(G, W)                      (same stride and padding)
+//   dW    = conv2d_backward_weight(G, dY)     (G in the place of the input)
 Tensor conv2d_backward_input(const Tensor& dY_in, const Tensor& weight_in, const Shape& input_shape,
                              const Conv2dOptions& options) {
-  kernels::check_defined("conv2d_backward_input", dY_in, "dY");
-  kernels::check_defined("conv2d_backward_input", weight_in, "the weight");
+  kernels::check_input(op::conv2d_backward_input, dY_in, "dY");
+  kernels::check_input(op::conv2d_backward_input, weight_in, "the weight");
   const char* op = "conv2d_backward_input";
   Geometry g = geometry(op, input_shape, weight_in.shape(), options);
   check_grad_shape(op, dY_in, g, input_shape, weight_in.shape());
   Tensor dY = kernels::cast(dY_in, kernels::result_type(dY_in, weight_in));
-  return backward(op, g, dY, Tensor(), weight_in, true, false, false).dx;
+  Tensor dx = backward(op, g, dY, Tensor(), weight_in, true, false, false).dx;
+  if (should_record(dY_in, weight_in))
+    record(op::conv2d_backward_input, {dY_in, weight_in}, dx,
+           {saved_for(weight_in, dY_in), saved_for(dY_in, weight_in)}, [options = options_of(g)](BackwardContext& ctx) {
+             if (ctx.needs(0)) ctx.accumulate(0, conv2d(ctx.grad(), ctx.saved(0), Tensor(), options));
+             if (ctx.needs(1))
+               ctx.accumulate(1, conv2d_backward_weight(ctx.grad(), ctx.saved(1), ctx.input_shape(1), options));
+           });
+  return dx;
 }
 
 // dW = sum_n dY[n] cols[n]^T  [O, OH OW] x [OH OW, C kh kw]
+// dW is linear in x and in dY; with G = dL/d(dW), of the weight's shape:
+//   dx    = conv2d_backward_input(dY, G)      (G in the place of the weight)
+//   d(dY) = conv2d(x, G)                      (same stride and padding)
 Tensor conv2d_backward_weight(const Tensor& x_in, const Tensor& dY_in, const Shape& weight_shape,
                               const Conv2dOptions& options) {
-  kernels::check_defined("conv2d_backward_weight", x_in, "the input x");
-  kernels::check_defined("conv2d_backward_weight", dY_in, "dY");
+  kernels::check_input(op::conv2d_backward_weight, x_in, "the input x");
+  kernels::check_input(op::conv2d_backward_weight, dY_in, "dY");
   const char* op = "conv2d_backward_weight";
   Geometry g = geometry(op, x_in.shape(), weight_shape, options);
   check_grad_shape(op, dY_in, g, x_in.shape(), weight_shape);
   Tensor dY = kernels::cast(dY_in, kernels::result_type(x_in, dY_in));
-  return backward(op, g, dY, x_in, Tensor(), false, true, false).dw;
+  Tensor dw = backward(op, g, dY, x_in, Tensor(), false, true, false).dw;
+  if (should_record(x_in, dY_in))
+    record(op::conv2d_backward_weight, {x_in, dY_in}, dw, {saved_for(dY_in, x_in), saved_for(x_in, dY_in)},
+           [options = options_of(g)](BackwardContext& ctx) {
+             if (ctx.needs(0))
+               ctx.accumulate(0, conv2d_backward_input(ctx.saved(0), ctx.grad(), ctx.input_shape(0), options));
+             if (ctx.needs(1)) ctx.accumulate(1, conv2d(ctx.saved(1), ctx.grad(), Tensor(), options));
+           });
+  return dw;
 }
 
 // Y[n] = W cols[n] + b       (see the top of this file)
 // dx = conv2d_backward_input(dY, W, x.shape)
 // dW = conv2d_backward_weight(x, dY, W.shape)
 // db = dY summed over n, i, j
+// Note: the first-order backward runs the fused kernels in one call. Under create_graph it
+// calls the two halves as ops (and db as sums), so that the gradients record and can be
+// differentiated again.
 Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, const Conv2dOptions& options) {
   kernels::check_input(op::conv2d, x_in, "the input x");
   kernels::check_input(op::conv2d, weight_in, "the weight");
@@ -197,6 +228,15 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   if (should_record(x_in, weight_in, bias_in))
     record(op::conv2d, {x_in, weight_in, bias_in}, Y, {saved_for(x_in, weight_in), saved_for(weight_in, x_in)},
            [g](BackwardContext& ctx) {
+             if (ctx.create_graph()) {
+               const Conv2dOptions options = options_of(g);
+               if (ctx.needs(0))
+                 ctx.accumulate(0, conv2d_backward_input(ctx.grad(), ctx.saved(1), ctx.input_shape(0), options));
+               if (ctx.needs(1))
+                 ctx.accumulate(1, conv2d_backward_weight(ctx.saved(0), ctx.grad(), ctx.input_shape(1), options));
+               if (ctx.needs(2)) ctx.accumulate(2, sum(sum(sum(ctx.grad(), 3), 2), 0));
+               return;
+             }
              Conv2dGradients d = backward("conv2d backward", g, ctx.grad(), ctx.saved(0), ctx.saved(1), ctx.needs(0),
                                           ctx.needs(1), ctx.needs(2));
              if (ctx.needs(0)) ctx.accumulate(0, std::move(d.dx));

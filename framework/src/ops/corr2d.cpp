@@ -12,6 +12,13 @@
 //   dX = corr2d(pad(dY, kh - 1, kw - 1), rot180(K))
 // so both halves of the backward run on the forward kernel. docs/autograd.md walks
 // through the indices.
+//
+// Each half is linear in each of its two arguments, so its own derivatives are correlations
+// again (docs/autograd.md, "The second derivative of corr2d"). With G = dL/d(result):
+//   dX = corr2d_backward_input(dY, K):   d(dY) = corr2d(G, K),   dK = corr2d(G, dY)
+//   dK = corr2d_backward_kernel(X, dY):  dX = corr2d_backward_input(dY, G),   d(dY) = corr2d(X, G)
+// Both are registry ops that record when an argument requires grad, which corr2d's backward
+// makes them do under create_graph; otherwise they are the plain kernels they always were.
 #include "ops/corr2d_loops.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
@@ -59,29 +66,56 @@ void check_2d(const char* op, const char* what, const Tensor& t) {
                      t.shape());
 }
 
-}  // namespace
-
-Tensor corr2d_backward_input(const Tensor& dY, const Tensor& K) {
-  check_2d("corr2d_backward_input", "dY", dY);
-  check_2d("corr2d_backward_input", "K", K);
-  Dtype dtype = kernels::result_type(dY, K);
-  return corr2d_forward(pad2d(kernels::cast(dY, dtype), K.shape()[0] - 1, K.shape()[1] - 1),
-                        rot180(kernels::cast(K, dtype)));
+void check_not_empty(const char* op, const char* what, const Tensor& t, const char* fix) {
+  if (t.numel() == 0) fail<ShapeError>("{}: {} {} is empty; {}", op, what, t.shape(), fix);
 }
 
+}  // namespace
+
+// dX[p, q] = sum_{a, b} dY[p - a, q - b] K[a, b]
+// d(dY) = corr2d(G, K), dK = corr2d_backward_kernel(G, dY) = corr2d(G, dY)
+Tensor corr2d_backward_input(const Tensor& dY, const Tensor& K) {
+  const char* op = "corr2d_backward_input";
+  check_2d(op, "dY", dY);
+  check_2d(op, "K", K);
+  check_not_empty(op, "dY", dY, "it is corr2d's output gradient, which has at least one row and one column");
+  check_not_empty(op, "K", K, "the kernel needs at least one row and one column");
+  Dtype dtype = kernels::result_type(dY, K);
+  Tensor dX = corr2d_forward(pad2d(kernels::cast(dY, dtype), K.shape()[0] - 1, K.shape()[1] - 1),
+                             rot180(kernels::cast(K, dtype)));
+  if (should_record(dY, K))
+    record(op::corr2d_backward_input, {dY, K}, dX, {saved_for(K, dY), saved_for(dY, K)}, [](BackwardContext& ctx) {
+      if (ctx.needs(0)) ctx.accumulate(0, corr2d(ctx.grad(), ctx.saved(0)));
+      if (ctx.needs(1)) ctx.accumulate(1, corr2d_backward_kernel(ctx.grad(), ctx.saved(1)));
+    });
+  return dX;
+}
+
+// dK[a, b] = sum_{i, j} dY[i, j] X[i + a, j + b]
+// dX = corr2d_backward_input(dY, G), d(dY) = corr2d(X, G)
 Tensor corr2d_backward_kernel(const Tensor& X, const Tensor& dY) {
-  check_2d("corr2d_backward_kernel", "X", X);
-  check_2d("corr2d_backward_kernel", "dY", dY);
+  const char* op = "corr2d_backward_kernel";
+  check_2d(op, "X", X);
+  check_2d(op, "dY", dY);
   if (dY.shape()[0] > X.shape()[0] || dY.shape()[1] > X.shape()[1])
     fail<ShapeError>("corr2d_backward_kernel: dY {} is larger than X {}; dY must have corr2d's output shape",
                      dY.shape(), X.shape());
+  check_not_empty(op, "dY", dY, "it is corr2d's output gradient, which has at least one row and one column");
   Dtype dtype = kernels::result_type(X, dY);
-  return corr2d_forward(kernels::cast(X, dtype), kernels::cast(dY, dtype));
+  Tensor dK = corr2d_forward(kernels::cast(X, dtype), kernels::cast(dY, dtype));
+  if (should_record(X, dY))
+    record(op::corr2d_backward_kernel, {X, dY}, dK, {saved_for(dY, X), saved_for(X, dY)}, [](BackwardContext& ctx) {
+      if (ctx.needs(0)) ctx.accumulate(0, corr2d_backward_input(ctx.saved(0), ctx.grad()));
+      if (ctx.needs(1)) ctx.accumulate(1, corr2d(ctx.saved(1), ctx.grad()));
+    });
+  return dK;
 }
 
 // Y = corr2d(X, K)
 // dX = corr2d_backward_input(dY, K)  = full convolution of dY with K
 // dK = corr2d_backward_kernel(X, dY) = corr2d(X, dY)
+// Under create_graph the halves record (they are registry ops), so the gradients can be
+// differentiated again.
 Tensor corr2d(const Tensor& X, const Tensor& K) {
   check_2d("corr2d", "input X", X);
   check_2d("corr2d", "kernel K", K);

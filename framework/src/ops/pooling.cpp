@@ -36,10 +36,9 @@ struct PoolGeometry {
 };
 
 // Checks x and the options the way PyTorch does and works out the output size.
-PoolGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dOptions& options) {
-  if (x.dim() != 4)
-    fail<ShapeError>("{}: input must be 4-D [N, C, H, W], got shape {}; reshape a single image to [1, C, H, W]", op,
-                     x.shape());
+PoolGeometry pool_geometry(const char* op, const Shape& x, const Pool2dOptions& options) {
+  if (x.rank() != 4)
+    fail<ShapeError>("{}: input must be 4-D [N, C, H, W], got shape {}; reshape a single image to [1, C, H, W]", op, x);
   auto [kh, kw] = options.kernel_size;
   auto [sh, sw] = options.stride.value_or(options.kernel_size);
   auto [ph, pw] = options.padding;
@@ -50,17 +49,31 @@ PoolGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dOptions&
   if (ph > kh / 2 || pw > kw / 2)
     fail<ValueError>("{}: padding [{}, {}] must be at most half of kernel_size [{}, {}] (rounded down), as in PyTorch",
                      op, ph, pw, kh, kw);
-  std::int64_t h = x.size(2), w = x.size(3);
-  if (h < 1 || w < 1) fail<ShapeError>("{}: input {} has an empty image; H and W must be at least 1", op, x.shape());
+  std::int64_t h = x[2], w = x[3];
+  if (h < 1 || w < 1) fail<ShapeError>("{}: input {} has an empty image; H and W must be at least 1", op, x);
   if (h + 2 * ph < kh || w + 2 * pw < kw)
     fail<ShapeError>(
         "{}: kernel_size [{}, {}] is larger than the padded input [{}, {}] (input {}, padding [{}, {}]); "
         "use a smaller kernel or more padding",
-        op, kh, kw, h + 2 * ph, w + 2 * pw, x.shape(), ph, pw);
-  return {x.size(0) * x.size(1), h, w, kh, kw, sh, sw, ph, pw, (h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1};
+        op, kh, kw, h + 2 * ph, w + 2 * pw, x, ph, pw);
+  return {x[0] * x[1], h, w, kh, kw, sh, sw, ph, pw, (h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1};
 }
 
-Shape output_shape(const Tensor& x, const PoolGeometry& g) { return {x.size(0), x.size(1), g.oh, g.ow}; }
+Shape output_shape(const Shape& x, const PoolGeometry& g) { return {x[0], x[1], g.oh, g.ow}; }
+
+// The options that give geometry g (what a recorded backward passes on to the ops it calls).
+Pool2dOptions options_of(const PoolGeometry& g) {
+  return {.kernel_size = {g.kh, g.kw}, .stride = OptionalSize2(g.sh, g.sw), .padding = {g.ph, g.pw}};
+}
+
+// The gradient a pooling backward takes must have the pooling's output shape.
+void check_grad_shape(const char* op, const Tensor& dy, const Shape& input_shape, const PoolGeometry& g) {
+  if (!(dy.shape() == output_shape(input_shape, g)))
+    fail<ShapeError>(
+        "{}: dy {} is not the output shape {} of pooling input {} with kernel_size [{}, {}], stride [{}, {}] and "
+        "padding [{}, {}]; pass the gradient of the pooling's result, with the options of that call",
+        op, dy.shape(), output_shape(input_shape, g), input_shape, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
+}
 
 // The rows [r0, r1) or columns of window `index` along one dim, clipped to [0, size).
 struct Span {
@@ -180,16 +193,73 @@ void avg_pool_backward_plane(const PoolGeometry& g, K kw, S sw, const T* dy, T* 
   }
 }
 
+// dx [input_shape] = zeros with dy[o] added at argmax[o] of its plane, unrecorded.
+Tensor max_pool_backward_kernel(const PoolGeometry& g, const Tensor& dy, const Tensor& indices,
+                                const Shape& input_shape) {
+  const std::int64_t* argmax = indices.data<std::int64_t>();
+  Tensor dx = empty(input_shape, {.dtype = dy.dtype()});
+  dispatch_floating("max_pool2d_backward", dy.dtype(), [&]<class T>() {
+    const T* pdy = dy.data<T>();
+    T* pdx = dx.data<T>();
+    kernels::parallel_for(g.planes, g.h * g.w, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t p = begin; p < end; ++p) {
+        T* plane = pdx + p * g.h * g.w;
+        std::fill(plane, plane + g.h * g.w, T(0));
+        for (std::int64_t o = p * g.oh * g.ow; o < (p + 1) * g.oh * g.ow; ++o) plane[argmax[o]] += pdy[o];
+      }
+    });
+  });
+  return dx;
+}
+
+// max_pool2d_backward once its arguments are checked: the kernel, recorded when dy requires grad.
+// dx[p] = sum_{o : argmax[o] = p} dy[o] is linear in dy, and its adjoint picks:
+//   d(dy)[o] = G[argmax[o]]   (gather along the flattened planes)
+Tensor max_pool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& indices, const Shape& input_shape) {
+  Tensor dx = max_pool_backward_kernel(g, dy, indices, input_shape);
+  if (should_record(dy))
+    record(op::max_pool2d_backward, {dy, indices}, dx, {indices}, [g](BackwardContext& ctx) {
+      Tensor picked =
+          gather(reshape(ctx.grad(), {g.planes, g.h * g.w}), 1, reshape(ctx.saved(0), {g.planes, g.oh * g.ow}));
+      ctx.accumulate(0, reshape(picked, ctx.input_shape(0)));
+    });
+  return dx;
+}
+
+// dx [input_shape] = the sum of dy / (kh kw) over the windows that hold each element, unrecorded.
+Tensor avg_pool_backward_kernel(const PoolGeometry& g, const Tensor& dy, const Shape& input_shape) {
+  Tensor dx = empty(input_shape, {.dtype = dy.dtype()});
+  dispatch_floating("avg_pool2d_backward", dy.dtype(), [&]<class T>() {
+    const T* pdy = dy.data<T>();
+    T* pdx = dx.data<T>();
+    for_each_plane(g, [&](std::int64_t p, auto kw, auto sw) {
+      avg_pool_backward_plane(g, kw, sw, pdy + p * g.oh * g.ow, pdx + p * g.h * g.w);
+    });
+  });
+  return dx;
+}
+
+// avg_pool2d_backward once its arguments are checked: the kernel, recorded when dy requires grad.
+// dx is linear in dy, and its adjoint is the average pooling itself:
+//   d(dy) = avg_pool2d(G)   (the same windows)
+Tensor avg_pool_backward(const PoolGeometry& g, const Tensor& dy, const Shape& input_shape) {
+  Tensor dx = avg_pool_backward_kernel(g, dy, input_shape);
+  if (should_record(dy))
+    record(op::avg_pool2d_backward, {dy}, dx, {},
+           [g](BackwardContext& ctx) { ctx.accumulate(0, avg_pool2d(ctx.grad(), options_of(g))); });
+  return dx;
+}
+
 }  // namespace
 
 // y[o] = max_{p in window(o)} x[p],  argmax[o] = the first p (row-major) that attains it
-// dx[p] = sum_{o : argmax[o] = p} dy[o]
+// dx[p] = sum_{o : argmax[o] = p} dy[o]   (max_pool2d_backward, which records under create_graph)
 // Note: the gradient of a max is a subgradient where the window has ties; like PyTorch we
 // send it all to the first maximum, so that results agree with PyTorch's number for number.
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
   kernels::check_input(op::max_pool2d, x);
-  PoolGeometry g = pool_geometry("max_pool2d", x, options);
-  Tensor y = empty(output_shape(x, g), {.dtype = x.dtype()});
+  PoolGeometry g = pool_geometry("max_pool2d", x.shape(), options);
+  Tensor y = empty(output_shape(x.shape(), g), {.dtype = x.dtype()});
   // Offsets of each window's maximum within its plane, as PyTorch's indices.
   Tensor argmax = empty(y.shape(), {.dtype = kInt64});
   dispatch_floating("max_pool2d", x.dtype(), [&]<class T>() {
@@ -202,33 +272,52 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
   });
   if (should_record(x)) {
     record(op::max_pool2d, {x}, y, {argmax}, [g](BackwardContext& ctx) {
-      const Tensor& dy = ctx.grad();
-      Tensor saved = ctx.saved(0);
-      const std::int64_t* argmax = saved.data<std::int64_t>();
-      Tensor dx = empty(ctx.input_shape(0), {.dtype = dy.dtype()});
-      dispatch_floating("max_pool2d", dy.dtype(), [&]<class T>() {
-        const T* pdy = dy.data<T>();
-        T* pdx = dx.data<T>();
-        kernels::parallel_for(g.planes, g.h * g.w, [&](std::int64_t begin, std::int64_t end) {
-          for (std::int64_t p = begin; p < end; ++p) {
-            T* plane = pdx + p * g.h * g.w;
-            std::fill(plane, plane + g.h * g.w, T(0));
-            for (std::int64_t o = p * g.oh * g.ow; o < (p + 1) * g.oh * g.ow; ++o) plane[argmax[o]] += pdy[o];
-          }
-        });
-      });
-      ctx.accumulate(0, std::move(dx));
+      ctx.accumulate(0, max_pool_backward(g, ctx.grad(), ctx.saved(0), ctx.input_shape(0)));
     });
   }
   return y;
 }
 
+// dx[n, c, p] = sum_{o : indices[n, c, o] = p} dy[n, c, o]   (p, o: offsets within a plane)
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& input_shape,
+                           const Pool2dOptions& options) {
+  const char* op = "max_pool2d_backward";
+  kernels::check_input(op::max_pool2d_backward, dy, "dy");
+  kernels::check_defined(op, indices, "the indices");
+  if (indices.dtype() != kInt64)
+    fail<DtypeError>(
+        "{}: the indices must be an int64 tensor (the offsets of each window's maximum in its plane), got {}; "
+        "convert them with .to(tg::kInt64)",
+        op, dtype_name(indices.dtype()));
+  PoolGeometry g = pool_geometry(op, input_shape, options);
+  check_grad_shape(op, dy, input_shape, g);
+  if (!(indices.shape() == dy.shape()))
+    fail<ShapeError>("{}: the indices {} must have the shape of dy {}, one per window; pass max_pool2d's own indices",
+                     op, indices.shape(), dy.shape());
+  // Each index must lie in its own window, as max_pool2d's do.
+  const std::int64_t* argmax = indices.data<std::int64_t>();
+  for (std::int64_t p = 0; p < g.planes; ++p)
+    for (std::int64_t i = 0; i < g.oh; ++i)
+      for (std::int64_t j = 0; j < g.ow; ++j) {
+        const std::int64_t at = argmax[(p * g.oh + i) * g.ow + j];
+        Span rows = clipped(i, g.sh, g.ph, g.kh, g.h), cols = clipped(j, g.sw, g.pw, g.kw, g.w);
+        const std::int64_t r = at < 0 ? -1 : at / g.w, c = at < 0 ? -1 : at % g.w;
+        if (at < 0 || at >= g.h * g.w || r < rows.begin || r >= rows.end || c < cols.begin || c >= cols.end)
+          fail<ValueError>(
+              "{}: index {} of window ({}, {}) in plane {} is outside that window (rows [{}, {}), columns [{}, {}) "
+              "of a {}x{} plane); pass the indices max_pool2d computed with the same options",
+              op, at, i, j, p, rows.begin, rows.end, cols.begin, cols.end, g.h, g.w);
+      }
+  return max_pool_backward(g, dy, indices, input_shape);
+}
+
 // y[o] = (1 / (kh kw)) sum_{p in window(o)} x[p]   (padding contributes zeros)
-// dx[p] = sum_{o : p in window(o)} dy[o] / (kh kw)
+// dx[p] = sum_{o : p in window(o)} dy[o] / (kh kw)   (avg_pool2d_backward, which records under
+// create_graph)
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
   kernels::check_input(op::avg_pool2d, x);
-  PoolGeometry g = pool_geometry("avg_pool2d", x, options);
-  Tensor y = empty(output_shape(x, g), {.dtype = x.dtype()});
+  PoolGeometry g = pool_geometry("avg_pool2d", x.shape(), options);
+  Tensor y = empty(output_shape(x.shape(), g), {.dtype = x.dtype()});
   dispatch_floating("avg_pool2d", x.dtype(), [&]<class T>() {
     const T* px = x.data<T>();
     T* py = y.data<T>();
@@ -237,20 +326,19 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
     });
   });
   if (should_record(x)) {
-    record(op::avg_pool2d, {x}, y, {}, [g](BackwardContext& ctx) {
-      const Tensor& dy = ctx.grad();
-      Tensor dx = empty(ctx.input_shape(0), {.dtype = dy.dtype()});
-      dispatch_floating("avg_pool2d", dy.dtype(), [&]<class T>() {
-        const T* pdy = dy.data<T>();
-        T* pdx = dx.data<T>();
-        for_each_plane(g, [&](std::int64_t p, auto kw, auto sw) {
-          avg_pool_backward_plane(g, kw, sw, pdy + p * g.oh * g.ow, pdx + p * g.h * g.w);
-        });
-      });
-      ctx.accumulate(0, std::move(dx));
-    });
+    record(op::avg_pool2d, {x}, y, {},
+           [g](BackwardContext& ctx) { ctx.accumulate(0, avg_pool_backward(g, ctx.grad(), ctx.input_shape(0))); });
   }
   return y;
+}
+
+// dx[n, c, p] = sum_{o : p in window(o)} dy[n, c, o] / (kh kw)
+Tensor avg_pool2d_backward(const Tensor& dy, const Shape& input_shape, const Pool2dOptions& options) {
+  const char* op = "avg_pool2d_backward";
+  kernels::check_input(op::avg_pool2d_backward, dy, "dy");
+  PoolGeometry g = pool_geometry(op, input_shape, options);
+  check_grad_shape(op, dy, input_shape, g);
+  return avg_pool_backward(g, dy, input_shape);
 }
 
 // y = x viewed with dims start..end merged: [d0, ..., d_start * ... * d_end, ..., d_last]

@@ -1017,153 +1017,361 @@ const BuiltinOp matmul({.name = "matmul",
                             }});
 
 // ---- convolution and pooling (ops/corr2d.cpp, ops/conv2d.cpp, ops/pooling.cpp) ----
-const BuiltinOp corr2d({.name = "corr2d",
-                        .num_inputs = 2,
-                        .samples =
-                            [](Generator& gen) {
-                              return std::vector<OpSample>{{"", {x(gen, {5, 6}), x(gen, {2, 3})}, [](const Inputs& v) {
-                                                              return tg::corr2d(v[0], v[1]);
-                                                            }}};
-                            },
-                        .errors =
-                            [] {
-                              return std::vector{
-                                  refuse("corr2d(ones({1, 4, 4}), ones({2, 2}))",
-                                         [] {
-                                           tg::corr2d(ones2({1, 4, 4}), ones2({2, 2}));
-                                         },
-                                         Kind::Shape, {"corr2d", "[1, 4, 4]", "batched inputs need conv2d"}),
-                                  refuse("corr2d(ones({2, 5}), ones({3, 3}))",
-                                         [] {
-                                           tg::corr2d(ones2({2, 5}), ones2({3, 3}));
-                                         },
-                                         Kind::Shape,
-                                         {"corr2d", "[3, 3] is larger than input [2, 5]", "smaller kernel"}),
-                                  refuse("corr2d(ones({2, 5}), ones({0, 1}))",
-                                         [] {
-                                           tg::corr2d(ones2({2, 5}), ones2({0, 1}));
-                                         },
-                                         Kind::Shape, {"corr2d", "[0, 1]", "at least one row"})};
-                            }});
-const BuiltinOp conv2d(
-    {.name = "conv2d",
-     .num_inputs = 3,
-     .optional_inputs = bit(2),
+const BuiltinOp corr2d({
+    .name = "corr2d",
+    .num_inputs = 2,
+    .samples =
+        [](Generator& gen) {
+          return std::vector<OpSample>{
+              {"", {x(gen, {5, 6}), x(gen, {2, 3})}, [](const Inputs& v) { return tg::corr2d(v[0], v[1]); }}};
+        },
+    .errors =
+        [] {
+          return std::vector{refuse("corr2d(ones({1, 4, 4}), ones({2, 2}))",
+                                    [] {
+                                      tg::corr2d(ones2({1, 4, 4}), ones2({2, 2}));
+                                    },
+                                    Kind::Shape, {"corr2d", "[1, 4, 4]", "batched inputs need conv2d"}),
+                             refuse("corr2d(ones({2, 5}), ones({3, 3}))",
+                                    [] {
+                                      tg::corr2d(ones2({2, 5}), ones2({3, 3}));
+                                    },
+                                    Kind::Shape, {"corr2d", "[3, 3] is larger than input [2, 5]", "smaller kernel"}),
+                             refuse("corr2d(ones({2, 5}), ones({0, 1}))",
+                                    [] {
+                                      tg::corr2d(ones2({2, 5}), ones2({0, 1}));
+                                    },
+                                    Kind::Shape, {"corr2d", "[0, 1]", "at least one row"})};
+        },
+    .backward_op = &corr2d_backward_input,  // and corr2d_backward_kernel
+});
+const BuiltinOp conv2d({
+    .name = "conv2d",
+    .num_inputs = 3,
+    .optional_inputs = bit(2),
+    .samples =
+        [](Generator& gen) {
+          return std::vector<OpSample>{{"stride, padding, bias",
+                                        {x(gen, {2, 3, 7, 6}), x(gen, {4, 3, 3, 3}), x(gen, {4})},
+                                        [](const Inputs& v) {
+                                          return tg::conv2d(v[0], v[1], v[2], {.stride = {2, 1}, .padding = {1, 2}});
+                                        }},
+                                       {"no bias",
+                                        {x(gen, {1, 2, 5, 5}), x(gen, {3, 2, 2, 3}), Tensor()},
+                                        [](const Inputs& v) { return tg::conv2d(v[0], v[1], v[2]); }}};
+        },
+    .errors =
+        [] {
+          return std::vector{
+              refuse("conv2d(ones({1, 5, 5}), ones({2, 1, 3, 3}))",
+                     [] {
+                       tg::conv2d(ones2({1, 5, 5}), ones2({2, 1, 3, 3}));
+                     },
+                     Kind::Shape, {"conv2d", "[1, 5, 5]", "needs a batch dim"}),
+              refuse("conv2d(ones({1, 3, 5, 5}), ones({6, 1, 5, 5}))",
+                     [] {
+                       tg::conv2d(ones2({1, 3, 5, 5}), ones2({6, 1, 5, 5}));
+                     },
+                     Kind::Shape, {"conv2d", "input has 3 channels but weight expects 1", "[O=6, C=1, 5, 5]"}),
+              refuse("conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), ones({3}))",
+                     [] {
+                       tg::conv2d(ones2({1, 1, 5, 5}), ones2({2, 1, 3, 3}), ones2({3}));
+                     },
+                     Kind::Shape, {"conv2d", "bias", "[O] = [2]"}),
+              refuse("conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), Tensor(), {.stride = {0, 1}})",
+                     [] {
+                       tg::conv2d(ones2({1, 1, 5, 5}), ones2({2, 1, 3, 3}), Tensor(), {.stride = {0, 1}});
+                     },
+                     Kind::Value, {"conv2d", "(0, 1)", "use strides >= 1"}),
+              refuse("conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), Tensor(), {.padding = {-1, 0}})",
+                     [] {
+                       tg::conv2d(ones2({1, 1, 5, 5}), ones2({2, 1, 3, 3}), Tensor(), {.padding = {-1, 0}});
+                     },
+                     Kind::Value, {"conv2d", "(-1, 0)", "use 0 for no padding"}),
+              refuse("conv2d(ones({1, 1, 2, 2}), ones({2, 1, 3, 3}))",
+                     [] {
+                       tg::conv2d(ones2({1, 1, 2, 2}), ones2({2, 1, 3, 3}));
+                     },
+                     Kind::Shape, {"conv2d", "[3, 3] is larger", "pad more"})};
+        },
+    .backward_op = &conv2d_backward_input,  // and conv2d_backward_weight; db is a sum
+});
+const BuiltinOp max_pool2d({
+    .name = "max_pool2d",
+    .samples =
+        [](Generator& gen) {
+          return std::vector<OpSample>{
+              {"", {x(gen, {2, 2, 6, 6})}, [](const Inputs& v) { return tg::max_pool2d(v[0]); }},
+              {"kernel 3, stride 2, padding 1", {x(gen, {1, 2, 7, 7})}, [](const Inputs& v) {
+                 return tg::max_pool2d(v[0], {.kernel_size = 3, .stride = 2, .padding = 1});
+               }}};
+        },
+    .errors =
+        [] {
+          return std::vector{refuse("max_pool2d(ones({1, 4, 4}))",
+                                    [] {
+                                      tg::max_pool2d(ones2({1, 4, 4}));
+                                    },
+                                    Kind::Shape, {"max_pool2d", "[1, 4, 4]", "[1, C, H, W]"}),
+                             refuse("max_pool2d(ones({1, 1, 4, 4}), {.kernel_size = {0, 2}})",
+                                    [] {
+                                      tg::max_pool2d(ones2({1, 1, 4, 4}), {.kernel_size = {0, 2}});
+                                    },
+                                    Kind::Value, {"max_pool2d", "[0, 2]", "use sizes >= 1"}),
+                             refuse("max_pool2d(ones({1, 1, 4, 4}), {.stride = {2, 0}})",
+                                    [] {
+                                      tg::max_pool2d(ones2({1, 1, 4, 4}), {.stride = {2, 0}});
+                                    },
+                                    Kind::Value, {"max_pool2d", "[2, 0]", "use strides >= 1"}),
+                             refuse("max_pool2d(ones({1, 1, 4, 4}), {.padding = {2, 0}})",
+                                    [] {
+                                      tg::max_pool2d(ones2({1, 1, 4, 4}), {.padding = {2, 0}});
+                                    },
+                                    Kind::Value, {"max_pool2d", "padding [2, 0]", "at most half of kernel_size"}),
+                             refuse("max_pool2d(ones({1, 1, 1, 4}))",
+                                    [] {
+                                      tg::max_pool2d(ones2({1, 1, 1, 4}));
+                                    },
+                                    Kind::Shape, {"max_pool2d", "[1, 1, 1, 4]", "smaller kernel"}),
+                             refuse("max_pool2d(ones({1, 1, 0, 4}))",
+                                    [] {
+                                      tg::max_pool2d(ones2({1, 1, 0, 4}));
+                                    },
+                                    Kind::Shape, {"max_pool2d", "[1, 1, 0, 4]", "at least 1"})};
+        },
+    .backward_op = &max_pool2d_backward,
+});
+const BuiltinOp avg_pool2d({
+    .name = "avg_pool2d",
+    .samples =
+        [](Generator& gen) {
+          return std::vector<OpSample>{
+              {"", {x(gen, {2, 2, 6, 6})}, [](const Inputs& v) { return tg::avg_pool2d(v[0]); }},
+              {"kernel 3, stride 2, padding 1", {x(gen, {1, 2, 7, 7})}, [](const Inputs& v) {
+                 return tg::avg_pool2d(v[0], {.kernel_size = 3, .stride = 2, .padding = 1});
+               }}};
+        },
+    .errors =
+        [] {
+          return std::vector{refuse("padding over half the kernel",
+                                    [] {
+                                      tg::avg_pool2d(ones2({1, 1, 4, 4}), {.kernel_size = {2, 2}, .padding = {2, 2}});
+                                    },
+                                    Kind::Value, {"avg_pool2d", "padding", "half"}),
+                             refuse("avg_pool2d(ones({4, 4}))",
+                                    [] {
+                                      tg::avg_pool2d(ones2({4, 4}));
+                                    },
+                                    Kind::Shape, {"avg_pool2d", "[4, 4]", "[1, C, H, W]"}),
+                             refuse("avg_pool2d(ones({1, 1, 4, 4}), {.padding = {-1, 0}})",
+                                    [] {
+                                      tg::avg_pool2d(ones2({1, 1, 4, 4}), {.padding = {-1, 0}});
+                                    },
+                                    Kind::Value, {"avg_pool2d", "[-1, 0]", "use 0 for no padding"})};
+        },
+    .backward_op = &avg_pool2d_backward,
+});
+
+// ---- their backward halves, ops of their own so that a recorded backward can be differentiated ----
+// (ops/corr2d.cpp, ops/conv2d.cpp, ops/pooling.cpp). Each is linear in each argument; the
+// samples have the shapes of the corr2d, conv2d and pooling samples above.
+const BuiltinOp corr2d_backward_input(
+    {.name = "corr2d_backward_input",
+     .num_inputs = 2,
      .samples =
          [](Generator& gen) {
-           return std::vector<OpSample>{{"stride, padding, bias",
-                                         {x(gen, {2, 3, 7, 6}), x(gen, {4, 3, 3, 3}), x(gen, {4})},
-                                         [](const Inputs& v) {
-                                           return tg::conv2d(v[0], v[1], v[2], {.stride = {2, 1}, .padding = {1, 2}});
-                                         }},
-                                        {"no bias",
-                                         {x(gen, {1, 2, 5, 5}), x(gen, {3, 2, 2, 3}), Tensor()},
-                                         [](const Inputs& v) { return tg::conv2d(v[0], v[1], v[2]); }}};
+           return std::vector<OpSample>{{"", {x(gen, {4, 4}), x(gen, {2, 3})}, [](const Inputs& v) {
+                                           return tg::corr2d_backward_input(v[0], v[1]);
+                                         }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("a 3-D dY",
+                                     [] {
+                                       tg::corr2d_backward_input(ones2({1, 4, 4}), ones2({2, 2}));
+                                     },
+                                     Kind::Shape, {"corr2d_backward_input", "dY", "[1, 4, 4]", "reshape it"}),
+                              refuse("an empty kernel",
+                                     [] {
+                                       tg::corr2d_backward_input(ones2({3, 3}), ones2({0, 2}));
+                                     },
+                                     Kind::Shape, {"corr2d_backward_input", "K [0, 2] is empty", "at least one row"})};
+         }});
+const BuiltinOp corr2d_backward_kernel(
+    {.name = "corr2d_backward_kernel",
+     .num_inputs = 2,
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{{"", {x(gen, {5, 6}), x(gen, {4, 4})}, [](const Inputs& v) {
+                                           return tg::corr2d_backward_kernel(v[0], v[1]);
+                                         }}};
          },
      .errors =
          [] {
            return std::vector{
-               refuse("conv2d(ones({1, 5, 5}), ones({2, 1, 3, 3}))",
+               refuse("dY larger than X",
                       [] {
-                        tg::conv2d(ones2({1, 5, 5}), ones2({2, 1, 3, 3}));
+                        tg::corr2d_backward_kernel(ones2({2, 2}), ones2({3, 3}));
                       },
-                      Kind::Shape, {"conv2d", "[1, 5, 5]", "needs a batch dim"}),
-               refuse("conv2d(ones({1, 3, 5, 5}), ones({6, 1, 5, 5}))",
+                      Kind::Shape,
+                      {"corr2d_backward_kernel", "[3, 3] is larger than X [2, 2]", "corr2d's output shape"}),
+               refuse("a 1-D X",
                       [] {
-                        tg::conv2d(ones2({1, 3, 5, 5}), ones2({6, 1, 5, 5}));
+                        tg::corr2d_backward_kernel(ones2({3}), ones2({2, 2}));
                       },
-                      Kind::Shape, {"conv2d", "input has 3 channels but weight expects 1", "[O=6, C=1, 5, 5]"}),
-               refuse("conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), ones({3}))",
-                      [] {
-                        tg::conv2d(ones2({1, 1, 5, 5}), ones2({2, 1, 3, 3}), ones2({3}));
-                      },
-                      Kind::Shape, {"conv2d", "bias", "[O] = [2]"}),
-               refuse("conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), Tensor(), {.stride = {0, 1}})",
-                      [] {
-                        tg::conv2d(ones2({1, 1, 5, 5}), ones2({2, 1, 3, 3}), Tensor(), {.stride = {0, 1}});
-                      },
-                      Kind::Value, {"conv2d", "(0, 1)", "use strides >= 1"}),
-               refuse("conv2d(ones({1, 1, 5, 5}), ones({2, 1, 3, 3}), Tensor(), {.padding = {-1, 0}})",
-                      [] {
-                        tg::conv2d(ones2({1, 1, 5, 5}), ones2({2, 1, 3, 3}), Tensor(), {.padding = {-1, 0}});
-                      },
-                      Kind::Value, {"conv2d", "(-1, 0)", "use 0 for no padding"}),
-               refuse("conv2d(ones({1, 1, 2, 2}), ones({2, 1, 3, 3}))",
-                      [] {
-                        tg::conv2d(ones2({1, 1, 2, 2}), ones2({2, 1, 3, 3}));
-                      },
-                      Kind::Shape, {"conv2d", "[3, 3] is larger", "pad more"})};
+                      Kind::Shape, {"corr2d_backward_kernel", "X", "[3]", "reshape it"})};
          }});
-const BuiltinOp max_pool2d(
-    {.name = "max_pool2d",
+const BuiltinOp conv2d_backward_input(
+    {.name = "conv2d_backward_input",
+     .num_inputs = 2,
      .samples =
          [](Generator& gen) {
            return std::vector<OpSample>{
-               {"", {x(gen, {2, 2, 6, 6})}, [](const Inputs& v) { return tg::max_pool2d(v[0]); }},
-               {"kernel 3, stride 2, padding 1", {x(gen, {1, 2, 7, 7})}, [](const Inputs& v) {
-                  return tg::max_pool2d(v[0], {.kernel_size = 3, .stride = 2, .padding = 1});
+               {"stride, padding",
+                {x(gen, {2, 4, 4, 8}), x(gen, {4, 3, 3, 3})},
+                [](const Inputs& v) {
+                  return tg::conv2d_backward_input(v[0], v[1], {2, 3, 7, 6}, {.stride = {2, 1}, .padding = {1, 2}});
+                }},
+               // The last row and column of the input are in no window: their gradient is zero.
+               {"stride 2, uncovered border", {x(gen, {1, 3, 3, 2}), x(gen, {3, 2, 2, 3})}, [](const Inputs& v) {
+                  return tg::conv2d_backward_input(v[0], v[1], {1, 2, 7, 6}, {.stride = 2});
                 }}};
          },
      .errors =
          [] {
-           return std::vector{refuse("max_pool2d(ones({1, 4, 4}))",
-                                     [] {
-                                       tg::max_pool2d(ones2({1, 4, 4}));
-                                     },
-                                     Kind::Shape, {"max_pool2d", "[1, 4, 4]", "[1, C, H, W]"}),
-                              refuse("max_pool2d(ones({1, 1, 4, 4}), {.kernel_size = {0, 2}})",
-                                     [] {
-                                       tg::max_pool2d(ones2({1, 1, 4, 4}), {.kernel_size = {0, 2}});
-                                     },
-                                     Kind::Value, {"max_pool2d", "[0, 2]", "use sizes >= 1"}),
-                              refuse("max_pool2d(ones({1, 1, 4, 4}), {.stride = {2, 0}})",
-                                     [] {
-                                       tg::max_pool2d(ones2({1, 1, 4, 4}), {.stride = {2, 0}});
-                                     },
-                                     Kind::Value, {"max_pool2d", "[2, 0]", "use strides >= 1"}),
-                              refuse("max_pool2d(ones({1, 1, 4, 4}), {.padding = {2, 0}})",
-                                     [] {
-                                       tg::max_pool2d(ones2({1, 1, 4, 4}), {.padding = {2, 0}});
-                                     },
-                                     Kind::Value, {"max_pool2d", "padding [2, 0]", "at most half of kernel_size"}),
-                              refuse("max_pool2d(ones({1, 1, 1, 4}))",
-                                     [] {
-                                       tg::max_pool2d(ones2({1, 1, 1, 4}));
-                                     },
-                                     Kind::Shape, {"max_pool2d", "[1, 1, 1, 4]", "smaller kernel"}),
-                              refuse("max_pool2d(ones({1, 1, 0, 4}))",
-                                     [] {
-                                       tg::max_pool2d(ones2({1, 1, 0, 4}));
-                                     },
-                                     Kind::Shape, {"max_pool2d", "[1, 1, 0, 4]", "at least 1"})};
+           return std::vector{
+               refuse("a dY of another shape",
+                      [] {
+                        tg::conv2d_backward_input(ones2({1, 2, 4, 4}), ones2({2, 1, 3, 3}), {1, 1, 5, 5}, {});
+                      },
+                      Kind::Shape,
+                      {"conv2d_backward_input", "dY [1, 2, 4, 4]", "[1, 2, 3, 3]",
+                       "pass the gradient of conv2d's result"}),
+               refuse("a 3-D input shape",
+                      [] {
+                        tg::conv2d_backward_input(ones2({1, 2, 3, 3}), ones2({2, 1, 3, 3}), {1, 5, 5}, {});
+                      },
+                      Kind::Shape, {"conv2d_backward_input", "[1, 5, 5]", "needs a batch dim"}),
+               refuse("an input shape of other channels",
+                      [] {
+                        tg::conv2d_backward_input(ones2({1, 2, 3, 3}), ones2({2, 1, 3, 3}), {1, 3, 5, 5}, {});
+                      },
+                      Kind::Shape, {"conv2d_backward_input", "input has 3 channels but weight expects 1"}),
+               refuse("stride 0",
+                      [] {
+                        tg::conv2d_backward_input(ones2({1, 2, 3, 3}), ones2({2, 1, 3, 3}), {1, 1, 5, 5},
+                                                  {.stride = {0, 1}});
+                      },
+                      Kind::Value, {"conv2d_backward_input", "(0, 1)", "use strides >= 1"})};
          }});
-const BuiltinOp avg_pool2d(
-    {.name = "avg_pool2d",
+const BuiltinOp conv2d_backward_weight(
+    {.name = "conv2d_backward_weight",
+     .num_inputs = 2,
      .samples =
          [](Generator& gen) {
            return std::vector<OpSample>{
-               {"", {x(gen, {2, 2, 6, 6})}, [](const Inputs& v) { return tg::avg_pool2d(v[0]); }},
-               {"kernel 3, stride 2, padding 1", {x(gen, {1, 2, 7, 7})}, [](const Inputs& v) {
-                  return tg::avg_pool2d(v[0], {.kernel_size = 3, .stride = 2, .padding = 1});
+               {"stride, padding",
+                {x(gen, {2, 3, 7, 6}), x(gen, {2, 4, 4, 8})},
+                [](const Inputs& v) {
+                  return tg::conv2d_backward_weight(v[0], v[1], {4, 3, 3, 3}, {.stride = {2, 1}, .padding = {1, 2}});
+                }},
+               {"stride 2, uncovered border", {x(gen, {1, 2, 7, 6}), x(gen, {1, 3, 3, 2})}, [](const Inputs& v) {
+                  return tg::conv2d_backward_weight(v[0], v[1], {3, 2, 2, 3}, {.stride = 2});
                 }}};
          },
      .errors =
          [] {
-           return std::vector{refuse("padding over half the kernel",
-                                     [] {
-                                       tg::avg_pool2d(ones2({1, 1, 4, 4}), {.kernel_size = {2, 2}, .padding = {2, 2}});
-                                     },
-                                     Kind::Value, {"avg_pool2d", "padding", "half"}),
-                              refuse("avg_pool2d(ones({4, 4}))",
-                                     [] {
-                                       tg::avg_pool2d(ones2({4, 4}));
-                                     },
-                                     Kind::Shape, {"avg_pool2d", "[4, 4]", "[1, C, H, W]"}),
-                              refuse("avg_pool2d(ones({1, 1, 4, 4}), {.padding = {-1, 0}})",
-                                     [] {
-                                       tg::avg_pool2d(ones2({1, 1, 4, 4}), {.padding = {-1, 0}});
-                                     },
-                                     Kind::Value, {"avg_pool2d", "[-1, 0]", "use 0 for no padding"})};
+           return std::vector{
+               refuse("a dY of another shape",
+                      [] {
+                        tg::conv2d_backward_weight(ones2({1, 1, 5, 5}), ones2({1, 2, 4, 4}), {2, 1, 3, 3}, {});
+                      },
+                      Kind::Shape, {"conv2d_backward_weight", "dY [1, 2, 4, 4]", "[1, 2, 3, 3]"}),
+               refuse("a 3-D weight shape",
+                      [] {
+                        tg::conv2d_backward_weight(ones2({1, 1, 5, 5}), ones2({1, 2, 3, 3}), {2, 3, 3}, {});
+                      },
+                      Kind::Shape, {"conv2d_backward_weight", "[O, C, kh, kw]", "[2, 3, 3]", "O = 1"})};
+         }});
+
+// max_pool2d's indices for the samples below: the offset of each window's maximum in its plane.
+// Of [1, 2, 4, 4] with 2x2 windows, and of [1, 1, 5, 5] with kernel 3, stride 2, padding 1,
+// where windows overlap and several pick one element (6 three times, 18 twice).
+Tensor pool_index() { return tg::reshape(tg::tensor({5, 2, 12, 15, 0, 7, 9, 14}), {1, 2, 2, 2}); }
+Tensor pool_index_overlapping() { return tg::reshape(tg::tensor({6, 6, 3, 6, 12, 18, 20, 18, 24}), {1, 1, 3, 3}); }
+
+const BuiltinOp max_pool2d_backward(
+    {.name = "max_pool2d_backward",
+     .num_inputs = 2,
+     .no_grad_inputs = bit(1),
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"",
+                {x(gen, {1, 2, 2, 2}), pool_index()},
+                [](const Inputs& v) {
+                  return tg::max_pool2d_backward(v[0], v[1], {1, 2, 4, 4});
+                }},
+               {"kernel 3, stride 2, padding 1", {x(gen, {1, 1, 3, 3}), pool_index_overlapping()}, [](const Inputs& v) {
+                  return tg::max_pool2d_backward(v[0], v[1], {1, 1, 5, 5},
+                                                 {.kernel_size = 3, .stride = 2, .padding = 1});
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{
+               refuse("float indices",
+                      [] {
+                        tg::max_pool2d_backward(ones2({1, 1, 2, 2}), ones2({1, 1, 2, 2}), {1, 1, 4, 4});
+                      },
+                      Kind::Dtype, {"max_pool2d_backward", "int64", "float32", ".to(tg::kInt64)"}),
+               refuse("indices of another shape",
+                      [] {
+                        tg::max_pool2d_backward(ones2({1, 1, 2, 2}), tg::reshape(tg::tensor({0, 2}), {1, 1, 1, 2}),
+                                                {1, 1, 4, 4});
+                      },
+                      Kind::Shape, {"max_pool2d_backward", "[1, 1, 1, 2]", "[1, 1, 2, 2]", "max_pool2d's own indices"}),
+               refuse(
+                   "an index outside its window",
+                   [] {
+                     tg::max_pool2d_backward(ones2({1, 1, 2, 2}), tg::reshape(tg::tensor({0, 2, 8, 5}), {1, 1, 2, 2}),
+                                             {1, 1, 4, 4});
+                   },
+                   Kind::Value,
+                   {"max_pool2d_backward", "index 5 of window (1, 1)", "rows [2, 4), columns [2, 4)", "same options"}),
+               refuse("a dy of another shape",
+                      [] {
+                        tg::max_pool2d_backward(ones2({1, 1, 3, 3}), pool_index(), {1, 1, 4, 4});
+                      },
+                      Kind::Shape, {"max_pool2d_backward", "dy [1, 1, 3, 3]", "[1, 1, 2, 2]", "options of that call"})};
+         }});
+const BuiltinOp avg_pool2d_backward(
+    {.name = "avg_pool2d_backward",
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"",
+                {x(gen, {2, 2, 3, 3})},
+                [](const Inputs& v) {
+                  return tg::avg_pool2d_backward(v[0], {2, 2, 6, 6});
+                }},
+               {"kernel 3, stride 2, padding 1", {x(gen, {1, 2, 4, 4})}, [](const Inputs& v) {
+                  return tg::avg_pool2d_backward(v[0], {1, 2, 7, 7}, {.kernel_size = 3, .stride = 2, .padding = 1});
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{
+               refuse("a dy of another shape",
+                      [] {
+                        tg::avg_pool2d_backward(ones2({1, 1, 3, 3}), {1, 1, 4, 4});
+                      },
+                      Kind::Shape, {"avg_pool2d_backward", "dy [1, 1, 3, 3]", "[1, 1, 2, 2]", "options of that call"}),
+               refuse("a 3-D input shape",
+                      [] {
+                        tg::avg_pool2d_backward(ones2({1, 2, 2}), {1, 4, 4});
+                      },
+                      Kind::Shape, {"avg_pool2d_backward", "[1, 4, 4]", "[1, C, H, W]"})};
          }});
 
 // ---- losses, normalisation, regularisation (ops/loss.cpp, ops/normalization.cpp) ----

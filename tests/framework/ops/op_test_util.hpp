@@ -27,6 +27,18 @@ class MessageContains : public Catch::MatcherBase<std::exception> {
   std::vector<std::string> parts_;
 };
 
+// gradcheck and gradgradcheck of f at args: first and second derivatives against central
+// differences, each failure with its message.
+inline void check_first_and_second(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                                   const std::vector<Tensor>& args) {
+  tg::GradcheckResult first = tg::gradcheck(f, args);
+  INFO(first.message);
+  CHECK(first.ok);
+  tg::GradcheckResult second = tg::gradgradcheck(f, args);
+  INFO(second.message);
+  CHECK(second.ok);
+}
+
 // A column vector [n, 1], from a flat list of values.
 inline Tensor column(std::initializer_list<double> values) {
   return tg::from_vector(std::vector<double>(values), {static_cast<std::int64_t>(values.size()), 1});

@@ -2,6 +2,7 @@
 // from, closed forms, errors, and PyTorch's F.conv2d values (scripts/fixtures/conv2d.py).
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "framework/ops/op_test_util.hpp"
@@ -243,11 +244,95 @@ TEST_CASE("conv2d runs in float32 and float64, and records only when needed", "[
   CHECK_FALSE(c.w.grad().defined());
   CHECK(allclose(b.grad(),
                  tg::full({c.w.size(0)}, static_cast<double>(y.numel() / c.w.size(0)), {.dtype = tg::kFloat64}), 0, 0));
-  // The backward halves are plain functions: they never record.
+  // The backward halves are ops: they record when an argument requires grad (as under a
+  // backward with create_graph), and not otherwise.
   Tensor dY = tg::ones(y.shape(), {.dtype = tg::kFloat64, .requires_grad = true});
-  CHECK_FALSE(tg::conv2d_backward_input(dY, c.w, c.x.shape(), c.options).requires_grad());
-  CHECK_FALSE(tg::conv2d_backward_weight(c.x, dY, c.w.shape(), c.options).requires_grad());
+  CHECK_FALSE(tg::conv2d_backward_input(dY.detach(), c.w, c.x.shape(), c.options).requires_grad());
+  CHECK_FALSE(tg::conv2d_backward_weight(c.x, dY.detach(), c.w.shape(), c.options).requires_grad());
   CHECK(tape.size() == 0);
+  CHECK(tg::conv2d_backward_input(dY, c.w, c.x.shape(), c.options).requires_grad());
+  CHECK(tg::test::op_name() == "conv2d_backward_input");
+  CHECK(tg::conv2d_backward_weight(c.x, dY, c.w.shape(), c.options).requires_grad());
+  CHECK(tg::test::op_name() == "conv2d_backward_weight");
+  CHECK(tape.size() == 2);
+  tape.clear();
+}
+
+TEST_CASE("conv2d's backward records its halves under create_graph, and nothing otherwise", "[ops][conv2d][tape]") {
+  tg::Generator gen(86);
+  Conv2dCase c = random_cases(gen)[1];
+  Tensor x = c.x.requires_grad_(), w = c.w.requires_grad_(), b = c.b.requires_grad_();
+  tg::Tape& tape = tg::Tape::current();
+  tape.clear();
+  Tensor Y = tg::conv2d(x, w, b, c.options);
+  Tensor L = (Y * Y).sum();
+  const std::size_t forward = tape.size();
+  std::vector<Tensor> g = tg::grad({L}, {x, w, b}, {.retain_graph = true});
+  CHECK(tape.size() == forward);
+  CHECK_FALSE(g[0].requires_grad());
+  std::vector<Tensor> h = tg::grad({L}, {x, w, b}, {.create_graph = true});
+  for (int k = 0; k < 3; ++k) {
+    CHECK(h[static_cast<std::size_t>(k)].requires_grad());
+    CHECK(allclose(h[static_cast<std::size_t>(k)], g[static_cast<std::size_t>(k)], 1e-12, 1e-12));
+  }
+  std::vector<std::string> names;
+  for (std::size_t i = forward; i < tape.size(); ++i) names.emplace_back(tape.entry(i).op->name);
+  CHECK(std::count(names.begin(), names.end(), "conv2d_backward_input") == 1);
+  CHECK(std::count(names.begin(), names.end(), "conv2d_backward_weight") == 1);
+  tape.clear();
+}
+
+TEST_CASE("conv2d and its halves pass gradgradcheck over strides and paddings", "[ops][conv2d][gradgradcheck]") {
+  tg::Generator gen(87);
+  for (const Conv2dCase& c : random_cases(gen)) {
+    INFO(describe(c));
+    const Conv2dOptions o = c.options;
+    const Shape xs = c.x.shape(), ws = c.w.shape();
+    Tensor dY = tg::test::uniform(tg::conv2d(c.x, c.w, {}, o).shape(), gen, -2, 2);
+    const std::vector<std::tuple<std::string, tg::TensorFunction, std::vector<Tensor>>> checks = {
+        {"conv2d", [o](const std::vector<Tensor>& v) { return tg::conv2d(v[0], v[1], v[2], o); }, {c.x, c.w, c.b}},
+        {"conv2d_backward_input",
+         [o, xs](const std::vector<Tensor>& v) { return tg::conv2d_backward_input(v[0], v[1], xs, o); },
+         {dY, c.w}},
+        {"conv2d_backward_weight",
+         [o, ws](const std::vector<Tensor>& v) { return tg::conv2d_backward_weight(v[0], v[1], ws, o); },
+         {c.x, dY}}};
+    for (const auto& [name, f, args] : checks) {
+      INFO(name);
+      tg::test::check_first_and_second(f, args);
+    }
+  }
+}
+
+TEST_CASE("conv2d's double backward equals the composition of its halves, by hand", "[ops][conv2d][gradgradcheck]") {
+  // L = sum(Y^2) / 2 with Y = conv2d(x, W, b) has dL/dW = B_w(x, Y). Its derivative along V,
+  // s = <B_w(x, Y), V> = <conv2d(x, V), Y>, is (with P = conv2d(x, V), no bias):
+  //   ds/dW = B_w(x, P)           ds/dx = B_in(Y, V) + B_in(P, W)           ds/db = P summed over n, i, j
+  // and along U for dL/dx = B_in(Y, W), t = <B_in(Y, W), U> = <conv2d(U, W), Y>, with Q = conv2d(U, W):
+  //   dt/dW = B_w(U, Y) + B_w(x, Q)   dt/dx = B_in(Q, W)                     dt/db = Q summed over n, i, j
+  tg::Generator gen(88);
+  for (Conv2dCase c : random_cases(gen)) {
+    INFO(describe(c));
+    const Conv2dOptions o = c.options;
+    Tensor x = c.x.requires_grad_(), w = c.w.requires_grad_(), b = c.b.requires_grad_();
+    Tensor V = tg::test::uniform(w.shape(), gen, -2, 2), U = tg::test::uniform(x.shape(), gen, -2, 2);
+    Tensor Y = tg::conv2d(x, w, b, o);
+    std::vector<Tensor> g = tg::grad({(Y * Y).sum() * 0.5}, {x, w}, {.create_graph = true});
+    std::vector<Tensor> along_V = tg::grad({(g[1] * V).sum()}, {x, w, b}, {.retain_graph = true});
+    std::vector<Tensor> along_U = tg::grad({(g[0] * U).sum()}, {x, w, b});
+
+    tg::NoGradGuard no_grad;
+    auto B_in = [&](const Tensor& dY, const Tensor& W) { return tg::conv2d_backward_input(dY, W, x.shape(), o); };
+    auto B_w = [&](const Tensor& X, const Tensor& dY) { return tg::conv2d_backward_weight(X, dY, w.shape(), o); };
+    auto bias_sum = [](const Tensor& t) { return tg::sum(tg::sum(tg::sum(t, 3), 2), 0); };
+    Tensor P = tg::conv2d(x, V, {}, o), Q = tg::conv2d(U, w, {}, o);
+    CHECK(allclose(along_V[0], B_in(Y, V) + B_in(P, w), 1e-10, 1e-10));
+    CHECK(allclose(along_V[1], B_w(x, P), 1e-10, 1e-10));
+    CHECK(allclose(along_V[2], bias_sum(P), 1e-10, 1e-10));
+    CHECK(allclose(along_U[0], B_in(Q, w), 1e-10, 1e-10));
+    CHECK(allclose(along_U[1], B_w(U, Y) + B_w(x, Q), 1e-10, 1e-10));
+    CHECK(allclose(along_U[2], bias_sum(Q), 1e-10, 1e-10));
+  }
 }
 
 TEST_CASE("conv2d rejects bad shapes and options, naming them", "[ops][conv2d][errors]") {

@@ -3,8 +3,11 @@
 //   Y[i, j]  = sum_{a, b} X[i + a, j + b] K[a, b]
 //   dK[a, b] = sum_{i, j} dY[i, j] X[i + a, j + b]
 //   dX[p, q] = sum_{a, b} dY[p - a, q - b] K[a, b]   (terms outside dY are zero)
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <tuple>
 
 #include "framework/ops/op_test_util.hpp"
 
@@ -84,14 +87,113 @@ TEST_CASE("corr2d's backward halves are its adjoints: <corr2d(X, K), dY> = <X, d
   }
 }
 
-TEST_CASE("corr2d's backward halves are plain functions: they never record", "[ops][corr2d][tape]") {
-  // They run inside backward(), under NoGradGuard; there is no double backward.
+TEST_CASE("corr2d's backward halves are ops: they record when an argument requires grad", "[ops][corr2d][tape]") {
+  // A backward with create_graph calls them with grad mode on; a plain backward runs them with
+  // it off, where they are the kernels they always were.
   tg::Tape& tape = tg::Tape::current();
   tape.clear();
   Tensor dY = tg::ones({2, 2}, {.requires_grad = true}), K = tg::ones({2, 2}, {.requires_grad = true});
-  CHECK_FALSE(tg::corr2d_backward_input(dY, K).requires_grad());
-  CHECK_FALSE(tg::corr2d_backward_kernel(tg::ones({3, 3}, {.requires_grad = true}), dY).requires_grad());
+  CHECK_FALSE(tg::corr2d_backward_input(tg::ones({2, 2}), tg::ones({2, 2})).requires_grad());
+  {
+    tg::NoGradGuard no_grad;
+    CHECK_FALSE(tg::corr2d_backward_input(dY, K).requires_grad());
+  }
   CHECK(tape.size() == 0);
+  CHECK(tg::corr2d_backward_input(dY, K).requires_grad());
+  CHECK(tg::test::op_name() == "corr2d_backward_input");
+  CHECK(tg::corr2d_backward_kernel(tg::ones({3, 3}), dY).requires_grad());
+  CHECK(tg::test::op_name() == "corr2d_backward_kernel");
+  CHECK(tape.size() == 2);
+  tape.clear();
+}
+
+TEST_CASE("a backward with create_graph records corr2d's halves; a plain one records nothing", "[ops][corr2d][tape]") {
+  tg::Tape& tape = tg::Tape::current();
+  tape.clear();
+  Tensor X = tg::ones({3, 4}, {.dtype = tg::kFloat64, .requires_grad = true});
+  Tensor K = tg::ones({2, 2}, {.dtype = tg::kFloat64, .requires_grad = true});
+  Tensor Y = tg::corr2d(X, K);
+  Tensor L = (Y * Y).sum();
+  std::vector<Tensor> g = tg::grad({L}, {X, K}, {.retain_graph = true});
+  CHECK_FALSE(g[0].requires_grad());
+  g = tg::grad({L}, {X, K}, {.create_graph = true});
+  CHECK(g[0].requires_grad());
+  CHECK(g[1].requires_grad());
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < tape.size(); ++i) names.emplace_back(tape.entry(i).op->name);
+  CHECK(std::count(names.begin(), names.end(), "corr2d_backward_input") == 1);
+  CHECK(std::count(names.begin(), names.end(), "corr2d_backward_kernel") == 1);
+  tape.clear();
+}
+
+TEST_CASE("corr2d and its halves pass gradgradcheck on random shapes", "[ops][corr2d][gradgradcheck]") {
+  tg::Generator gen(74);
+  for (const auto& [input, kernel] : corr2d_shapes(gen)) {
+    INFO("X " << input.str() << " K " << kernel.str());
+    Tensor X = tg::test::uniform(input, gen, -2, 2), K = tg::test::uniform(kernel, gen, -2, 2);
+    Tensor dY = tg::test::uniform({input[0] - kernel[0] + 1, input[1] - kernel[1] + 1}, gen, -2, 2);
+    auto forward = [](const std::vector<Tensor>& v) { return tg::corr2d(v[0], v[1]); };
+    auto input_half = [](const std::vector<Tensor>& v) { return tg::corr2d_backward_input(v[0], v[1]); };
+    auto kernel_half = [](const std::vector<Tensor>& v) { return tg::corr2d_backward_kernel(v[0], v[1]); };
+    for (const auto& [name, f, args] :
+         {std::tuple{"corr2d", tg::TensorFunction(forward), std::vector<Tensor>{X, K}},
+          std::tuple{"corr2d_backward_input", tg::TensorFunction(input_half), std::vector<Tensor>{dY, K}},
+          std::tuple{"corr2d_backward_kernel", tg::TensorFunction(kernel_half), std::vector<Tensor>{X, dY}}}) {
+      INFO(name);
+      tg::test::check_first_and_second(f, args);
+    }
+  }
+}
+
+TEST_CASE("the Hessian of sum((corr2d(X, K) - Z)^2) in K is twice the Gram matrix of X's patches",
+          "[ops][corr2d][gradgradcheck]") {
+  // d2L / dK[a, b] dK[a', b'] = 2 sum_{i, j} X[i + a, j + b] X[i + a', j + b'], whatever K and Z.
+  tg::Generator gen(75);
+  for (const auto& [input, kernel] : corr2d_shapes(gen)) {
+    INFO("X " << input.str() << " K " << kernel.str());
+    Tensor X = tg::test::uniform(input, gen, -2, 2);
+    Tensor K = tg::test::uniform(kernel, gen, -2, 2).requires_grad_();
+    std::int64_t kh = kernel[0], kw = kernel[1], oh = input[0] - kh + 1, ow = input[1] - kw + 1;
+    Tensor Z = tg::test::uniform({oh, ow}, gen, -2, 2);
+    Tensor R = tg::corr2d(X, K) - Z;
+    Tensor L = (R * R).sum();
+    Tensor dK = tg::grad({L}, {K}, {.create_graph = true})[0];
+    REQUIRE(dK.requires_grad());
+    for (std::int64_t a2 = 0; a2 < kh; ++a2)
+      for (std::int64_t b2 = 0; b2 < kw; ++b2) {
+        // Row (a', b') of the Hessian: the gradient of dK[a', b'].
+        Tensor pick = tg::zeros(kernel, {.dtype = tg::kFloat64});
+        pick.at<double>({a2, b2}) = 1;
+        Tensor row = tg::grad({dK}, {K}, {.grad_outputs = {pick}, .retain_graph = true})[0];
+        for (std::int64_t a = 0; a < kh; ++a)
+          for (std::int64_t b = 0; b < kw; ++b) {
+            double gram = 0;
+            for (std::int64_t i = 0; i < oh; ++i)
+              for (std::int64_t j = 0; j < ow; ++j)
+                gram += X.at<double>({i + a, j + b}) * X.at<double>({i + a2, j + b2});
+            CHECK(row.at<double>({a, b}) == Approx(2 * gram).epsilon(1e-12).margin(1e-12));
+          }
+      }
+  }
+}
+
+TEST_CASE("corr2d's mixed second derivative: d/dX <corr2d(X, dY'), V> = the full convolution of dY' with V",
+          "[ops][corr2d][gradgradcheck]") {
+  // L = <corr2d(X, K), W>: dL/dK = corr2d(X, W), and d <dL/dK, V> / dX = corr2d_backward_input(W, V),
+  // the full convolution of W with V; d <dL/dX, U> / dK = corr2d(U, W).
+  tg::Generator gen(76);
+  for (const auto& [input, kernel] : corr2d_shapes(gen)) {
+    INFO("X " << input.str() << " K " << kernel.str());
+    Tensor X = tg::test::uniform(input, gen, -2, 2).requires_grad_();
+    Tensor K = tg::test::uniform(kernel, gen, -2, 2).requires_grad_();
+    Tensor W = tg::test::uniform({input[0] - kernel[0] + 1, input[1] - kernel[1] + 1}, gen, -2, 2);
+    Tensor V = tg::test::uniform(kernel, gen, -2, 2), U = tg::test::uniform(input, gen, -2, 2);
+    std::vector<Tensor> g = tg::grad({(tg::corr2d(X, K) * W).sum()}, {X, K}, {.create_graph = true});
+    Tensor dX = tg::grad({(g[1] * V).sum()}, {X}, {.retain_graph = true})[0];
+    CHECK(allclose(dX, naive_full_convolution(W, V), 1e-12, 1e-12));
+    Tensor dK = tg::grad({(g[0] * U).sum()}, {K})[0];
+    CHECK(allclose(dK, naive_corr2d(U, W), 1e-12, 1e-12));
+  }
 }
 
 TEST_CASE("corr2d equals the 4-loop of its definition", "[ops][corr2d]") {

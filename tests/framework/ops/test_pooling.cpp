@@ -175,6 +175,100 @@ TEST_CASE("pooling records only when its input requires grad", "[ops][pooling][t
   tape.clear();
 }
 
+TEST_CASE("pooling's backward halves are ops: they record when dy requires grad", "[ops][pooling][tape]") {
+  tg::Tape& tape = tg::Tape::current();
+  tape.clear();
+  Tensor index = tg::reshape(tg::tensor({0, 3, 9, 15}), {1, 1, 2, 2});
+  Tensor dy = tg::ones({1, 1, 2, 2}, {.requires_grad = true});
+  CHECK_FALSE(tg::max_pool2d_backward(dy.detach(), index, {1, 1, 4, 4}).requires_grad());
+  CHECK_FALSE(tg::avg_pool2d_backward(dy.detach(), {1, 1, 4, 4}).requires_grad());
+  CHECK(tape.size() == 0);
+  Tensor dx = tg::max_pool2d_backward(dy, index, {1, 1, 4, 4});
+  CHECK(dx.requires_grad());
+  CHECK(tg::test::op_name() == "max_pool2d_backward");
+  CHECK(allclose(dx.detach().reshape({16}),
+                 Tensor{1.0F, 0.0F, 0.0F, 1.0F, 0.0F, 0.0F, 0.0F, 0.0F, 0.0F, 1.0F, 0.0F, 0.0F, 0.0F, 0.0F, 0.0F, 1.0F},
+                 0, 0));
+  CHECK(tg::avg_pool2d_backward(dy, {1, 1, 4, 4}).requires_grad());
+  CHECK(tg::test::op_name() == "avg_pool2d_backward");
+  CHECK(tape.size() == 2);
+  tape.clear();
+}
+
+TEST_CASE("max_pool2d and avg_pool2d pass gradgradcheck on random shapes", "[ops][pooling][gradgradcheck]") {
+  tg::Generator gen(63);
+  for (const PoolCase& c : random_pool_cases(gen)) {
+    INFO(describe(c));
+    Tensor x = distinct_values(c.input, gen);
+    Pool2dOptions o = c.options;
+    for (bool max : {true, false}) {
+      INFO((max ? "max_pool2d" : "avg_pool2d"));
+      auto f = [o, max](const std::vector<Tensor>& v) {
+        return max ? tg::max_pool2d(v[0], o) : tg::avg_pool2d(v[0], o);
+      };
+      tg::GradcheckResult r = tg::gradgradcheck(f, {x}, {.eps = 1e-3});
+      INFO(r.message);
+      CHECK(r.ok);
+    }
+    // The backward halves, on a dy of the output's shape: linear, so checked twice over too.
+    Tensor dy = tg::test::uniform(tg::avg_pool2d(x, o).shape(), gen, -2, 2);
+    const Shape input = c.input;
+    auto avg_half = [o, input](const std::vector<Tensor>& v) { return tg::avg_pool2d_backward(v[0], input, o); };
+    tg::GradcheckResult r = tg::gradcheck(avg_half, {dy});
+    INFO(r.message);
+    CHECK(r.ok);
+    r = tg::gradgradcheck(avg_half, {dy});
+    INFO(r.message);
+    CHECK(r.ok);
+  }
+}
+
+TEST_CASE("the second derivatives of pooling, by hand", "[ops][pooling][gradgradcheck]") {
+  // L = sum(y^2) / 2. For avg_pool2d, dL/dx = A^T A x with A the pooling, so its derivative
+  // along V is avg_pool2d_backward(avg_pool2d(V)). For max_pool2d, dL/dx[p] = sum over the
+  // windows o whose maximum is p of x[p], so the derivative along V is V[p] times the number
+  // of such windows: V times the first-order gradient of sum(max_pool2d(x)).
+  tg::Generator gen(64);
+  for (const PoolCase& c : random_pool_cases(gen)) {
+    INFO(describe(c));
+    Tensor x = distinct_values(c.input, gen).requires_grad_();
+    Tensor V = tg::test::uniform(c.input, gen, -2, 2);
+    Tensor ya = tg::avg_pool2d(x, c.options), ym = tg::max_pool2d(x, c.options);
+    Tensor ga = tg::grad({(ya * ya).sum() * 0.5}, {x}, {.create_graph = true})[0];
+    Tensor gm = tg::grad({(ym * ym).sum() * 0.5}, {x}, {.create_graph = true})[0];
+    Tensor count = tg::grad({ym.sum()}, {x}, {.retain_graph = true})[0];
+    Tensor ha = tg::grad({(ga * V).sum()}, {x})[0];
+    Tensor hm = tg::grad({(gm * V).sum()}, {x})[0];
+    tg::NoGradGuard no_grad;
+    CHECK(allclose(ha, tg::avg_pool2d_backward(tg::avg_pool2d(V, c.options), c.input, c.options), 1e-12, 1e-12));
+    CHECK(allclose(hm, V * count, 1e-12, 1e-12));
+  }
+}
+
+TEST_CASE("max_pool2d_backward and avg_pool2d_backward are the adjoints of their poolings", "[ops][pooling]") {
+  // <avg_pool2d(x), dy> = <x, avg_pool2d_backward(dy)>, and max_pool2d's gradient for a seed dy
+  // is max_pool2d_backward(dy) with the indices of the windows' maxima (found here by hand).
+  tg::Generator gen(65);
+  auto inner = [](const Tensor& a, const Tensor& b) { return (a * b).sum().item<double>(); };
+  for (const PoolCase& c : random_pool_cases(gen)) {
+    INFO(describe(c));
+    Tensor x = distinct_values(c.input, gen).requires_grad_();
+    Tensor y = tg::max_pool2d(x, c.options);
+    Tensor dy = tg::test::uniform(y.shape(), gen, -2, 2);
+    CHECK(inner(tg::avg_pool2d(x, c.options), dy) ==
+          Approx(inner(x, tg::avg_pool2d_backward(dy, c.input, c.options))).epsilon(1e-12).margin(1e-12));
+    // Each window's maximum, as an offset into its plane: the input element equal to it.
+    const std::int64_t plane = c.input[2] * c.input[3], out = y.size(2) * y.size(3);
+    std::vector<std::int64_t> index(static_cast<std::size_t>(y.numel()));
+    for (std::int64_t k = 0; k < y.numel(); ++k)
+      for (std::int64_t p = 0; p < plane; ++p)
+        if (x.data<double>()[k / out * plane + p] == y.data<double>()[k]) index[static_cast<std::size_t>(k)] = p;
+    Tensor indices = tg::from_vector(index, y.shape());
+    Tensor dx = tg::grad({y}, {x}, {.grad_outputs = {dy}})[0];
+    CHECK(allclose(dx, tg::max_pool2d_backward(dy, indices, c.input, c.options), 0, 0));
+  }
+}
+
 TEST_CASE("pooling rejects bad ranks, kernels, strides and padding, as torch does", "[ops][pooling][errors]") {
   Tensor x = tg::ones({1, 1, 4, 4});
   CHECK_THROWS_MATCHES(tg::max_pool2d(tg::ones({1, 4, 4}), {}), tg::ShapeError,

@@ -28,6 +28,17 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options = {});
 // (count_include_pad = true, PyTorch's default): every window divides by kh * kw.
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options = {});
 
+// The backward halves of the two poolings, as ops of their own (each records when dy requires
+// grad, so that a backward with create_graph can be differentiated again). For x of shape
+// input_shape and the options of the forward call, dy has the pooling's output shape:
+//   max_pool2d_backward: dx = zeros with dy[n, c, o] added at indices[n, c, o], the offset of
+//                        window o's maximum within its [H, W] plane (PyTorch's indices;
+//                        int64, each inside its window)
+//   avg_pool2d_backward: dx = the sum of dy / (kh kw) over the windows that hold each element
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& input_shape,
+                           const Pool2dOptions& options = {});
+Tensor avg_pool2d_backward(const Tensor& dy, const Shape& input_shape, const Pool2dOptions& options = {});
+
 // torch.flatten: dims start_dim..end_dim (inclusive, negative counts from the end) merged
 // into one; a view of the same data. A 0-d tensor becomes shape [1].
 // Note: start_dim defaults to 1, as nn.Flatten, so that the batch dim stays.
