@@ -12,10 +12,16 @@
 //   dS = P * (dP - rowsum(dP * P))     the softmax's backward, row by row
 //   dQ = scale dS K,   dK = scale dS^T Q
 //   dmask = dS, summed back to the mask's shape (a float mask is added to the scores)
+//
+// With create_graph the backward records itself: P is recomputed from q, k and the mask
+// with registry ops (matmul, where, softmax), so that a second backward differentiates
+// through it, and the formulas above run as registry ops. A fully masked row's scores are
+// set to 0 before the softmax and its P to 0 after, so that no -inf or NaN enters the graph.
 #include <cmath>
 #include <limits>
 
 #include "ops/kernels.hpp"
+#include "tapegrad/ops.hpp"
 #include "tapegrad/ops/attention.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -74,6 +80,51 @@ AttentionShape check_attention(const Tensor& q, const Tensor& k, const Tensor& v
   return s;
 }
 
+// The rows of P (saved by the forward, [..., T, S]) that are all zeros, every key masked
+// out, as a bool [..., T, 1]; undefined when there is none.
+Tensor dead_rows(const Tensor& probs, const AttentionShape& s) {
+  if (s.S == 0) return Tensor();
+  Shape shape = probs.shape();
+  shape[shape.rank() - 1] = 1;
+  Tensor dead = empty(shape, {.dtype = kBool});
+  bool any = false;
+  dispatch_floating("scaled_dot_product_attention", probs.dtype(), [&]<class T>() {
+    const T* p = probs.data<T>();
+    bool* d = dead.data<bool>();
+    for (std::int64_t row = 0; row < s.pairs * s.T; ++row) {
+      d[row] = (Eigen::Map<const kernels::Array<T>>(p + row * s.S, s.S) == T(0)).all();
+      any = any || d[row];
+    }
+  });
+  return any ? dead : Tensor();
+}
+
+// The backward in registry ops (create_graph), from P recomputed with its history.
+void attention_backward_recorded(BackwardContext& ctx, const AttentionShape& s, double scale, bool causal) {
+  const Tensor &q = ctx.saved(0), &k = ctx.saved(1), &v = ctx.saved(2), &mask = ctx.saved(4), &dout = ctx.grad();
+  const int r = q.dim();
+  const double minus_inf = -std::numeric_limits<double>::infinity();
+  Tensor scores = matmul(q, k.transpose(r - 2, r - 1)) * scale;
+  if (causal) {  // keep j <= i
+    Tensor keep = empty({s.T, s.S}, {.dtype = kBool});
+    bool* pk = keep.data<bool>();
+    for (std::int64_t i = 0; i < s.T; ++i)
+      for (std::int64_t j = 0; j < s.S; ++j) pk[i * s.S + j] = j <= i;
+    scores = where(keep, scores, minus_inf);
+  }
+  if (mask.defined()) scores = mask.dtype() == kBool ? where(mask, scores, minus_inf) : scores + mask;
+  const Tensor dead = dead_rows(ctx.saved(3), s);
+  if (dead.defined()) scores = masked_fill(scores, dead, 0);
+  Tensor P = softmax(scores, r - 1);
+  if (dead.defined()) P = masked_fill(P, dead, 0);
+  const Tensor dP = matmul(dout, v.transpose(r - 2, r - 1));
+  const Tensor dS = P * (dP - (dP * P).sum(r - 1, true));
+  if (ctx.needs(0)) ctx.accumulate(0, matmul(dS, k) * scale);
+  if (ctx.needs(1)) ctx.accumulate(1, matmul(dS.transpose(r - 2, r - 1), q) * scale);
+  if (ctx.needs(2)) ctx.accumulate(2, matmul(P.transpose(r - 2, r - 1), dout));
+  if (ctx.needs(3)) ctx.accumulate(3, dS);
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -129,8 +180,12 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     }
   });
   if (should_record(q, k, v, options.mask)) {
-    record(op::scaled_dot_product_attention, {q, k, v, options.mask}, out, {q, k, v, probs},
-           [s, scale](BackwardContext& ctx) {
+    record(op::scaled_dot_product_attention, {q, k, v, options.mask}, out, {q, k, v, probs, options.mask},
+           [s, scale, causal = options.is_causal](BackwardContext& ctx) {
+             if (ctx.create_graph()) {
+               attention_backward_recorded(ctx, s, scale, causal);
+               return;
+             }
              const Tensor &q = ctx.saved(0), &k = ctx.saved(1), &v = ctx.saved(2), &probs = ctx.saved(3);
              Tensor gh;
              const Tensor& dout = kernels::cast(ctx.grad(), q.dtype(), gh);

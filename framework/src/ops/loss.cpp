@@ -205,16 +205,61 @@ Tensor class_loss_backward(const Shape& shape, const Tensor& logp, const Tensor&
   return d;
 }
 
+// class_loss_backward's constants, for a backward that records itself (create_graph): the
+// target distribution q (1 - eps + eps / C on t, eps / C elsewhere, 0 on ignored rows) shaped
+// as the scores, and each row's weight w (1 / count for "mean", else 1; 0 where ignored)
+// shaped as the scores with a class dim of 1. With G = dloss (unsqueezed along the class dim
+// for "none"), the gradients are then registry ops of the scores and of dloss:
+//   cross_entropy: dscores = (softmax(scores) - q) w G,   nll_loss: dlogp = -q w G
+struct ClassTargets {
+  Tensor q, w;
+};
+ClassTargets class_targets(const Shape& shape, const Tensor& targets, std::int64_t ignore_index, double smoothing,
+                           Reduce reduce, double count, Dtype dtype) {
+  const int class_dim = shape.rank() == 1 ? 0 : 1;
+  const std::int64_t classes = shape[class_dim], rows = targets.numel();
+  const std::int64_t inner = rows == 0 ? 1 : rows / (shape.rank() > 1 ? shape[0] : 1);
+  Shape w_shape = shape;
+  w_shape[class_dim] = 1;
+  ClassTargets r{zeros(shape, {.dtype = dtype}), zeros(w_shape, {.dtype = dtype})};
+  dispatch_floating("cross_entropy", dtype, [&]<class T>() {
+    const std::int64_t* t = targets.data<std::int64_t>();
+    T *pq = r.q.data<T>(), *pw = r.w.data<T>();
+    const T keep = static_cast<T>(1 - smoothing), spread = static_cast<T>(smoothing / static_cast<double>(classes));
+    const T weight = reduce == Reduce::Mean ? static_cast<T>(1 / count) : T(1);
+    for (std::int64_t i = 0; i < rows; ++i) {
+      if (t[i] == ignore_index) continue;
+      const std::int64_t n = i / inner, s = i % inner, first = n * classes * inner + s;
+      for (std::int64_t k = 0; k < classes; ++k) pq[first + k * inner] = spread;
+      pq[first + t[i] * inner] += keep;
+      pw[i] = weight;
+    }
+  });
+  return r;
+}
+
+// G w, the per-row factor of class_targets' gradients.
+Tensor class_grad_weight(const Tensor& dloss, const ClassTargets& t, Reduce reduce) {
+  return (reduce == Reduce::None ? unsqueeze(dloss, t.q.dim() == 1 ? 0 : 1) : dloss) * t.w;
+}
+
 }  // namespace
 
 // y = softmax(x) along dim
 // dx = y * (dy - sum_dim(dy * y))
+// With create_graph the same formula in registry ops: y is the saved output, whose history
+// is this entry, so a second backward differentiates through softmax again.
 Tensor softmax(const Tensor& x, int dim) {
   kernels::check_input(op::softmax, x);
   dim = normalize_dim("softmax", dim, x.dim());
   Tensor y = softmax_forward(x, dim, false);
   if (should_record(x))
     record(op::softmax, {x}, y, {y}, [dim](BackwardContext& ctx) {
+      if (ctx.create_graph()) {
+        const Tensor &y = ctx.saved(0), &dy = ctx.grad();
+        ctx.accumulate(0, y * (dy - (dy * y).sum(dim, true)));
+        return;
+      }
       Tensor y = ctx.saved(0), dy = kernels::cast(ctx.grad(), y.dtype()), dx = empty(y.shape(), {.dtype = y.dtype()});
       dispatch_floating("softmax", y.dtype(), [&]<class T>() {
         const T *py = y.data<T>(), *pdy = dy.data<T>();
@@ -235,12 +280,18 @@ Tensor softmax(const Tensor& x, int dim) {
 
 // y = log_softmax(x) along dim
 // dx = dy - softmax(x) * sum_dim(dy) = dy - e^y * sum_dim(dy)
+// (with create_graph in registry ops, through the saved output y as softmax)
 Tensor log_softmax(const Tensor& x, int dim) {
   kernels::check_input(op::log_softmax, x);
   dim = normalize_dim("log_softmax", dim, x.dim());
   Tensor y = softmax_forward(x, dim, true);
   if (should_record(x))
     record(op::log_softmax, {x}, y, {y}, [dim](BackwardContext& ctx) {
+      if (ctx.create_graph()) {
+        const Tensor &y = ctx.saved(0), &dy = ctx.grad();
+        ctx.accumulate(0, dy - exp(y) * dy.sum(dim, true));
+        return;
+      }
       Tensor y = ctx.saved(0), dy = kernels::cast(ctx.grad(), y.dtype()), dx = empty(y.shape(), {.dtype = y.dtype()});
       dispatch_floating("log_softmax", y.dtype(), [&]<class T>() {
         const T *py = y.data<T>(), *pdy = dy.data<T>();
@@ -273,6 +324,9 @@ Tensor log_softmax(const Tensor& x, int dim) {
 //   loss(n, s) = -sum_k q[n, k, s] logp[n, k, s],  q = (1 - eps) targets + eps / C,
 // computed with log_softmax, mul and sum; "mean" divides by N * d1 * ..., as PyTorch, and
 //   dlogits = g (softmax sum_k q_k - q),  dtargets = -g (1 - eps) logp  (soft targets may require grad).
+// With create_graph the softmax (and the soft q) are recomputed from the saved logits (and
+// targets) with registry ops, so d2loss/dlogits2 = g (diag(p) - p p^T) per row, as PyTorch's
+// double backward through log_softmax.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
   kernels::check_input(op::cross_entropy, logits, "logits");
   kernels::check_defined("cross_entropy", targets, "targets");
@@ -303,15 +357,21 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
       struct Captured {
         int class_dim;
         Reduce reduce;
-        float keep;
+        double keep;
         double count;
-      } c{class_dim, reduce, static_cast<float>(1 - eps), count};
-      record(op::cross_entropy, {logits, targets}, loss, {logp, q}, [c](BackwardContext& ctx) {
-        const Tensor &logp = ctx.saved(0), &q = ctx.saved(1);
+      } c{class_dim, reduce, 1 - eps, count};
+      record(op::cross_entropy, {logits, targets}, loss, {logp, q, logits, targets}, [c](BackwardContext& ctx) {
+        Tensor logp = ctx.saved(0), q = ctx.saved(1);
+        if (ctx.create_graph()) {  // logp and q again, with their history
+          const Tensor& logits = ctx.saved(2);
+          logp = log_softmax(logits, c.class_dim);
+          q = ctx.saved(3);
+          if (c.keep != 1) q = q * c.keep + (1 - c.keep) / static_cast<double>(logits.size(c.class_dim));
+        }
         Tensor g = ctx.grad();
         g = c.reduce == Reduce::None ? unsqueeze(g, c.class_dim) : c.reduce == Reduce::Mean ? g / c.count : g;
         if (ctx.needs(0)) ctx.accumulate(0, (exp(logp) * q.sum(c.class_dim, true) - q) * g);
-        if (ctx.needs(1)) ctx.accumulate(1, logp * g * -static_cast<double>(c.keep));
+        if (ctx.needs(1)) ctx.accumulate(1, logp * g * -c.keep);
       });
     }
     return loss;
@@ -327,8 +387,16 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
       Reduce reduce;
       double count;
     } c{options.ignore_index, static_cast<float>(eps), reduce, r.count};
-    record(op::cross_entropy, {logits, targets}, r.loss, {logp, targets}, [c](BackwardContext& ctx) {
+    record(op::cross_entropy, {logits, targets}, r.loss, {logp, targets, logits}, [c](BackwardContext& ctx) {
       const Tensor& logp = ctx.saved(0);
+      if (ctx.create_graph()) {  // (softmax(logits) - q) w G, the softmax recomputed with history
+        const Tensor& logits = ctx.saved(2);
+        const ClassTargets t =
+            class_targets(logits.shape(), ctx.saved(1), c.ignore_index, c.smoothing, c.reduce, c.count, logits.dtype());
+        ctx.accumulate(0,
+                       (softmax(logits, logits.dim() == 1 ? 0 : 1) - t.q) * class_grad_weight(ctx.grad(), t, c.reduce));
+        return;
+      }
       ctx.accumulate(0, class_loss_backward(logp.shape(), logp, ctx.saved(1), ctx.grad(), c.ignore_index, c.smoothing,
                                             c.reduce, c.count));
     });
@@ -337,7 +405,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
 }
 
 // loss(n, s) = -logp[n, t, s]  (0 where t is ignored), reduced as cross_entropy
-// dlogp[n, k, s] = -g(n, s) [k = t]
+// dlogp[n, k, s] = -g(n, s) [k = t]   (linear in g, constant in logp: its Hessian is 0)
 Tensor nll_loss(const Tensor& log_probs, const Tensor& targets, const NllLossOptions& options) {
   kernels::check_input(op::nll_loss, log_probs, "log_probs");
   kernels::check_defined("nll_loss", targets, "targets");
@@ -352,6 +420,12 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& targets, const NllLossOpt
       double count;
     } c{options.ignore_index, reduce, r.count};
     record(op::nll_loss, {log_probs, targets}, r.loss, {targets}, [c](BackwardContext& ctx) {
+      if (ctx.create_graph()) {  // -q w G: linear in dloss, constant in log_probs
+        const ClassTargets t =
+            class_targets(ctx.input_shape(0), ctx.saved(0), c.ignore_index, 0, c.reduce, c.count, ctx.grad().dtype());
+        ctx.accumulate(0, -(t.q * class_grad_weight(ctx.grad(), t, c.reduce)));
+        return;
+      }
       ctx.accumulate(0, class_loss_backward(ctx.input_shape(0), Tensor(), ctx.saved(0), ctx.grad(), c.ignore_index, 0,
                                             c.reduce, c.count));
     });
@@ -367,7 +441,7 @@ Tensor cross_entropy(const Tensor& logits, std::span<const std::int64_t> targets
 }
 
 // loss = (1/n) sum_i (a_i - b_i)^2  with a = input, b = target, n elements
-// da = dloss * 2 (a - b) / n,  db = -da
+// da = dloss * 2 (a - b) / n,  db = -da   (with create_graph recorded: d2loss/da2 = 2/n I)
 Tensor mse_loss(const Tensor& input, const Tensor& target) {
   kernels::check_input(op::mse_loss, input);
   kernels::check_input(op::mse_loss, target, "the target");
@@ -383,7 +457,13 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
   dispatch_floating("mse_loss", dtype,
                     [&]<class T>() { loss.data<T>()[0] = kernels::vec<T>(diff).square().sum() / static_cast<T>(n); });
   if (should_record(input, target))
-    record(op::mse_loss, {input, target}, loss, {diff}, [n](BackwardContext& ctx) {
+    record(op::mse_loss, {input, target}, loss, {diff, input, target}, [n](BackwardContext& ctx) {
+      if (ctx.create_graph()) {  // the Hessian is 2/n: a - b and dloss with their history
+        Tensor dinput = (ctx.saved(1) - ctx.saved(2)) * (ctx.grad() * (2 / n));
+        if (ctx.needs(1)) ctx.accumulate(1, -dinput);
+        if (ctx.needs(0)) ctx.accumulate(0, std::move(dinput));
+        return;
+      }
       Tensor dinput = ctx.saved(0) * (2 * ctx.grad().item<double>() / n);
       if (ctx.needs(1)) ctx.accumulate(1, -dinput);
       ctx.accumulate(0, std::move(dinput));

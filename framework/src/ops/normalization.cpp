@@ -18,6 +18,7 @@
 
 #include "ops/kernels.hpp"
 #include "ops/parallel_for.hpp"
+#include "tapegrad/ops.hpp"
 #include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -122,6 +123,45 @@ void update_running(Tensor running, const Tensor& batch, double momentum) {
   running.mul_(1 - momentum).add_(batch, momentum);
 }
 
+// batch_norm's backward in registry ops, for a backward that records itself (create_graph).
+// x is viewed as [N, C, S] and the per-channel sums run over dims 0 and 2. In training the
+// statistics are recomputed from x, so that a second backward differentiates through them
+// (the saved ones have no history); in eval they are the running statistics, constants:
+//   xhat = (x - mean) invstd,   dxhat = dy weight
+//   dx = invstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))   (training)
+//   dx = invstd dxhat                                           (eval)
+//   dweight = sum(dy xhat),   dbias = sum(dy)
+void batch_norm_backward_recorded(BackwardContext& ctx, bool training, double eps) {
+  const Tensor &x = ctx.saved(0), &weight = ctx.saved(1), &dy = ctx.grad();
+  const std::int64_t N = dy.size(0), C = dy.size(1);
+  const Shape view{N, C, dy.numel() == 0 ? 0 : dy.numel() / (N * C)}, channel{1, C, 1};
+  auto per_channel_mean = [](const Tensor& t) { return t.mean(2, true).mean(0, true); };
+  auto per_channel_sum = [](const Tensor& t) { return t.sum(2, true).sum(0, true); };
+  const Tensor dy3 = dy.reshape(view);
+  Tensor xhat, invstd;
+  if (x.defined()) {
+    const Tensor x3 = x.reshape(view);
+    if (training) {
+      const Tensor centered = x3 - per_channel_mean(x3);
+      invstd = rsqrt(per_channel_mean(centered * centered) + eps);
+      xhat = centered * invstd;
+    } else {
+      invstd = ctx.saved(3).reshape(channel);
+      xhat = (x3 - ctx.saved(2).reshape(channel)) * invstd;
+    }
+  }
+  if (ctx.needs(4)) ctx.accumulate(4, per_channel_sum(dy3).reshape({C}));
+  if (ctx.needs(3)) ctx.accumulate(3, per_channel_sum(dy3 * xhat).reshape({C}));
+  if (!ctx.needs(0)) return;
+  const Tensor dxhat = weight.defined() ? dy3 * weight.reshape(channel) : dy3;
+  if (!training) {
+    ctx.accumulate(0, (dxhat * ctx.saved(3).reshape(channel)).reshape(dy.shape()));
+    return;
+  }
+  const Tensor dx = (dxhat - per_channel_mean(dxhat) - xhat * per_channel_mean(dxhat * xhat)) * invstd;
+  ctx.accumulate(0, dx.reshape(dy.shape()));
+}
+
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
@@ -167,7 +207,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     const Tensor none;
     record(
         op::batch_norm, {x, training ? none : running_mean, training ? none : running_var, weight, bias}, y,
-        {keep_x ? x : Tensor(), saved_for(weight, x), mean, invstd}, [training](BackwardContext& ctx) {
+        {keep_x ? x : Tensor(), saved_for(weight, x), mean, invstd}, [training, eps](BackwardContext& ctx) {
+          if (ctx.create_graph()) {
+            batch_norm_backward_recorded(ctx, training, eps);
+            return;
+          }
           Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3);
           Tensor dy = kernels::cast(ctx.grad(), mean.dtype());
           const ChannelLayout l{dy.size(0), dy.size(1), dy.numel() == 0 ? 0 : dy.numel() / (dy.size(0) * dy.size(1))};
@@ -224,6 +268,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   Tensor y = kernels::zip("dropout", x, mask, [](auto v, auto m) { return v * m; });
   if (should_record(x))
     record(op::dropout, {x}, y, {mask}, [](BackwardContext& ctx) {
+      if (ctx.create_graph()) {  // linear in dy: one recorded mul
+        ctx.accumulate(0, ctx.grad() * ctx.saved(0));
+        return;
+      }
       ctx.accumulate(0, kernels::zip("dropout", ctx.grad(), ctx.saved(0), [](auto g, auto m) { return g * m; }));
     });
   return y;
@@ -238,7 +286,25 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
 // Backward (the batch_norm derivation along a row instead of a channel; dxhat = dy weight):
 //   dx      = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
 //   dweight = sum over rows of dy xhat,   dbias = sum over rows of dy
-// The forward saves mean and rstd per row, so the backward never recomputes statistics.
+// The forward saves mean and rstd per row, so the backward never recomputes statistics,
+// except when it records itself (create_graph): then the same formulas run in registry ops
+// on x [R, M], with mean and rstd recomputed from x so that their dependence on x is in
+// the graph.
+namespace {
+void layer_norm_backward_recorded(BackwardContext& ctx, std::int64_t rows, std::int64_t cols, double eps) {
+  const Tensor &x = ctx.saved(0), &w = ctx.saved(1);
+  const Tensor x2 = x.reshape({rows, cols}), dy2 = ctx.grad().reshape({rows, cols});
+  const Tensor centered = x2 - x2.mean(1, true);
+  const Tensor rstd = rsqrt((centered * centered).mean(1, true) + eps), xhat = centered * rstd;
+  if (ctx.needs(2)) ctx.accumulate(2, dy2.sum(0).reshape(ctx.input_shape(2)));
+  if (ctx.needs(1)) ctx.accumulate(1, (dy2 * xhat).sum(0).reshape(ctx.input_shape(1)));
+  if (!ctx.needs(0)) return;
+  const Tensor dxhat = w.defined() ? dy2 * w.reshape({1, cols}) : dy2;
+  const Tensor dx = (dxhat - dxhat.mean(1, true) - xhat * (dxhat * xhat).mean(1, true)) * rstd;
+  ctx.accumulate(0, dx.reshape(x.shape()));
+}
+}  // namespace
+
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
   kernels::check_input(op::layer_norm, x);
@@ -288,7 +354,11 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   });
   if (should_record(x, weight, bias))
     record(op::layer_norm, {x, weight, bias}, y, {x, saved_for(weight, x), mean, rstd},
-           [cols, rows](BackwardContext& ctx) {
+           [cols, rows, eps](BackwardContext& ctx) {
+             if (ctx.create_graph()) {
+               layer_norm_backward_recorded(ctx, rows, cols, eps);
+               return;
+             }
              const Tensor &x = ctx.saved(0), &w = ctx.saved(1), &mean = ctx.saved(2), &rstd = ctx.saved(3);
              const Dtype dtype = x.dtype();
              Tensor gh, wh;

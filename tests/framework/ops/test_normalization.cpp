@@ -1,6 +1,7 @@
 // batch_norm and dropout (ops/normalization.cpp): gradcheck, closed forms, loops written
 // from the definitions, PyTorch's values (scripts/fixtures/normalization.py) and errors.
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -360,4 +361,176 @@ TEST_CASE("layer_norm normalises over the last dims it is given, as one row each
   Tensor rows = tg::layer_norm(x, {4});
   CHECK(tg::mean(rows, -1).abs().max().item<float>() < 1e-6);
   CHECK(allclose(tg::var(rows, -1, false), tg::ones({2, 3}), 1e-4, 1e-4));  // var / (var + eps)
+}
+
+// ---- second derivatives: backward with create_graph records batch_norm, layer_norm and dropout ----
+
+namespace {
+
+// batch_norm in training mode and layer_norm, written with registry ops (their statistics
+// are then differentiated by the ops' own derivatives): references for their Hessians.
+Tensor batch_norm_composed(const Tensor& x, const Tensor& w, const Tensor& b, double eps) {
+  const Shape channel{1, x.size(1), 1};
+  Tensor x3 = x.reshape({x.size(0), x.size(1), -1});
+  Tensor centered = x3 - x3.mean(2, true).mean(0, true);
+  Tensor y = centered * tg::rsqrt((centered * centered).mean(2, true).mean(0, true) + eps);
+  return (y * w.reshape(channel) + b.reshape(channel)).reshape(x.shape());
+}
+
+Tensor layer_norm_composed(const Tensor& x, const Tensor& w, const Tensor& b, double eps) {
+  Tensor centered = x - x.mean(-1, true);
+  return centered * tg::rsqrt((centered * centered).mean(-1, true) + eps) * w + b;
+}
+
+void check_hessians(const tg::TensorFunction& f, const tg::TensorFunction& reference, const std::vector<Tensor>& at) {
+  auto got = tg::hessian(f, at), want = tg::hessian(reference, at);
+  for (std::size_t i = 0; i < at.size(); ++i)
+    for (std::size_t j = 0; j < at.size(); ++j) {
+      INFO("H[" << i << "][" << j << "]");
+      CHECK(allclose(got[i][j], want[i][j], 1e-8, 1e-10));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("batch_norm passes gradgradcheck in training and eval mode, 2-D and 4-D, with and without affine",
+          "[ops][batchnorm][gradgradcheck]") {
+  tg::Generator gen(303);
+  for (const Shape& shape : std::vector<Shape>{{4, 3}, {3, 2, 2, 1}, {2, 2, 2, 3}})
+    for (bool training : {true, false})
+      for (bool affine : {true, false}) {
+        INFO("x " << shape.str() << (training ? " training" : " eval") << (affine ? " affine" : " no affine"));
+        Tensor x = tg::test::uniform(shape, gen, -2, 3);
+        Tensor w = tg::test::uniform({shape[1]}, gen, 0.5, 2), b = tg::test::uniform({shape[1]}, gen, -1, 1);
+        Tensor running_mean = tg::test::uniform({shape[1]}, gen, -1, 1);
+        Tensor running_var = tg::test::uniform({shape[1]}, gen, 0.5, 2);
+        auto f = [&](const std::vector<Tensor>& v) {
+          Tensor rm = running_mean.clone(), rv = running_var.clone();  // training updates them
+          return affine ? tg::batch_norm(v[0], rm, rv, v[1], v[2], training)
+                        : tg::batch_norm(v[0], rm, rv, Tensor(), Tensor(), training);
+        };
+        auto result = affine ? tg::gradgradcheck(f, {x, w, b}) : tg::gradgradcheck(f, {x});
+        INFO(result.message);
+        CHECK(result.ok);
+      }
+}
+
+TEST_CASE("batch_norm in training differentiates through its batch statistics twice",
+          "[ops][batchnorm][higher_order]") {
+  tg::Generator gen(304);
+  Tensor x = tg::test::uniform({3, 2, 2}, gen, -2, 2), c = tg::test::uniform({3, 2, 2}, gen, -1, 1);
+  Tensor w = tg::test::uniform({2}, gen, 0.5, 2), b = tg::test::uniform({2}, gen, -1, 1);
+  check_hessians(
+      [&](const std::vector<Tensor>& v) {
+        return (tg::batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true, 0.1, 1e-3) * c).sum();
+      },
+      [&](const std::vector<Tensor>& v) { return (batch_norm_composed(v[0], v[1], v[2], 1e-3) * c).sum(); }, {x, w, b});
+  // With eps = 0, sum(y^2) = C M whatever x is, so its Hessian is 0 (with the statistics held
+  // constant it would be 2 invstd^2 I).
+  Tensor h = tg::hessian(
+      [](const Tensor& t) {
+        Tensor y = tg::batch_norm(t, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 0);
+        return (y * y).sum();
+      },
+      x);
+  CHECK(allclose(h, tg::zeros({3, 2, 2, 3, 2, 2}, {.dtype = tg::kFloat64}), 0, 1e-9));
+}
+
+TEST_CASE("layer_norm passes gradgradcheck over one or two dims, with and without weight and bias",
+          "[ops][layer_norm][gradgradcheck]") {
+  tg::Generator gen(305);
+  for (const Shape& normalized : std::vector<Shape>{{4}, {2, 3}})
+    for (int affine = 0; affine < 4; ++affine) {  // bit 0: weight, bit 1: bias
+      INFO("normalized_shape " << normalized.str() << " affine " << affine);
+      const Shape shape = normalized.rank() == 1 ? Shape{3, 4} : Shape{3, 2, 3};
+      std::vector<Tensor> inputs = {tg::test::uniform(shape, gen, -2, 2)};
+      if (affine & 1) inputs.push_back(tg::test::uniform(normalized, gen, 0.5, 2));
+      if (affine & 2) inputs.push_back(tg::test::uniform(normalized, gen, -1, 1));
+      auto f = [&](const std::vector<Tensor>& v) {
+        return tg::layer_norm(v[0], normalized, affine & 1 ? v[1] : Tensor(),
+                              affine & 2 ? v[affine & 1 ? 2 : 1] : Tensor(), 0.01);
+      };
+      auto result = tg::gradgradcheck(f, inputs);
+      INFO(result.message);
+      CHECK(result.ok);
+    }
+}
+
+TEST_CASE("layer_norm differentiates through its row statistics twice", "[ops][layer_norm][higher_order]") {
+  tg::Generator gen(306);
+  Tensor x = tg::test::uniform({2, 4}, gen, -2, 2), c = tg::test::uniform({2, 4}, gen, -1, 1);
+  Tensor w = tg::test::uniform({4}, gen, 0.5, 2), b = tg::test::uniform({4}, gen, -1, 1);
+  check_hessians([&](const std::vector<Tensor>& v) { return (tg::layer_norm(v[0], {4}, v[1], v[2], 1e-3) * c).sum(); },
+                 [&](const std::vector<Tensor>& v) { return (layer_norm_composed(v[0], v[1], v[2], 1e-3) * c).sum(); },
+                 {x, w, b});
+  // eps = 0: every row of xhat has sum of squares M, so sum(y^2) is constant and its Hessian 0
+  Tensor h = tg::hessian(
+      [](const Tensor& t) {
+        Tensor y = tg::layer_norm(t, {4}, Tensor(), Tensor(), 0);
+        return (y * y).sum();
+      },
+      x);
+  CHECK(allclose(h, tg::zeros({2, 4, 2, 4}, {.dtype = tg::kFloat64}), 0, 1e-9));
+}
+
+TEST_CASE("dropout's gradient is linear: d(dx)/d(dy) = mask / (1 - p), and 0 in x", "[ops][dropout][higher_order]") {
+  tg::Generator gen(14);
+  Tensor x = tg::test::uniform({3, 5}, gen, -2, 2).requires_grad_();
+  Tensor seed = tg::test::uniform({3, 5}, gen, -1, 1).requires_grad_();
+  Tensor y = tg::dropout(x, 0.4, true, gen);
+  Tensor dx = tg::grad({y}, {x}, {.grad_outputs = {seed}, .create_graph = true})[0];
+  REQUIRE(dx.requires_grad());
+  Tensor u = tg::test::uniform({3, 5}, gen, -1, 1);
+  CHECK_FALSE(tg::grad({dx}, {x}, {.grad_outputs = {u}, .retain_graph = true, .allow_unused = true})[0].defined());
+  Tensor scale = tg::ne(y.detach(), 0).to(tg::kFloat64) / 0.6;  // x has no zeros: y = 0 only where dropped
+  CHECK(allclose(tg::grad({dx}, {seed}, {.grad_outputs = {u}})[0], u * scale, 1e-12, 1e-14));
+  auto result = tg::gradgradcheck(
+      [](const std::vector<Tensor>& v) {
+        tg::Generator same(15);  // the same mask on every call
+        return tg::dropout(v[0], 0.3, true, same);
+      },
+      {tg::test::uniform({4, 3}, gen, -2, 2)});
+  INFO(result.message);
+  CHECK(result.ok);
+}
+
+TEST_CASE("batch_norm, layer_norm and dropout: first-order gradients are the same with and without create_graph",
+          "[ops][batchnorm][layer_norm][dropout][higher_order]") {
+  tg::Generator gen(307);
+  Tensor x = tg::test::uniform({3, 2, 4}, gen, -2, 2).requires_grad_();
+  Tensor w2 = tg::test::uniform({2}, gen, 0.5, 2).requires_grad_(),
+         b2 = tg::test::uniform({2}, gen, -1, 1).requires_grad_();
+  Tensor w4 = tg::test::uniform({4}, gen, 0.5, 2).requires_grad_(),
+         b4 = tg::test::uniform({4}, gen, -1, 1).requires_grad_();
+  Tensor rm = tg::test::uniform({2}, gen, -1, 1), rv = tg::test::uniform({2}, gen, 0.5, 2);
+  struct Case {
+    const char* name;
+    std::function<Tensor()> f;
+    std::vector<Tensor> inputs;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"batch_norm training", [&] { return tg::batch_norm(x, Tensor(), Tensor(), w2, b2, true); }, {x, w2, b2}},
+           {"batch_norm eval", [&] { return tg::batch_norm(x, rm, rv, w2, b2, false); }, {x, w2, b2}},
+           {"layer_norm", [&] { return tg::layer_norm(x, {4}, w4, b4); }, {x, w4, b4}},
+           {"layer_norm, no affine",
+            [&] {
+              return tg::layer_norm(x, {2, 4});
+            },
+            {x}},
+           {"dropout",
+            [&] {
+              tg::Generator same(16);
+              return tg::dropout(x, 0.5, true, same);
+            },
+            {x}}}) {
+    INFO(c.name);
+    Tensor y = c.f();
+    Tensor seed = tg::test::uniform(y.shape(), gen, -1, 1);
+    std::vector<Tensor> plain = tg::grad({y}, c.inputs, {.grad_outputs = {seed}, .retain_graph = true});
+    std::vector<Tensor> recorded = tg::grad({y}, c.inputs, {.grad_outputs = {seed}, .create_graph = true});
+    for (std::size_t k = 0; k < c.inputs.size(); ++k) {
+      CHECK_FALSE(plain[k].requires_grad());
+      CHECK(allclose(recorded[k], plain[k], 1e-10, 1e-12));
+    }
+  }
 }

@@ -4,6 +4,7 @@
 // (test_registry.cpp).
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "framework/ops/op_test_util.hpp"
 
@@ -132,4 +133,76 @@ TEST_CASE("an input that requires grad where the op gives none is refused, not s
   CHECK_THROWS_AS(tg::binary_cross_entropy_with_logits(logits.detach(), targets, {.pos_weight = weight}),
                   tg::AutogradError);
   CHECK_NOTHROW(tg::binary_cross_entropy_with_logits(logits, targets, {.weight = weight.detach()}));
+}
+
+// ---- second derivatives (backward with create_graph) ----
+
+TEST_CASE("cross_entropy and nll_loss over sequences pass gradgradcheck with every option",
+          "[ops][loss][gradgradcheck]") {
+  tg::Generator gen(41);
+  Tensor targets = ids({0, 3, 1, 2, -100, 0, 2, 2}, {2, 4});
+  for (const char* reduction : {"mean", "sum", "none"})
+    for (double eps : {0.0, 0.3}) {
+      INFO("reduction " << reduction << ", label_smoothing " << eps);
+      Tensor logits = tg::test::uniform({2, 4, 4}, gen, -2, 2);
+      auto result = tg::gradgradcheck(
+          [&](const std::vector<Tensor>& v) {
+            return tg::cross_entropy(v[0], v[1], {.label_smoothing = eps, .reduction = reduction});
+          },
+          {logits, targets});
+      INFO(result.message);
+      CHECK(result.ok);
+      // soft targets, which get a second derivative too (the mixed one, -(1 - eps) dlog_softmax)
+      Tensor soft = tg::softmax(tg::test::uniform({2, 4, 4}, gen, -1, 1), 1);
+      result = tg::gradgradcheck(
+          [&](const std::vector<Tensor>& v) {
+            return tg::cross_entropy(v[0], v[1], {.label_smoothing = eps, .reduction = reduction});
+          },
+          {logits, soft});
+      INFO("soft targets: " << result.message);
+      CHECK(result.ok);
+      if (eps != 0) continue;
+      result = tg::gradgradcheck(
+          [&](const std::vector<Tensor>& v) {
+            return tg::nll_loss(v[0], v[1], {.reduction = reduction});  // element 4 is ignored
+          },
+          {tg::log_softmax(logits, 1), targets});
+      INFO("nll_loss: " << result.message);
+      CHECK(result.ok);
+    }
+}
+
+TEST_CASE("binary_cross_entropy_with_logits: second derivatives in closed form, and gradgradcheck",
+          "[ops][loss][higher_order]") {
+  tg::Generator gen(42);
+  Tensor x = tg::test::uniform({2, 3}, gen, -3, 3), y = tg::test::uniform({2, 3}, gen, 0, 1);
+  Tensor w = tg::test::uniform({2, 1}, gen, 0.5, 2), p = tg::test::uniform({3}, gen, 0.5, 3);
+  auto H = tg::hessian(
+      [&](const std::vector<Tensor>& v) {
+        return tg::binary_cross_entropy_with_logits(v[0], v[1], {.weight = w, .pos_weight = p, .reduction = "sum"});
+      },
+      {x, y});
+  // d2/dx2 = w (1 + (p - 1) y) s (1 - s),  d2/dx dy = w ((p - 1) s - p),  d2/dy2 = 0, all diagonal
+  Tensor s = tg::sigmoid(x);
+  Tensor xx = w * ((p - 1.0) * y + 1.0) * s * (1.0 - s), xy = w * ((p - 1.0) * s - p);
+  auto diagonal = [](const Tensor& d) {
+    Tensor h = tg::zeros({2, 3, 2, 3}, {.dtype = tg::kFloat64});
+    for (std::int64_t i = 0; i < 6; ++i) h.data<double>()[i * 6 + i] = d.tolist()[static_cast<std::size_t>(i)];
+    return h;
+  };
+  CHECK(allclose(H[0][0], diagonal(xx), 1e-10, 1e-12));
+  CHECK(allclose(H[0][1], diagonal(xy), 1e-10, 1e-12));
+  CHECK(allclose(H[1][0], diagonal(xy), 1e-10, 1e-12));
+  CHECK(allclose(H[1][1], tg::zeros({2, 3, 2, 3}, {.dtype = tg::kFloat64}), 0, 1e-12));
+  for (const char* reduction : {"mean", "none"}) {
+    INFO(reduction);
+    auto result = tg::gradgradcheck(
+        [&](const std::vector<Tensor>& v) {
+          return tg::binary_cross_entropy_with_logits(v[0], v[1],
+                                                      {.weight = w, .pos_weight = p, .reduction = reduction});
+        },
+        {x, y});
+    INFO(result.message);
+    CHECK(result.ok);
+  }
 }
