@@ -48,4 +48,36 @@ void modern_step(benchmark::State& state) {
 }
 BENCHMARK(modern_step)->Name("lenet/modern_step")->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// The classic network's gradient alone (forward, cross_entropy, tg::grad of the parameters),
+// and a Hessian-vector product by double backward: the gradient with create_graph, then
+// grad(g, params, grad_outputs = v). The ratio of the two is the cost of a second derivative.
+struct ClassicLoss {
+  tg::Generator gen{tg_bench::kSeed};
+  std::shared_ptr<tg::Sequential> net = lenet::classic_lenet(gen);
+  Tensor images = tg::rand({kBatch, 1, 28, 28}, gen);
+  std::vector<std::int64_t> labels = std::vector<std::int64_t>(kBatch);
+  ClassicLoss() {
+    for (auto& label : labels) label = static_cast<std::int64_t>(gen.uniform() * 10);
+  }
+  Tensor operator()() { return tg::cross_entropy((*net)(images), labels); }
+};
+
+void classic_grad(benchmark::State& state) {
+  ClassicLoss loss;
+  std::vector<Tensor> params = loss.net->parameters();
+  for (auto _ : state) benchmark::DoNotOptimize(tg::grad({loss()}, params));
+}
+BENCHMARK(classic_grad)->Name("lenet/classic_grad")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void classic_hvp(benchmark::State& state) {
+  ClassicLoss loss;
+  std::vector<Tensor> params = loss.net->parameters(), v;
+  for (const Tensor& p : params) v.push_back(tg::randn(p.shape(), loss.gen));
+  for (auto _ : state) {
+    std::vector<Tensor> g = tg::grad({loss()}, params, {.create_graph = true});
+    benchmark::DoNotOptimize(tg::grad(g, params, {.grad_outputs = v}));
+  }
+}
+BENCHMARK(classic_hvp)->Name("lenet/classic_hvp")->Unit(benchmark::kMillisecond)->UseRealTime();
+
 }  // namespace

@@ -145,6 +145,24 @@ def torch_cases(torch):
             return step
         return setup
 
+    # bench/bench_lenet.cpp's gradient and double-backward Hessian-vector product.
+    def lenet_grad(hvp):
+        def setup():
+            net, _ = classic_lenet()
+            params = list(net.parameters())
+            images = torch.rand(LENET_BATCH, 1, 28, 28)
+            labels = torch.randint(0, 10, (LENET_BATCH,))
+            v = [torch.randn_like(p) for p in params]
+
+            def step():
+                loss = F.cross_entropy(net(images), labels)
+                if not hvp:
+                    return torch.autograd.grad(loss, params)
+                g = torch.autograd.grad(loss, params, create_graph=True)
+                return torch.autograd.grad(g, params, grad_outputs=v)
+            return step
+        return setup
+
     # bench/bench_sequence.cpp: a character-level language model's shapes.
     SB, ST, SV, SC, SH = 32, 64, 114, 128, 4  # not B, C, H: the conv cases below rebind those names
 
@@ -213,6 +231,8 @@ def torch_cases(torch):
     cases["matmul/1024"] = matmul
     cases["lenet/classic_step"] = lenet(classic_lenet)
     cases["lenet/modern_step"] = lenet(modern_lenet)
+    cases["lenet/classic_grad"] = lenet_grad(False)
+    cases["lenet/classic_hvp"] = lenet_grad(True)
     return cases
 
 

@@ -80,6 +80,114 @@ bool check_by_hand(const tg::Tensor& X, const tg::Tensor& Y, const tg::Tensor& Y
   return worst <= 1e-5;
 }
 
+// ---- --newton: the seed solved in one step ----
+//
+// The loss is quadratic in theta = (K[0, 0], K[0, 1], b): with P_ij = [X[i, j], X[i, j + 1], 1],
+// the patch of X under output (i, j) and a 1 for the bias,
+//   L(theta) = sum_ij (P_ij . theta - Y[i, j])^2,   g = 2 P^T (P theta - Y),   H = 2 P^T P,
+// so one Newton step theta - H^-1 g lands on the minimum, K = [1, -1], b = 0. The tape
+// computes H by double backward: the gradient with create_graph (a graph of its own), then one
+// backward of that gradient per parameter element.
+
+// 2 P^T P, the closed form, in float64.
+tg::Tensor hessian_closed_form(const tg::Tensor& X) {
+  const std::int64_t h = X.shape()[0], w = X.shape()[1];
+  tg::Tensor H = tg::zeros({3, 3}, {.dtype = tg::kFloat64});
+  for (std::int64_t i = 0; i < h; ++i)
+    for (std::int64_t j = 0; j + 1 < w; ++j) {
+      const double p[3] = {X.at<float>({i, j}), X.at<float>({i, j + 1}), 1.0};
+      for (std::int64_t a = 0; a < 3; ++a)
+        for (std::int64_t b = 0; b < 3; ++b) H.at<double>({a, b}) += 2 * p[a] * p[b];
+    }
+  return H;
+}
+
+// x with H x = g, by Gaussian elimination with partial pivoting (H is 3x3 and positive definite).
+std::vector<double> solve(std::vector<std::vector<double>> H, std::vector<double> g) {
+  const std::size_t n = g.size();
+  for (std::size_t c = 0; c < n; ++c) {
+    std::size_t pivot = c;
+    for (std::size_t r = c + 1; r < n; ++r)
+      if (std::abs(H[r][c]) > std::abs(H[pivot][c])) pivot = r;
+    if (std::abs(H[pivot][c]) < 1e-12)
+      tg::fail<tg::ValueError>(
+          "edge_detection --newton: the Hessian is singular; the input patches do not span "
+          "(K, b), so the minimum is not unique");
+    std::swap(H[c], H[pivot]);
+    std::swap(g[c], g[pivot]);
+    for (std::size_t r = c + 1; r < n; ++r) {
+      const double f = H[r][c] / H[c][c];
+      for (std::size_t k = c; k < n; ++k) H[r][k] -= f * H[c][k];
+      g[r] -= f * g[c];
+    }
+  }
+  std::vector<double> x(n);
+  for (std::size_t r = n; r-- > 0;) {
+    double v = g[r];
+    for (std::size_t k = r + 1; k < n; ++k) v -= H[r][k] * x[k];
+    x[r] = v / H[r][r];
+  }
+  return x;
+}
+
+struct NewtonStep {
+  double loss_before = 0, loss_after = 0;
+  tg::Tensor hessian, closed_form;
+};
+
+// One Newton step on the layer's weight and bias, the Hessian by double backward. --inspect
+// prints the tape once the recording backward has run (its entries marked), --graph draws the
+// gradient's graph, --trace records the second backward (of the Hessian's first row).
+NewtonStep newton_step(const tg::Tensor& X, const tg::Tensor& Y, tg::Conv2D& conv2d, bool inspect,
+                       const std::string& graph_path, const std::string& trace_path) {
+  std::optional<tg::TapeNotes> notes;
+  if (inspect || !graph_path.empty()) notes.emplace();
+  NewtonStep r;
+  tg::Tensor loss = (conv2d(X) - Y).square().sum();
+  r.loss_before = loss.item<double>();
+  const std::vector<tg::Tensor> theta = {conv2d.weight, conv2d.bias};
+  std::vector<tg::Tensor> g = tg::grad({loss}, theta, {.create_graph = true});
+  tg::Tensor flat = tg::cat({g[0].reshape({-1}), g[1].reshape({-1})});  // dL/dtheta, a tensor of the new graph
+  if (inspect) fmt::print("--- the tape after the recording backward (create_graph) ---\n{}\n", tg::Tape::current());
+  if (!graph_path.empty()) {
+    tg::viz::write_graph(graph_path, tg::to_dot(flat, conv2d.named_parameters()));
+    fmt::print(stderr, "edge_detection: graph of the gradient written to {}\n", graph_path);
+  }
+  const std::int64_t n = flat.numel();
+  std::vector<std::vector<double>> H(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {  // row i of H: the gradient of dL/dtheta_i
+    tg::Tensor e = tg::zeros({n});
+    e.at<float>({i}) = 1;
+    std::optional<tg::BackwardTrace> trace;
+    std::optional<tg::ObserveTape> watch;
+    if (i == 0 && !trace_path.empty()) {
+      trace.emplace();
+      watch.emplace(*trace);
+    }
+    std::vector<tg::Tensor> row = tg::grad({flat}, theta, {.grad_outputs = {e}, .retain_graph = true});
+    watch.reset();
+    if (trace) {
+      tg::write_file_atomic(trace_path, trace->to_json() + "\n");
+      fmt::print(stderr, "edge_detection: backward trace of the Hessian's first row written to {}\n", trace_path);
+    }
+    for (const tg::Tensor& part : row)
+      for (double v : part.tolist()) H[static_cast<std::size_t>(i)].push_back(v);
+  }
+  r.hessian = tg::zeros({n, n}, {.dtype = tg::kFloat64});
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < n; ++j)
+      r.hessian.at<double>({i, j}) = H[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)];
+  r.closed_form = hessian_closed_form(X);
+  std::vector<double> step = solve(H, flat.detach().tolist());
+  {
+    tg::NoGradGuard no_grad;
+    for (std::int64_t k = 0; k < 2; ++k) conv2d.weight.at<float>({0, k}) -= static_cast<float>(step[k]);
+    conv2d.bias.at<float>({0}) -= static_cast<float>(step[2]);
+    r.loss_after = (conv2d(X) - Y).square().sum().item<double>();
+  }
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,8 +198,15 @@ int main(int argc, char** argv) {
   std::string metrics_path, out_dir, trace_path, graph_path;
   bool inspect = false;
   int threads = 1;
-  app.add_option("--steps", steps, "SGD steps; 20 is one run of the notebook's cell")->check(CLI::NonNegativeNumber);
-  app.add_option("--lr", lr, "learning rate")->check(CLI::PositiveNumber);
+  bool newton = false;
+  auto* steps_option = app.add_option("--steps", steps, "SGD steps; 20 is one run of the notebook's cell")
+                           ->check(CLI::NonNegativeNumber);
+  auto* lr_option = app.add_option("--lr", lr, "learning rate")->check(CLI::PositiveNumber);
+  app.add_flag("--newton", newton,
+               "instead of SGD, one Newton step with the exact Hessian, computed by double backward and printed next "
+               "to its closed form 2 P^T P; the loss is quadratic, so it lands on K = [1, -1], b = 0")
+      ->excludes(steps_option)
+      ->excludes(lr_option);
   app.add_option("--seed", seed, "seed of the generator that initialises the layer");
   app.add_option("--metrics", metrics_path, "write the loss per step and the learned weight and bias as JSON");
   app.add_option("--out", out_dir,
@@ -136,6 +251,29 @@ int main(int argc, char** argv) {
       Y_hat_start = conv2d(X);
     }
     std::vector<double> losses;
+    nlohmann::json newton_metrics;
+    if (newton) {
+      NewtonStep r = newton_step(X, Y, conv2d, inspect, graph_path, trace_path);
+      fmt::print("Hessian of the loss in (weight[0, 0], weight[0, 1], bias), by double backward:\n{}\n\n", r.hessian);
+      fmt::print("Hessian in closed form, 2 P^T P (P: the input patches, with a 1 for the bias):\n{}\n\n",
+                 r.closed_form);
+      double worst = 0;
+      for (double d : (r.hessian - r.closed_form).tolist()) worst = std::max(worst, std::abs(d));
+      fmt::print("largest difference: {:.3g}\n\n", worst);
+      losses = {r.loss_before};
+      fmt::print("step1, loss{:.4f}\n", r.loss_before);
+      fmt::print("loss after one Newton step: {:.3g}\n", r.loss_after);
+      auto rows = [](const tg::Tensor& m) {  // [[row 0], [row 1], [row 2]]
+        std::vector<std::vector<double>> out;
+        for (std::int64_t i = 0; i < m.shape()[0]; ++i) out.push_back(tg::select(m, 0, i).tolist());
+        return out;
+      };
+      newton_metrics = {{"method", "newton"},
+                        {"loss_after", r.loss_after},
+                        {"hessian", rows(r.hessian)},
+                        {"hessian_closed_form", rows(r.closed_form)}};
+      steps = 0;  // no SGD steps
+    }
     for (int i = 0; i < steps; ++i) {
       const bool first = i == 0;
       // Looking inside step 1: notes keep the constants (X, Y) and module paths for printing.
@@ -173,10 +311,14 @@ int main(int argc, char** argv) {
     if (!metrics_path.empty()) {
       nlohmann::json metrics = {{"seed", seed},
                                 {"lr", lr},
-                                {"steps", steps},
+                                {"steps", newton ? 1 : steps},
                                 {"loss", losses},
                                 {"weight", conv2d.weight.tolist()},
                                 {"bias", conv2d.bias.item<double>()}};
+      if (newton)
+        metrics.update(newton_metrics);
+      else
+        metrics["method"] = "sgd";
       tg::write_file_atomic(metrics_path, metrics.dump(2) + "\n");
     }
     if (!out_dir.empty()) {

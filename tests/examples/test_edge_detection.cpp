@@ -146,3 +146,46 @@ TEST_CASE("edge_detection --graph writes DOT, and rejects a file type it cannot 
   CHECK_THAT(out, Catch::Contains("write_graph") && Catch::Contains("g.png") && Catch::Contains(".svg"));
   CHECK_FALSE(std::filesystem::exists(dir.path / "g.png"));
 }
+
+TEST_CASE("edge_detection --newton lands on [[1, -1]] and bias 0 in one step, the Hessian by double backward",
+          "[seed][example][higher_order]") {
+  for (int seed : {0, 7}) {
+    INFO("seed " << seed);
+    nlohmann::json m = run_example(fmt::format("--newton --seed {}", seed));
+    CHECK(m["method"] == "newton");
+    CHECK(m["steps"].get<int>() == 1);
+    // The Hessian by double backward equals the closed form 2 P^T P exactly: its entries are
+    // counts of the input's ones, exact in float32.
+    const std::vector<std::vector<double>> closed = {{36, 24, 36}, {24, 36, 36}, {36, 36, 84}};
+    CHECK(m["hessian"].get<std::vector<std::vector<double>>>() == closed);
+    CHECK(m["hessian_closed_form"].get<std::vector<std::vector<double>>>() == closed);
+    // One step to float precision: the loss is quadratic, so Newton's step is exact.
+    CHECK(m["weight"][0].get<double>() == Approx(1.0).margin(1e-5));
+    CHECK(m["weight"][1].get<double>() == Approx(-1.0).margin(1e-5));
+    CHECK(m["bias"].get<double>() == Approx(0.0).margin(1e-5));
+    CHECK(m["loss_after"].get<double>() < 1e-9 * m["loss"][0].get<double>());
+  }
+  nlohmann::json sgd = run_example("--steps 1");
+  CHECK(sgd["method"] == "sgd");  // SGD stays the default
+  // --newton replaces SGD: combining it with SGD's flags is refused.
+  std::string command = fmt::format("{} --newton --steps 5 > /dev/null 2>&1", TAPEGRAD_EDGE_DETECTION);
+  CHECK(std::system(command.c_str()) != 0);
+}
+
+TEST_CASE("edge_detection --newton --inspect prints the tape the recording backward grew, marked",
+          "[seed][example][inspect][higher_order]") {
+  tg::test::TempDir dir("edge_newton");
+  int status = 1;
+  std::string out = run_in(dir, "--newton --inspect --graph g.dot --trace t.json", status);
+  REQUIRE(status == 0);
+  CHECK_THAT(out, Catch::Contains("--- the tape after the recording backward (create_graph) ---"));
+  CHECK_THAT(out, Catch::Contains("recorded by a backward with create_graph"));
+  CHECK_THAT(out, Catch::Contains("corr2d_backward_kernel  (backward of #0)"));
+  CHECK_THAT(out, Catch::Contains("largest difference: 0\n"));
+  std::string dot = tg::test::read_bytes((dir.path / "g.dot").string());
+  CHECK_THAT(dot, Catch::Contains("backward of #0") && Catch::Contains("style=dotted"));
+  nlohmann::json trace = nlohmann::json::parse(tg::test::read_bytes((dir.path / "t.json").string()));
+  bool marked = false;  // the second backward runs through entries the first one recorded
+  for (const auto& step : trace["steps"]) marked = marked || step.contains("made_by");
+  CHECK(marked);
+}

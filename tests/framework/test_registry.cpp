@@ -95,6 +95,21 @@ TEST_CASE("every registry op passes gradcheck on each of its samples", "[registr
     }
 }
 
+// Note [second derivatives]: every op's backward can be differentiated again (its backward
+// functions are written in registry ops, or call a kernel op with its own registry entry),
+// so gradgradcheck holds on every sample too: the recorded backward against central
+// differences of first derivatives, in float64.
+TEST_CASE("every registry op passes gradgradcheck on each of its samples", "[registry][gradgradcheck]") {
+  for (const OpInfo* op : tg::builtin_ops())
+    for (const OpSample& s : samples_of(*op)) {
+      INFO(op->name << ", sample '" << s.label << "'");
+      Defined d = defined_only(s);
+      tg::GradcheckResult r = tg::gradgradcheck(d.call, d.inputs, {.eps = s.eps});
+      INFO(r.message);
+      CHECK(r.ok);
+    }
+}
+
 TEST_CASE("every registry op passes adjoint_check on each of its samples, and is tested there",
           "[registry][adjoint_check]") {
   for (const OpInfo* op : tg::builtin_ops())
