@@ -655,8 +655,9 @@ TEST_CASE("every public entry point rejects bad input with a tg:: error naming t
   CHECK(passed == rows.size());
 }
 
-// The registry's ops get these rows from their entries (test_registry.cpp); here are the public
-// functions that are not registry ops: kernels that backward calls, and functions made of ops.
+// The registry's ops get these rows from their entries (test_registry.cpp); here are public
+// functions called by name: functions made of ops, and the backward halves of corr2d (registry
+// ops too, checked here by the names a user calls them by).
 TEST_CASE("an undefined tensor passed to an op is an error naming the op and the input", "[reliability][bad_input]") {
   const Tensor u;  // default-constructed: no shape, no data
   const Tensor image = ones({1, 1, 4, 4}), w = ones({1, 1, 2, 2});

@@ -198,7 +198,9 @@ Tensor permute(const Tensor& x, std::initializer_list<int> dims);
 // Y[i, j] = sum_{a, b} X[i + a, j + b] K[a, b], for 2-D X [h, w] and K [kh, kw];
 // Y has shape [h - kh + 1, w - kw + 1].
 Tensor corr2d(const Tensor& X, const Tensor& K);
-// The two halves of corr2d's backward, named so that they can be read and tested alone:
+// The two halves of corr2d's backward, registry ops of their own: recorded when an input
+// requires grad, so that a backward with create_graph differentiates them (each is linear,
+// and its own backward is corr2d again; docs/autograd.md, section 5):
 //   dX = full convolution of dY with K  = corr2d(pad(dY, kh-1, kw-1), rot180(K))
 //   dK = corr2d(X, dY)
 Tensor corr2d_backward_input(const Tensor& dY, const Tensor& K);

@@ -25,7 +25,8 @@ struct Conv2dOptions {
 // Y [N, O, (H + 2 ph - kh) / sh + 1, (W + 2 pw - kw) / sw + 1]   (floor division)
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dOptions& options = {});
 
-// The two halves of conv2d's backward, named so that they can be read and tested alone:
+// The two halves of conv2d's backward, registry ops of their own (recorded when an input
+// requires grad; each is linear, and its backward is conv2d or the other half):
 //   dx      = the full convolution of dY (dilated by the stride) with the weight, summed over
 //             output channels, without the padding border            -> input_shape
 //   dweight = the correlation of the padded input with dY (dilated by the stride), summed
