@@ -80,4 +80,44 @@ void classic_hvp(benchmark::State& state) {
 }
 BENCHMARK(classic_hvp)->Name("lenet/classic_hvp")->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// Forward mode on the same loss: the forward pass alone (nothing recorded), and the loss's
+// derivative along one direction v of the parameters by a JVP (the parameters given tangents
+// v inside a dual level, one forward pass computing the values and their tangents). The
+// ratio of the two is the cost of forward mode.
+void classic_forward(benchmark::State& state) {
+  ClassicLoss loss;
+  tg::NoGradGuard no_grad;
+  for (auto _ : state) benchmark::DoNotOptimize(loss());
+}
+BENCHMARK(classic_forward)->Name("lenet/classic_forward")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void classic_jvp(benchmark::State& state) {
+  ClassicLoss loss;
+  std::vector<Tensor> params = loss.net->parameters(), v;
+  for (const Tensor& p : params) v.push_back(tg::randn(p.shape(), loss.gen));
+  tg::NoGradGuard no_grad;
+  for (auto _ : state) {
+    tg::DualLevel level;
+    for (std::size_t k = 0; k < params.size(); ++k) tg::set_tangent(params[k], v[k]);
+    benchmark::DoNotOptimize(tg::tangent(loss()));
+  }
+}
+BENCHMARK(classic_jvp)->Name("lenet/classic_jvp")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The Hessian-vector product again, forward over reverse: the gradient computed inside a dual
+// level in which the parameters carry v; the gradients' tangents are H v. Nothing is recorded
+// by the backward pass.
+void classic_hvp_fwd(benchmark::State& state) {
+  ClassicLoss loss;
+  std::vector<Tensor> params = loss.net->parameters(), v;
+  for (const Tensor& p : params) v.push_back(tg::randn(p.shape(), loss.gen));
+  for (auto _ : state) {
+    tg::DualLevel level;
+    for (std::size_t k = 0; k < params.size(); ++k) tg::set_tangent(params[k], v[k]);
+    std::vector<Tensor> g = tg::grad({loss()}, params);
+    for (const Tensor& gk : g) benchmark::DoNotOptimize(tg::tangent(gk));
+  }
+}
+BENCHMARK(classic_hvp_fwd)->Name("lenet/classic_hvp_fwd")->Unit(benchmark::kMillisecond)->UseRealTime();
+
 }  // namespace

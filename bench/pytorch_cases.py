@@ -163,6 +163,46 @@ def torch_cases(torch):
             return step
         return setup
 
+    def lenet_forward_mode(what):
+        """The classic LeNet's loss: forward alone (no_grad), its JVP along a direction of the
+        parameters (forward_ad, the parameters replaced by dual tensors), and the Hessian-vector
+        product forward over reverse (the gradient taken inside the dual level)."""
+        import torch.autograd.forward_ad as fwAD
+
+        def setup():
+            net, _ = classic_lenet()
+            names = [n for n, _ in net.named_parameters()]
+            params = [p.detach() for p in net.parameters()]
+            images = torch.rand(LENET_BATCH, 1, 28, 28)
+            labels = torch.randint(0, 10, (LENET_BATCH,))
+            v = [torch.randn_like(p) for p in params]
+
+            call = torch.func.functional_call if hasattr(torch, "func") else torch.nn.utils.stateless.functional_call
+
+            def loss(ps):
+                logits = call(net, dict(zip(names, ps)), (images,))
+                if what != "hvp_fwd":
+                    return F.cross_entropy(logits, labels)
+                # PyTorch 1.13 has no forward-mode formula for nll_loss_backward nor for
+                # _log_softmax_backward_data: cross_entropy spelled out, whose pieces have one.
+                log_p = logits - torch.logsumexp(logits, 1, keepdim=True)
+                return -log_p.gather(1, labels[:, None]).mean()
+
+            def step():
+                if what == "forward":
+                    with torch.no_grad():
+                        return loss(params)
+                with fwAD.dual_level():
+                    if what == "jvp":
+                        with torch.no_grad():
+                            return fwAD.unpack_dual(loss([fwAD.make_dual(p, t) for p, t in zip(params, v)])).tangent
+                    leaves = [p.clone().requires_grad_() for p in params]
+                    duals = [fwAD.make_dual(p, t) for p, t in zip(leaves, v)]
+                    g = torch.autograd.grad(loss(duals), duals)
+                    return [fwAD.unpack_dual(gk).tangent for gk in g]
+            return step
+        return setup
+
     # bench/bench_sequence.cpp: a character-level language model's shapes.
     SB, ST, SV, SC, SH = 32, 64, 114, 128, 4  # not B, C, H: the conv cases below rebind those names
 
@@ -233,6 +273,9 @@ def torch_cases(torch):
     cases["lenet/modern_step"] = lenet(modern_lenet)
     cases["lenet/classic_grad"] = lenet_grad(False)
     cases["lenet/classic_hvp"] = lenet_grad(True)
+    cases["lenet/classic_forward"] = lenet_forward_mode("forward")
+    cases["lenet/classic_jvp"] = lenet_forward_mode("jvp")
+    cases["lenet/classic_hvp_fwd"] = lenet_forward_mode("hvp_fwd")
     return cases
 
 

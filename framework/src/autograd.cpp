@@ -129,6 +129,49 @@ std::vector<Tensor> grads_of(const char* op, const std::vector<Tensor>& outputs,
 
 Tensor result_of(const Tensor& t, bool create_graph) { return create_graph ? t : t.detach(); }
 
+void check_no_level(const char* op) {
+  if (DualLevel::current() != 0)
+    fail<AutogradError>(
+        "{}: a dual level is active already, and forward mode needs a level of its own (levels do not nest); call "
+        "{} outside the tg::DualLevel scope",
+        op, op);
+}
+
+// v[k], checked against input k, in its dtype.
+std::vector<Tensor> directions(const char* op, const std::vector<Tensor>& xs, const std::vector<Tensor>& v) {
+  if (v.size() != xs.size())
+    fail<ValueError>("{}: {} vectors for {} inputs; pass one v per input, shaped as it", op, v.size(), xs.size());
+  std::vector<Tensor> out;
+  for (std::size_t k = 0; k < v.size(); ++k) {
+    if (!v[k].defined() || !(v[k].shape() == xs[k].shape()))
+      fail<ShapeError>("{}: v[{}] has shape {} but input {} has shape {}; pass one v per input, shaped as it", op, k,
+                       v[k].defined() ? v[k].shape().str() : std::string("(undefined)"), k, xs[k].shape());
+    out.push_back(v[k].dtype() == xs[k].dtype() ? v[k] : v[k].to(xs[k].dtype()));
+  }
+  return out;
+}
+
+// Forward over reverse: inside one dual level with tangent v on each input, the gradient's
+// tangent is H v (the backward functions run with registry ops whose JVP rules carry the
+// saved tensors' tangents into the gradients; nothing is recorded without create_graph).
+HvpResult hvp_forward_over_reverse(const TensorFunction& f, const std::vector<Tensor>& xs, const std::vector<Tensor>& v,
+                                   FunctionalOptions options) {
+  check_no_level("hvp");
+  DualLevel level;
+  std::vector<Tensor> duals;
+  for (std::size_t k = 0; k < xs.size(); ++k) duals.push_back(make_dual(xs[k], v[k]));
+  Tensor y = call("hvp", f, duals);
+  check_scalar("hvp", y);
+  std::vector<Tensor> g = grads_of("hvp", {y}, {}, duals, options.create_graph, options.allow_unused);
+  HvpResult r;
+  for (std::size_t k = 0; k < xs.size(); ++k) {
+    Tensor h = tangent(g[k]);
+    r.grads.push_back(result_of(h.defined() ? h : zeros_like(xs[k]), options.create_graph));
+  }
+  r.output = result_of(unpack_dual(y).primal, options.create_graph);
+  return r;
+}
+
 }  // namespace
 
 VjpResult vjp(const TensorFunction& f, const std::vector<Tensor>& inputs, const Tensor& v, FunctionalOptions options) {
@@ -186,20 +229,147 @@ HvpResult hvp(const TensorFunction& f, const std::vector<Tensor>& inputs, const 
               FunctionalOptions options) {
   EnableGradGuard enable;
   std::vector<Tensor> xs = prepare("hvp", inputs, options.create_graph);
-  if (v.size() != xs.size())
-    fail<ValueError>("hvp: {} vectors for {} inputs; pass one v per input, shaped as it", v.size(), xs.size());
-  for (std::size_t k = 0; k < v.size(); ++k)
-    if (!v[k].defined() || !(v[k].shape() == xs[k].shape()))
-      fail<ShapeError>("hvp: v[{}] has shape {} but input {} has shape {}; pass one v per input, shaped as it", k,
-                       v[k].defined() ? v[k].shape().str() : std::string("(undefined)"), k, xs[k].shape());
+  std::vector<Tensor> vs = directions("hvp", xs, v);
+  const bool forward = options.mode == AdMode::Forward || (options.mode == AdMode::Auto && !options.create_graph);
+  if (forward) return hvp_forward_over_reverse(f, xs, vs, options);
   Tensor y = call("hvp", f, xs);
   check_scalar("hvp", y);
   std::vector<Tensor> g = grads_of("hvp", {y}, {}, xs, true, options.allow_unused);
   HvpResult r;
-  r.grads = grads_of("hvp", g, v, xs, options.create_graph, true);
+  r.grads = grads_of("hvp", g, vs, xs, options.create_graph, true);
   for (Tensor& h : r.grads) h = result_of(h, options.create_graph);
   r.output = result_of(y, options.create_graph);
   return r;
+}
+
+namespace {
+
+// Element a of n set to 1.
+Tensor one_hot(std::int64_t n, std::int64_t a, Dtype dtype) {
+  Tensor e = zeros({n}, {.dtype = kFloat64});
+  e.data<double>()[a] = 1.0;
+  return e.to(dtype);
+}
+
+// The inputs of a forward-mode pass: the caller's tensors with create_graph (so that results
+// stay differentiable with respect to them), else detached.
+std::vector<Tensor> forward_inputs(const char* op, const std::vector<Tensor>& inputs, bool create_graph) {
+  if (inputs.empty()) fail<ValueError>("{}: no inputs; pass the tensors f is a function of", op);
+  std::vector<Tensor> xs;
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    const Tensor& x = inputs[k];
+    if (!x.defined()) fail<ValueError>("{}: input {} is an undefined tensor; pass a tensor with data", op, k);
+    if (!x.is_floating_point())
+      fail<DtypeError>("{}: input {} is {} {}; only float32 and float64 inputs have derivatives; convert it with .to()",
+                       op, k, dtype_name(x.dtype()), x.shape());
+    xs.push_back(create_graph ? x : x.detach());
+  }
+  return xs;
+}
+
+// One dual forward pass: f at xs, with tangent v[k] on input k (undefined: none). Returns f's
+// value and its tangent (zeros when f does not depend on the inputs that carry one).
+std::pair<Tensor, Tensor> dual_pass(const char* op, const TensorFunction& f, const std::vector<Tensor>& xs,
+                                    const std::vector<Tensor>& v) {
+  DualLevel level;
+  std::vector<Tensor> duals;
+  for (std::size_t k = 0; k < xs.size(); ++k) duals.push_back(v[k].defined() ? make_dual(xs[k], v[k]) : xs[k]);
+  Tensor y = call(op, f, duals);
+  UnpackedDual d = unpack_dual(y);
+  return {d.primal, d.tangent.defined() ? d.tangent : zeros_like(d.primal)};
+}
+
+}  // namespace
+
+JvpResult jvp(const TensorFunction& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& v,
+              FunctionalOptions options) {
+  JvpResult r;
+  if (options.mode != AdMode::Reverse) {
+    check_no_level("jvp");
+    std::vector<Tensor> xs = forward_inputs("jvp", inputs, options.create_graph);
+    std::vector<Tensor> vs = directions("jvp", xs, v);
+    std::optional<NoGradGuard> no_grad;
+    if (!options.create_graph) no_grad.emplace();  // nothing to record: the results are detached
+    auto [y, t] = dual_pass("jvp", f, xs, vs);
+    r.output = result_of(y, options.create_graph);
+    r.jvp = result_of(t, options.create_graph);
+    return r;
+  }
+  // The double-vjp trick: g(u) = J^T u is linear in u, so d<g(u), v>/du = J v.
+  EnableGradGuard enable;
+  std::vector<Tensor> xs = prepare("jvp", inputs, options.create_graph);
+  std::vector<Tensor> vs = directions("jvp", xs, v);
+  Tensor y = call("jvp", f, xs);
+  Tensor u = zeros_like(y).requires_grad_();
+  std::vector<Tensor> g;
+  if (y.requires_grad())
+    g = grad({y}, xs, {.grad_outputs = {u}, .retain_graph = true, .create_graph = true, .allow_unused = true});
+  std::vector<Tensor> gs, seeds;
+  for (std::size_t k = 0; k < g.size(); ++k)
+    if (g[k].defined() && g[k].requires_grad()) {
+      gs.push_back(g[k]);
+      seeds.push_back(vs[k]);
+    }
+  Tensor t;
+  if (!gs.empty())
+    t = grad(gs, {u}, {.grad_outputs = seeds, .create_graph = options.create_graph, .allow_unused = true})[0];
+  r.output = result_of(y, options.create_graph);
+  r.jvp = result_of(t.defined() ? t : zeros_like(y), options.create_graph);
+  return r;
+}
+
+std::vector<Tensor> jacobian(const TensorFunction& f, const std::vector<Tensor>& inputs, FunctionalOptions options) {
+  EnableGradGuard enable;
+  std::vector<Tensor> xs = prepare("jacobian", inputs, options.create_graph);
+  Tensor y;
+  std::int64_t n_in = 0;
+  for (const Tensor& x : xs) n_in += x.numel();
+  AdMode mode = options.mode;
+  if (mode != AdMode::Forward) y = call("jacobian", f, xs);
+  if (mode == AdMode::Auto) mode = n_in < y.numel() ? AdMode::Forward : AdMode::Reverse;
+  std::vector<Tensor> J(xs.size());
+  auto block_shape = [&](const Shape& out, std::size_t k) {
+    Shape shape = out;
+    for (std::int64_t s : xs[k].shape()) shape.push_back(s);
+    return shape;
+  };
+  if (mode == AdMode::Forward) {
+    check_no_level("jacobian");
+    std::optional<NoGradGuard> no_grad;
+    if (!options.create_graph) no_grad.emplace();
+    for (std::size_t k = 0; k < xs.size(); ++k) {
+      std::vector<Tensor> columns;
+      for (std::int64_t a = 0; a < xs[k].numel(); ++a) {
+        std::vector<Tensor> v(xs.size());
+        v[k] = reshape(one_hot(xs[k].numel(), a, xs[k].dtype()), xs[k].shape());
+        auto [value, t] = dual_pass("jacobian", f, xs, v);
+        if (!y.defined()) y = value;
+        columns.push_back(reshape(t, {-1}));
+      }
+      Shape out = y.defined() ? y.shape() : call("jacobian", f, xs).shape();
+      Tensor block = columns.empty() ? zeros(block_shape(out, k), {.dtype = xs[k].dtype()})
+                                     : reshape(stack(columns, 1), block_shape(out, k));
+      J[k] = result_of(block, options.create_graph);
+    }
+    return J;
+  }
+  std::vector<std::vector<Tensor>> rows(xs.size());
+  for (std::int64_t b = 0; b < y.numel(); ++b) {
+    Tensor seed = reshape(one_hot(y.numel(), b, y.dtype()), y.shape());
+    std::vector<Tensor> row = grads_of("jacobian", {y}, {seed}, xs, options.create_graph, true);
+    for (std::size_t k = 0; k < xs.size(); ++k) rows[k].push_back(reshape(row[k], {-1}));
+  }
+  for (std::size_t k = 0; k < xs.size(); ++k) {
+    Tensor block = rows[k].empty() ? zeros(block_shape(y.shape(), k), {.dtype = xs[k].dtype()})
+                                   : reshape(stack(rows[k], 0), block_shape(y.shape(), k));
+    J[k] = result_of(block, options.create_graph);
+  }
+  return J;
+}
+
+Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, FunctionalOptions options) {
+  if (!f) fail<ValueError>("jacobian: f is empty; pass a function of x");
+  return jacobian([&](const std::vector<Tensor>& xs) { return f(xs[0]); }, std::vector<Tensor>{x}, options)[0];
 }
 
 }  // namespace tg

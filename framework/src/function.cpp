@@ -12,7 +12,24 @@
 
 namespace tg {
 
+void FunctionDetail::fail_no_jvp(const OpInfo& op) {
+  fail<AutogradError>(
+      "{}: an input carries a forward-mode tangent, but the Function defines no jvp; add "
+      "`static std::vector<tg::Tensor> jvp(tg::AutogradContext& ctx, const std::vector<tg::Tensor>& tangents)` "
+      "returning one tangent per output (docs/autograd.md, \"Your own op\")",
+      op.name);
+}
+
+void FunctionDetail::attach_tangents(const OpInfo& op, const std::vector<Tensor>& outputs,
+                                     std::vector<Tensor>& tangents) {
+  if (tangents.size() != outputs.size())
+    fail<AutogradError>("{}: jvp returned {} tangent(s) for {} output(s); return one per output (undefined: none)",
+                        op.name, tangents.size(), outputs.size());
+  for (std::size_t k = 0; k < outputs.size(); ++k) detail::attach_tangent(op, outputs[k], std::move(tangents[k]));
+}
+
 std::vector<Tensor> AutogradContext::get_saved_variables() const {
+  if (in_jvp_) return to_save_;
   if (!backward_)
     fail<AutogradError>(
         "get_saved_variables: call it in backward; in forward, the tensors are only declared with save_for_backward");

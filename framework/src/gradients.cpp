@@ -46,7 +46,7 @@ void add_to_grad(Tensor& grad, Tensor g, bool create_graph) {
     grad = sole_owner(g) ? std::move(g) : g.clone();  // without create_graph, clone() records nothing
     return;
   }
-  if (create_graph) {
+  if (create_graph || has_tangent(grad, g)) {  // recorded, or carrying tangents (forward over reverse)
     grad = grad + g;
     return;
   }
@@ -169,6 +169,8 @@ Tensor seed_gradient(const Tensor& root, const Tensor& seed, bool create_graph) 
 void add_to(Tensor& sum, Tensor g) {
   if (!sum.defined()) {
     sum = std::move(g);
+  } else if (has_tangent(sum, g)) {  // forward over reverse: the sum's tangent is the tangents' sum
+    sum = sum + g;
   } else if (sole_owner(sum)) {
     add_in_place(sum, g);
   } else if (sole_owner(g) && g.shape() == sum.shape() && g.dtype() == sum.dtype()) {

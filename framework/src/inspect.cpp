@@ -134,7 +134,7 @@ std::string to_string(const Tape& tape) {
   const TapeView view(tape);
   Namer name;
   std::vector<std::string> ops, ins, outs, saved;
-  std::size_t op_width = 0, in_width = 0, out_width = 0, recorded_by_backward = 0;
+  std::size_t op_width = 0, in_width = 0, out_width = 0, recorded_by_backward = 0, with_tangent = 0;
   for (std::size_t i = 0; i < view.size(); ++i) {
     std::string in;
     for (std::size_t k = 0; k < view.num_inputs(i); ++k) {
@@ -157,6 +157,12 @@ std::string to_string(const Tape& tape) {
     for (std::size_t k = 0; k < view.num_outputs(i); ++k) {
       Tensor o = view.output(i, k);
       out += fmt::format("{}{} {}", k ? ", " : "", output_name(view, i, k), o.defined() ? o.shape().str() : "(freed)");
+      if (Tensor t = o.defined() ? tangent(o) : Tensor(); t.defined()) {  // forward mode: a dual level is active
+        ++with_tangent;
+        NoGradGuard no_grad;
+        ForwardADSuspend plain;
+        out += fmt::format(" tangent |{:.4g}|", t.to(kFloat64).square().sum().sqrt().item());
+      }
     }
     std::int64_t bytes = view.saved_bytes(i);
     ops.push_back(fmt::format("#{}  {}{}", i, view.op(i).name, made_by_mark(view, i)));
@@ -173,6 +179,9 @@ std::string to_string(const Tape& tape) {
   if (recorded_by_backward > 0)
     text += fmt::format("  ({} of them recorded by a backward with create_graph, marked \"backward of #i\")\n",
                         recorded_by_backward);
+  if (with_tangent > 0)
+    text += fmt::format("  (forward mode: {} outputs carry a tangent at the active dual level, shown as its norm)\n",
+                        with_tangent);
   for (std::size_t i = 0; i < view.size(); ++i) {
     std::string line = fmt::format("  {:<{}}  in: {:<{}}  ->  {:<{}}  {}", ops[i], op_width, ins[i], in_width, outs[i],
                                    out_width, saved[i]);

@@ -352,18 +352,20 @@ void zero_grad(std::span<Tensor> tensors, bool set_to_none) {
 Tensor Tensor::detach() const { return Tensor(detail::make_impl(shape(), dtype(), impl().storage)); }
 
 // y = x (a copy)
-// dx = dy
+// dx = dy;  jvp: y' = x'
 Tensor Tensor::clone() const {
   kernels::check_defined("clone", *this);
   Tensor y = empty(shape(), {.dtype = dtype()});
   std::memcpy(y.raw_data(), raw_data(), static_cast<std::size_t>(numel()) * itemsize(dtype()));
   if (should_record(*this))
     record(op::clone, {*this}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
+  if (has_tangent(*this)) record_jvp(op::clone, y, [&] { return tangent(*this); });
   return y;
 }
 
 // y = x converted to another dtype
 // dx = dy converted back (done by BackwardContext::accumulate)
+// jvp: y' = x' converted to the dtype (a floating one; an integer or bool result has no tangent)
 // Note: only a floating result is recorded; an integer or bool one has no gradient, as in PyTorch.
 Tensor Tensor::to(Dtype target) const {
   kernels::check_defined("to", *this);
@@ -378,6 +380,7 @@ Tensor Tensor::to(Dtype target) const {
   });
   if (is_floating(target) && should_record(*this))
     record(op::to, {*this}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
+  if (is_floating(target) && has_tangent(*this)) record_jvp(op::to, y, [&] { return tangent(*this).to(target); });
   return y;
 }
 

@@ -8,6 +8,7 @@
 #include "tapegrad/data/idx.hpp"
 #include "tapegrad/data/tensor_dataset.hpp"
 #include "tapegrad/error.hpp"
+#include "tapegrad/forward_ad.hpp"
 #include "tapegrad/function.hpp"
 #include "tapegrad/gradcheck.hpp"
 #include "tapegrad/init.hpp"

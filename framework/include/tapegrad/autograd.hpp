@@ -44,10 +44,14 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
 // require grad (the caller's tensors are not touched), so it need not call requires_grad_().
 using TensorFunction = std::function<Tensor(const std::vector<Tensor>& inputs)>;
 
+// Which mode computes a derivative (jacobian, jvp, hvp); Auto lets the function choose (see each).
+enum class AdMode { Auto, Forward, Reverse };
+
 struct FunctionalOptions {
   bool create_graph = false;  // return results that can be differentiated again
   // An input the function does not depend on: its result is zeros (false: an AutogradError).
   bool allow_unused = true;
+  AdMode mode = AdMode::Auto;
 };
 
 struct VjpResult {
@@ -71,10 +75,36 @@ struct HvpResult {
   Tensor output;              // f(inputs), a scalar
   std::vector<Tensor> grads;  // H v, one per input, shaped as the input
 };
-// The Hessian-vector product H v of a scalar function, v one tensor per input, by double
-// backward: g = grad(f, inputs, create_graph), then grad(g, inputs, grad_outputs = v). It
-// costs about two gradients and never forms H.
+// The Hessian-vector product H v of a scalar function, v one tensor per input; it never forms H.
+//   AdMode::Reverse, reverse over reverse: g = grad(f, inputs, create_graph), then
+//     grad(g, inputs, grad_outputs = v): a forward, a recorded backward and its backward.
+//   AdMode::Forward, forward over reverse: the inputs made dual with tangent v, then one
+//     gradient inside the dual level; the gradient's tangent is H v. Nothing is recorded.
+//   AdMode::Auto: forward over reverse, measured the cheaper (docs/performance.md), unless
+//     create_graph asks for a result that is differentiated again (then reverse over reverse).
 HvpResult hvp(const TensorFunction& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& v,
               FunctionalOptions options = {});
+
+// ---- the functional API, forward mode (torch.func.jvp, torch.autograd.functional.jacobian) ----
+struct JvpResult {
+  Tensor output;  // f(inputs)
+  Tensor jvp;     // J v: the derivative of f at inputs along v (one tangent per input), shaped as f's output
+};
+// f(inputs) and the Jacobian-vector product J v, v one tensor per input shaped as it.
+//   AdMode::Forward (Auto): one forward pass on dual tensors (forward_ad.hpp).
+//   AdMode::Reverse: by the double-vjp trick, as torch.autograd.functional.jvp: J v is the
+//     gradient with respect to u of <J^T u, v>, two backward passes.
+JvpResult jvp(const TensorFunction& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& v,
+              FunctionalOptions options = {});
+
+// The Jacobian of f (one output of any shape): J[k] has shape output.shape + inputs[k].shape.
+//   AdMode::Forward: one dual forward pass per element of the inputs (a column of J each).
+//   AdMode::Reverse: one forward, then one backward per element of the output (a row each).
+//   AdMode::Auto: forward mode when the inputs have fewer elements than the output, else
+//     reverse, since each costs one pass per element of its side.
+std::vector<Tensor> jacobian(const TensorFunction& f, const std::vector<Tensor>& inputs,
+                             FunctionalOptions options = {});
+// The same for a function of one tensor: a tensor of shape f(x).shape + x.shape.
+Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, FunctionalOptions options = {});
 
 }  // namespace tg

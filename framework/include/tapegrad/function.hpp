@@ -28,6 +28,13 @@
 // is not (it reads data<T>(), calls another library, or uses .detach()ed values) declares
 //   static constexpr bool once_differentiable = true;
 // and differentiating its gradients is then an AutogradError naming the op, never a wrong number.
+//
+// Forward mode (forward_ad.hpp): inside a dual level, an input that carries a tangent needs
+//   static std::vector<tg::Tensor> jvp(tg::AutogradContext& ctx, const std::vector<tg::Tensor>& tangents);
+// which gets one tangent per tensor input (undefined where none) and returns one per output,
+// as torch.autograd.Function.jvp (for Swish: {tangents[0] * (s + x * s * (1 - s))}). It can read
+// what forward saved with get_saved_variables() and saved_data. Without it, a tangent reaching
+// the op is an AutogradError naming it, never a silently missing derivative.
 #include <any>
 #include <cstddef>
 #include <memory>
@@ -66,6 +73,7 @@ class AutogradContext {
   BackwardContext* backward_ = nullptr;  // during backward
   std::vector<bool> needs_;              // per tensor input, set when recorded
   bool once_differentiable_ = false;     // T::once_differentiable (FunctionDetail::record)
+  bool in_jvp_ = false;                  // T::jvp is running: get_saved_variables() gives what forward saved
 };
 
 // What Function<T> does that is not a template (function.cpp).
@@ -81,6 +89,10 @@ struct FunctionDetail {
   // silently wrong.
   static void record(const OpInfo& op, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs,
                      std::shared_ptr<AutogradContext> ctx, Run run, bool once_differentiable = false);
+  // Forward mode: an input carries a tangent but T has no jvp (an AutogradError naming T), and
+  // T::jvp's results given to the outputs (one per output; a wrong count is an AutogradError).
+  [[noreturn]] static void fail_no_jvp(const OpInfo& op);
+  static void attach_tangents(const OpInfo& op, const std::vector<Tensor>& outputs, std::vector<Tensor>& tangents);
   static void collect(std::vector<Tensor>& out, const Tensor& t) { out.push_back(t); }
   static void collect(std::vector<Tensor>& out, const std::vector<Tensor>& ts) {
     out.insert(out.end(), ts.begin(), ts.end());
@@ -104,14 +116,31 @@ struct Function {
     using Result = decltype(T::forward(*ctx, std::forward<Args>(args)...));
     static_assert(std::is_same_v<Result, Tensor> || std::is_same_v<Result, std::vector<Tensor>>,
                   "forward must return a tg::Tensor or a std::vector<tg::Tensor>");
+    const bool dual = has_tangent(std::span<const Tensor>(inputs));
+    if constexpr (!requires { &T::jvp; })
+      if (dual) FunctionDetail::fail_no_jvp(op_info());
     std::vector<Tensor> outputs;
     {
       NoGradGuard no_grad;
+      ForwardADSuspend forward_values_only;
       if constexpr (std::is_same_v<Result, Tensor>)
         outputs.push_back(T::forward(*ctx, std::forward<Args>(args)...));
       else
         outputs = T::forward(*ctx, std::forward<Args>(args)...);
     }
+    if constexpr (requires { &T::jvp; })
+      if (dual) {
+        std::vector<Tensor> tangents;
+        for (const Tensor& t : inputs) tangents.push_back(tangent(t));
+        ctx->in_jvp_ = true;
+        std::vector<Tensor> out;
+        {
+          ForwardADSuspend suspend;
+          out = T::jvp(*ctx, tangents);
+        }
+        ctx->in_jvp_ = false;
+        FunctionDetail::attach_tangents(op_info(), outputs, out);
+      }
     bool once = false;
     if constexpr (requires { T::once_differentiable; }) once = T::once_differentiable;
     if (any)

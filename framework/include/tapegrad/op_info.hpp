@@ -17,8 +17,6 @@
 
 namespace tg {
 
-class JvpContext;  // forward mode (the forward-mode issue defines it)
-
 // One way to call an op, for the sweeps: `inputs` are the op's tensor inputs in order (float64
 // where they are differentiable), and `call` applies the op to them with its other arguments.
 struct OpSample {
@@ -42,6 +40,10 @@ struct OpInfo {
   static constexpr int kVariadic = -1;
 
   const char* name = "";
+  // Forward mode: the op's JVP rule in words ("dy = dx * y"), as the op computes it beside its
+  // backward (Note [JVP rules] in forward_ad.hpp); every built-in op states one, and the JVP
+  // sweep of the tests checks each rule against the op's backward.
+  const char* jvp = nullptr;
   // How a tensor it computed prints its grad_fn; derived from the name ("mul" -> "MulBackward0")
   // unless set, so that the variants of an op print as PyTorch prints them ("MulBackward0" for
   // mul_scalar, whose result PyTorch also prints that way).
@@ -63,8 +65,6 @@ struct OpInfo {
   // Why the op has no PyTorch fixture (scripts/fixtures/registry.py), when it cannot have one;
   // the fixture test requires one of every other op.
   const char* no_fixture = nullptr;
-  // Forward mode: the JVP rule (empty until the forward-mode issue fills it).
-  void (*jvp)(JvpContext& ctx) = nullptr;
   // Higher order: the op that differentiates this op's backward, for a backward written as a
   // kernel (empty until the higher-order issue fills it).
   const OpInfo* backward_op = nullptr;

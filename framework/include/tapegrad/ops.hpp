@@ -188,6 +188,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 // ---- shape (ops/shape_ops.cpp) ----
+// A new tensor on the same data and with the same gradient path (make_dual's view, AliasBackward0).
+Tensor alias(const Tensor& x);
 // A view with the same data; with a list of sizes, one of them may be -1 (inferred).
 Tensor reshape(const Tensor& x, const Shape& shape);
 Tensor reshape(const Tensor& x, std::initializer_list<std::int64_t> sizes);

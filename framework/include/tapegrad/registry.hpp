@@ -39,7 +39,7 @@ extern const BuiltinOp where, masked_fill, tril, triu;
 // Reductions (ops/reduce.cpp)
 extern const BuiltinOp sum, mean, logsumexp, var, std, cumsum, prod;
 // Broadcasting and shapes (ops/broadcast.cpp, ops/shape_ops.cpp), copies and conversions (tensor.cpp)
-extern const BuiltinOp expand, sum_to, reshape, permute, clone, to;
+extern const BuiltinOp expand, sum_to, reshape, alias, permute, clone, to;
 // Matrix product (ops/matmul.cpp)
 extern const BuiltinOp matmul;
 // Convolution and pooling (ops/corr2d.cpp, ops/conv2d.cpp, ops/pooling.cpp)

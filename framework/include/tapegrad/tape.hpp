@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/forward_ad.hpp"
 #include "tapegrad/inline_function.hpp"
 #include "tapegrad/op_info.hpp"
 #include "tapegrad/small_vector.hpp"
@@ -290,7 +291,9 @@ class NoGradGuard {
   bool previous_;
 };
 
-inline bool BackwardContext::create_graph() const { return is_grad_enabled(); }
+// Also inside a dual level: the gradients are then computed with registry ops, whose JVP
+// rules carry the tangents of the saved tensors into them (forward over reverse).
+inline bool BackwardContext::create_graph() const { return is_grad_enabled() || detail::forward_ad; }
 
 // Enables recording in its scope even inside NoGradGuard, like torch.enable_grad().
 class EnableGradGuard {

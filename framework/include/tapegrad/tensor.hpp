@@ -433,6 +433,9 @@ struct AutogradMeta {
   std::vector<std::pair<int, std::function<Tensor(const Tensor&)>>> hooks;
   // Functions called with the leaf once its .grad is complete (register_post_accumulate_grad_hook).
   std::vector<std::pair<int, std::function<void(Tensor&)>>> post_accumulate_hooks;
+  // Forward mode (forward_ad.hpp): the tangent and the dual level it belongs to (0: none).
+  Tensor tangent;
+  std::uint64_t tangent_level = 0;
 };
 
 inline AutogradMeta& TensorImpl::autograd_meta() {

@@ -17,6 +17,10 @@
 // with registry ops (matmul, where, softmax), so that a second backward differentiates
 // through it, and the formulas above run as registry ops. A fully masked row's scores are
 // set to 0 before the softmax and its P to 0 after, so that no -inf or NaN enters the graph.
+//
+// jvp: O' = P' V + P V',  P' = P * (S' - rowsum(P * S')),  S' = scale (Q' K^T + Q K'^T) + mask'
+// from the saved P (recomputed as above when a backward may run through the tangent); masked
+// positions and fully masked rows have P = 0, so their P' is 0 too.
 #include <cmath>
 #include <limits>
 
@@ -99,9 +103,10 @@ Tensor dead_rows(const Tensor& probs, const AttentionShape& s) {
   return any ? dead : Tensor();
 }
 
-// The backward in registry ops (create_graph), from P recomputed with its history.
-void attention_backward_recorded(BackwardContext& ctx, const AttentionShape& s, double scale, bool causal) {
-  const Tensor &q = ctx.saved(0), &k = ctx.saved(1), &v = ctx.saved(2), &mask = ctx.saved(4), &dout = ctx.grad();
+// P recomputed from q, k and the mask with registry ops, so that it has their history;
+// `probs` is the forward's P (for its fully masked rows).
+Tensor probs_with_history(const Tensor& q, const Tensor& k, const Tensor& mask, const Tensor& probs,
+                          const AttentionShape& s, double scale, bool causal) {
   const int r = q.dim();
   const double minus_inf = -std::numeric_limits<double>::infinity();
   Tensor scores = matmul(q, k.transpose(r - 2, r - 1)) * scale;
@@ -113,10 +118,18 @@ void attention_backward_recorded(BackwardContext& ctx, const AttentionShape& s, 
     scores = where(keep, scores, minus_inf);
   }
   if (mask.defined()) scores = mask.dtype() == kBool ? where(mask, scores, minus_inf) : scores + mask;
-  const Tensor dead = dead_rows(ctx.saved(3), s);
+  const Tensor dead = dead_rows(probs, s);
   if (dead.defined()) scores = masked_fill(scores, dead, 0);
   Tensor P = softmax(scores, r - 1);
   if (dead.defined()) P = masked_fill(P, dead, 0);
+  return P;
+}
+
+// The backward in registry ops (create_graph), from P recomputed with its history.
+void attention_backward_recorded(BackwardContext& ctx, const AttentionShape& s, double scale, bool causal) {
+  const Tensor &q = ctx.saved(0), &k = ctx.saved(1), &v = ctx.saved(2), &mask = ctx.saved(4), &dout = ctx.grad();
+  const int r = q.dim();
+  const Tensor P = probs_with_history(q, k, mask, ctx.saved(3), s, scale, causal);
   const Tensor dP = matmul(dout, v.transpose(r - 2, r - 1));
   const Tensor dS = P * (dP - (dP * P).sum(r - 1, true));
   if (ctx.needs(0)) ctx.accumulate(0, matmul(dS, k) * scale);
@@ -220,6 +233,28 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
              if (ctx.needs(3)) ctx.accumulate(3, std::move(dscores));
            });
   }
+  if (has_tangent(q, k, v, options.mask))
+    record_jvp(op::scaled_dot_product_attention, out, [&] {
+      const Tensor tq = tangent(q), tk = tangent(k), tv = tangent(v);
+      Tensor tm = tangent(options.mask);
+      const Tensor P = should_record(q, k, options.mask)
+                           ? probs_with_history(q, k, options.mask, probs, s, scale, options.is_causal)
+                           : probs;
+      Tensor dout = tv.defined() ? matmul(P, tv) : Tensor();
+      Tensor ds;  // S'
+      if (tq.defined()) ds = matmul(tq, k.transpose(r - 2, r - 1));
+      if (tk.defined()) ds = add_tangents(ds, matmul(q, tk.transpose(r - 2, r - 1)));
+      if (ds.defined()) ds = ds * scale;
+      if (tm.defined()) {
+        if (tm.dtype() != q.dtype()) tm = tm.to(q.dtype());
+        ds = ds.defined() ? ds + tm : expand(tm, scores_shape);
+      }
+      if (ds.defined()) {
+        const Tensor pds = P * ds;
+        dout = add_tangents(dout, matmul(pds - P * pds.sum(r - 1, true), v));
+      }
+      return dout;
+    });
   return out;
 }
 

@@ -44,6 +44,7 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 
 // y = expand(x, shape): y[i] = x[i with stretched dims set to 0]
 // dx = sum_to(dy, x.shape)   (done by BackwardContext::accumulate)
+// jvp: y' = expand(x', shape)
 Tensor expand(const Tensor& x, const Shape& shape) {
   kernels::check_input(op::expand, x);
   // A 0-d tensor (sum's gradient) stretches to any shape.
@@ -67,11 +68,13 @@ Tensor expand(const Tensor& x, const Shape& shape) {
         });
   });
   if (should_record(x)) record(op::expand, {x}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
+  if (has_tangent(x)) record_jvp(op::expand, y, [&] { return expand(tangent(x), shape); });
   return y;
 }
 
 // y = sum_to(x, shape): y[j] = sum of x[i] over the i that broadcast onto j
 // dx = expand(dy, x.shape)
+// jvp: y' = sum_to(x', shape)
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   kernels::check_input(op::sum_to, x);
   // Every shape of ones no longer than x's broadcasts to it: the check below is then a formality.
@@ -96,6 +99,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (should_record(x))
     record(op::sum_to, {x}, y, {},
            [](BackwardContext& ctx) { ctx.accumulate(0, expand(ctx.grad(), ctx.input_shape(0))); });
+  if (has_tangent(x)) record_jvp(op::sum_to, y, [&] { return sum_to(tangent(x), shape); });
   return y;
 }
 

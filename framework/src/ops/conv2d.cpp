@@ -152,6 +152,7 @@ Conv2dGradients backward(const char* op, const Geometry& g, const Tensor& dY, co
 // dx is linear in dY and in W; with G = dL/d(dx), of the input's shape:
 //   d(dY) = conv2d(G, W)                      (same stride and padding)
 //   dW    = conv2d_backward_weight(G, dY)     (G in the place of the input)
+// jvp: dx' = conv2d_backward_input(dY', W) + conv2d_backward_input(dY, W')
 Tensor conv2d_backward_input(const Tensor& dY_in, const Tensor& weight_in, const Shape& input_shape,
                              const Conv2dOptions& options) {
   kernels::check_input(op::conv2d_backward_input, dY_in, "dY");
@@ -168,6 +169,12 @@ Tensor conv2d_backward_input(const Tensor& dY_in, const Tensor& weight_in, const
              if (ctx.needs(1))
                ctx.accumulate(1, conv2d_backward_weight(ctx.grad(), ctx.saved(1), ctx.input_shape(1), options));
            });
+  if (has_tangent(dY_in, weight_in))
+    record_jvp(op::conv2d_backward_input, dx, [&] {
+      Tensor tdY = tangent(dY_in), tw = tangent(weight_in);
+      return add_tangents(tdY.defined() ? conv2d_backward_input(tdY, weight_in, input_shape, options) : Tensor(),
+                          tw.defined() ? conv2d_backward_input(dY_in, tw, input_shape, options) : Tensor());
+    });
   return dx;
 }
 
@@ -175,6 +182,7 @@ Tensor conv2d_backward_input(const Tensor& dY_in, const Tensor& weight_in, const
 // dW is linear in x and in dY; with G = dL/d(dW), of the weight's shape:
 //   dx    = conv2d_backward_input(dY, G)      (G in the place of the weight)
 //   d(dY) = conv2d(x, G)                      (same stride and padding)
+// jvp: dW' = conv2d_backward_weight(x', dY) + conv2d_backward_weight(x, dY')
 Tensor conv2d_backward_weight(const Tensor& x_in, const Tensor& dY_in, const Shape& weight_shape,
                               const Conv2dOptions& options) {
   kernels::check_input(op::conv2d_backward_weight, x_in, "the input x");
@@ -191,6 +199,12 @@ Tensor conv2d_backward_weight(const Tensor& x_in, const Tensor& dY_in, const Sha
                ctx.accumulate(0, conv2d_backward_input(ctx.saved(0), ctx.grad(), ctx.input_shape(0), options));
              if (ctx.needs(1)) ctx.accumulate(1, conv2d(ctx.saved(1), ctx.grad(), Tensor(), options));
            });
+  if (has_tangent(x_in, dY_in))
+    record_jvp(op::conv2d_backward_weight, dw, [&] {
+      Tensor tx = tangent(x_in), tdY = tangent(dY_in);
+      return add_tangents(tx.defined() ? conv2d_backward_weight(tx, dY_in, weight_shape, options) : Tensor(),
+                          tdY.defined() ? conv2d_backward_weight(x_in, tdY, weight_shape, options) : Tensor());
+    });
   return dw;
 }
 
@@ -198,6 +212,8 @@ Tensor conv2d_backward_weight(const Tensor& x_in, const Tensor& dY_in, const Sha
 // dx = conv2d_backward_input(dY, W, x.shape)
 // dW = conv2d_backward_weight(x, dY, W.shape)
 // db = dY summed over n, i, j
+// jvp: Y' = conv2d(x', W) + conv2d(x, W') + b' (b' broadcast over n, i, j; it rides as the
+// bias of the first conv term, or is expanded to Y's shape when it is the only tangent)
 // Note: the first-order backward runs the fused kernels in one call. Under create_graph it
 // calls the two halves as ops (and db as sums), so that the gradients record and can be
 // differentiated again.
@@ -243,6 +259,21 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
              if (ctx.needs(1)) ctx.accumulate(1, std::move(d.dw));
              if (ctx.needs(2)) ctx.accumulate(2, std::move(d.db));
            });
+  if (has_tangent(x_in, weight_in, bias_in))
+    record_jvp(op::conv2d, Y, [&] {
+      Tensor tx = tangent(x_in), tw = tangent(weight_in), tb = tangent(bias_in);
+      Tensor t;
+      if (tx.defined()) {
+        t = conv2d(tx, weight_in, tb, options);
+        tb = Tensor();
+      }
+      if (tw.defined()) {
+        t = add_tangents(t, conv2d(x_in, tw, tb, options));
+        tb = Tensor();
+      }
+      if (tb.defined()) t = expand(reshape(tb, {1, g.O, 1, 1}), Y.shape());
+      return t;
+    });
   return Y;
 }
 

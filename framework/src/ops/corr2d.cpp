@@ -74,6 +74,7 @@ void check_not_empty(const char* op, const char* what, const Tensor& t, const ch
 
 // dX[p, q] = sum_{a, b} dY[p - a, q - b] K[a, b]
 // d(dY) = corr2d(G, K), dK = corr2d_backward_kernel(G, dY) = corr2d(G, dY)
+// jvp: dX' = corr2d_backward_input(dY', K) + corr2d_backward_input(dY, K')
 Tensor corr2d_backward_input(const Tensor& dY, const Tensor& K) {
   const char* op = "corr2d_backward_input";
   check_2d(op, "dY", dY);
@@ -88,11 +89,18 @@ Tensor corr2d_backward_input(const Tensor& dY, const Tensor& K) {
       if (ctx.needs(0)) ctx.accumulate(0, corr2d(ctx.grad(), ctx.saved(0)));
       if (ctx.needs(1)) ctx.accumulate(1, corr2d_backward_kernel(ctx.grad(), ctx.saved(1)));
     });
+  if (has_tangent(dY, K))
+    record_jvp(op::corr2d_backward_input, dX, [&] {
+      Tensor tdY = tangent(dY), tK = tangent(K);
+      return add_tangents(tdY.defined() ? corr2d_backward_input(tdY, K) : Tensor(),
+                          tK.defined() ? corr2d_backward_input(dY, tK) : Tensor());
+    });
   return dX;
 }
 
 // dK[a, b] = sum_{i, j} dY[i, j] X[i + a, j + b]
 // dX = corr2d_backward_input(dY, G), d(dY) = corr2d(X, G)
+// jvp: dK' = corr2d_backward_kernel(X', dY) + corr2d_backward_kernel(X, dY')
 Tensor corr2d_backward_kernel(const Tensor& X, const Tensor& dY) {
   const char* op = "corr2d_backward_kernel";
   check_2d(op, "X", X);
@@ -108,12 +116,19 @@ Tensor corr2d_backward_kernel(const Tensor& X, const Tensor& dY) {
       if (ctx.needs(0)) ctx.accumulate(0, corr2d_backward_input(ctx.saved(0), ctx.grad()));
       if (ctx.needs(1)) ctx.accumulate(1, corr2d(ctx.saved(1), ctx.grad()));
     });
+  if (has_tangent(X, dY))
+    record_jvp(op::corr2d_backward_kernel, dK, [&] {
+      Tensor tX = tangent(X), tdY = tangent(dY);
+      return add_tangents(tX.defined() ? corr2d_backward_kernel(tX, dY) : Tensor(),
+                          tdY.defined() ? corr2d_backward_kernel(X, tdY) : Tensor());
+    });
   return dK;
 }
 
 // Y = corr2d(X, K)
 // dX = corr2d_backward_input(dY, K)  = full convolution of dY with K
 // dK = corr2d_backward_kernel(X, dY) = corr2d(X, dY)
+// jvp: Y' = corr2d(X', K) + corr2d(X, K')
 // Under create_graph the halves record (they are registry ops), so the gradients can be
 // differentiated again.
 Tensor corr2d(const Tensor& X, const Tensor& K) {
@@ -132,6 +147,11 @@ Tensor corr2d(const Tensor& X, const Tensor& K) {
     record(op::corr2d, {X, K}, Y, {saved_for(K, X), saved_for(X, K)}, [](BackwardContext& ctx) {
       if (ctx.needs(0)) ctx.accumulate(0, corr2d_backward_input(ctx.grad(), ctx.saved(0)));
       if (ctx.needs(1)) ctx.accumulate(1, corr2d_backward_kernel(ctx.saved(1), ctx.grad()));
+    });
+  if (has_tangent(X, K))
+    record_jvp(op::corr2d, Y, [&] {
+      Tensor tX = tangent(X), tK = tangent(K);
+      return add_tangents(tX.defined() ? corr2d(tX, K) : Tensor(), tK.defined() ? corr2d(X, tK) : Tensor());
     });
   return Y;
 }

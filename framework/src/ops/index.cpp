@@ -40,6 +40,7 @@ std::int64_t checked(const char* op, std::int64_t i, std::int64_t n, int dim) {
 
 // y[..., j, ...] = x[..., index[..., j, ...], ...] along dim (index has x's shape but along dim)
 // dx = scatter_add(zeros(x.shape), dim, index, dy)
+// jvp: y' = gather(x', dim, index)
 Tensor gather(const Tensor& x, int dim, const Tensor& index) {
   kernels::check_input(op::gather, x);
   check_index("gather", index);
@@ -65,11 +66,13 @@ Tensor gather(const Tensor& x, int dim, const Tensor& index) {
       const Tensor& g = ctx.grad();
       ctx.accumulate(0, scatter_add(zeros(ctx.input_shape(0), {.dtype = g.dtype()}), dim, ctx.saved(0), g));
     });
+  if (has_tangent(x)) record_jvp(op::gather, y, [&] { return gather(tangent(x), dim, index); });
   return y;
 }
 
 // y = x, then y[..., index[..., j, ...], ...] += src[..., j, ...] along dim
 // dx = dy,  dsrc = gather(dy, dim, index)
+// jvp: y' = scatter_add(x', dim, index, src')   (x' alone: y' = x'; src' alone: into zeros)
 Tensor scatter_add(const Tensor& x, int dim, const Tensor& index, const Tensor& src) {
   kernels::check_input(op::scatter_add, x, "the input");
   check_index("scatter_add", index);
@@ -99,6 +102,12 @@ Tensor scatter_add(const Tensor& x, int dim, const Tensor& index, const Tensor& 
     record(op::scatter_add, {x, index, src}, y, {index}, [dim](BackwardContext& ctx) {
       if (ctx.needs(0)) ctx.accumulate(0, ctx.grad());
       if (ctx.needs(2)) ctx.accumulate(2, gather(ctx.grad(), dim, ctx.saved(0)));
+    });
+  if (has_tangent(x, src))
+    record_jvp(op::scatter_add, y, [&] {
+      Tensor tx = tangent(x), ts = tangent(src);
+      if (!ts.defined()) return tx;
+      return scatter_add(tx.defined() ? tx : zeros(y.shape(), {.dtype = y.dtype()}), dim, index, ts);
     });
   return y;
 }
@@ -132,6 +141,7 @@ std::int64_t padding_row(const char* op, std::optional<std::int64_t> padding_idx
 
 // y[..., :] = weight[ids[...], :]: one row of weight per id, y of shape ids.shape + [dim]
 // dweight = embedding_backward(dy, ids, rows, padding_idx): the rows of dy added at their ids
+// jvp: y' = embedding(weight', ids)   (linear, as PyTorch: the padding row's tangent is read too)
 Tensor embedding(const Tensor& weight, const Tensor& ids, std::optional<std::int64_t> padding_idx) {
   kernels::check_input(op::embedding, weight, "the weight");
   check_index("embedding", ids, "the ids");
@@ -159,12 +169,14 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, std::optional<std::int
       ctx.accumulate(0,
                      embedding_backward(ctx.grad(), ctx.saved(0), rows, pad < 0 ? std::nullopt : std::optional(pad)));
     });
+  if (has_tangent(weight)) record_jvp(op::embedding, y, [&] { return embedding(tangent(weight), ids, padding_idx); });
   return y;
 }
 
 // y = zeros [rows, dim]; y[ids[i], :] += grad[i, :] for every i (repeated ids add up), except
 // the padding row, which gets nothing
 // dgrad = embedding(dy, ids), zero where ids == padding_idx
+// jvp: y' = embedding_backward(grad', ids, rows, padding_idx)
 Tensor embedding_backward(const Tensor& grad, const Tensor& ids, std::int64_t rows,
                           std::optional<std::int64_t> padding_idx) {
   kernels::check_input(op::embedding_backward, grad, "the gradient");
@@ -196,6 +208,8 @@ Tensor embedding_backward(const Tensor& grad, const Tensor& ids, std::int64_t ro
       Tensor g = embedding(ctx.grad(), i);
       ctx.accumulate(0, pad < 0 ? g : masked_fill(g, unsqueeze(i == pad, -1), 0));
     });
+  if (has_tangent(grad))
+    record_jvp(op::embedding_backward, y, [&] { return embedding_backward(tangent(grad), ids, rows, padding_idx); });
   return y;
 }
 
@@ -273,10 +287,17 @@ ValuesIndices max_or_min(const OpInfo& op, const Tensor& x, int dim, bool keepdi
              ctx.accumulate(0, scatter_add(zeros(ctx.input_shape(0), {.dtype = g.dtype()}), dim, ctx.saved(0), g_kept));
            });
   }
+  // jvp: values' = gather(x', dim, indices), the tangent at the picked element; indices: none
+  if (has_tangent(x))
+    record_jvp(op, std::span<const Tensor>(outputs), [&] {
+      Tensor t = gather(tangent(x), dim, idx_kept);
+      return std::vector<Tensor>{keepdim ? t : squeeze(t, dim), Tensor()};
+    });
   return {outputs[0], outputs[1]};
 }
 
 // y = the largest (smallest) element; dx = dy shared evenly by the elements equal to y (as PyTorch)
+// jvp: y' = mean of x' over the elements equal to y (as PyTorch; the adjoint of the backward)
 template <bool Max>
 Tensor max_or_min_all(const OpInfo& op, const Tensor& x) {
   kernels::check_input(op, x);
@@ -289,6 +310,11 @@ Tensor max_or_min_all(const OpInfo& op, const Tensor& x) {
     record(op, {x}, y, {x, y}, [](BackwardContext& ctx) {
       Tensor hit = ctx.saved(0) == ctx.saved(1);
       ctx.accumulate(0, where(hit, ctx.grad() / hit.sum(), 0));
+    });
+  if (has_tangent(x))
+    record_jvp(op, y, [&] {
+      Tensor hit = x == y;
+      return where(hit, tangent(x), 0).sum() / hit.sum();
     });
   return y;
 }

@@ -83,7 +83,9 @@ void write_binary(const char* op, Tensor& self, const Tensor& other, F f) {
 // reaches y_before's producer through it; the first-order path is unchanged (no entry, one
 // copy). Not a recorded clone(): its entry would hold y, whose entry holds the copy, a cycle
 // that keeps every entry of a graph that is never backpropagated on the tape.
-Tensor copy_before_write(const Tensor& self) {
+// In a dual level the copy also carries y_before's tangent: the JVP rule reads it, and a
+// backward run in the level (forward over reverse) differentiates x's gradient along it.
+Tensor copy_before_write(const OpInfo& op, const Tensor& self) {
   Tensor before = self.detach().clone();
   if (self.requires_grad()) {
     const TensorImpl& from = self.impl();
@@ -93,8 +95,13 @@ Tensor copy_before_write(const Tensor& self) {
     to.tape = from.tape;
     to.op = from.op;
   }
+  if (has_tangent(self)) detail::attach_tangent(op, before, tangent(self));
   return before;
 }
+
+// The tangent term of the other operand of an in-place write, stretched to the shape of the
+// tensor written when it broadcasts (record_jvp wants the output's shape).
+Tensor expanded(const Tensor& t, const Shape& shape) { return t.shape() == shape ? t : expand(t, shape); }
 
 // self = f(self, c) elementwise, in self's dtype.
 template <class F>
@@ -110,6 +117,7 @@ void write_scalar(Tensor& self, Scalar c, F f) {
 
 // y += alpha x
 // dy_before = dy,  dx = alpha dy
+// jvp: y' = y_before' + alpha x'
 Tensor& Tensor::add_(const Tensor& other, Scalar alpha) {
   bool recorded = check_inplace(op::add_, *this, &other, nullptr);
   check_alpha("add_", *this, alpha);
@@ -124,11 +132,19 @@ Tensor& Tensor::add_(const Tensor& other, Scalar alpha) {
       ctx.accumulate(0, ctx.grad());
       if (ctx.needs(1)) ctx.accumulate(1, ctx.grad() * alpha);
     });
+  if (has_tangent(*this, other))
+    record_jvp(op::add_, *this, [&] {
+      Tensor ts = tangent(*this), to = tangent(other);  // ts: y_before's (attached after the rule)
+      if (!to.defined()) return ts;
+      if (a != 1) to = to * alpha;
+      return ts.defined() ? ts + to : expanded(to, shape());
+    });
   return *this;
 }
 
 // y -= alpha x
 // dy_before = dy,  dx = -alpha dy
+// jvp: y' = y_before' - alpha x'
 Tensor& Tensor::sub_(const Tensor& other, Scalar alpha) {
   bool recorded = check_inplace(op::sub_, *this, &other, nullptr);
   check_alpha("sub_", *this, alpha);
@@ -140,14 +156,26 @@ Tensor& Tensor::sub_(const Tensor& other, Scalar alpha) {
       ctx.accumulate(0, ctx.grad());
       if (ctx.needs(1)) ctx.accumulate(1, ctx.grad() * -a);
     });
+  if (has_tangent(*this, other))
+    record_jvp(op::sub_, *this, [&] {
+      Tensor ts = tangent(*this), to = tangent(other);
+      if (!to.defined()) return ts;
+      if (a != 1) to = to * alpha;
+      return ts.defined() ? ts - to : expanded(-to, shape());
+    });
   return *this;
 }
 
 // y *= x
 // dy_before = dy * x,  dx = dy * y_before   (y_before: Note [y_before])
+// jvp: y' = y_before' * x + y_before * x'
 Tensor& Tensor::mul_(const Tensor& other) {
   bool recorded = check_inplace(op::mul_, *this, &other, nullptr);
-  Tensor before = recorded && other.requires_grad() ? copy_before_write(*this) : Tensor();
+  // x *= x writes x too: the rule reads its value before the write.
+  const bool aliased = other.impl().storage == impl().storage;
+  Tensor before = (recorded && other.requires_grad()) || has_tangent(other) || (aliased && has_tangent(*this))
+                      ? copy_before_write(op::mul_, *this)
+                      : Tensor();
   write_binary("mul_", *this, other, [](auto u, auto v) { return u * v; });
   bump_version();
   if (recorded)
@@ -155,16 +183,26 @@ Tensor& Tensor::mul_(const Tensor& other) {
       if (ctx.needs(0)) ctx.accumulate(0, ctx.grad() * ctx.saved(0));
       if (ctx.needs(1)) ctx.accumulate(1, ctx.grad() * ctx.saved(1));
     });
+  if (has_tangent(*this, other))
+    record_jvp(op::mul_, *this, [&] {
+      Tensor ts = tangent(*this), to = tangent(other);
+      return add_tangents(ts.defined() ? ts * (aliased ? before : other) : Tensor(),
+                          to.defined() ? before * to : Tensor());
+    });
   return *this;
 }
 
 // y /= x
 // dy_before = dy / x,  dx = -dy * y_before / x^2
+// jvp: y' = (y_before' - y * x') / x   (y the result)
 // As PyTorch, x's gradient reads a copy of y_before rather than the result, so that a later
 // in-place write to y (y /= x; y *= 3) does not invalidate this entry (Note [y_before]).
 Tensor& Tensor::div_(const Tensor& other) {
   bool recorded = check_inplace(op::div_, *this, &other, nullptr, true);
-  Tensor before = recorded && other.requires_grad() ? copy_before_write(*this) : Tensor();
+  const bool aliased = other.impl().storage == impl().storage;  // x /= x: as in mul_
+  Tensor before = (recorded && other.requires_grad()) || (aliased && has_tangent(*this))
+                      ? copy_before_write(op::div_, *this)
+                      : Tensor();
   write_binary("div_", *this, other, [](auto u, auto v) { return u / v; });
   bump_version();
   if (recorded)
@@ -172,16 +210,25 @@ Tensor& Tensor::div_(const Tensor& other) {
       if (ctx.needs(0)) ctx.accumulate(0, ctx.grad() / ctx.saved(0));
       if (ctx.needs(1)) ctx.accumulate(1, -(ctx.grad() * ctx.saved(1)) / (ctx.saved(0) * ctx.saved(0)));
     });
+  if (has_tangent(*this, other))
+    record_jvp(op::div_, *this, [&] {
+      Tensor ts = tangent(*this), to = tangent(other);
+      const Tensor& x = aliased ? before : other;
+      if (!to.defined()) return ts / x;
+      return (ts.defined() ? ts - *this * to : -(*this * to)) / x;
+    });
   return *this;
 }
 
 // y += c,  y -= c:  dy_before = dy
+// jvp: y' = y_before'
 Tensor& Tensor::add_(Scalar other) {
   bool recorded = check_inplace(op::add_scalar_, *this, nullptr, &other);
   write_scalar(*this, other, [](auto u, auto v) { return u + v; });
   bump_version();
   if (recorded)
     record(op::add_scalar_, {*this}, *this, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
+  if (has_tangent(*this)) record_jvp(op::add_scalar_, *this, [&] { return tangent(*this); });
   return *this;
 }
 
@@ -191,10 +238,12 @@ Tensor& Tensor::sub_(Scalar other) {
   bump_version();
   if (recorded)
     record(op::sub_scalar_, {*this}, *this, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
+  if (has_tangent(*this)) record_jvp(op::sub_scalar_, *this, [&] { return tangent(*this); });
   return *this;
 }
 
 // y *= c:  dy_before = dy * c
+// jvp: y' = y_before' * c
 Tensor& Tensor::mul_(Scalar other) {
   bool recorded = check_inplace(op::mul_scalar_, *this, nullptr, &other);
   write_scalar(*this, other, [](auto u, auto v) { return u * v; });
@@ -202,10 +251,12 @@ Tensor& Tensor::mul_(Scalar other) {
   if (recorded)
     record(op::mul_scalar_, {*this}, *this, {},
            [other](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() * other); });
+  if (has_tangent(*this)) record_jvp(op::mul_scalar_, *this, [&] { return tangent(*this) * other; });
   return *this;
 }
 
 // y /= c:  dy_before = dy / c
+// jvp: y' = y_before' / c
 Tensor& Tensor::div_(Scalar other) {
   bool recorded = check_inplace(op::div_scalar_, *this, nullptr, &other, true);
   write_scalar(*this, other, [](auto u, auto v) { return u / v; });
@@ -213,11 +264,13 @@ Tensor& Tensor::div_(Scalar other) {
   if (recorded)
     record(op::div_scalar_, {*this}, *this, {},
            [other](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() / other); });
+  if (has_tangent(*this)) record_jvp(op::div_scalar_, *this, [&] { return tangent(*this) / other; });
   return *this;
 }
 
 // y = max(y, 0) in place
 // dy_before = dy * [y > 0]   (y after the write; see relu in unary.cpp, also for create_graph)
+// jvp: y' = y_before' * [y > 0]
 Tensor& Tensor::relu_() {
   bool recorded = check_inplace(op::relu_, *this, nullptr, nullptr);
   write_scalar(*this, 0, [](auto u, auto zero) { return u < zero ? zero : u; });  // NaN stays NaN
@@ -228,6 +281,7 @@ Tensor& Tensor::relu_() {
       ctx.accumulate(0, kernels::zip("relu_", ctx.grad(), ctx.saved(0),
                                      [](auto g, auto r) { return r <= 0 ? decltype(g)(0) : g; }));
     });
+  if (has_tangent(*this)) record_jvp(op::relu_, *this, [&] { return where(*this <= 0, 0, tangent(*this)); });
   return *this;
 }
 

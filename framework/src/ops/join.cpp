@@ -99,6 +99,7 @@ struct SliceSpec {
 
 // y = the tensors joined along dim (all other dims equal), in their promoted dtype
 // dx_k = slice(dy, dim, offset_k, offset_k + size_k)
+// jvp: y' = cat(x_k'), zeros for an x_k without a tangent
 Tensor cat(std::span<const Tensor> tensors, int dim) {
   const Dtype dtype = check_list(op::cat, tensors);
   const Shape& first = tensors[0].shape();
@@ -141,6 +142,12 @@ Tensor cat(std::span<const Tensor> tensors, int dim) {
         begin += sizes[k];
       }
     });
+  if (has_tangent(tensors))
+    record_jvp(op::cat, y, [&] {
+      std::vector<Tensor> t(tensors.size());
+      for (std::size_t k = 0; k < tensors.size(); ++k) t[k] = tangent_or_zeros(tensors[k]);
+      return cat(t, dim);
+    });
   return y;
 }
 
@@ -150,6 +157,7 @@ Tensor cat(std::initializer_list<Tensor> tensors, int dim) {
 
 // y = the tensors (all of one shape) stacked along a new dim, in their promoted dtype
 // dx_k = select(dy, dim, k)
+// jvp: y' = stack(x_k'), zeros for an x_k without a tangent
 Tensor stack(std::span<const Tensor> tensors, int dim) {
   const Dtype dtype = check_list(op::stack, tensors);
   const Shape& first = tensors[0].shape();
@@ -177,6 +185,12 @@ Tensor stack(std::span<const Tensor> tensors, int dim) {
         if (ctx.needs(static_cast<std::size_t>(k)))
           ctx.accumulate(static_cast<std::size_t>(k), select(ctx.grad(), dim, k));
     });
+  if (has_tangent(tensors))
+    record_jvp(op::stack, y, [&] {
+      std::vector<Tensor> t(tensors.size());
+      for (std::size_t k = 0; k < tensors.size(); ++k) t[k] = tangent_or_zeros(tensors[k]);
+      return stack(t, dim);
+    });
   return y;
 }
 
@@ -188,6 +202,7 @@ Tensor stack(std::initializer_list<Tensor> tensors, int dim) {
 
 // y_k = slice(x, dim, offset_k, offset_k + sizes_k), one entry with several outputs
 // dx = cat(dy_k, dim), zeros for an output that got no gradient
+// jvp: y_k' = split(x', sizes, dim)_k
 std::vector<Tensor> split(const Tensor& x, std::span<const std::int64_t> sizes, int dim) {
   kernels::check_input(op::split, x);
   if (x.dim() == 0) fail<ShapeError>("split: the input is 0-d (a single number) and has no dim to split");
@@ -233,6 +248,8 @@ std::vector<Tensor> split(const Tensor& x, std::span<const std::int64_t> sizes, 
              }
              ctx.accumulate(0, cat(grads, dim));
            });
+  if (has_tangent(x))
+    record_jvp(op::split, std::span<const Tensor>(parts), [&] { return split(tangent(x), sizes, dim); });
   return parts;
 }
 
@@ -270,6 +287,7 @@ std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, int dim) {
 // y = x[..., start:stop:step, ...] along dim, by Python's rules (a negative bound counts from
 // the end; bounds are clamped); step >= 1
 // dx = slice_backward(dy, x.shape, dim, start, step): dy written into zeros
+// jvp: y' = slice(x', dim, start, stop, step)
 Tensor slice(const Tensor& x, int dim, std::optional<std::int64_t> start, std::optional<std::int64_t> stop,
              std::int64_t step) {
   kernels::check_input(op::slice, x);
@@ -291,11 +309,13 @@ Tensor slice(const Tensor& x, int dim, std::optional<std::int64_t> start, std::o
     record(op::slice, {x}, y, {}, [spec = SliceSpec{begin, step, dim}](BackwardContext& ctx) {
       ctx.accumulate(0, slice_backward(ctx.grad(), ctx.input_shape(0), spec.dim, spec.begin, spec.step));
     });
+  if (has_tangent(x)) record_jvp(op::slice, y, [&] { return slice(tangent(x), dim, begin, end, step); });
   return y;
 }
 
 // y = zeros of `shape`, with y[..., start + i step, ...] = grad[..., i, ...] along dim
 // dgrad = slice(dy, dim, start, start + count step, step)
+// jvp: y' = slice_backward(grad', shape, dim, start, step)
 Tensor slice_backward(const Tensor& grad, const Shape& shape, int dim, std::int64_t start, std::int64_t step) {
   kernels::check_input(op::slice_backward, grad);
   if (shape.rank() == 0 || grad.dim() != shape.rank())
@@ -319,6 +339,8 @@ Tensor slice_backward(const Tensor& grad, const Shape& shape, int dim, std::int6
       const std::int64_t n = ctx.input_shape(0)[spec.dim];
       ctx.accumulate(0, slice(ctx.grad(), spec.dim, spec.begin, spec.begin + n * spec.step, spec.step));
     });
+  if (has_tangent(grad))
+    record_jvp(op::slice_backward, y, [&] { return slice_backward(tangent(grad), shape, dim, start, step); });
   return y;
 }
 
@@ -357,17 +379,20 @@ namespace {
 
 // y = x viewed with `shape` (same elements), recorded as `op`
 // dx = reshape(dy, x.shape)
+// jvp: y' = x' viewed with `shape` (the op applied to x')
 Tensor view_as(const OpInfo& op, const Tensor& x, const Shape& shape) {
   if (shape == x.shape()) return x;
   Tensor y(detail::make_impl(shape, x.dtype(), x.impl().storage));
   if (should_record(x))
     record(op, {x}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, reshape(ctx.grad(), ctx.input_shape(0))); });
+  if (has_tangent(x)) record_jvp(op, y, [&] { return view_as(op, tangent(x), shape); });
   return y;
 }
 
 }  // namespace
 
 // x without its dims of size 1
+// jvp: y' = squeeze(x')
 Tensor squeeze(const Tensor& x) {
   kernels::check_input(op::squeeze, x);
   Shape shape;
@@ -377,6 +402,7 @@ Tensor squeeze(const Tensor& x) {
 }
 
 // x without dim `dim` if its size is 1; x itself otherwise (as PyTorch)
+// jvp: y' = squeeze(x', dim)
 Tensor squeeze(const Tensor& x, int dim) {
   kernels::check_input(op::squeeze, x);
   if (x.dim() == 0) return x;
@@ -389,6 +415,7 @@ Tensor squeeze(const Tensor& x, int dim) {
 }
 
 // x with a new dim of size 1 at `dim`, in [-(rank + 1), rank]
+// jvp: y' = unsqueeze(x', dim)
 Tensor unsqueeze(const Tensor& x, int dim) {
   kernels::check_input(op::unsqueeze, x);
   if (x.dim() >= Shape::kMaxRank)
@@ -405,6 +432,7 @@ namespace {
 
 // y = x with the dims in mask (bit d: dim d) reversed
 // dx = flip(dy, the same dims)
+// jvp: y' = flip(x', the same dims)
 Tensor flip_mask(const Tensor& x, std::uint32_t mask) {
   const Shape& shape = x.shape();
   Tensor y = empty(shape, {.dtype = x.dtype()});
@@ -440,6 +468,7 @@ Tensor flip_mask(const Tensor& x, std::uint32_t mask) {
   }
   if (should_record(x))
     record(op::flip, {x}, y, {}, [mask](BackwardContext& ctx) { ctx.accumulate(0, flip_mask(ctx.grad(), mask)); });
+  if (has_tangent(x)) record_jvp(op::flip, y, [&] { return flip_mask(tangent(x), mask); });
   return y;
 }
 
@@ -447,6 +476,7 @@ Tensor flip_mask(const Tensor& x, std::uint32_t mask) {
 
 // y[..., i, ...] = x[..., size - 1 - i, ...] along each of dims
 // dx = flip(dy, dims)
+// jvp: y' = flip(x', dims)
 Tensor flip(const Tensor& x, std::initializer_list<int> dims) {
   kernels::check_input(op::flip, x);
   std::uint32_t mask = 0;

@@ -238,6 +238,12 @@ ClassTargets class_targets(const Shape& shape, const Tensor& targets, std::int64
   return r;
 }
 
+// The number of targets not equal to ignore_index.
+double kept_targets(const Tensor& targets, std::int64_t ignore_index) {
+  const std::int64_t* t = targets.data<std::int64_t>();
+  return static_cast<double>(std::count_if(t, t + targets.numel(), [&](std::int64_t v) { return v != ignore_index; }));
+}
+
 // G w, the per-row factor of class_targets' gradients.
 Tensor class_grad_weight(const Tensor& dloss, const ClassTargets& t, Reduce reduce) {
   return (reduce == Reduce::None ? unsqueeze(dloss, t.q.dim() == 1 ? 0 : 1) : dloss) * t.w;
@@ -247,6 +253,7 @@ Tensor class_grad_weight(const Tensor& dloss, const ClassTargets& t, Reduce redu
 
 // y = softmax(x) along dim
 // dx = y * (dy - sum_dim(dy * y))
+// jvp: y' = y * (x' - sum_dim(y * x'))
 // With create_graph the same formula in registry ops: y is the saved output, whose history
 // is this entry, so a second backward differentiates through softmax again.
 Tensor softmax(const Tensor& x, int dim) {
@@ -275,11 +282,17 @@ Tensor softmax(const Tensor& x, int dim) {
       });
       ctx.accumulate(0, std::move(dx));
     });
+  if (has_tangent(x))
+    record_jvp(op::softmax, y, [&] {
+      const Tensor yt = y * tangent(x);
+      return yt - y * yt.sum(dim, true);
+    });
   return y;
 }
 
 // y = log_softmax(x) along dim
 // dx = dy - softmax(x) * sum_dim(dy) = dy - e^y * sum_dim(dy)
+// jvp: y' = x' - sum_dim(e^y * x')
 // (with create_graph in registry ops, through the saved output y as softmax)
 Tensor log_softmax(const Tensor& x, int dim) {
   kernels::check_input(op::log_softmax, x);
@@ -312,6 +325,11 @@ Tensor log_softmax(const Tensor& x, int dim) {
       });
       ctx.accumulate(0, std::move(dx));
     });
+  if (has_tangent(x))
+    record_jvp(op::log_softmax, y, [&] {
+      const Tensor t = tangent(x);
+      return t - (exp(y) * t).sum(dim, true);
+    });
   return y;
 }
 
@@ -327,6 +345,11 @@ Tensor log_softmax(const Tensor& x, int dim) {
 // With create_graph the softmax (and the soft q) are recomputed from the saved logits (and
 // targets) with registry ops, so d2loss/dlogits2 = g (diag(p) - p p^T) per row, as PyTorch's
 // double backward through log_softmax.
+// jvp (class indices): loss' = sum_k (softmax - q)_k w x'_k, summed over the rows unless
+//   "none" (q and w as in class_targets: w is 1/count for "mean", 0 on ignored rows)
+// jvp (probabilities): loss' = reduce(sum_k [(softmax sum_j q_j - q)_k x'_k - (1 - eps) targets'_k logp_k])
+// The softmax (and logp, q) are recomputed with registry ops when a backward may run through
+// the tangent (the saved ones have no history), else taken from the forward.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
   kernels::check_input(op::cross_entropy, logits, "logits");
   kernels::check_defined("cross_entropy", targets, "targets");
@@ -374,6 +397,18 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
         if (ctx.needs(1)) ctx.accumulate(1, logp * g * -c.keep);
       });
     }
+    if (has_tangent(logits, targets))
+      record_jvp(op::cross_entropy, loss, [&] {
+        const Tensor tx = tangent(logits), tq = tangent(targets);
+        const Tensor lp = should_record(logits) ? log_softmax(logits, class_dim) : logp;
+        Tensor each;
+        if (tx.defined()) {
+          const Tensor qh = !should_record(targets) ? q : eps == 0 ? targets : targets * (1 - eps) + eps / classes;
+          each = ((exp(lp) * qh.sum(class_dim, true) - qh) * tx).sum(class_dim);
+        }
+        if (tq.defined()) each = add_tangents(each, (tq * lp).sum(class_dim) * -(1 - eps));
+        return reduce == Reduce::None ? each : reduce == Reduce::Sum ? each.sum() : each.sum() / count;
+      });
     return loss;
   }
   check_index_targets("cross_entropy", logits, targets);
@@ -381,31 +416,43 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
   Tensor logp = softmax_forward(logits, logits.dim() == 1 ? 0 : 1, true);
   ClassLoss r = class_loss("cross_entropy", logp, targets, layout, options.ignore_index, eps, reduce);
   if (should_record(logits)) {
+    // The exact smoothing (the forward's) and no count, which does not fit beside it in the
+    // closure: the backward counts the targets not ignored again.
     struct Captured {
       std::int64_t ignore_index;
-      float smoothing;
+      double smoothing;
       Reduce reduce;
-      double count;
-    } c{options.ignore_index, static_cast<float>(eps), reduce, r.count};
+    } c{options.ignore_index, eps, reduce};
     record(op::cross_entropy, {logits, targets}, r.loss, {logp, targets, logits}, [c](BackwardContext& ctx) {
       const Tensor& logp = ctx.saved(0);
+      const double count = c.reduce == Reduce::Mean ? kept_targets(ctx.saved(1), c.ignore_index) : 0;
       if (ctx.create_graph()) {  // (softmax(logits) - q) w G, the softmax recomputed with history
         const Tensor& logits = ctx.saved(2);
         const ClassTargets t =
-            class_targets(logits.shape(), ctx.saved(1), c.ignore_index, c.smoothing, c.reduce, c.count, logits.dtype());
+            class_targets(logits.shape(), ctx.saved(1), c.ignore_index, c.smoothing, c.reduce, count, logits.dtype());
         ctx.accumulate(0,
                        (softmax(logits, logits.dim() == 1 ? 0 : 1) - t.q) * class_grad_weight(ctx.grad(), t, c.reduce));
         return;
       }
       ctx.accumulate(0, class_loss_backward(logp.shape(), logp, ctx.saved(1), ctx.grad(), c.ignore_index, c.smoothing,
-                                            c.reduce, c.count));
+                                            c.reduce, count));
     });
   }
+  if (has_tangent(logits))
+    record_jvp(op::cross_entropy, r.loss, [&] {
+      const int class_dim = logits.dim() == 1 ? 0 : 1;
+      const ClassTargets t =
+          class_targets(logits.shape(), targets, options.ignore_index, eps, reduce, r.count, logits.dtype());
+      const Tensor p = should_record(logits) ? softmax(logits, class_dim) : exp(logp);
+      const Tensor each = (p - t.q) * t.w * tangent(logits);
+      return reduce == Reduce::None ? each.sum(class_dim) : each.sum();
+    });
   return std::move(r.loss);
 }
 
 // loss(n, s) = -logp[n, t, s]  (0 where t is ignored), reduced as cross_entropy
 // dlogp[n, k, s] = -g(n, s) [k = t]   (linear in g, constant in logp: its Hessian is 0)
+// jvp: loss' = nll_loss(log_probs', targets): linear in log_probs
 Tensor nll_loss(const Tensor& log_probs, const Tensor& targets, const NllLossOptions& options) {
   kernels::check_input(op::nll_loss, log_probs, "log_probs");
   kernels::check_defined("nll_loss", targets, "targets");
@@ -430,6 +477,8 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& targets, const NllLossOpt
                                             c.reduce, c.count));
     });
   }
+  if (has_tangent(log_probs))
+    record_jvp(op::nll_loss, r.loss, [&] { return nll_loss(tangent(log_probs), targets, options); });
   return std::move(r.loss);
 }
 
@@ -442,6 +491,7 @@ Tensor cross_entropy(const Tensor& logits, std::span<const std::int64_t> targets
 
 // loss = (1/n) sum_i (a_i - b_i)^2  with a = input, b = target, n elements
 // da = dloss * 2 (a - b) / n,  db = -da   (with create_graph recorded: d2loss/da2 = 2/n I)
+// jvp: loss' = (2/n) sum((a - b) (a' - b'))
 Tensor mse_loss(const Tensor& input, const Tensor& target) {
   kernels::check_input(op::mse_loss, input);
   kernels::check_input(op::mse_loss, target, "the target");
@@ -468,6 +518,13 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
       if (ctx.needs(1)) ctx.accumulate(1, -dinput);
       ctx.accumulate(0, std::move(dinput));
     });
+  if (has_tangent(input, target))
+    record_jvp(op::mse_loss, loss, [&] {
+      const Tensor ta = tangent(input), tb = tangent(target);
+      const Tensor dt = !tb.defined() ? ta : !ta.defined() ? -tb : ta - tb;
+      const Tensor d = should_record(input, target) ? input - target : diff;  // a - b with its history
+      return (d * dt).sum() * (2 / n);
+    });
   return loss;
 }
 
@@ -477,6 +534,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
 //   dy = dloss w ((p - 1) softplus(-x) - x)
 // softplus(-x) = max(-x, 0) + ln(1 + e^-|x|) never overflows. Forward and backward are
 // written in registered ops (run unrecorded), which also broadcast w and p.
+// jvp: loss' = reduce(w ((1 + (p - 1) y) sigmoid(x) - p y) x' + w ((p - 1) softplus(-x) - x) y')
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets,
                                         const BceWithLogitsOptions& options) {
   constexpr const char* kOp = "binary_cross_entropy_with_logits";
@@ -528,6 +586,20 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
                ctx.accumulate(1, g * dy);
              }
            });
+  if (has_tangent(logits, targets))
+    record_jvp(op::binary_cross_entropy_with_logits, loss, [&] {
+      const Tensor &x = logits, &y = targets, &w = options.weight, &p = options.pos_weight;
+      const Tensor tx = tangent(x), ty = tangent(y);
+      Tensor each;
+      if (tx.defined()) {
+        const Tensor s = sigmoid(x);
+        each = tx * (p.defined() ? s * ((p - 1.0) * y + 1.0) - p * y : s - y);
+      }
+      if (ty.defined())
+        each = add_tangents(each, ty * (p.defined() ? (p - 1.0) * (relu(-x) + log1p(exp(-abs(x)))) - x : -x));
+      if (w.defined()) each = each * w;
+      return reduce == Reduce::None ? each : reduce == Reduce::Sum ? each.sum() : each.mean();
+    });
   return loss;
 }
 

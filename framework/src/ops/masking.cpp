@@ -77,6 +77,8 @@ Tensor triangle(const OpInfo& op, const Tensor& x, std::int64_t diagonal, bool l
     record(op, {x}, y, {}, [diagonal, lower](BackwardContext& ctx) {
       ctx.accumulate(0, lower ? tril(ctx.grad(), diagonal) : triu(ctx.grad(), diagonal));
     });
+  if (has_tangent(x))
+    record_jvp(op, y, [&] { return lower ? tril(tangent(x), diagonal) : triu(tangent(x), diagonal); });
   return y;
 }
 
@@ -84,6 +86,7 @@ Tensor triangle(const OpInfo& op, const Tensor& x, std::int64_t diagonal, bool l
 
 // y = cond ? a : b   (cond, a and b broadcast together)
 // da = where(cond, dy, 0),  db = where(cond, 0, dy)   (summed back to each operand's shape)
+// jvp: y' = where(cond, a', b')   (0 for an operand without a tangent)
 Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
   check_bool("where", cond, "the condition");
   kernels::check_input(op::where, a_in, "the first value");
@@ -99,6 +102,12 @@ Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
       const Tensor& c = ctx.saved(0);
       if (ctx.needs(1)) ctx.accumulate(1, where(c, ctx.grad(), 0));
       if (ctx.needs(2)) ctx.accumulate(2, where(c, 0, ctx.grad()));
+    });
+  if (has_tangent(a_in, b_in))
+    record_jvp(op::where, y, [&] {
+      const Tensor ta = tangent(a_in), tb = tangent(b_in);
+      Tensor t = !tb.defined() ? where(cond, ta, 0) : !ta.defined() ? where(cond, 0, tb) : where(cond, ta, tb);
+      return t.shape() == shape ? t : expand(t, shape);  // an operand smaller than the output
     });
   return y;
 }
@@ -117,6 +126,7 @@ Tensor where(const Tensor& cond, Scalar a, const Tensor& b) {
 
 // y = x, with `value` where mask is true   (mask broadcasts to x's shape)
 // dx = masked_fill(dy, mask, 0)
+// jvp: y' = masked_fill(x', mask, 0)
 Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
   kernels::check_input(op::masked_fill, x);
   check_bool("masked_fill", mask, "the mask");
@@ -134,15 +144,18 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
   if (should_record(x))
     record(op::masked_fill, {x, mask}, y, {mask},
            [](BackwardContext& ctx) { ctx.accumulate(0, masked_fill(ctx.grad(), ctx.saved(0), 0)); });
+  if (has_tangent(x)) record_jvp(op::masked_fill, y, [&] { return masked_fill(tangent(x), mask, 0); });
   return y;
 }
 
 // y = x with the entries above the diagonal-th diagonal zeroed (j - i > diagonal)
 // dx = tril(dy, diagonal)
+// jvp: y' = tril(x', diagonal)
 Tensor tril(const Tensor& x, std::int64_t diagonal) { return triangle(op::tril, x, diagonal, true); }
 
 // y = x with the entries below the diagonal-th diagonal zeroed (j - i < diagonal)
 // dx = triu(dy, diagonal)
+// jvp: y' = triu(x', diagonal)
 Tensor triu(const Tensor& x, std::int64_t diagonal) { return triangle(op::triu, x, diagonal, false); }
 
 }  // namespace tg

@@ -59,6 +59,7 @@ Tensor batched_matmul(const Tensor& a_in, const Tensor& b_in) {
 // dA = dY B^T,  dB = A^T dY   (summed over broadcast batch dims by BackwardContext::accumulate)
 // Under create_graph both are matmuls, recorded: bilinear in (dY, B) and (A, dY), so e.g. the
 // Hessian of x^T A x is A + A^T.
+// jvp: Y' = A' B + A B'   (a vector operand: through the reshapes, which carry its tangent)
 Tensor matmul(const Tensor& a, const Tensor& b) {
   kernels::check_input(op::matmul, a, "the first operand");
   kernels::check_input(op::matmul, b, "the second operand");
@@ -93,6 +94,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       }
       if (ctx.needs(0)) ctx.accumulate(0, batched_matmul(ctx.grad(), transpose(ctx.saved(0), -1, -2)));
       if (ctx.needs(1)) ctx.accumulate(1, batched_matmul(transpose(ctx.saved(1), -1, -2), ctx.grad()));
+    });
+  if (has_tangent(a, b))
+    record_jvp(op::matmul, y, [&] {
+      const Tensor ta = tangent(a), tb = tangent(b);
+      return add_tangents(ta.defined() ? matmul(ta, b) : Tensor(), tb.defined() ? matmul(a, tb) : Tensor());
     });
   return y;
 }

@@ -14,6 +14,10 @@
 //        = weight invstd (dy - sum(dy) / M - xhat sum(dy xhat) / M)
 //   eval: mean and invstd are constants (the running statistics), so y is affine in x:
 //     dx = weight invstd dy
+//
+// jvp: y' = weight xhat' + weight' xhat + bias', where xhat' = invstd x' in eval and, in training
+//   xhat' = invstd (x' - mean(x') - xhat mean(x' xhat))   (per-channel means)
+// (xhat' is the training backward's projection applied to x': the projection is symmetric).
 #include <cmath>
 
 #include "ops/kernels.hpp"
@@ -162,6 +166,41 @@ void batch_norm_backward_recorded(BackwardContext& ctx, bool training, double ep
   ctx.accumulate(0, dx.reshape(dy.shape()));
 }
 
+// batch_norm's JVP, in registry ops; mean and invstd are the forward's per-channel statistics
+// [C] (of the batch in training, the running ones in eval). When a backward may run through
+// the tangent, the batch statistics are recomputed from x (as batch_norm_backward_recorded),
+// so that their dependence on x is in the graph.
+Tensor batch_norm_jvp(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& mean,
+                      const Tensor& invstd, bool training, double eps) {
+  const std::int64_t N = x.size(0), C = x.size(1);
+  const Shape view{N, C, x.numel() == 0 ? 0 : x.numel() / (N * C)}, channel{1, C, 1};
+  auto per_channel_mean = [](const Tensor& t) { return t.mean(2, true).mean(0, true); };
+  const Tensor tx = tangent(x), tw = tangent(weight), tb = tangent(bias);
+  Tensor xhat, is;
+  if (tw.defined() || (training && tx.defined())) {
+    const Tensor x3 = x.reshape(view);
+    if (training && should_record(x)) {
+      const Tensor centered = x3 - per_channel_mean(x3);
+      is = rsqrt(per_channel_mean(centered * centered) + eps);
+      xhat = centered * is;
+    } else {
+      is = invstd.reshape(channel);
+      xhat = (x3 - mean.reshape(channel)) * is;
+    }
+  } else {
+    is = invstd.reshape(channel);
+  }
+  Tensor out;
+  if (tx.defined()) {
+    const Tensor t3 = tx.reshape(view);
+    const Tensor d = training ? (t3 - per_channel_mean(t3) - xhat * per_channel_mean(t3 * xhat)) * is : t3 * is;
+    out = weight.defined() ? d * weight.reshape(channel) : d;
+  }
+  if (tw.defined()) out = add_tangents(out, xhat * tw.reshape(channel));
+  if (tb.defined()) out = out.defined() ? out + tb.reshape(channel) : expand(tb.reshape(channel), view);
+  return out.reshape(x.shape());
+}
+
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
@@ -247,11 +286,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
           if (ctx.needs(4)) ctx.accumulate(4, dbias);
         });
   }
+  if (has_tangent(x, weight, bias))
+    record_jvp(op::batch_norm, y, [&] { return batch_norm_jvp(x, weight, bias, mean, invstd, training, eps); });
   return y;
 }
 
 // y = x * mask / (1 - p),   mask_i ~ Bernoulli(1 - p)
 // dx = dy * mask / (1 - p)
+// jvp: y' = x' * mask / (1 - p)   (the value's mask)
 // Note: the closure saves mask / (1 - p) (0 or the scale) rather than x or y: it is all the
 // backward reads, and a zeroed y could not tell a dropped element from a zero input.
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
@@ -274,6 +316,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
       }
       ctx.accumulate(0, kernels::zip("dropout", ctx.grad(), ctx.saved(0), [](auto g, auto m) { return g * m; }));
     });
+  if (has_tangent(x)) record_jvp(op::dropout, y, [&] { return tangent(x) * mask; });
   return y;
 }
 
@@ -290,6 +333,9 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
 // except when it records itself (create_graph): then the same formulas run in registry ops
 // on x [R, M], with mean and rstd recomputed from x so that their dependence on x is in
 // the graph.
+// jvp: y' = weight xhat' + weight' xhat + bias',  xhat' = rstd (x' - mean(x') - xhat mean(x' xhat))
+// (row means; the statistics are recomputed from x as above when a backward may run through
+// the tangent, else the saved ones are used)
 namespace {
 void layer_norm_backward_recorded(BackwardContext& ctx, std::int64_t rows, std::int64_t cols, double eps) {
   const Tensor &x = ctx.saved(0), &w = ctx.saved(1);
@@ -302,6 +348,32 @@ void layer_norm_backward_recorded(BackwardContext& ctx, std::int64_t rows, std::
   const Tensor dxhat = w.defined() ? dy2 * w.reshape({1, cols}) : dy2;
   const Tensor dx = (dxhat - dxhat.mean(1, true) - xhat * (dxhat * xhat).mean(1, true)) * rstd;
   ctx.accumulate(0, dx.reshape(x.shape()));
+}
+
+Tensor layer_norm_jvp(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& mean, const Tensor& rstd,
+                      std::int64_t rows, std::int64_t cols, double eps) {
+  const Tensor tx = tangent(x), tw = tangent(weight), tb = tangent(bias);
+  Tensor xhat, r;
+  if (tx.defined() || tw.defined()) {
+    const Tensor x2 = x.reshape({rows, cols});
+    if (should_record(x)) {
+      const Tensor centered = x2 - x2.mean(1, true);
+      r = rsqrt((centered * centered).mean(1, true) + eps);
+      xhat = centered * r;
+    } else {
+      r = rstd.reshape({rows, 1});
+      xhat = (x2 - mean.reshape({rows, 1})) * r;
+    }
+  }
+  Tensor out;
+  if (tx.defined()) {
+    const Tensor t2 = tx.reshape({rows, cols});
+    const Tensor d = (t2 - t2.mean(1, true) - xhat * (t2 * xhat).mean(1, true)) * r;
+    out = weight.defined() ? d * weight.reshape({1, cols}) : d;
+  }
+  if (tw.defined()) out = add_tangents(out, xhat * tw.reshape({1, cols}));
+  if (tb.defined()) out = out.defined() ? out + tb.reshape({1, cols}) : expand(tb.reshape({1, cols}), {rows, cols});
+  return out.reshape(x.shape());
 }
 }  // namespace
 
@@ -389,6 +461,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
              if (need_w) ctx.accumulate(1, dw.reshape(ctx.input_shape(1)));
              if (need_b) ctx.accumulate(2, db.reshape(ctx.input_shape(2)));
            });
+  if (has_tangent(x, weight, bias))
+    record_jvp(op::layer_norm, y, [&] { return layer_norm_jvp(x, weight, bias, mean, rstd, rows, cols, eps); });
   return y;
 }
 

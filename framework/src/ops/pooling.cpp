@@ -215,6 +215,9 @@ Tensor max_pool_backward_kernel(const PoolGeometry& g, const Tensor& dy, const T
 // max_pool2d_backward once its arguments are checked: the kernel, recorded when dy requires grad.
 // dx[p] = sum_{o : argmax[o] = p} dy[o] is linear in dy, and its adjoint picks:
 //   d(dy)[o] = G[argmax[o]]   (gather along the flattened planes)
+// jvp: dx' = max_pool2d_backward(dy', indices)   (linear in dy; the indices are fixed)
+// (Here rather than in max_pool2d_backward, so that max_pool2d's backward run inside a dual
+// level, which calls this function, also gives its gradient a tangent.)
 Tensor max_pool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& indices, const Shape& input_shape) {
   Tensor dx = max_pool_backward_kernel(g, dy, indices, input_shape);
   if (should_record(dy))
@@ -223,6 +226,8 @@ Tensor max_pool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& 
           gather(reshape(ctx.grad(), {g.planes, g.h * g.w}), 1, reshape(ctx.saved(0), {g.planes, g.oh * g.ow}));
       ctx.accumulate(0, reshape(picked, ctx.input_shape(0)));
     });
+  if (has_tangent(dy))
+    record_jvp(op::max_pool2d_backward, dx, [&] { return max_pool_backward(g, tangent(dy), indices, input_shape); });
   return dx;
 }
 
@@ -242,11 +247,14 @@ Tensor avg_pool_backward_kernel(const PoolGeometry& g, const Tensor& dy, const S
 // avg_pool2d_backward once its arguments are checked: the kernel, recorded when dy requires grad.
 // dx is linear in dy, and its adjoint is the average pooling itself:
 //   d(dy) = avg_pool2d(G)   (the same windows)
+// jvp: dx' = avg_pool2d_backward(dy')   (linear; here for the same reason as max_pool_backward's)
 Tensor avg_pool_backward(const PoolGeometry& g, const Tensor& dy, const Shape& input_shape) {
   Tensor dx = avg_pool_backward_kernel(g, dy, input_shape);
   if (should_record(dy))
     record(op::avg_pool2d_backward, {dy}, dx, {},
            [g](BackwardContext& ctx) { ctx.accumulate(0, avg_pool2d(ctx.grad(), options_of(g))); });
+  if (has_tangent(dy))
+    record_jvp(op::avg_pool2d_backward, dx, [&] { return avg_pool_backward(g, tangent(dy), input_shape); });
   return dx;
 }
 
@@ -256,6 +264,7 @@ Tensor avg_pool_backward(const PoolGeometry& g, const Tensor& dy, const Shape& i
 // dx[p] = sum_{o : argmax[o] = p} dy[o]   (max_pool2d_backward, which records under create_graph)
 // Note: the gradient of a max is a subgradient where the window has ties; like PyTorch we
 // send it all to the first maximum, so that results agree with PyTorch's number for number.
+// jvp: y'[o] = x'[argmax[o]]   (the tangent picked at each window's maximum: a gather)
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
   kernels::check_input(op::max_pool2d, x);
   PoolGeometry g = pool_geometry("max_pool2d", x.shape(), options);
@@ -275,6 +284,11 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
       ctx.accumulate(0, max_pool_backward(g, ctx.grad(), ctx.saved(0), ctx.input_shape(0)));
     });
   }
+  if (has_tangent(x))
+    record_jvp(op::max_pool2d, y, [&] {
+      Tensor picked = gather(reshape(tangent(x), {g.planes, g.h * g.w}), 1, reshape(argmax, {g.planes, g.oh * g.ow}));
+      return reshape(picked, y.shape());
+    });
   return y;
 }
 
@@ -314,6 +328,7 @@ Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape&
 // y[o] = (1 / (kh kw)) sum_{p in window(o)} x[p]   (padding contributes zeros)
 // dx[p] = sum_{o : p in window(o)} dy[o] / (kh kw)   (avg_pool2d_backward, which records under
 // create_graph)
+// jvp: y' = avg_pool2d(x')   (linear)
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
   kernels::check_input(op::avg_pool2d, x);
   PoolGeometry g = pool_geometry("avg_pool2d", x.shape(), options);
@@ -329,6 +344,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
     record(op::avg_pool2d, {x}, y, {},
            [g](BackwardContext& ctx) { ctx.accumulate(0, avg_pool_backward(g, ctx.grad(), ctx.input_shape(0))); });
   }
+  if (has_tangent(x)) record_jvp(op::avg_pool2d, y, [&] { return avg_pool2d(tangent(x), options); });
   return y;
 }
 

@@ -41,6 +41,7 @@ Tensor sum_along(const Tensor& x_in, int dim, bool keepdim) {
 
 // y = sum_i x_i
 // dx_i = dy
+// jvp: y' = sum(x')
 Tensor sum(const Tensor& x_in) {
   kernels::check_input(op::sum, x_in);
   Tensor holder;
@@ -50,11 +51,13 @@ Tensor sum(const Tensor& x_in) {
   if (should_record(x_in))
     record(op::sum, {x_in}, y, {},
            [](BackwardContext& ctx) { ctx.accumulate(0, expand(ctx.grad(), ctx.input_shape(0))); });
+  if (has_tangent(x_in)) record_jvp(op::sum, y, [&] { return sum(tangent(x_in)); });
   return y;
 }
 
 // y[..., 1, ...] = sum_k x[..., k, ...]   (the 1 is removed unless keepdim)
 // dx[..., k, ...] = dy[..., 1, ...]        (dy broadcast back along dim)
+// jvp: y' = sum(x', dim, keepdim)
 Tensor sum(const Tensor& x, int dim, bool keepdim) {
   kernels::check_input(op::sum, x);
   dim = normalize_dim("sum", dim, x.dim());
@@ -64,11 +67,13 @@ Tensor sum(const Tensor& x, int dim, bool keepdim) {
       const Shape& shape = ctx.input_shape(0);
       ctx.accumulate(0, expand(reshape(ctx.grad(), reduced_shape(shape, dim, true)), shape));
     });
+  if (has_tangent(x)) record_jvp(op::sum, y, [&] { return sum(tangent(x), dim, keepdim); });
   return y;
 }
 
 // y = (1/n) sum_i x_i
 // dx_i = dy / n
+// jvp: y' = mean(x')
 // Note: an empty x gives 0 / 0 = NaN, as torch.mean does, and is still recorded, so that
 // backward() reaches x with its (empty) gradient instead of failing for want of an entry.
 Tensor mean(const Tensor& x) {
@@ -79,11 +84,13 @@ Tensor mean(const Tensor& x) {
       const Shape& shape = ctx.input_shape(0);
       ctx.accumulate(0, expand(ctx.grad() / static_cast<double>(shape.numel()), shape));
     });
+  if (has_tangent(x)) record_jvp(op::mean, y, [&] { return mean(tangent(x)); });
   return y;
 }
 
 // y[..., 1, ...] = (1/n) sum_k x[..., k, ...]
 // dx[..., k, ...] = dy[..., 1, ...] / n
+// jvp: y' = mean(x', dim, keepdim)
 Tensor mean(const Tensor& x, int dim, bool keepdim) {
   kernels::check_input(op::mean, x);
   dim = normalize_dim("mean", dim, x.dim());
@@ -94,6 +101,7 @@ Tensor mean(const Tensor& x, int dim, bool keepdim) {
       const Shape& shape = ctx.input_shape(0);
       ctx.accumulate(0, expand(reshape(ctx.grad(), reduced_shape(shape, dim, true)) / n, shape));
     });
+  if (has_tangent(x)) record_jvp(op::mean, y, [&] { return mean(tangent(x), dim, keepdim); });
   return y;
 }
 
@@ -135,6 +143,7 @@ Tensor variance(const OpInfo& op, const Tensor& x, int dim, bool all, bool unbia
 
 // y = m + ln(sum_i e^(x_i - m)),  m = max_i x_i (0 where it is infinite, as PyTorch)
 // dx = dy * e^(x - y)   (the softmax of x along dim)
+// jvp: y' = sum(x' * e^(x - y), dim, keepdim)
 Tensor logsumexp(const Tensor& x, int dim, bool keepdim) {
   kernels::check_input(op::logsumexp, x);
   dim = x.dim() == 0 ? 0 : normalize_dim("logsumexp", dim, x.dim());
@@ -163,6 +172,11 @@ Tensor logsumexp(const Tensor& x, int dim, bool keepdim) {
       ctx.accumulate(
           0, kept(ctx.grad(), dim, keepdim || scalar_in) * exp(v - kept(ctx.saved(1), dim, keepdim || scalar_in)));
     });
+  if (has_tangent(x))
+    record_jvp(op::logsumexp, y, [&] {
+      if (x.dim() == 0) return tangent(x);  // y = x
+      return sum(tangent(x) * exp(x - kept(y, dim, keepdim)), dim, keepdim);
+    });
   return y;
 }
 
@@ -171,6 +185,7 @@ Tensor logsumexp(const Tensor& x, int dim, bool keepdim) {
 // Note: the saved mean is detached (computed without recording). Under create_graph it is
 // computed again from x, recorded, since the second derivative goes through it:
 // d2x_i/dx_j = dy * 2 (delta_ij - 1/n) / (n - c).
+// jvp: y' = sum(2 (x - mean) x') / (n - c)   (the mean recorded when x requires grad, as above)
 Tensor var(const Tensor& x, int dim, bool unbiased, bool keepdim) {
   double divisor = 0;
   Tensor mean_kept;
@@ -182,6 +197,12 @@ Tensor var(const Tensor& x, int dim, bool unbiased, bool keepdim) {
              const Tensor m = ctx.create_graph() ? mean(v, s.dim, true) : ctx.saved(1);
              ctx.accumulate(0, kept(ctx.grad(), s.dim, s.keepdim) * (v - m) * (2 / s.divisor));
            });
+  if (has_tangent(x))
+    record_jvp(op::var, y, [&] {
+      const int d = normalize_dim("var", dim, x.dim());
+      const Tensor m = should_record(x) ? mean(x, d, true) : mean_kept;
+      return sum((x - m) * tangent(x), d, keepdim) * (2 / divisor);
+    });
   return y;
 }
 
@@ -195,6 +216,11 @@ Tensor var(const Tensor& x, bool unbiased) {
       const Tensor m = ctx.create_graph() ? mean(v) : ctx.saved(1);
       ctx.accumulate(0, ctx.grad() * (v - m) * (2 / divisor));
     });
+  if (has_tangent(x))
+    record_jvp(op::var, y, [&] {
+      const Tensor m = should_record(x) ? mean(x) : mean_all;
+      return sum((x - m) * tangent(x)) * (2 / divisor);
+    });
   return y;
 }
 
@@ -202,6 +228,7 @@ Tensor var(const Tensor& x, bool unbiased) {
 // dx = dy * (x - mean) / ((n - c) y)
 // (under create_graph the mean is computed again, recorded, as in var; y is the entry's own
 // output, with its history)
+// jvp: y' = sum((x - mean) x') / ((n - c) y)
 Tensor std(const Tensor& x, int dim, bool unbiased, bool keepdim) {
   double divisor = 0;
   Tensor mean_kept;
@@ -214,6 +241,12 @@ Tensor std(const Tensor& x, int dim, bool unbiased, bool keepdim) {
              ctx.accumulate(
                  0, kept(ctx.grad(), s.dim, s.keepdim) * (v - m) / (kept(ctx.saved(2), s.dim, s.keepdim) * s.divisor));
            });
+  if (has_tangent(x))
+    record_jvp(op::std, y, [&] {
+      const int d = normalize_dim("std", dim, x.dim());
+      const Tensor m = should_record(x) ? mean(x, d, true) : mean_kept;
+      return sum((x - m) * tangent(x), d, keepdim) / (y * divisor);
+    });
   return y;
 }
 
@@ -227,11 +260,17 @@ Tensor std(const Tensor& x, bool unbiased) {
       const Tensor m = ctx.create_graph() ? mean(v) : ctx.saved(1);
       ctx.accumulate(0, ctx.grad() * (v - m) / (ctx.saved(2) * divisor));
     });
+  if (has_tangent(x))
+    record_jvp(op::std, y, [&] {
+      const Tensor m = should_record(x) ? mean(x) : mean_all;
+      return sum((x - m) * tangent(x)) / (y * divisor);
+    });
   return y;
 }
 
 // y_i = sum_{j <= i} x_j along dim (integers and bools add up as int64, as PyTorch)
 // dx = flip(cumsum(flip(dy)))   (each x_j reaches every y_i with i >= j)
+// jvp: y' = cumsum(x', dim)
 Tensor cumsum(const Tensor& x_in, int dim) {
   kernels::check_input(op::cumsum, x_in);
   Tensor holder;
@@ -258,6 +297,7 @@ Tensor cumsum(const Tensor& x_in, int dim) {
       if (g.dim() == 0) return ctx.accumulate(0, g);
       ctx.accumulate(0, flip(cumsum(flip(g, {dim}), dim), {dim}));
     });
+  if (has_tangent(x_in)) record_jvp(op::cumsum, y, [&] { return cumsum(tangent(x_in), dim); });
   return y;
 }
 
@@ -329,10 +369,27 @@ Tensor prod_of_others(const Tensor& x, int dim) {
   return prod(where(diagonal, 1, expand(unsqueeze(x, dim), wide)), dim + 1);
 }
 
+bool has_zero(const Tensor& x) {
+  bool zero = false;
+  dispatch_floating("prod", x.dtype(), [&]<class T>() {
+    const T* p = x.data<T>();
+    for (std::int64_t i = 0, n = x.numel(); i < n && !zero; ++i) zero = p[i] == T(0);
+  });
+  return zero;
+}
+
+// The tangent of prod along dim (y_kept: prod's output with dim kept): sum(x' * (product of the
+// others), dim), the product of the others as y / x, recorded, when x has no zero, and by
+// prod_of_others otherwise, so that zeros get what the backward gives them.
+Tensor prod_jvp(const Tensor& x, const Tensor& tx, const Tensor& y_kept, int dim, bool keepdim) {
+  return sum(tx * (has_zero(x) ? prod_of_others(x, dim) : y_kept / x), dim, keepdim);
+}
+
 }  // namespace
 
 // y = prod_i x_i
 // dx_i = dy prod_{j != i} x_j
+// jvp: y' = sum(x' * prod_{j != i} x_j)   (y / x_i when no x_j is zero)
 Tensor prod(const Tensor& x_in) {
   kernels::check_input(op::prod, x_in);
   Tensor holder;
@@ -346,11 +403,18 @@ Tensor prod(const Tensor& x_in) {
         return ctx.accumulate(0, ctx.grad() * reshape(prod_of_others(reshape(x, {x.numel()}), 0), x.shape()));
       ctx.accumulate(0, prod_backward(x, ctx.grad(), kernels::Around{1, x.numel(), 1}));
     });
+  if (has_tangent(x_in))
+    record_jvp(op::prod, y, [&] {
+      const Tensor tx = tangent(x_in);
+      if (!has_zero(x_in)) return sum(tx * (y / x_in));
+      return sum(tx * reshape(prod_of_others(reshape(x_in, {x_in.numel()}), 0), x_in.shape()));
+    });
   return y;
 }
 
 // y[..., 1, ...] = prod_k x[..., k, ...]   (the 1 removed unless keepdim)
 // dx[..., k, ...] = dy[..., 1, ...] prod_{j != k} x[..., j, ...]
+// jvp: y' = sum(x' * prod_{j != k} x[..., j, ...], dim, keepdim)   (y / x when no x is zero)
 Tensor prod(const Tensor& x_in, int dim, bool keepdim) {
   kernels::check_input(op::prod, x_in);
   Tensor holder;
@@ -365,6 +429,11 @@ Tensor prod(const Tensor& x_in, int dim, bool keepdim) {
       if (ctx.create_graph()) return ctx.accumulate(0, kept(ctx.grad(), dim, keepdim) * prod_of_others(x, dim));
       ctx.accumulate(0,
                      prod_backward(x, ctx.grad(), x.dim() == 0 ? kernels::Around{} : kernels::around(x.shape(), dim)));
+    });
+  if (has_tangent(x_in))
+    record_jvp(op::prod, y, [&] {
+      if (x_in.dim() == 0) return tangent(x_in);  // y = x
+      return prod_jvp(x_in, tangent(x_in), kept(y, dim, keepdim), dim, keepdim);
     });
   return y;
 }

@@ -124,6 +124,7 @@ namespace op {
 
 // ---- arithmetic (ops/arithmetic.cpp) ----
 const BuiltinOp add({.name = "add",
+                     .jvp = "y' = a' + b'   (a term of an operand without a tangent is skipped; expanded to y's shape)",
                      .num_inputs = 2,
                      .dtypes = kAllTypes,
                      .samples = binary([](const Inputs& v) { return v[0] + v[1]; }),
@@ -135,6 +136,7 @@ const BuiltinOp add({.name = "add",
                                                  Kind::Shape, {"add", "[2, 3] and [4]", "reshape one operand"})};
                      }});
 const BuiltinOp sub({.name = "sub",
+                     .jvp = "y' = a' - b'",
                      .num_inputs = 2,
                      .dtypes = kNumericTypes,
                      .samples = binary([](const Inputs& v) { return v[0] - v[1]; }),
@@ -146,6 +148,7 @@ const BuiltinOp sub({.name = "sub",
                                                  Kind::Shape, {"sub", "[2, 3] and [2]", "reshape one operand"})};
                      }});
 const BuiltinOp mul({.name = "mul",
+                     .jvp = "y' = a' * b + a * b'",
                      .num_inputs = 2,
                      .dtypes = kAllTypes,
                      .samples = binary([](const Inputs& v) { return v[0] * v[1]; }),
@@ -157,6 +160,7 @@ const BuiltinOp mul({.name = "mul",
                                                  Kind::Shape, {"mul", "sizes 5 and 4", "reshape one operand"})};
                      }});
 const BuiltinOp div({.name = "div",
+                     .jvp = "y' = (a' - y * b') / b",
                      .num_inputs = 2,
                      .dtypes = kAllTypes,
                      .samples = binary([](const Inputs& v) { return v[0] / v[1]; }, true),
@@ -164,43 +168,52 @@ const BuiltinOp div({.name = "div",
                        return std::vector{refuse("ones({3}) / ones({4})", [] { ones2({3}) / ones2({4}); }, Kind::Shape,
                                                  {"div", "[3] and [4]", "reshape one operand"})};
                      }});
-const BuiltinOp neg({.name = "neg", .dtypes = kNumericTypes, .samples = one([](const Inputs& v) { return -v[0]; })});
-const BuiltinOp pow({.name = "pow", .samples = [](Generator& gen) {
+const BuiltinOp neg({.name = "neg", .jvp = "y' = -x'", .dtypes = kNumericTypes, .samples = one([](const Inputs& v) {
+                                                                                  return -v[0];
+                                                                                })});
+const BuiltinOp pow({.name = "pow", .jvp = "y' = x' * p * x^(p-1)   (0 for p = 0)", .samples = [](Generator& gen) {
                        return std::vector<OpSample>{
                            {"2.5", {x(gen, {2, 3}, 0.5, 2)}, [](const Inputs& v) { return tg::pow(v[0], 2.5); }},
                            {"-1", {away(gen, {2, 3})}, [](const Inputs& v) { return tg::pow(v[0], -1); }}};
                      }});
-const BuiltinOp square({.name = "square", .dtypes = kNumericTypes, .samples = one([](const Inputs& v) {
-                                                                     return tg::square(v[0]);
-                                                                   })});
-const BuiltinOp reciprocal({.name = "reciprocal", .samples = [](Generator& gen) {
+const BuiltinOp square({.name = "square",
+                        .jvp = "y' = 2 x x'",
+                        .dtypes = kNumericTypes,
+                        .samples = one([](const Inputs& v) { return tg::square(v[0]); })});
+const BuiltinOp reciprocal({.name = "reciprocal", .jvp = "y' = -x' * y^2", .samples = [](Generator& gen) {
                               return std::vector<OpSample>{
                                   {"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::reciprocal(v[0]); }},
                                   {"number over tensor", {away(gen, {3})}, [](const Inputs& v) { return 2.0 / v[0]; }}};
                             }});
 const BuiltinOp add_scalar({.name = "add_scalar",
+                            .jvp = "y' = x'",
                             .grad_fn = "AddBackward0",
                             .dtypes = kAllTypes,
                             .samples = one([](const Inputs& v) { return v[0] + 2.5; })});
 const BuiltinOp sub_scalar({.name = "sub_scalar",
+                            .jvp = "y' = x'",
                             .grad_fn = "SubBackward0",
                             .dtypes = kNumericTypes,
                             .samples = one([](const Inputs& v) { return v[0] - 2.5; })});
 const BuiltinOp rsub_scalar({.name = "rsub_scalar",
+                             .jvp = "y' = -x'",
                              .grad_fn = "RsubBackward1",
                              .dtypes = kNumericTypes,
                              .samples = one([](const Inputs& v) { return 2.5 - v[0]; })});
 const BuiltinOp mul_scalar({.name = "mul_scalar",
+                            .jvp = "y' = x' * c",
                             .grad_fn = "MulBackward0",
                             .dtypes = kAllTypes,
                             .samples = one([](const Inputs& v) { return v[0] * -1.5; })});
 const BuiltinOp div_scalar({.name = "div_scalar",
+                            .jvp = "y' = x' / c",
                             .grad_fn = "DivBackward0",
                             .dtypes = kAllTypes,
                             .samples = one([](const Inputs& v) { return v[0] / 3; })});
 
 // ---- in place (ops/inplace.cpp), on a tensor computed first: a leaf cannot be written ----
 const BuiltinOp add_({.name = "add_",
+                      .jvp = "y' = y_before' + alpha x'",
                       .grad_fn = "AddBackward0",
                       .num_inputs = 2,
                       .dtypes = kAllTypes,
@@ -216,6 +229,7 @@ const BuiltinOp add_({.name = "add_",
                                                   Kind::Shape, {"add_", "[2]", "reshape"})};
                       }});
 const BuiltinOp sub_({.name = "sub_",
+                      .jvp = "y' = y_before' - alpha x'",
                       .grad_fn = "SubBackward0",
                       .num_inputs = 2,
                       .dtypes = kNumericTypes,
@@ -235,6 +249,7 @@ const BuiltinOp sub_({.name = "sub_",
                                                   Kind::Shape, {"sub_", "[3]", "[2]"})};
                       }});
 const BuiltinOp mul_({.name = "mul_",
+                      .jvp = "y' = y_before' * x + y_before * x'   (y_before: a copy of y's values before the write)",
                       .grad_fn = "MulBackward0",
                       .num_inputs = 2,
                       .dtypes = kAllTypes,
@@ -250,6 +265,7 @@ const BuiltinOp mul_({.name = "mul_",
                                                   {"mul_", "[3]", "NoGradGuard"})};
                       }});
 const BuiltinOp div_({.name = "div_",
+                      .jvp = "y' = (y_before' - y * x') / x   (y: the result)",
                       .grad_fn = "DivBackward0",
                       .num_inputs = 2,
                       .dtypes = kAllTypes,
@@ -264,48 +280,76 @@ const BuiltinOp div_({.name = "div_",
                                                   {"div_", "float32", "an int64 tensor [2]", "to(tg::kFloat32)"})};
                       }});
 const BuiltinOp add_scalar_({.name = "add_scalar_",
+                             .jvp = "y' = y_before'",
                              .grad_fn = "AddBackward0",
                              .dtypes = kAllTypes,
                              .samples = one([](const Inputs& v) { return written(v[0]) += 2.5; })});
 const BuiltinOp sub_scalar_({.name = "sub_scalar_",
+                             .jvp = "y' = y_before'",
                              .grad_fn = "SubBackward0",
                              .dtypes = kNumericTypes,
                              .samples = one([](const Inputs& v) { return written(v[0]) -= 2.5; })});
 const BuiltinOp mul_scalar_({.name = "mul_scalar_",
+                             .jvp = "y' = y_before' * c",
                              .grad_fn = "MulBackward0",
                              .dtypes = kAllTypes,
                              .samples = one([](const Inputs& v) { return written(v[0]) *= -1.5; })});
 const BuiltinOp div_scalar_({.name = "div_scalar_",
+                             .jvp = "y' = y_before' / c",
                              .grad_fn = "DivBackward0",
                              .dtypes = kAllTypes,
                              .samples = one([](const Inputs& v) { return written(v[0]) /= 3; })});
 const BuiltinOp relu_(
-    {.name = "relu_", .grad_fn = "ReluBackward0", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
+    {.name = "relu_",
+     .jvp = "y' = y_before' * [y > 0]",
+     .grad_fn = "ReluBackward0",
+     .dtypes = kNumericTypes,
+     .samples = [](Generator& gen) {
        return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return written(v[0]).relu_(); }}};
      }});
 
 // ---- elementwise functions (ops/unary.cpp) ----
-const BuiltinOp exp({.name = "exp", .samples = one([](const Inputs& v) { return tg::exp(v[0]); }, -2, 2)});
-const BuiltinOp log({.name = "log", .samples = one([](const Inputs& v) { return tg::log(v[0]); }, 0.5, 3)});
+const BuiltinOp exp({.name = "exp",
+                     .jvp = "y' = x' * y",
+                     .samples = one([](const Inputs& v) { return tg::exp(v[0]); }, -2, 2)});
+const BuiltinOp log({.name = "log",
+                     .jvp = "y' = x' / x",
+                     .samples = one([](const Inputs& v) { return tg::log(v[0]); }, 0.5, 3)});
 const BuiltinOp relu(
-    {.name = "relu", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
+    {.name = "relu",
+     .jvp = "y' = x' * [not y <= 0]   (0 at x = 0, as the backward)",
+     .dtypes = kNumericTypes,
+     .samples = [](Generator& gen) {
        return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::relu(v[0]); }}};
      }});
-const BuiltinOp sigmoid({.name = "sigmoid", .samples = one([](const Inputs& v) { return tg::sigmoid(v[0]); }, -3, 3)});
-const BuiltinOp tanh({.name = "tanh", .samples = one([](const Inputs& v) { return tg::tanh(v[0]); }, -2, 2)});
+const BuiltinOp sigmoid({.name = "sigmoid",
+                         .jvp = "y' = x' * y * (1 - y)",
+                         .samples = one([](const Inputs& v) { return tg::sigmoid(v[0]); }, -3, 3)});
+const BuiltinOp tanh({.name = "tanh",
+                      .jvp = "y' = x' * (1 - y^2)",
+                      .samples = one([](const Inputs& v) { return tg::tanh(v[0]); }, -2, 2)});
 const BuiltinOp sign(
-    {.name = "sign", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
+    {.name = "sign", .jvp = "y' = 0", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
        return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::sign(v[0]); }}};
      }});
 const BuiltinOp abs(
-    {.name = "abs", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
+    {.name = "abs", .jvp = "y' = x' * sign(x)", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
        return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::abs(v[0]); }}};
      }});
-const BuiltinOp sqrt({.name = "sqrt", .samples = one([](const Inputs& v) { return tg::sqrt(v[0]); }, 0.2, 3)});
-const BuiltinOp rsqrt({.name = "rsqrt", .samples = one([](const Inputs& v) { return tg::rsqrt(v[0]); }, 0.2, 3)});
-const BuiltinOp log1p({.name = "log1p", .samples = one([](const Inputs& v) { return tg::log1p(v[0]); }, -0.5, 2)});
-const BuiltinOp erf({.name = "erf", .samples = one([](const Inputs& v) { return tg::erf(v[0]); }, -2, 2)});
+const BuiltinOp sqrt({.name = "sqrt",
+                      .jvp = "y' = x' / (2 y)",
+                      .samples = one([](const Inputs& v) { return tg::sqrt(v[0]); }, 0.2, 3)});
+const BuiltinOp rsqrt({.name = "rsqrt",
+                       .jvp = "y' = -x' * y^3 / 2",
+                       .samples = one([](const Inputs& v) { return tg::rsqrt(v[0]); }, 0.2, 3)});
+const BuiltinOp log1p({.name = "log1p",
+                       .jvp = "y' = x' / (1 + x)",
+                       .samples = one([](const Inputs& v) { return tg::log1p(v[0]); }, -0.5, 2)});
+const BuiltinOp erf({.name = "erf",
+                     .jvp = "y' = x' * 2 / sqrt(pi) * e^(-x^2)",
+                     .samples = one([](const Inputs& v) { return tg::erf(v[0]); }, -2, 2)});
 const BuiltinOp gelu({.name = "gelu",
+                      .jvp = "y' = x' * dy/dx   (the backward's factor: Phi(x) + x phi(x), or the tanh form's)",
                       .samples =
                           [](Generator& gen) {
                             return std::vector<OpSample>{
@@ -319,15 +363,17 @@ const BuiltinOp gelu({.name = "gelu",
                             return std::vector{refuse("gelu(x, \"fast\")", [] { tg::gelu(ones2({2}), "fast"); },
                                                       Kind::Value, {"gelu", "\"fast\"", "\"tanh\""})};
                           }});
-const BuiltinOp leaky_relu({.name = "leaky_relu", .samples = [](Generator& gen) {
-                              return std::vector<OpSample>{
-                                  {"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::leaky_relu(v[0]); }},
-                                  {"slope 0.2", {away(gen, {3, 4})}, [](const Inputs& v) {
-                                     return tg::leaky_relu(v[0], 0.2);
-                                   }}};
-                            }});
-const BuiltinOp silu({.name = "silu", .samples = one([](const Inputs& v) { return tg::silu(v[0]); }, -3, 3)});
+const BuiltinOp leaky_relu(
+    {.name = "leaky_relu", .jvp = "y' = x' where x > 0, else negative_slope * x'", .samples = [](Generator& gen) {
+       return std::vector<OpSample>{
+           {"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::leaky_relu(v[0]); }},
+           {"slope 0.2", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::leaky_relu(v[0], 0.2); }}};
+     }});
+const BuiltinOp silu({.name = "silu",
+                      .jvp = "y' = x' * s * (1 + x (1 - s)),  s = sigmoid(x)",
+                      .samples = one([](const Inputs& v) { return tg::silu(v[0]); }, -3, 3)});
 const BuiltinOp softplus({.name = "softplus",
+                          .jvp = "y' = x' * sigmoid(beta x), and x' where beta x > threshold",
                           .samples =
                               [](Generator& gen) {
                                 return std::vector<OpSample>{
@@ -343,6 +389,7 @@ const BuiltinOp softplus({.name = "softplus",
                                                           Kind::Value, {"softplus", "beta", "non-zero, got 0"})};
                               }});
 const BuiltinOp clamp({.name = "clamp",
+                       .jvp = "y' = x' where lo <= x <= hi, else 0",
                        .dtypes = kNumericTypes,
                        .samples =
                            [](Generator& gen) {
@@ -364,6 +411,7 @@ const BuiltinOp clamp({.name = "clamp",
 
 // ---- elementwise maximum and minimum (ops/arithmetic.cpp) ----
 const BuiltinOp maximum({.name = "maximum",
+                         .jvp = "y' = a' where a > b, b' where a < b, (a' + b') / 2 where a == b",
                          .num_inputs = 2,
                          .dtypes = kNumericTypes,
                          .samples = binary([](const Inputs& v) { return tg::maximum(v[0], v[1]); }),
@@ -376,6 +424,7 @@ const BuiltinOp maximum({.name = "maximum",
                                                      {"maximum", "[2, 3] and [2]", "reshape one operand"})};
                          }});
 const BuiltinOp minimum({.name = "minimum",
+                         .jvp = "y' = a' where a < b, b' where a > b, (a' + b') / 2 where a == b",
                          .num_inputs = 2,
                          .dtypes = kNumericTypes,
                          .samples = binary([](const Inputs& v) { return tg::minimum(v[0], v[1]); }),
@@ -387,6 +436,7 @@ const BuiltinOp minimum({.name = "minimum",
 
 // ---- joining and cutting (ops/join.cpp) ----
 const BuiltinOp cat({.name = "cat",
+                     .jvp = "linear: y' = cat(x_k'), zeros for an input without a tangent",
                      .num_inputs = OpInfo::kVariadic,
                      .dtypes = kAllTypes,
                      .samples =
@@ -417,6 +467,7 @@ const BuiltinOp cat({.name = "cat",
                                       Kind::Shape, {"cat", "0-d", "use stack"})};
                          }});
 const BuiltinOp stack({.name = "stack",
+                       .jvp = "linear: y' = stack(x_k'), zeros for an input without a tangent",
                        .num_inputs = OpInfo::kVariadic,
                        .dtypes = kAllTypes,
                        .samples =
@@ -438,6 +489,7 @@ const BuiltinOp stack({.name = "stack",
                                                        {"stack", "tensor 1 has shape [3]", "[2]", "one shape"})};
                            }});
 const BuiltinOp split({.name = "split",
+                       .jvp = "linear: y_k' = split(x', sizes, dim)_k",
                        .num_outputs = OpInfo::kVariadic,
                        .dtypes = kAllTypes,
                        .samples =
@@ -465,6 +517,7 @@ const BuiltinOp split({.name = "split",
                                                        Kind::Value, {"split", "split_size must be >= 1, got 0"})};
                            }});
 const BuiltinOp slice({.name = "slice",
+                       .jvp = "linear: y' = slice(x', dim, start, stop, step)",
                        .dtypes = kAllTypes,
                        .samples =
                            [](Generator& gen) {
@@ -485,6 +538,7 @@ const BuiltinOp slice({.name = "slice",
                                                        {"slice", "step must be >= 1, got 0", "flip"})};
                            }});
 const BuiltinOp slice_backward({.name = "slice_backward",
+                                .jvp = "linear: y' = slice_backward(grad', shape, dim, start, step)",
                                 .dtypes = kAllTypes,
                                 .samples = one(
                                     [](const Inputs& v) {
@@ -499,12 +553,16 @@ const BuiltinOp slice_backward({.name = "slice_backward",
                                                             Kind::Shape,
                                                             {"slice_backward", "[3, 3]", "[5, 3]", "start and step"})};
                                 }});
-const BuiltinOp squeeze({.name = "squeeze", .dtypes = kAllTypes, .samples = [](Generator& gen) {
+const BuiltinOp squeeze({.name = "squeeze",
+                         .jvp = "linear: y' = squeeze(x'), the same dims",
+                         .dtypes = kAllTypes,
+                         .samples = [](Generator& gen) {
                            return std::vector<OpSample>{
                                {"", {x(gen, {2, 1, 3})}, [](const Inputs& v) { return tg::squeeze(v[0]); }},
                                {"dim", {x(gen, {1, 3})}, [](const Inputs& v) { return v[0].squeeze(0); }}};
                          }});
 const BuiltinOp unsqueeze({.name = "unsqueeze",
+                           .jvp = "linear: y' = unsqueeze(x', dim)",
                            .dtypes = kAllTypes,
                            .samples =
                                [](Generator& gen) {
@@ -519,6 +577,7 @@ const BuiltinOp unsqueeze({.name = "unsqueeze",
                                                            {"unsqueeze", "dim 3", "[-2, 1]"})};
                                }});
 const BuiltinOp flip({.name = "flip",
+                      .jvp = "linear: y' = flip(x', dims)",
                       .dtypes = kAllTypes,
                       .samples =
                           [](Generator& gen) {
@@ -546,6 +605,7 @@ Tensor ids() { return tg::tensor({{0, 2, 2}, {4, 0, 1}}); }  // into 5 rows, 2 a
 
 const BuiltinOp gather(
     {.name = "gather",
+     .jvp = "linear: y' = gather(x', dim, index)",
      .num_inputs = 2,
      .no_grad_inputs = bit(1),
      .dtypes = kAllTypes,
@@ -577,6 +637,7 @@ const BuiltinOp gather(
                       Kind::Value, {"gather", "index 3 is out of range", "[0, 1]"})};
          }});
 const BuiltinOp scatter_add({.name = "scatter_add",
+                             .jvp = "y' = scatter_add(x', dim, index, src')  (x' alone: x'; src' alone: into zeros)",
                              .num_inputs = 3,
                              .no_grad_inputs = bit(1),
                              .dtypes = kNumericTypes,
@@ -598,6 +659,7 @@ const BuiltinOp scatter_add({.name = "scatter_add",
                                  }});
 const BuiltinOp embedding(
     {.name = "embedding",
+     .jvp = "linear: y' = embedding(weight', ids)  (as PyTorch: the padding row's tangent is read)",
      .num_inputs = 2,
      .no_grad_inputs = bit(1),
      .samples =
@@ -627,6 +689,7 @@ const BuiltinOp embedding(
          }});
 const BuiltinOp embedding_backward(
     {.name = "embedding_backward",
+     .jvp = "linear: y' = embedding_backward(grad', ids, rows, padding_idx)",
      .num_inputs = 2,
      .no_grad_inputs = bit(1),
      .samples =
@@ -646,6 +709,7 @@ const BuiltinOp embedding_backward(
                                      Kind::Shape, {"embedding_backward", "[2, 2, 4]", "[2, 3]"})};
          }});
 const BuiltinOp max({.name = "max",
+                     .jvp = "values' = gather(x', dim, indices): the tangent at the argmax; indices: none",
                      .grad_fn = "MaxBackward0",
                      .num_outputs = 2,
                      .no_grad_outputs = bit(1),
@@ -667,6 +731,7 @@ const BuiltinOp max({.name = "max",
                                                      Kind::Value, {"max", "dim 1 of [2, 0] is empty"})};
                          }});
 const BuiltinOp min({.name = "min",
+                     .jvp = "values' = gather(x', dim, indices): the tangent at the argmin; indices: none",
                      .grad_fn = "MinBackward0",
                      .num_outputs = 2,
                      .no_grad_outputs = bit(1),
@@ -679,6 +744,7 @@ const BuiltinOp min({.name = "min",
                             }}};
                      }});
 const BuiltinOp max_all({.name = "max_all",
+                         .jvp = "y' = mean of x' over the elements equal to y (ties share, as the backward)",
                          .grad_fn = "MaxBackward1",
                          .dtypes = kNumericTypes,
                          .samples = one([](const Inputs& v) { return tg::max(v[0]); }),
@@ -687,6 +753,7 @@ const BuiltinOp max_all({.name = "max_all",
                                                      {"max_all", "[0] is empty", "no maximum"})};
                          }});
 const BuiltinOp min_all({.name = "min_all",
+                         .jvp = "y' = mean of x' over the elements equal to y (ties share, as the backward)",
                          .grad_fn = "MinBackward1",
                          .dtypes = kNumericTypes,
                          .samples = one([](const Inputs& v) { return v[0].min(); })});
@@ -694,6 +761,7 @@ const BuiltinOp min_all({.name = "min_all",
 // ---- masking (ops/masking.cpp): the condition or mask is a bool input with no gradient ----
 const BuiltinOp where(
     {.name = "where",
+     .jvp = "y' = where(cond, a', b'), 0 for an operand without a tangent",
      .num_inputs = 3,
      .no_grad_inputs = bit(0),
      .dtypes = kAllTypes,
@@ -720,6 +788,7 @@ const BuiltinOp where(
          }});
 const BuiltinOp masked_fill(
     {.name = "masked_fill",
+     .jvp = "linear: y' = masked_fill(x', mask, 0)",
      .num_inputs = 2,
      .no_grad_inputs = bit(1),
      .dtypes = kAllTypes,
@@ -746,6 +815,7 @@ const BuiltinOp masked_fill(
                                      Kind::Dtype, {"masked_fill", "0.5", "int64", ".to(tg::kFloat32)"})};
          }});
 const BuiltinOp tril({.name = "tril",
+                      .jvp = "linear: y' = tril(x', diagonal)",
                       .dtypes = kAllTypes,
                       .samples =
                           [](Generator& gen) {
@@ -761,6 +831,7 @@ const BuiltinOp tril({.name = "tril",
                                                       {"tril", "at least 2 dims", "[4]"})};
                           }});
 const BuiltinOp triu({.name = "triu",
+                      .jvp = "linear: y' = triu(x', diagonal)",
                       .dtypes = kAllTypes,
                       .samples =
                           [](Generator& gen) {
@@ -778,6 +849,7 @@ const BuiltinOp triu({.name = "triu",
 
 // ---- reductions (ops/reduce.cpp) ----
 const BuiltinOp sum({.name = "sum",
+                     .jvp = "linear: y' = sum(x') (along dim, keepdim as the op)",
                      .dtypes = kAllTypes,
                      .samples =
                          [](Generator& gen) {
@@ -797,6 +869,7 @@ const BuiltinOp sum({.name = "sum",
                                                      Kind::Value, {"sum", "dim 2", "use a dim in [-2, 1]"})};
                          }});
 const BuiltinOp mean({.name = "mean",
+                      .jvp = "linear: y' = mean(x') (along dim, keepdim as the op)",
                       .samples =
                           [](Generator& gen) {
                             return std::vector<OpSample>{
@@ -816,6 +889,7 @@ const BuiltinOp mean({.name = "mean",
 
 const BuiltinOp logsumexp(
     {.name = "logsumexp",
+     .jvp = "y' = sum(x' * exp(x - y), dim)",
      .samples =
          [](Generator& gen) {
            return std::vector<OpSample>{
@@ -830,7 +904,7 @@ const BuiltinOp logsumexp(
                                      },
                                      Kind::Value, {"logsumexp", "dim 2", "[-2, 1]"})};
          }});
-const BuiltinOp var({.name = "var", .samples = [](Generator& gen) {
+const BuiltinOp var({.name = "var", .jvp = "y' = 2 sum((x - mean) * x') / (n - c)", .samples = [](Generator& gen) {
                        return std::vector<OpSample>{
                            {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::var(v[0], 1); }},
                            {"dim 0, biased, keepdim",
@@ -838,7 +912,7 @@ const BuiltinOp var({.name = "var", .samples = [](Generator& gen) {
                             [](const Inputs& v) { return v[0].var(0, false, true); }},
                            {"all", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::var(v[0]); }}};
                      }});
-const BuiltinOp std({.name = "std", .samples = [](Generator& gen) {
+const BuiltinOp std({.name = "std", .jvp = "y' = sum((x - mean) * x') / ((n - c) y)", .samples = [](Generator& gen) {
                        return std::vector<OpSample>{
                            {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::std(v[0], 1); }},
                            {"dim -1, biased, keepdim",
@@ -846,14 +920,15 @@ const BuiltinOp std({.name = "std", .samples = [](Generator& gen) {
                             [](const Inputs& v) { return v[0].std(-1, false, true); }},
                            {"all", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::std(v[0]); }}};
                      }});
-const BuiltinOp cumsum({.name = "cumsum", .dtypes = kAllTypes, .samples = [](Generator& gen) {
-                          return std::vector<OpSample>{
-                              {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::cumsum(v[0], 1); }},
-                              {"dim 0", {x(gen, {3, 2, 2})}, [](const Inputs& v) { return v[0].cumsum(0); }}};
-                        }});
+const BuiltinOp cumsum(
+    {.name = "cumsum", .jvp = "linear: y' = cumsum(x', dim)", .dtypes = kAllTypes, .samples = [](Generator& gen) {
+       return std::vector<OpSample>{{"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::cumsum(v[0], 1); }},
+                                    {"dim 0", {x(gen, {3, 2, 2})}, [](const Inputs& v) { return v[0].cumsum(0); }}};
+     }});
 
 const BuiltinOp prod(
     {.name = "prod",
+     .jvp = "y' = sum(x' * prod of the others) (y / x when x has no zero)",
      .dtypes = kAllTypes,
      .samples =
          [](Generator& gen) {
@@ -877,6 +952,7 @@ const BuiltinOp prod(
 
 // ---- broadcasting and shapes (ops/broadcast.cpp, ops/shape_ops.cpp), copies (tensor.cpp) ----
 const BuiltinOp expand({.name = "expand",
+                        .jvp = "linear: y' = expand(x', shape)",
                         .dtypes = kAllTypes,
                         .samples = one(
                             [](const Inputs& v) {
@@ -897,6 +973,7 @@ const BuiltinOp expand({.name = "expand",
                                      Kind::Shape, {"expand", "overflows int64", "smaller"})};
                         }});
 const BuiltinOp sum_to({.name = "sum_to",
+                        .jvp = "linear: y' = sum_to(x', shape)",
                         .dtypes = kNumericTypes,
                         .samples = one(
                             [](const Inputs& v) {
@@ -911,6 +988,7 @@ const BuiltinOp sum_to({.name = "sum_to",
                                                     Kind::Shape, {"sum_to", "[2, 3]", "[4]"})};
                         }});
 const BuiltinOp reshape({.name = "reshape",
+                         .jvp = "linear: y' = reshape(x', shape)",
                          .dtypes = kAllTypes,
                          .samples = one(
                              [](const Inputs& v) {
@@ -951,6 +1029,7 @@ const BuiltinOp reshape({.name = "reshape",
                                       Kind::Shape, {"reshape", "1099511627776", "smaller"})};
                          }});
 const BuiltinOp permute({.name = "permute",
+                         .jvp = "linear: y' = permute(x', dims)",
                          .dtypes = kAllTypes,
                          .samples =
                              [](Generator& gen) {
@@ -977,10 +1056,17 @@ const BuiltinOp permute({.name = "permute",
                                           },
                                           Kind::Value, {"permute", "dim 1 appears twice", "must appear once"})};
                              }});
-const BuiltinOp clone({.name = "clone", .dtypes = kAllTypes, .samples = one([](const Inputs& v) {
-                                                               return v[0].clone();
-                                                             })});
-const BuiltinOp to({.name = "to", .dtypes = kAllTypes, .samples = [](Generator& gen) {
+const BuiltinOp alias({.name = "alias",
+                       .jvp = "y' = x' (a view of the tangent)",
+                       .dtypes = kAllTypes,
+                       .samples = one([](const Inputs& v) { return tg::alias(v[0]); })});
+const BuiltinOp clone({.name = "clone", .jvp = "y' = x'", .dtypes = kAllTypes, .samples = one([](const Inputs& v) {
+                                                                                 return v[0].clone();
+                                                                               })});
+const BuiltinOp to({.name = "to",
+                    .jvp = "y' = x' converted to the dtype (none for an integer or bool result)",
+                    .dtypes = kAllTypes,
+                    .samples = [](Generator& gen) {
                       return std::vector<OpSample>{{"float32 and back",
                                                     {x(gen, {2, 3})},
                                                     [](const Inputs& v) { return v[0].to(kFloat32).to(kFloat64); },
@@ -990,6 +1076,7 @@ const BuiltinOp to({.name = "to", .dtypes = kAllTypes, .samples = [](Generator& 
 
 // ---- matrix product (ops/matmul.cpp) ----
 const BuiltinOp matmul({.name = "matmul",
+                        .jvp = "bilinear: Y' = A' B + A B'",
                         .num_inputs = 2,
                         .samples =
                             [](Generator& gen) {
@@ -1019,6 +1106,7 @@ const BuiltinOp matmul({.name = "matmul",
 // ---- convolution and pooling (ops/corr2d.cpp, ops/conv2d.cpp, ops/pooling.cpp) ----
 const BuiltinOp corr2d({
     .name = "corr2d",
+    .jvp = "Y' = corr2d(X', K) + corr2d(X, K')",
     .num_inputs = 2,
     .samples =
         [](Generator& gen) {
@@ -1047,6 +1135,7 @@ const BuiltinOp corr2d({
 });
 const BuiltinOp conv2d({
     .name = "conv2d",
+    .jvp = "y' = conv2d(x', W) + conv2d(x, W') + b' (b' broadcast over N, H, W)",
     .num_inputs = 3,
     .optional_inputs = bit(2),
     .samples =
@@ -1098,6 +1187,7 @@ const BuiltinOp conv2d({
 });
 const BuiltinOp max_pool2d({
     .name = "max_pool2d",
+    .jvp = "y'[o] = x'[argmax[o]]: the tangent picked at each window's maximum",
     .samples =
         [](Generator& gen) {
           return std::vector<OpSample>{
@@ -1143,6 +1233,7 @@ const BuiltinOp max_pool2d({
 });
 const BuiltinOp avg_pool2d({
     .name = "avg_pool2d",
+    .jvp = "linear: y' = avg_pool2d(x')",
     .samples =
         [](Generator& gen) {
           return std::vector<OpSample>{
@@ -1177,6 +1268,7 @@ const BuiltinOp avg_pool2d({
 // samples have the shapes of the corr2d, conv2d and pooling samples above.
 const BuiltinOp corr2d_backward_input(
     {.name = "corr2d_backward_input",
+     .jvp = "dX' = corr2d_backward_input(dY', K) + corr2d_backward_input(dY, K')",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1199,6 +1291,7 @@ const BuiltinOp corr2d_backward_input(
          }});
 const BuiltinOp corr2d_backward_kernel(
     {.name = "corr2d_backward_kernel",
+     .jvp = "dK' = corr2d_backward_kernel(X', dY) + corr2d_backward_kernel(X, dY')",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1223,6 +1316,7 @@ const BuiltinOp corr2d_backward_kernel(
          }});
 const BuiltinOp conv2d_backward_input(
     {.name = "conv2d_backward_input",
+     .jvp = "dx' = conv2d_backward_input(dY', W) + conv2d_backward_input(dY, W')",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1266,6 +1360,7 @@ const BuiltinOp conv2d_backward_input(
          }});
 const BuiltinOp conv2d_backward_weight(
     {.name = "conv2d_backward_weight",
+     .jvp = "dW' = conv2d_backward_weight(x', dY) + conv2d_backward_weight(x, dY')",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1302,6 +1397,7 @@ Tensor pool_index_overlapping() { return tg::reshape(tg::tensor({6, 6, 3, 6, 12,
 
 const BuiltinOp max_pool2d_backward(
     {.name = "max_pool2d_backward",
+     .jvp = "linear in dy: dx' = max_pool2d_backward(dy', indices)",
      .num_inputs = 2,
      .no_grad_inputs = bit(1),
      .samples =
@@ -1347,6 +1443,7 @@ const BuiltinOp max_pool2d_backward(
          }});
 const BuiltinOp avg_pool2d_backward(
     {.name = "avg_pool2d_backward",
+     .jvp = "linear: dx' = avg_pool2d_backward(dy')",
      .samples =
          [](Generator& gen) {
            return std::vector<OpSample>{
@@ -1376,6 +1473,7 @@ const BuiltinOp avg_pool2d_backward(
 
 // ---- losses, normalisation, regularisation (ops/loss.cpp, ops/normalization.cpp) ----
 const BuiltinOp softmax({.name = "softmax",
+                         .jvp = "y' = y * (x' - sum_dim(y * x'))",
                          .samples = one([](const Inputs& v) { return tg::softmax(v[0], 1); }, -2, 2, {3, 5}),
                          .errors = [] {
                            return std::vector{refuse("softmax(ones({2, 3}), 2)",
@@ -1385,6 +1483,7 @@ const BuiltinOp softmax({.name = "softmax",
                                                      Kind::Value, {"softmax", "dim 2", "use a dim in [-2, 1]"})};
                          }});
 const BuiltinOp log_softmax({.name = "log_softmax",
+                             .jvp = "y' = x' - sum_dim(exp(y) * x')",
                              .samples = one([](const Inputs& v) { return tg::log_softmax(v[0], 0); }, -2, 2, {3, 5}),
                              .errors = [] {
                                return std::vector{refuse("log_softmax(ones({2, 3}), -3)",
@@ -1398,6 +1497,7 @@ Tensor class_ids(std::initializer_list<std::int64_t> ids, const Shape& shape) {
 }
 const BuiltinOp cross_entropy(
     {.name = "cross_entropy",
+     .jvp = "loss' = reduce(sum_k (softmax - q)_k x'_k), q smoothed targets; soft q also -(1-eps) q' logp",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1468,6 +1568,7 @@ const BuiltinOp cross_entropy(
                       Kind::Value, {"cross_entropy", "ignore_index (0)", "class probabilities [2, 3]"})};
          }});
 const BuiltinOp nll_loss({.name = "nll_loss",
+                          .jvp = "linear: nll_loss(log_probs', targets) with the same options",
                           .num_inputs = 2,
                           .no_grad_inputs = bit(1),
                           .samples =
@@ -1498,6 +1599,7 @@ const BuiltinOp nll_loss({.name = "nll_loss",
                               }});
 const BuiltinOp binary_cross_entropy_with_logits(
     {.name = "binary_cross_entropy_with_logits",
+     .jvp = "loss' = reduce(w ((1 + (p-1) y) sigmoid(x) - p y) x' + w ((p-1) softplus(-x) - x) y')",
      .num_inputs = 4,
      .no_grad_inputs = bit(2) | bit(3),
      .optional_inputs = bit(2) | bit(3),
@@ -1534,6 +1636,7 @@ const BuiltinOp binary_cross_entropy_with_logits(
          }});
 const BuiltinOp mse_loss(
     {.name = "mse_loss",
+     .jvp = "loss' = (2/n) sum((a - b) * (a' - b'))",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1550,6 +1653,7 @@ const BuiltinOp mse_loss(
          }});
 const BuiltinOp batch_norm(
     {.name = "batch_norm",
+     .jvp = "y' = w xhat' + w' xhat + b'; xhat' = invstd (x' - mean(x') - xhat mean(x' xhat)), eval: invstd x'",
      .num_inputs = 5,
      .no_grad_inputs = bit(1) | bit(2),
      .optional_inputs = bit(1) | bit(2) | bit(3) | bit(4),
@@ -1593,6 +1697,7 @@ const BuiltinOp batch_norm(
                       Kind::Value, {"batch_norm", "[1, 3]", "batch of at least 2"})};
          }});
 const BuiltinOp dropout({.name = "dropout",
+                         .jvp = "linear: y' = x' * mask / (1 - p), the value's mask",
                          .samples = one([](const Inputs& v) {
                            Generator same(11);  // seeded in the call: every run drops the same elements
                            return tg::dropout(v[0], 0.4, true, same);
@@ -1612,6 +1717,7 @@ const BuiltinOp dropout({.name = "dropout",
 
 const BuiltinOp layer_norm(
     {.name = "layer_norm",
+     .jvp = "y' = w xhat' + w' xhat + b', xhat' = rstd (x' - mean(x') - xhat mean(x' xhat)) over the row",
      .num_inputs = 3,
      .optional_inputs = bit(1) | bit(2),
      .samples =
@@ -1651,6 +1757,7 @@ const BuiltinOp layer_norm(
 // ---- attention (ops/attention.cpp) ----
 const BuiltinOp scaled_dot_product_attention(
     {.name = "scaled_dot_product_attention",
+     .jvp = "y' = P' V + P V', P' = P * (S' - rowsum(P S')), S' = scale (Q' K^T + Q K'^T) + mask'",
      .num_inputs = 4,
      .optional_inputs = bit(3),
      .samples =

@@ -23,6 +23,7 @@ std::array<std::int8_t, Shape::kMaxRank> compact(const Dims& dims, int rank) {
 
 // y = x with its dims reordered: dim k of y is dim dims[k] of x
 // dx = permute(dy, inverse(dims))
+// jvp: y' = permute(x', dims)
 Tensor permute_dims(const Tensor& x, std::span<const int> order) {
   kernels::check_input(op::permute, x);
   int r = x.dim();
@@ -64,6 +65,10 @@ Tensor permute_dims(const Tensor& x, std::span<const int> order) {
       for (int k = 0; k < r; ++k) dims[static_cast<std::size_t>(k)] = inverse[static_cast<std::size_t>(k)];
       ctx.accumulate(0, permute_dims(ctx.grad(), std::span<const int>(dims.data(), static_cast<std::size_t>(r))));
     });
+  if (has_tangent(x))
+    record_jvp(op::permute, y, [&] {
+      return permute_dims(tangent(x), std::span<const int>(dims.data(), static_cast<std::size_t>(r)));
+    });
   return y;
 }
 
@@ -71,6 +76,7 @@ Tensor permute_dims(const Tensor& x, std::span<const int> order) {
 
 // y = x with another shape (same data, same row-major order)
 // dx = reshape(dy, x.shape)
+// jvp: y' = reshape(x', shape)
 Tensor reshape(const Tensor& x, const Shape& shape) {
   kernels::check_input(op::reshape, x);
   if (shape.numel("reshape") != x.numel())
@@ -81,6 +87,17 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   if (should_record(x))
     record(op::reshape, {x}, y, {},
            [](BackwardContext& ctx) { ctx.accumulate(0, reshape(ctx.grad(), ctx.input_shape(0))); });
+  if (has_tangent(x)) record_jvp(op::reshape, y, [&] { return reshape(tangent(x), shape); });
+  return y;
+}
+
+// y = x: a new handle on the same data (make_dual's view)
+// dx = dy;  jvp: dy = dx
+Tensor alias(const Tensor& x) {
+  kernels::check_input(op::alias, x);
+  Tensor y(detail::make_impl(x.shape(), x.dtype(), x.impl().storage));
+  if (should_record(x)) record(op::alias, {x}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad()); });
+  if (has_tangent(x)) record_jvp(op::alias, y, [&] { return tangent(x); });
   return y;
 }
 

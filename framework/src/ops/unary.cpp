@@ -12,6 +12,7 @@ namespace tg {
 
 // y = e^x
 // dx = dy * y   (so d2x = dy * y: the saved result carries its history under create_graph)
+// jvp: y' = x' * y
 Tensor exp(const Tensor& x) {
   kernels::check_input(op::exp, x);
   Tensor y = kernels::map("exp", x, [](auto v) { return v.exp(); });
@@ -20,11 +21,13 @@ Tensor exp(const Tensor& x) {
       if (ctx.create_graph()) return ctx.accumulate(0, ctx.grad() * ctx.saved(0));
       ctx.accumulate(0, kernels::zip("exp", ctx.grad(), ctx.saved(0), [](auto g, auto r) { return g * r; }));
     });
+  if (has_tangent(x)) record_jvp(op::exp, y, [&] { return tangent(x) * y; });
   return y;
 }
 
 // y = ln x
 // dx = dy / x   (d2x = -dy / x^2)
+// jvp: y' = x' / x
 Tensor log(const Tensor& x) {
   kernels::check_input(op::log, x);
   Tensor y = kernels::map("log", x, [](auto v) { return v.log(); });
@@ -33,6 +36,7 @@ Tensor log(const Tensor& x) {
       if (ctx.create_graph()) return ctx.accumulate(0, ctx.grad() / ctx.saved(0));
       ctx.accumulate(0, kernels::zip("log", ctx.grad(), ctx.saved(0), [](auto g, auto v) { return g / v; }));
     });
+  if (has_tangent(x)) record_jvp(op::log, y, [&] { return tangent(x) / x; });
   return y;
 }
 
@@ -43,6 +47,7 @@ Tensor log(const Tensor& x) {
 // the gradient through, as PyTorch's threshold_backward does: NaN <= 0 is false.
 // Under create_graph dx = where(y <= 0, 0, dy): linear in dy, so the second derivative in x
 // is 0 (as PyTorch) and the gradient with respect to dy flows.
+// jvp: y' = x' * [not y <= 0]
 Tensor relu(const Tensor& x) {
   kernels::check_input(op::relu, x);
   Tensor y;
@@ -61,11 +66,13 @@ Tensor relu(const Tensor& x) {
       ctx.accumulate(0, kernels::zip("relu", ctx.grad(), ctx.saved(0),
                                      [](auto g, auto r) { return r <= 0 ? decltype(g)(0) : g; }));
     });
+  if (has_tangent(x)) record_jvp(op::relu, y, [&] { return where(y <= 0, 0, tangent(x)); });
   return y;
 }
 
 // y = 1 / (1 + e^-x)
 // dx = dy * y * (1 - y)   (d2x = dy * y (1 - y) (1 - 2 y))
+// jvp: y' = x' * y * (1 - y)
 Tensor sigmoid(const Tensor& x) {
   kernels::check_input(op::sigmoid, x);
   Tensor y = kernels::map("sigmoid", x, [](auto v) { return v.logistic(); });
@@ -78,11 +85,13 @@ Tensor sigmoid(const Tensor& x) {
       ctx.accumulate(0,
                      kernels::zip("sigmoid", ctx.grad(), ctx.saved(0), [](auto g, auto r) { return g * r * (1 - r); }));
     });
+  if (has_tangent(x)) record_jvp(op::sigmoid, y, [&] { return tangent(x) * (y * (1 - y)); });
   return y;
 }
 
 // y = tanh x
 // dx = dy * (1 - y^2)   (d2x = -2 dy y (1 - y^2))
+// jvp: y' = x' * (1 - y^2)
 Tensor tanh(const Tensor& x) {
   kernels::check_input(op::tanh, x);
   Tensor y = kernels::map("tanh", x, [](auto v) { return v.tanh(); });
@@ -91,6 +100,7 @@ Tensor tanh(const Tensor& x) {
       if (ctx.create_graph()) return ctx.accumulate(0, ctx.grad() * (1 - square(ctx.saved(0))));
       ctx.accumulate(0, kernels::zip("tanh", ctx.grad(), ctx.saved(0), [](auto g, auto r) { return g * (1 - r * r); }));
     });
+  if (has_tangent(x)) record_jvp(op::tanh, y, [&] { return tangent(x) * (1 - square(y)); });
   return y;
 }
 
@@ -99,6 +109,7 @@ Tensor tanh(const Tensor& x) {
 
 // y = sign(x): -1, 0 or 1 (NaN stays NaN)
 // dx = 0
+// jvp: y' = 0
 Tensor sign(const Tensor& x) {
   kernels::check_input(op::sign, x);
   Tensor y = kernels::scalar_binary(x, 0, x.dtype(), [](auto v, auto zero) {
@@ -107,47 +118,56 @@ Tensor sign(const Tensor& x) {
   });
   if (should_record(x))
     record(op::sign, {x}, y, {}, [](BackwardContext& ctx) { ctx.accumulate(0, zeros_like(ctx.grad())); });
+  if (has_tangent(x)) record_jvp(op::sign, y, [&] { return zeros_like(tangent(x)); });
   return y;
 }
 
 // y = |x|
 // dx = dy * sign(x)   (0 at x = 0, as PyTorch)
+// jvp: y' = x' * sign(x)
 Tensor abs(const Tensor& x) {
   kernels::check_input(op::abs, x);
   Tensor y = kernels::scalar_binary(x, 0, x.dtype(), [](auto v, auto zero) { return v < zero ? -v : v; });
   if (should_record(x))
     record(op::abs, {x}, y, {x}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() * sign(ctx.saved(0))); });
+  if (has_tangent(x)) record_jvp(op::abs, y, [&] { return tangent(x) * sign(x); });
   return y;
 }
 
 // y = sqrt(x)
 // dx = dy / (2 y)
+// jvp: y' = x' / (2 y)
 Tensor sqrt(const Tensor& x) {
   kernels::check_input(op::sqrt, x);
   Tensor y = kernels::map("sqrt", x, [](auto v) { return v.sqrt(); });
   if (should_record(x))
     record(op::sqrt, {x}, y, {y}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() / (ctx.saved(0) * 2)); });
+  if (has_tangent(x)) record_jvp(op::sqrt, y, [&] { return tangent(x) / (y * 2); });
   return y;
 }
 
 // y = 1 / sqrt(x)
 // dx = -dy y^3 / 2
+// jvp: y' = -x' y^3 / 2
 Tensor rsqrt(const Tensor& x) {
   kernels::check_input(op::rsqrt, x);
   Tensor y = kernels::map("rsqrt", x, [](auto v) { return v.rsqrt(); });
   if (should_record(x))
     record(op::rsqrt, {x}, y, {y},
            [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() * pow(ctx.saved(0), 3) * -0.5); });
+  if (has_tangent(x)) record_jvp(op::rsqrt, y, [&] { return tangent(x) * pow(y, 3) * -0.5; });
   return y;
 }
 
 // y = ln(1 + x)
 // dx = dy / (1 + x)
+// jvp: y' = x' / (1 + x)
 Tensor log1p(const Tensor& x) {
   kernels::check_input(op::log1p, x);
   Tensor y = kernels::map("log1p", x, [](auto v) { return v.log1p(); });
   if (should_record(x))
     record(op::log1p, {x}, y, {x}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() / (ctx.saved(0) + 1)); });
+  if (has_tangent(x)) record_jvp(op::log1p, y, [&] { return tangent(x) / (x + 1); });
   return y;
 }
 
@@ -203,6 +223,7 @@ namespace tg {
 
 // y = erf(x) = 2 / sqrt(pi) * integral_0^x e^(-t^2) dt
 // dx = dy * 2 / sqrt(pi) * e^(-x^2)
+// jvp: y' = x' * 2 / sqrt(pi) * e^(-x^2)
 Tensor erf(const Tensor& x) {
   kernels::check_input(op::erf, x);
   Tensor y = kernels::map("erf", x, [](auto v) { return erf_of(v); });
@@ -210,21 +231,39 @@ Tensor erf(const Tensor& x) {
     record(op::erf, {x}, y, {x}, [](BackwardContext& ctx) {
       ctx.accumulate(0, ctx.grad() * exp(-square(ctx.saved(0))) * std::numbers::inv_sqrtpi * 2);
     });
+  if (has_tangent(x))
+    record_jvp(op::erf, y, [&] { return tangent(x) * exp(-square(x)) * (std::numbers::inv_sqrtpi * 2); });
   return y;
 }
+
+namespace {
+constexpr double kBeta = std::numbers::sqrt2 * std::numbers::inv_sqrtpi;  // sqrt(2 / pi)
+constexpr double kKappa = 0.044715;
+
+// dy/dx of gelu (below), with registry ops, for its backward and its JVP rule.
+Tensor gelu_derivative(const Tensor& v, bool tanh_form) {
+  if (tanh_form) {
+    Tensor t = tanh((v + v * square(v) * kKappa) * kBeta);
+    Tensor right = v * (1 - square(t)) * (square(v) * (3 * kKappa) + 1) * (kBeta / 2);
+    return (t + 1) * 0.5 + right;
+  }
+  Tensor cdf = (erf(v * (std::numbers::sqrt2 / 2)) + 1) * 0.5;
+  Tensor pdf = exp(square(v) * -0.5) * (std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+  return cdf + v * pdf;
+}
+}  // namespace
 
 // Exact:  y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2
 //         dx = dy (Phi(x) + x phi(x)),  phi(x) = e^(-x^2 / 2) / sqrt(2 pi)
 // "tanh": y = x (1 + t) / 2,  t = tanh(u),  u = sqrt(2 / pi) (x + 0.044715 x^3)
 //         dx = dy ((1 + t) / 2 + x (1 - t^2) sqrt(2 / pi) (1 + 3 * 0.044715 x^2) / 2)
+// jvp:   y' = x' * dy/dx (the backward's factor, gelu_derivative)
 Tensor gelu(const Tensor& x, std::string_view approximate) {
   kernels::check_input(op::gelu, x);
   const bool tanh_form = approximate == "tanh";
   if (!tanh_form && approximate != "none")
     fail<ValueError>("gelu: approximate must be \"none\" (the exact form, with erf) or \"tanh\", got \"{}\"",
                      approximate);
-  constexpr double kBeta = std::numbers::sqrt2 * std::numbers::inv_sqrtpi;  // sqrt(2 / pi)
-  constexpr double kKappa = 0.044715;
   Tensor y = tanh_form ? kernels::map("gelu", x,
                                       [](auto v) {
                                         using T = typename decltype(v)::Scalar;
@@ -236,22 +275,15 @@ Tensor gelu(const Tensor& x, std::string_view approximate) {
                          });
   if (should_record(x))
     record(op::gelu, {x}, y, {x}, [tanh_form](BackwardContext& ctx) {
-      const Tensor& v = ctx.saved(0);
-      if (tanh_form) {
-        Tensor t = tanh((v + v * square(v) * kKappa) * kBeta);
-        Tensor right = v * (1 - square(t)) * (square(v) * (3 * kKappa) + 1) * (kBeta / 2);
-        ctx.accumulate(0, ctx.grad() * ((t + 1) * 0.5 + right));
-      } else {
-        Tensor cdf = (erf(v * (std::numbers::sqrt2 / 2)) + 1) * 0.5;
-        Tensor pdf = exp(square(v) * -0.5) * (std::numbers::inv_sqrtpi / std::numbers::sqrt2);
-        ctx.accumulate(0, ctx.grad() * (cdf + v * pdf));
-      }
+      ctx.accumulate(0, ctx.grad() * gelu_derivative(ctx.saved(0), tanh_form));
     });
+  if (has_tangent(x)) record_jvp(op::gelu, y, [&] { return tangent(x) * gelu_derivative(x, tanh_form); });
   return y;
 }
 
 // y = x where x > 0, else negative_slope * x
 // dx = dy where x > 0, else negative_slope * dy
+// jvp: y' = x' where x > 0, else negative_slope * x'
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
   kernels::check_input(op::leaky_relu, x);
   Tensor y = kernels::map("leaky_relu", x, [negative_slope](auto v) {
@@ -262,11 +294,14 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
     record(op::leaky_relu, {x}, y, {x}, [negative_slope](BackwardContext& ctx) {
       ctx.accumulate(0, where(ctx.saved(0) > 0, ctx.grad(), ctx.grad() * negative_slope));
     });
+  if (has_tangent(x))
+    record_jvp(op::leaky_relu, y, [&] { return where(x > 0, tangent(x), tangent(x) * negative_slope); });
   return y;
 }
 
 // y = x sigmoid(x)
 // dx = dy s (1 + x (1 - s)),  s = sigmoid(x)
+// jvp: y' = x' s (1 + x (1 - s)),  s = sigmoid(x)
 Tensor silu(const Tensor& x) {
   kernels::check_input(op::silu, x);
   Tensor y = kernels::map("silu", x, [](auto v) { return v * v.logistic(); });
@@ -276,6 +311,11 @@ Tensor silu(const Tensor& x) {
       Tensor s = sigmoid(v);
       ctx.accumulate(0, ctx.grad() * s * (v * (1 - s) + 1));
     });
+  if (has_tangent(x))
+    record_jvp(op::silu, y, [&] {
+      Tensor s = sigmoid(x);
+      return tangent(x) * s * (x * (1 - s) + 1);
+    });
   return y;
 }
 
@@ -284,6 +324,7 @@ Tensor silu(const Tensor& x) {
 // dx = dy * sigmoid(bx), and dx = dy where bx > threshold
 // Note: it saves x, not y: sigmoid(bx) = 1 - e^(-beta y) loses all precision when y is tiny
 // (x very negative), while sigmoid(bx) itself stays accurate for every x.
+// jvp: y' = x' * sigmoid(beta x), and x' where beta x > threshold
 Tensor softplus(const Tensor& x, double beta, double threshold) {
   kernels::check_input(op::softplus, x);
   if (!std::isfinite(beta) || beta == 0)
@@ -300,11 +341,17 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
       Tensor bx = ctx.saved(0) * beta;
       ctx.accumulate(0, where(bx > threshold, ctx.grad(), ctx.grad() * sigmoid(bx)));
     });
+  if (has_tangent(x))
+    record_jvp(op::softplus, y, [&] {
+      Tensor bx = x * beta;
+      return where(bx > threshold, tangent(x), tangent(x) * sigmoid(bx));
+    });
   return y;
 }
 
 // y = min(max(x, lo), hi)   (NaN stays NaN)
 // dx = dy where lo <= x <= hi, else 0
+// jvp: y' = x' where lo <= x <= hi, else 0
 Tensor clamp(const Tensor& x, std::optional<Scalar> lo, std::optional<Scalar> hi) {
   kernels::check_input(op::clamp, x);
   if (!lo && !hi) fail<ValueError>("clamp: give min, max or both; with neither it would return x unchanged");
@@ -334,6 +381,11 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> lo, std::optional<Scalar> hi
       const Tensor& v = ctx.saved(0);
       Tensor inside = lo && hi ? (v >= *lo) * (v <= *hi) : lo ? v >= *lo : v <= *hi;
       ctx.accumulate(0, where(inside, ctx.grad(), 0));
+    });
+  if (has_tangent(x))
+    record_jvp(op::clamp, y, [&] {
+      Tensor inside = lo && hi ? (x >= *lo) * (x <= *hi) : lo ? x >= *lo : x <= *hi;
+      return where(inside, tangent(x), 0);
     });
   return y;
 }
