@@ -80,8 +80,8 @@ struct HvpResult {
 //     grad(g, inputs, grad_outputs = v): a forward, a recorded backward and its backward.
 //   AdMode::Forward, forward over reverse: the inputs made dual with tangent v, then one
 //     gradient inside the dual level; the gradient's tangent is H v. Nothing is recorded.
-//   AdMode::Auto: forward over reverse, measured the cheaper (docs/performance.md), unless
-//     create_graph asks for a result that is differentiated again (then reverse over reverse).
+//   AdMode::Auto: reverse over reverse, measured the cheaper on LeNet (docs/performance.md:
+//     forward over reverse took 2.5x as long there, its backward running unfused registry ops).
 HvpResult hvp(const TensorFunction& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& v,
               FunctionalOptions options = {});
 
