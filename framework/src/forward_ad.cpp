@@ -79,6 +79,8 @@ DualLevel::~DualLevel() {
   compact_duals_at = 1024;
   detail::dual_level = 0;
   detail::forward_ad = false;
+  // Note [levels]: the entries that computed the tangents just dropped are dead now.
+  if (Tape& tape = Tape::current(); !tape.in_backward()) tape.prune();
 }
 
 namespace {
@@ -135,9 +137,17 @@ Tensor tangent_or_zeros(const Tensor& t) {
   return tan.defined() ? tan : zeros_like(t);
 }
 
-Tensor add_tangents(const Tensor& a, const Tensor& b) {
+Tensor add_tangents(Tensor a, const Tensor& b) {
   if (!a.defined()) return b;
   if (!b.defined()) return a;
+  // In place when a is ours alone (no other handle, no view of its storage), already the sum's
+  // shape and dtype, and nothing records: one pass and no new buffer, the common case of a JVP
+  // rule's two terms (conv2d(x', W) + conv2d(x, W')).
+  const bool sole = a.impl_ptr().use_count() == 1 && a.impl().storage.use_count() == 1;
+  if (sole && !should_record(a, b) && !has_tangent(a, b) && a.dtype() == b.dtype() && a.shape() == b.shape()) {
+    a.add_(b);
+    return a;
+  }
   return a + b;
 }
 

@@ -65,8 +65,8 @@ struct OpInfo {
   // Why the op has no PyTorch fixture (scripts/fixtures/registry.py), when it cannot have one;
   // the fixture test requires one of every other op.
   const char* no_fixture = nullptr;
-  // Higher order: the op that differentiates this op's backward, for a backward written as a
-  // kernel (empty until the higher-order issue fills it).
+  // Higher order: the registry op that computes this op's backward when that backward must be
+  // differentiated or carry tangents (conv2d: conv2d_backward_input; sigmoid: sigmoid_backward).
   const OpInfo* backward_op = nullptr;
 
   // Set when the entry is registered: its place in the table of every OpInfo (what a tensor

@@ -54,6 +54,9 @@ Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
+// sigmoid's backward, dy * y * (1 - y) for y = sigmoid(x), as an op of its own (PyTorch's
+// sigmoid_backward): what sigmoid's backward and its JVP compute, recorded as one entry.
+Tensor sigmoid_backward(const Tensor& dy, const Tensor& y);
 Tensor tanh(const Tensor& x);
 Tensor sign(const Tensor& x);   // -1, 0 or 1; its gradient is 0
 Tensor abs(const Tensor& x);    // gradient sign(x): 0 at 0, as PyTorch

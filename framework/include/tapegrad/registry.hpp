@@ -47,6 +47,8 @@ extern const BuiltinOp corr2d, conv2d, max_pool2d, avg_pool2d;
 // Their backward halves, ops of their own so that a recorded backward can be differentiated
 extern const BuiltinOp corr2d_backward_input, corr2d_backward_kernel, conv2d_backward_input, conv2d_backward_weight,
     max_pool2d_backward, avg_pool2d_backward;
+// sigmoid's backward, an op of its own for the same reason (ops/unary.cpp)
+extern const BuiltinOp sigmoid_backward;
 // Losses, normalisation, regularisation (ops/loss.cpp, ops/normalization.cpp)
 extern const BuiltinOp softmax, log_softmax, cross_entropy, nll_loss, binary_cross_entropy_with_logits, mse_loss,
     batch_norm, dropout, layer_norm;

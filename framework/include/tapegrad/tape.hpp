@@ -177,6 +177,10 @@ class Tape {
   const TapeEntry& entry(std::size_t index) const;  // ValueError beyond size()
   // Drops every entry; tensors computed so far can no longer be backpropagated through.
   void clear();
+  // Drops the entries whose outputs are all gone. record() does it whenever the tape has
+  // doubled; a DualLevel does it as it ends, since the entries that computed the tangents it
+  // drops are consumed by no backward (Note [levels] in forward_ad.hpp). Not during a sweep.
+  void prune();
 
   void record(const OpInfo& op, TensorArgs inputs, std::span<Tensor> outputs, std::span<const Tensor> saved,
               BackwardFn&& backward, std::uint32_t no_grad_outputs = 0);
@@ -219,7 +223,6 @@ class Tape {
   TapeEntry& at(std::size_t index) { return chunks_[index >> kChunkBits][index & (kChunkSize - 1)]; }
   const TapeEntry& at(std::size_t index) const { return chunks_[index >> kChunkBits][index & (kChunkSize - 1)]; }
   TapeEntry& append();
-  void prune();                                 // drops entries whose outputs are all gone
   void compact(const std::vector<char>& drop);  // drops entry i where drop[i] is set
   void run_entry(std::size_t index, bool propagate = true);
   void sweep(std::size_t top);

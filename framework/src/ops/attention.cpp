@@ -243,7 +243,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       Tensor dout = tv.defined() ? matmul(P, tv) : Tensor();
       Tensor ds;  // S'
       if (tq.defined()) ds = matmul(tq, k.transpose(r - 2, r - 1));
-      if (tk.defined()) ds = add_tangents(ds, matmul(q, tk.transpose(r - 2, r - 1)));
+      if (tk.defined()) ds = add_tangents(std::move(ds), matmul(q, tk.transpose(r - 2, r - 1)));
       if (ds.defined()) ds = ds * scale;
       if (tm.defined()) {
         if (tm.dtype() != q.dtype()) tm = tm.to(q.dtype());
@@ -251,7 +251,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       }
       if (ds.defined()) {
         const Tensor pds = P * ds;
-        dout = add_tangents(dout, matmul(pds - P * pds.sum(r - 1, true), v));
+        dout = add_tangents(std::move(dout), matmul(pds - P * pds.sum(r - 1, true), v));
       }
       return dout;
     });

@@ -250,7 +250,8 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
                  ctx.accumulate(0, conv2d_backward_input(ctx.grad(), ctx.saved(1), ctx.input_shape(0), options));
                if (ctx.needs(1))
                  ctx.accumulate(1, conv2d_backward_weight(ctx.saved(0), ctx.grad(), ctx.input_shape(1), options));
-               if (ctx.needs(2)) ctx.accumulate(2, sum(sum(sum(ctx.grad(), 3), 2), 0));
+               if (ctx.needs(2))  // over n, i, j: each plane's sum, then over the batch
+                 ctx.accumulate(2, sum(sum(reshape(ctx.grad(), {g.N, g.O, g.OH * g.OW}), 2), 0));
                return;
              }
              Conv2dGradients d = backward("conv2d backward", g, ctx.grad(), ctx.saved(0), ctx.saved(1), ctx.needs(0),
@@ -268,7 +269,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
         tb = Tensor();
       }
       if (tw.defined()) {
-        t = add_tangents(t, conv2d(x_in, tw, tb, options));
+        t = add_tangents(std::move(t), conv2d(x_in, tw, tb, options));
         tb = Tensor();
       }
       if (tb.defined()) t = expand(reshape(tb, {1, g.O, 1, 1}), Y.shape());

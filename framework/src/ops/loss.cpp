@@ -406,7 +406,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
           const Tensor qh = !should_record(targets) ? q : eps == 0 ? targets : targets * (1 - eps) + eps / classes;
           each = ((exp(lp) * qh.sum(class_dim, true) - qh) * tx).sum(class_dim);
         }
-        if (tq.defined()) each = add_tangents(each, (tq * lp).sum(class_dim) * -(1 - eps));
+        if (tq.defined()) each = add_tangents(std::move(each), (tq * lp).sum(class_dim) * -(1 - eps));
         return reduce == Reduce::None ? each : reduce == Reduce::Sum ? each.sum() : each.sum() / count;
       });
     return loss;
@@ -596,7 +596,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
         each = tx * (p.defined() ? s * ((p - 1.0) * y + 1.0) - p * y : s - y);
       }
       if (ty.defined())
-        each = add_tangents(each, ty * (p.defined() ? (p - 1.0) * (relu(-x) + log1p(exp(-abs(x)))) - x : -x));
+        each =
+            add_tangents(std::move(each), ty * (p.defined() ? (p - 1.0) * (relu(-x) + log1p(exp(-abs(x)))) - x : -x));
       if (w.defined()) each = each * w;
       return reduce == Reduce::None ? each : reduce == Reduce::Sum ? each.sum() : each.mean();
     });

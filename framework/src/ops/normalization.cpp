@@ -196,7 +196,7 @@ Tensor batch_norm_jvp(const Tensor& x, const Tensor& weight, const Tensor& bias,
     const Tensor d = training ? (t3 - per_channel_mean(t3) - xhat * per_channel_mean(t3 * xhat)) * is : t3 * is;
     out = weight.defined() ? d * weight.reshape(channel) : d;
   }
-  if (tw.defined()) out = add_tangents(out, xhat * tw.reshape(channel));
+  if (tw.defined()) out = add_tangents(std::move(out), xhat * tw.reshape(channel));
   if (tb.defined()) out = out.defined() ? out + tb.reshape(channel) : expand(tb.reshape(channel), view);
   return out.reshape(x.shape());
 }
@@ -371,7 +371,7 @@ Tensor layer_norm_jvp(const Tensor& x, const Tensor& weight, const Tensor& bias,
     const Tensor d = (t2 - t2.mean(1, true) - xhat * (t2 * xhat).mean(1, true)) * r;
     out = weight.defined() ? d * weight.reshape({1, cols}) : d;
   }
-  if (tw.defined()) out = add_tangents(out, xhat * tw.reshape({1, cols}));
+  if (tw.defined()) out = add_tangents(std::move(out), xhat * tw.reshape({1, cols}));
   if (tb.defined()) out = out.defined() ? out + tb.reshape({1, cols}) : expand(tb.reshape({1, cols}), {rows, cols});
   return out.reshape(x.shape());
 }

@@ -31,6 +31,10 @@ Tensor sum_along(const Tensor& x_in, int dim, bool keepdim) {
   for (int d = dim + 1; d < x.dim(); ++d) inner *= x.shape()[d];
   std::int64_t outer = n * inner == 0 ? 0 : x.numel() / (n * inner);
   dispatch_numeric("sum", x.dtype(), [&]<class T>() {
+    if (inner == 1 && outer > 0) {  // the last dim: [outer, n] -> [outer, 1], one pass over the rows
+      kernels::mat<T>(y, outer, 1) = kernels::mat<T>(x, outer, n).rowwise().sum();
+      return;
+    }
     for (std::int64_t o = 0; o < outer; ++o)  // [n, inner] -> [1, inner]
       kernels::mat<T>(y, 1, inner, o * inner) = kernels::mat<T>(x, n, inner, o * n * inner).colwise().sum();
   });

@@ -323,8 +323,9 @@ const BuiltinOp relu(
        return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::relu(v[0]); }}};
      }});
 const BuiltinOp sigmoid({.name = "sigmoid",
-                         .jvp = "y' = x' * y * (1 - y)",
-                         .samples = one([](const Inputs& v) { return tg::sigmoid(v[0]); }, -3, 3)});
+                         .jvp = "y' = sigmoid_backward(x', y) = x' * y * (1 - y)",
+                         .samples = one([](const Inputs& v) { return tg::sigmoid(v[0]); }, -3, 3),
+                         .backward_op = &sigmoid_backward});
 const BuiltinOp tanh({.name = "tanh",
                       .jvp = "y' = x' * (1 - y^2)",
                       .samples = one([](const Inputs& v) { return tg::tanh(v[0]); }, -2, 2)});
@@ -1469,6 +1470,26 @@ const BuiltinOp avg_pool2d_backward(
                         tg::avg_pool2d_backward(ones2({1, 2, 2}), {1, 4, 4});
                       },
                       Kind::Shape, {"avg_pool2d_backward", "[1, 4, 4]", "[1, C, H, W]"})};
+         }});
+
+// sigmoid's backward (ops/unary.cpp), as PyTorch's sigmoid_backward: y in (0, 1) as a sigmoid's result.
+const BuiltinOp sigmoid_backward(
+    {.name = "sigmoid_backward",
+     .jvp = "z' = sigmoid_backward(dy', y) + dy * y' * (1 - 2 y)",
+     .num_inputs = 2,
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{{"", {x(gen, {3, 4}), x(gen, {3, 4}, 0.05, 0.95)}, [](const Inputs& v) {
+                                           return tg::sigmoid_backward(v[0], v[1]);
+                                         }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("a dy of another shape",
+                                     [] {
+                                       tg::sigmoid_backward(ones2({2, 3}), ones2({3, 2}));
+                                     },
+                                     Kind::Shape, {"sigmoid_backward", "dy [2, 3]", "y [3, 2]", "shaped like it"})};
          }});
 
 // ---- losses, normalisation, regularisation (ops/loss.cpp, ops/normalization.cpp) ----

@@ -71,22 +71,88 @@ Tensor relu(const Tensor& x) {
 }
 
 // y = 1 / (1 + e^-x)
-// dx = dy * y * (1 - y)   (d2x = dy * y (1 - y) (1 - 2 y))
-// jvp: y' = x' * y * (1 - y)
+// dx = sigmoid_backward(dy, y) = dy * y * (1 - y)
+// jvp: y' = sigmoid_backward(x', y)
+// Note: both are one sigmoid_backward op, so that a backward recorded under create_graph, or
+// the tangents that forward over reverse computes, are one kernel and one entry each instead
+// of the three (1 - y, y * that, dy * that) the formula spelled in ops would record.
 Tensor sigmoid(const Tensor& x) {
   kernels::check_input(op::sigmoid, x);
   Tensor y = kernels::map("sigmoid", x, [](auto v) { return v.logistic(); });
   if (should_record(x))
-    record(op::sigmoid, {x}, y, {y}, [](BackwardContext& ctx) {
-      if (ctx.create_graph()) {
-        const Tensor& r = ctx.saved(0);
-        return ctx.accumulate(0, ctx.grad() * (r * (1 - r)));
-      }
-      ctx.accumulate(0,
-                     kernels::zip("sigmoid", ctx.grad(), ctx.saved(0), [](auto g, auto r) { return g * r * (1 - r); }));
-    });
-  if (has_tangent(x)) record_jvp(op::sigmoid, y, [&] { return tangent(x) * (y * (1 - y)); });
+    record(op::sigmoid, {x}, y, {y},
+           [](BackwardContext& ctx) { ctx.accumulate(0, sigmoid_backward(ctx.grad(), ctx.saved(0))); });
+  if (has_tangent(x)) record_jvp(op::sigmoid, y, [&] { return sigmoid_backward(tangent(x), y); });
   return y;
+}
+
+namespace {
+
+// out = a * b * (1 - 2 c) elementwise, for tensors of one shape: the second derivative of
+// sigmoid in sigmoid_backward's backward (a = G, b = dy, c = y) and its JVP. One kernel, or
+// the formula in ops when it must record or carry tangents.
+Tensor sigmoid_second(const Tensor& a, const Tensor& b_in, const Tensor& c_in) {
+  if (should_record(a, b_in, c_in) || has_tangent(a, b_in, c_in)) return a * b_in * (1 - 2 * c_in);
+  Tensor b_holder, c_holder;
+  const Tensor& b = kernels::cast(b_in, a.dtype(), b_holder);
+  const Tensor& c = kernels::cast(c_in, a.dtype(), c_holder);
+  Tensor out = empty(a.shape(), {.dtype = a.dtype()});
+  dispatch_floating("sigmoid_backward", a.dtype(), [&]<class T>() {
+    const T *pa = a.data<T>(), *pb = b.data<T>(), *pc = c.data<T>();
+    T* po = out.data<T>();
+    kernels::parallel_for(a.numel(), 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) po[i] = pa[i] * pb[i] * (1 - 2 * pc[i]);
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+// z = dy * y * (1 - y)
+// d(dy) = G * y * (1 - y) = sigmoid_backward(G, y)
+// dy_y  = G * dy * (1 - 2 y)
+// jvp: z' = sigmoid_backward(dy', y) + dy * y' * (1 - 2 y)
+Tensor sigmoid_backward(const Tensor& dy_in, const Tensor& y_in) {
+  kernels::check_input(op::sigmoid_backward, dy_in, "dy");
+  kernels::check_input(op::sigmoid_backward, y_in, "y");
+  if (dy_in.shape() != y_in.shape())
+    fail<ShapeError>(
+        "sigmoid_backward: dy {} and y {} differ in shape; pass the gradient of sigmoid's result y, shaped like it",
+        dy_in.shape(), y_in.shape());
+  const Dtype dtype = kernels::result_type(dy_in, y_in);
+  Tensor dy_holder, y_holder;
+  const Tensor& dy = kernels::cast(dy_in, dtype, dy_holder);
+  const Tensor& y = kernels::cast(y_in, dtype, y_holder);
+  Tensor z = kernels::zip("sigmoid_backward", dy, y, [](auto g, auto r) { return g * r * (1 - r); });
+  if (should_record(dy_in, y_in))
+    record(op::sigmoid_backward, {dy_in, y_in}, z, {saved_for(dy_in, y_in), y_in}, [](BackwardContext& ctx) {
+      const Tensor& y = ctx.saved(1);
+      if (ctx.needs(0)) ctx.accumulate(0, sigmoid_backward(ctx.grad(), y));
+      if (ctx.needs(1)) ctx.accumulate(1, sigmoid_second(ctx.grad(), ctx.saved(0), y));
+    });
+  if (has_tangent(dy_in, y_in))
+    record_jvp(op::sigmoid_backward, z, [&] {
+      const Tensor tdy = tangent(dy_in), ty = tangent(y_in);
+      if (tdy.defined() && ty.defined() && !should_record(dy, y, tdy, ty)) {  // both terms in one pass
+        Tensor out = empty(z.shape(), {.dtype = dtype});
+        Tensor tdy_holder, ty_holder;
+        const Tensor& a = kernels::cast(tdy, dtype, tdy_holder);
+        const Tensor& b = kernels::cast(ty, dtype, ty_holder);
+        dispatch_floating("sigmoid_backward", dtype, [&]<class T>() {
+          const T *pa = a.data<T>(), *pb = b.data<T>(), *pg = dy.data<T>(), *pr = y.data<T>();
+          T* po = out.data<T>();
+          kernels::parallel_for(out.numel(), 1, [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t i = begin; i < end; ++i)
+              po[i] = pa[i] * pr[i] * (1 - pr[i]) + pg[i] * pb[i] * (1 - 2 * pr[i]);
+          });
+        });
+        return out;
+      }
+      return add_tangents(tdy.defined() ? sigmoid_backward(tdy, y) : Tensor(),
+                          ty.defined() ? sigmoid_second(dy, ty, y) : Tensor());
+    });
+  return z;
 }
 
 // y = tanh x
