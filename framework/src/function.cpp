@@ -16,7 +16,8 @@ void FunctionDetail::fail_no_jvp(const OpInfo& op) {
   fail<AutogradError>(
       "{}: an input carries a forward-mode tangent, but the Function defines no jvp; add "
       "`static std::vector<tg::Tensor> jvp(tg::AutogradContext& ctx, const std::vector<tg::Tensor>& tangents)` "
-      "returning one tangent per output (docs/autograd.md, \"Your own op\")",
+      "returning one tangent per output (docs/autograd.md, \"Your own op\"); tg::hvp computes forward over reverse "
+      "unless given {{.mode = tg::AdMode::Reverse}}, which needs no jvp",
       op.name);
 }
 

@@ -222,6 +222,24 @@ TEST_CASE("forward over reverse: backward inside a dual level gives gradients wi
   CHECK(allclose(tg::tangent(g), 6 * x0 * v));
 }
 
+TEST_CASE("a dual level that ends frees the tape entries that computed its tangents", "[forward_ad]") {
+  // Under grad mode the ops of the JVP rules are recorded (so that a tangent is differentiable),
+  // and the gradient's backward consumes none of them: they die with the level's tangents, and
+  // the level's end drops them, so that a loop of forward-over-reverse steps does not grow.
+  Tensor w = f64({{0.5, -1.0}, {2.0, 0.25}}).requires_grad_(), v = f64({{1.0, 0.0}, {0.0, 1.0}});
+  tg::Tape& tape = tg::Tape::current();
+  const std::size_t before = tape.size();
+  for (int step = 0; step < 3; ++step) {
+    tg::DualLevel level;
+    tg::set_tangent(w, v);
+    Tensor loss = tg::sigmoid(tg::matmul(w, w)).square().sum();
+    CHECK(tape.size() > before + 3);  // the loss's three entries and the tangents' entries
+    Tensor g = tg::grad({loss}, {w})[0];
+    CHECK(tg::tangent(g).defined());
+  }
+  CHECK(tape.size() == before);
+}
+
 TEST_CASE("reverse over forward: a tangent is differentiable with respect to the primal", "[forward_ad]") {
   // y = x^2 exp(x); y' = (2 x + x^2) exp(x) v; d(sum y')/dx = (2 + 4 x + x^2) exp(x) v.
   Tensor x = f64({0.5, -1.0}).requires_grad_(), v = f64({1.0, 3.0});
@@ -245,6 +263,17 @@ TEST_CASE("a Function with a jvp carries tangents; without one it is an error na
   CHECK_THROWS_TYPE_WITH(CubeNoJvp::apply(tg::make_dual(x0, v)), tg::AutogradError,
                          Catch::Contains("cube_no_jvp") && Catch::Contains("jvp"));
   CHECK_NOTHROW(CubeNoJvp::apply(x0));  // no tangent reaches it: nothing to do
+}
+
+TEST_CASE("hvp of a Function without a jvp: the default names the way out, and reverse mode computes it",
+          "[forward_ad][function][hvp]") {
+  // tg::hvp is forward over reverse by default, which needs every op's tangent; the error says
+  // which mode needs none, and that mode gives the right numbers (sum x^3: H v = 6 x v).
+  Tensor x = f64({1.0, -2.0}), v = f64({0.5, 1.0});
+  auto f = [](const std::vector<Tensor>& in) { return CubeNoJvp::apply(in[0]).sum(); };
+  CHECK_THROWS_TYPE_WITH(tg::hvp(f, {x}, {v}), tg::AutogradError,
+                         Catch::Contains("cube_no_jvp") && Catch::Contains("tg::AdMode::Reverse"));
+  CHECK(allclose(tg::hvp(f, {x}, {v}, {.mode = tg::AdMode::Reverse}).grads[0], 6 * x * v, 1e-12, 1e-12));
 }
 
 TEST_CASE("the printed tape shows the tangents of a dual level", "[forward_ad][inspect]") {
