@@ -47,6 +47,8 @@ AvgPool2D::AvgPool2D(Size2 kernel_size, const Options& opts)
 
 Tensor AvgPool2D::forward(const Tensor& x) { return avg_pool2d(x, options); }
 
+Tensor AdaptiveAvgPool2D::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
+
 Tensor Flatten::forward(const Tensor& x) { return flatten(x, start_dim, end_dim); }
 
 namespace {
@@ -65,6 +67,7 @@ std::string pool_text(const Pool2dOptions& o) {
 
 std::string MaxPool2D::extra_repr() const { return pool_text(options) + ", dilation=1, ceil_mode=False"; }
 std::string AvgPool2D::extra_repr() const { return pool_text(options); }
+std::string AdaptiveAvgPool2D::extra_repr() const { return "output_size=" + size_text(output_size); }
 std::string Flatten::extra_repr() const { return fmt::format("start_dim={}, end_dim={}", start_dim, end_dim); }
 
 }  // namespace tg

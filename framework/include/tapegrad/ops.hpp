@@ -219,3 +219,4 @@ Tensor corr2d_backward_kernel(const Tensor& X, const Tensor& dY);
 #include "tapegrad/ops/loss.hpp"
 #include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/ops/pooling.hpp"
+#include "tapegrad/ops/resample.hpp"

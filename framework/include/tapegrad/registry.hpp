@@ -49,6 +49,8 @@ extern const BuiltinOp corr2d_backward_input, corr2d_backward_kernel, conv2d_bac
     max_pool2d_backward, avg_pool2d_backward;
 // sigmoid's backward, an op of its own for the same reason (ops/unary.cpp)
 extern const BuiltinOp sigmoid_backward;
+// Resampling and its backward halves (ops/resample.cpp)
+extern const BuiltinOp adaptive_avg_pool2d, adaptive_avg_pool2d_backward, interpolate, interpolate_backward;
 // Losses, normalisation, regularisation (ops/loss.cpp, ops/normalization.cpp)
 extern const BuiltinOp softmax, log_softmax, cross_entropy, nll_loss, binary_cross_entropy_with_logits, mse_loss,
     batch_norm, dropout, layer_norm;

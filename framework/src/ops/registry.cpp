@@ -1492,6 +1492,124 @@ const BuiltinOp sigmoid_backward(
                                      Kind::Shape, {"sigmoid_backward", "dy [2, 3]", "y [3, 2]", "shaped like it"})};
          }});
 
+// ---- resampling (ops/resample.cpp): linear maps of each plane, Y = Mh X Mw^T; their backward
+// halves are ops of their own, each the other's adjoint ----
+const BuiltinOp adaptive_avg_pool2d(
+    {.name = "adaptive_avg_pool2d",
+     .jvp = "linear: y' = adaptive_avg_pool2d(x')",
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"overlapping windows",
+                {x(gen, {2, 2, 7, 6})},
+                [](const Inputs& v) {
+                  return tg::adaptive_avg_pool2d(v[0], {3, 4});
+                }},
+               {"global", {x(gen, {2, 3, 4, 5})}, [](const Inputs& v) { return tg::adaptive_avg_pool2d(v[0], 1); }},
+               {"larger output", {x(gen, {1, 2, 3, 3})}, [](const Inputs& v) {
+                  return tg::adaptive_avg_pool2d(v[0], {5, 4});
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("a 3-D input",
+                                     [] {
+                                       tg::adaptive_avg_pool2d(ones2({2, 4, 4}), 1);
+                                     },
+                                     Kind::Shape, {"adaptive_avg_pool2d", "[2, 4, 4]", "[1, C, H, W]"}),
+                              refuse("an output size of 0",
+                                     [] {
+                                       tg::adaptive_avg_pool2d(ones2({1, 1, 4, 4}), {0, 2});
+                                     },
+                                     Kind::Value, {"adaptive_avg_pool2d", "[0, 2]", "sizes >= 1"})};
+         },
+     .backward_op = &adaptive_avg_pool2d_backward});
+const BuiltinOp adaptive_avg_pool2d_backward(
+    {.name = "adaptive_avg_pool2d_backward",
+     .jvp = "linear: dx' = adaptive_avg_pool2d_backward(dy')",
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{{"overlapping windows",
+                                         {x(gen, {2, 2, 3, 4})},
+                                         [](const Inputs& v) {
+                                           return tg::adaptive_avg_pool2d_backward(v[0], {2, 2, 7, 6});
+                                         }},
+                                        {"global", {x(gen, {2, 3, 1, 1})}, [](const Inputs& v) {
+                                           return tg::adaptive_avg_pool2d_backward(v[0], {2, 3, 4, 5});
+                                         }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("a dy of another batch",
+                                     [] {
+                                       tg::adaptive_avg_pool2d_backward(ones2({1, 2, 3, 4}), {2, 2, 7, 6});
+                                     },
+                                     Kind::Shape,
+                                     {"adaptive_avg_pool2d_backward", "dy [1, 2, 3, 4]", "[2, 2, OH, OW]"})};
+         }});
+const BuiltinOp interpolate(
+    {.name = "interpolate",
+     .jvp = "linear: y' = interpolate(x')",
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"bilinear up",
+                {x(gen, {1, 2, 4, 5})},
+                [](const Inputs& v) {
+                  return tg::interpolate(v[0], {7, 9}, {.mode = InterpolateMode::bilinear});
+                }},
+               {"bilinear down, align_corners",
+                {x(gen, {2, 1, 6, 7})},
+                [](const Inputs& v) {
+                  return tg::interpolate(v[0], {4, 3}, {.mode = InterpolateMode::bilinear, .align_corners = true});
+                }},
+               {"nearest", {x(gen, {1, 2, 5, 4})}, [](const Inputs& v) {
+                  return tg::interpolate(v[0], {7, 8});
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("align_corners with nearest",
+                                     [] {
+                                       tg::interpolate(ones2({1, 1, 4, 4}), 8, {.align_corners = true});
+                                     },
+                                     Kind::Value, {"interpolate", "align_corners", "bilinear"}),
+                              refuse("a size of 0",
+                                     [] {
+                                       tg::interpolate(ones2({1, 1, 4, 4}), {4, 0});
+                                     },
+                                     Kind::Value, {"interpolate", "[4, 0]", "sizes >= 1"}),
+                              refuse("a 3-D input",
+                                     [] {
+                                       tg::interpolate(ones2({3, 4, 4}), 8, {.mode = InterpolateMode::bilinear});
+                                     },
+                                     Kind::Shape, {"interpolate", "[3, 4, 4]", "[1, C, H, W]"})};
+         },
+     .backward_op = &interpolate_backward});
+const BuiltinOp interpolate_backward(
+    {.name = "interpolate_backward",
+     .jvp = "linear: dx' = interpolate_backward(dy')",
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"bilinear",
+                {x(gen, {1, 2, 7, 9})},
+                [](const Inputs& v) {
+                  return tg::interpolate_backward(v[0], {1, 2, 4, 5}, {.mode = InterpolateMode::bilinear});
+                }},
+               {"nearest", {x(gen, {1, 2, 7, 8})}, [](const Inputs& v) {
+                  return tg::interpolate_backward(v[0], {1, 2, 5, 4});
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("a dy of other channels",
+                                     [] {
+                                       tg::interpolate_backward(ones2({1, 3, 8, 8}), {1, 2, 4, 4});
+                                     },
+                                     Kind::Shape, {"interpolate_backward", "dy [1, 3, 8, 8]", "[1, 2, OH, OW]"})};
+         }});
+
 // ---- losses, normalisation, regularisation (ops/loss.cpp, ops/normalization.cpp) ----
 const BuiltinOp softmax({.name = "softmax",
                          .jvp = "y' = y * (x' - sum_dim(y * x'))",

@@ -11,6 +11,7 @@
 
 #include "tapegrad/layers/module.hpp"
 #include "tapegrad/ops/pooling.hpp"
+#include "tapegrad/ops/resample.hpp"
 
 namespace tg {
 
@@ -57,6 +58,18 @@ class AvgPool2D : public Module {
   std::string extra_repr() const override;
 
   Pool2dOptions options;
+};
+
+// nn.AdaptiveAvgPool2d: averages each plane down (or up) to output_size, whatever the input's
+// size; AdaptiveAvgPool2D(1) is a network's global average pooling.
+class AdaptiveAvgPool2D : public Module {
+ public:
+  explicit AdaptiveAvgPool2D(Size2 output_size) : output_size(output_size) {}
+
+  Tensor forward(const Tensor& x) override;  // adaptive_avg_pool2d(x, output_size)
+  std::string extra_repr() const override;
+
+  Size2 output_size;
 };
 
 class Flatten : public Module {
