@@ -15,6 +15,8 @@ CHAIN_LENGTHS = (1_000, 10_000, 100_000, 1_000_000)
 CHAIN_FACTOR = 0.999999  # bench/common.hpp's kChainFactor
 BATCH_SIZES = (1, 4, 16, 64, 256)
 LENET_BATCH = 256
+RESNET_BATCH = 256
+RESNET_SIZES = (28, 96)
 
 
 def conv_flops(N, C, H, W, O, k, p):
@@ -36,6 +38,8 @@ def work_of(case):
         return 2 * 1024**3, "FLOP"
     if parts[0] == "lenet":
         return LENET_BATCH, "images"
+    if parts[0] == "resnet":
+        return RESNET_BATCH, "images"
     return None
 
 
@@ -136,6 +140,43 @@ def torch_cases(torch):
             net, optimizer = make()
             images = torch.rand(LENET_BATCH, 1, 28, 28)
             labels = torch.randint(0, 10, (LENET_BATCH,))
+
+            def step():
+                loss = F.cross_entropy(net(images), labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            return step
+        return setup
+
+    # examples/resnet/models.hpp's ResNet-18 (the book's, for 1-channel images), SGD lr 0.05.
+    class Residual(nn.Module):
+        def __init__(self, in_channels, channels, use_1x1conv, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1)
+            self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+            self.conv3 = nn.Conv2d(in_channels, channels, 1, stride=stride) if use_1x1conv else None
+            self.bn1, self.bn2 = nn.BatchNorm2d(channels), nn.BatchNorm2d(channels)
+
+        def forward(self, x):
+            y = F.relu(self.bn1(self.conv1(x)))
+            y = self.bn2(self.conv2(y))
+            return F.relu(y + (self.conv3(x) if self.conv3 is not None else x))
+
+    def stage(in_channels, channels, first_stage):
+        first = Residual(channels, channels, False, 1) if first_stage else Residual(in_channels, channels, True, 2)
+        return nn.Sequential(first, Residual(channels, channels, False, 1))
+
+    def resnet(size):
+        def setup():
+            net = nn.Sequential(
+                nn.Sequential(nn.Conv2d(1, 64, 7, stride=2, padding=3), nn.BatchNorm2d(64), nn.ReLU(),
+                              nn.MaxPool2d(3, stride=2, padding=1)),
+                stage(64, 64, True), stage(64, 128, False), stage(128, 256, False), stage(256, 512, False),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 10))
+            optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+            images = torch.rand(RESNET_BATCH, 1, size, size)
+            labels = torch.randint(0, 10, (RESNET_BATCH,))
 
             def step():
                 loss = F.cross_entropy(net(images), labels)
@@ -276,6 +317,7 @@ def torch_cases(torch):
     cases["lenet/classic_forward"] = lenet_forward_mode("forward")
     cases["lenet/classic_jvp"] = lenet_forward_mode("jvp")
     cases["lenet/classic_hvp_fwd"] = lenet_forward_mode("hvp_fwd")
+    cases.update({f"resnet/step/{size}": resnet(size) for size in RESNET_SIZES})
     return cases
 
 

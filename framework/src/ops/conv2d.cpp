@@ -51,11 +51,18 @@ using conv::Geometry;
 std::atomic<Conv2dAlgorithm> algorithm{Conv2dAlgorithm::automatic};
 
 // The implementation that runs op for g in dtype: the algorithm set, or for `automatic` direct
-// where it applies and gemm elsewhere. Note: `automatic` takes direct wherever it applies:
-// tg_bench's conv2d_algorithm cases measure it faster than im2col + GEMM in every part (forward,
-// dx, dW) of all three benchmark shapes, on one thread and on two, even for LeNet's conv1 whose
-// 6 output channels fill only 6 of its 16 lanes. It never takes naive or rotated, which are
-// there to be read and compared, not to be fast.
+// where it applies and the output is at least kDirectMinWidth columns wide, gemm elsewhere.
+// Note: the direct kernels tile each output row by up to 16 columns. tg_bench's
+// conv2d_algorithm cases measured them faster than im2col + GEMM in every part (forward, dx,
+// dW) of LeNet's convolutions (outputs 28 and 10 wide), on one thread and on two, even for
+// conv1 whose 6 output channels fill only 6 of its 16 lanes. On ResNet-18's small images they
+// are not: a training step at 28x28 input (stages 7, 4, 2 and 1 wide) took 3.2 s with direct
+// everywhere and 1.0 s with gemm everywhere, and at 96x96 (stages 24, 12, 6, 3 wide) direct
+// for outputs at least 8 wide took 12.1 s against 12.9 s for gemm everywhere (one thread,
+// batch 256, AMD EPYC). It never takes naive or rotated, which are there to be read and
+// compared, not to be fast.
+constexpr std::int64_t kDirectMinWidth = 8;
+
 Conv2dAlgorithm resolve(const char* op, const Geometry& g, Dtype dtype) {
   Conv2dAlgorithm a = algorithm.load(std::memory_order_relaxed);
   bool applies = TAPEGRAD_CONV2D_DIRECT && dtype == kFloat32 && g.sh == 1 && g.sw == 1;
@@ -64,7 +71,8 @@ Conv2dAlgorithm resolve(const char* op, const Geometry& g, Dtype dtype) {
         "{}: the direct algorithm needs float32, stride (1, 1) and a build with AVX-512 (available: {}); got {}, "
         "stride ({}, {}). Use tg::set_conv2d_algorithm(tg::Conv2dAlgorithm::automatic) or gemm",
         op, direct_conv2d_available(), dtype_name(dtype), g.sh, g.sw);
-  if (a == Conv2dAlgorithm::automatic) return applies ? Conv2dAlgorithm::direct : Conv2dAlgorithm::gemm;
+  if (a == Conv2dAlgorithm::automatic)
+    return applies && g.OW >= kDirectMinWidth ? Conv2dAlgorithm::direct : Conv2dAlgorithm::gemm;
   return a;
 }
 

@@ -41,7 +41,8 @@ Tensor conv2d_backward_weight(const Tensor& x, const Tensor& dY, const Shape& we
 //   gemm       im2col + matrix products (Eigen), any dtype and stride
 //   direct     register tiles over the input and dY with no im2col matrix: float32, stride 1,
 //              and a build for a machine with AVX-512 (direct_conv2d_available())
-//   automatic  direct where it applies (it is the faster there), gemm elsewhere
+//   automatic  direct where it applies and the output is at least 8 columns wide (measured the
+//              faster there: LeNet's layers), gemm elsewhere (ResNet's small late stages)
 //   naive      the defining sums as plain nested loops, any dtype and stride; slow, for reading
 //   rotated    the textbook form, any dtype and stride; slow, for reading: the forward and dW
 //              as corr2d of whole planes, dx as corr2d(pad(dY dilated by the stride, kh - 1,

@@ -1,0 +1,65 @@
+#pragma once
+// ResNet-18 as in the "Residual Networks (ResNet)" chapter, for Fashion-MNIST's 1-channel
+// images, under the names PyTorch's twin (bench/pytorch_cases.py) gives its parameters:
+//   0: stem   conv 7x7 stride 2 padding 3 (64), batch norm, ReLU, max pool 3 stride 2 padding 1
+//   1..4:     four stages of two residual blocks (64, 128, 256, 512 channels); the first block
+//             of stages 2..4 halves the size (stride 2) and projects its shortcut (1x1 conv)
+//   5..7:     global average pooling, flatten, linear 512 -> 10
+// The layers keep PyTorch's default initialisation (as the book's network does).
+#include <cstdint>
+#include <memory>
+
+#include "tapegrad/tapegrad.hpp"
+
+namespace resnet {
+
+// The book's Residual: y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), where the
+// shortcut is x itself, or conv3(x) (1x1, same stride) when the shape changes.
+class Residual : public tg::Module {
+ public:
+  Residual(std::int64_t in_channels, std::int64_t channels, bool use_1x1conv, std::int64_t stride, tg::Generator& gen)
+      : conv1(register_module("conv1", std::make_shared<tg::Conv2D>(in_channels, channels, 3, stride, 1, true, gen))),
+        conv2(register_module("conv2", std::make_shared<tg::Conv2D>(channels, channels, 3, 1, 1, true, gen))),
+        conv3(use_1x1conv ? register_module(
+                                "conv3", std::make_shared<tg::Conv2D>(in_channels, channels, 1, stride, 0, true, gen))
+                          : nullptr),
+        bn1(register_module("bn1", std::make_shared<tg::BatchNorm2D>(channels))),
+        bn2(register_module("bn2", std::make_shared<tg::BatchNorm2D>(channels))) {}
+
+  tg::Tensor forward(const tg::Tensor& x) override {
+    tg::Tensor y = tg::relu((*bn1)((*conv1)(x)));
+    y = (*bn2)((*conv2)(y));
+    return tg::relu(y + (conv3 ? (*conv3)(x) : x));
+  }
+
+  std::shared_ptr<tg::Conv2D> conv1, conv2, conv3;
+  std::shared_ptr<tg::BatchNorm2D> bn1, bn2;
+};
+
+// A stage: num_residuals blocks of `channels`; the first halves the size unless it is the
+// first stage (which follows the stem's max pooling at the same width).
+inline std::shared_ptr<tg::Sequential> stage(std::int64_t in_channels, std::int64_t channels, int num_residuals,
+                                             bool first_stage, tg::Generator& gen) {
+  auto blocks = std::make_shared<tg::Sequential>();
+  for (int i = 0; i < num_residuals; ++i) {
+    if (i == 0 && !first_stage)
+      blocks->push_back(std::make_shared<Residual>(in_channels, channels, true, 2, gen));
+    else
+      blocks->push_back(std::make_shared<Residual>(channels, channels, false, 1, gen));
+  }
+  return blocks;
+}
+
+// x [N, 1, H, W] (H, W >= 28 or so) -> logits [N, 10].
+inline std::shared_ptr<tg::Sequential> resnet18(tg::Generator& gen, std::int64_t classes = 10) {
+  auto stem = std::make_shared<tg::Sequential>(
+      std::make_shared<tg::Conv2D>(1, 64, 7, 2, 3, true, gen), std::make_shared<tg::BatchNorm2D>(64),
+      std::make_shared<tg::ReLU>(),
+      std::make_shared<tg::MaxPool2D>(3, tg::MaxPool2D::Options{.stride = 2, .padding = 1}));
+  return std::make_shared<tg::Sequential>(stem, stage(64, 64, 2, true, gen), stage(64, 128, 2, false, gen),
+                                          stage(128, 256, 2, false, gen), stage(256, 512, 2, false, gen),
+                                          std::make_shared<tg::AdaptiveAvgPool2D>(1), std::make_shared<tg::Flatten>(),
+                                          std::make_shared<tg::Linear>(512, classes, true, gen));
+}
+
+}  // namespace resnet
