@@ -5,7 +5,7 @@ Usage (from the repository root, after `cmake --build build --target tg_bench`):
 
     /usr/bin/python3 bench/compare_pytorch.py [--threads 1,2] [--filter REGEX]
         [--repetitions 3] [--bin build/bin/tg_bench] [--stat best|median]
-        [--markdown] [--json OUT]
+        [--markdown] [--json OUT] [--competitor N]
 
 For each thread count it runs tg_bench (Google Benchmark, JSON output), then the same cases
 in PyTorch (bench/pytorch_cases.py: torch.set_num_threads(n); same shapes and definitions; a
@@ -13,7 +13,9 @@ warm-up call, then --repetitions samples of >= 0.25 s each, timed with time.perf
 and, for the two tape cases, in libtorch C++ (bench/libtorch_ref.cpp, compiled once with g++ into
 <build>/bench-libtorch/ when /usr/include/torch exists). The table shows the best (or
 median) time per iteration, throughput where a case has one, and ratios
-PyTorch time / tapegrad time: above 1, tapegrad is faster.
+PyTorch time / tapegrad time: above 1, tapegrad is faster. With --competitor N, N CPU-bound
+processes (a Python busy loop each) run beside every case on both sides: on a loaded machine a
+second thread must not make anything slower (compare the 1- and 2-thread rows).
 
 On Debian, PyTorch is `python3-torch`, installed for Debian's own interpreter: run this
 script with /usr/bin/python3. Without torch it says so and prints tapegrad's numbers alone.
@@ -40,6 +42,7 @@ The char_lm example against its PyTorch twin (bench/char_lm.py), instead of the 
 The exit status is 1 when a check fails or the learning target is missed.
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -168,6 +171,19 @@ def load_note():
     return f"load average {load:.2f} at the start" + (" (a busy machine: expect noisy times)" if busy else "")
 
 
+@contextlib.contextmanager
+def competitors(count):
+    """`count` CPU-bound processes (a busy loop each) running beside everything measured inside:
+    a loaded machine, on which a second thread must not make anything slower."""
+    processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
 def format_time(seconds):
     for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
         if seconds >= scale:
@@ -222,6 +238,8 @@ def main():
     parser.add_argument("--stat", choices=("best", "median"), default="best", help="which sample the table shows")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
     parser.add_argument("--json", metavar="OUT", help="also save every sample and the context as JSON")
+    parser.add_argument("--competitor", type=int, default=0, metavar="N",
+                        help="run N CPU-bound processes beside every case, both sides (default: 0, an idle machine)")
     group = parser.add_argument_group("char_lm (--char-lm): the example against bench/char_lm.py")
     group.add_argument("--char-lm", action="store_true", help="run the char_lm comparison instead of tg_bench's cases")
     group.add_argument("--char-lm-bin", default=str(REPO / "build" / "bin" / "char_lm"), help="the char_lm binary")
@@ -265,15 +283,22 @@ def main():
     wanted_tapegrad = [c for c in list_tapegrad(binary) if selected.search(c)]
     if not wanted_tapegrad and not wanted_torch:
         fail(f"no case matches --filter '{args.filter}'")
+    if args.competitor < 0:
+        parser.error("--competitor wants a count >= 0")
     load = load_note()
+    if args.competitor:
+        load += f"; {args.competitor} competing CPU-bound process(es) ran beside every case"
     results, context = [], {}
-    for threads in thread_counts:
-        ours, context = run_tapegrad(binary, threads, wanted_tapegrad, args.repetitions) if wanted_tapegrad else ({}, {})
-        pytorch = run_pytorch(torch, setups, threads, wanted_torch, args.repetitions) if torch else {}
-        libtorch = run_libtorch(libtorch_binary, threads, wanted_libtorch, args.repetitions) if libtorch_binary else {}
-        for case in [*ours, *(c for c in pytorch if c not in ours)]:
-            results.append({"case": case, "threads": threads, "tapegrad": ours.get(case),
-                            "pytorch": pytorch.get(case), "libtorch": libtorch.get(case)})
+    with competitors(args.competitor):
+        for threads in thread_counts:
+            ours, context = (run_tapegrad(binary, threads, wanted_tapegrad, args.repetitions) if wanted_tapegrad
+                             else ({}, {}))
+            pytorch = run_pytorch(torch, setups, threads, wanted_torch, args.repetitions) if torch else {}
+            libtorch = (run_libtorch(libtorch_binary, threads, wanted_libtorch, args.repetitions) if libtorch_binary
+                        else {})
+            for case in [*ours, *(c for c in pytorch if c not in ours)]:
+                results.append({"case": case, "threads": threads, "tapegrad": ours.get(case),
+                                "pytorch": pytorch.get(case), "libtorch": libtorch.get(case)})
 
     pick = min if args.stat == "best" else statistics.median
     value = lambda samples: pick(samples) if samples else None

@@ -17,6 +17,9 @@ BATCH_SIZES = (1, 4, 16, 64, 256)
 LENET_BATCH = 256
 RESNET_BATCH = 256
 RESNET_SIZES = (28, 96)
+# bench/bench_matmul.cpp's matmul/shape cases: [n, k] x [k, m].
+MATMUL_SHAPES = ((32, 28, 128), (64, 64, 64), (128, 128, 128), (192, 192, 192), (256, 256, 256), (384, 384, 384),
+                 (512, 512, 512))
 
 
 def conv_flops(N, C, H, W, O, k, p):
@@ -36,6 +39,9 @@ def work_of(case):
         return int(parts[2]), "entries"
     if case == "matmul/1024":
         return 2 * 1024**3, "FLOP"
+    if parts[:2] == ["matmul", "shape"]:
+        n, k, m = (int(part.split(":")[1]) for part in parts[2:5])
+        return 2 * n * k * m, "FLOP"
     if parts[0] == "lenet":
         return LENET_BATCH, "images"
     if parts[0] == "resnet":
@@ -114,6 +120,12 @@ def torch_cases(torch):
     def matmul():
         A, B = torch.randn(1024, 1024), torch.randn(1024, 1024)
         return lambda: torch.matmul(A, B)
+
+    def matmul_shape(n, k, m):
+        def setup():
+            A, B = torch.randn(n, k), torch.randn(k, m)
+            return lambda: torch.matmul(A, B)
+        return setup
 
     # examples/lenet/main.cpp's two networks.
     def classic_lenet():
@@ -310,6 +322,7 @@ def torch_cases(torch):
     N, C, H, W, O, k, p = CONV_SHAPES["lenet_conv2"]
     cases.update({f"conv2d/batch_scaling/{B}": conv(B, C, H, W, O, k, p) for B in BATCH_SIZES})
     cases["matmul/1024"] = matmul
+    cases.update({f"matmul/shape/n:{n}/k:{k}/m:{m}": matmul_shape(n, k, m) for n, k, m in MATMUL_SHAPES})
     cases["lenet/classic_step"] = lenet(classic_lenet)
     cases["lenet/modern_step"] = lenet(modern_lenet)
     cases["lenet/classic_grad"] = lenet_grad(False)

@@ -4,7 +4,6 @@
 
 #include <atomic>
 
-#include "ops/kernels.hpp"
 #include "tapegrad/error.hpp"
 
 namespace tg {
@@ -23,8 +22,9 @@ std::atomic<int>& thread_count() {
 void set_num_threads(int n) {
   if (n < 1) fail<ValueError>("set_num_threads: need at least 1 thread, got {}", n);
   thread_count().store(n, std::memory_order_relaxed);
-  omp_set_num_threads(n);  // for OpenMP code outside tapegrad on this thread, as before
-  Eigen::setNbThreads(n);
+  // For OpenMP code outside tapegrad on this thread, as before. Eigen's products take their
+  // count product by product (ops/gemm_threads.hpp).
+  omp_set_num_threads(n);
 }
 
 int get_num_threads() { return thread_count().load(std::memory_order_relaxed); }

@@ -10,8 +10,9 @@
 // runs an op gets its own OpenMP team, so two user threads never share one; up to
 // 2 x get_num_threads() OS threads then compute at once.
 //
-// Call set_num_threads() when no other thread is running ops: Eigen keeps its count in a
-// plain global, which a running product reads.
+// A loop or matrix product too small to pay for waking a second thread stays on the calling
+// thread whatever the count (a grain size per kernel, docs/performance.md "Threads that never
+// hurt"), so a second thread never makes a small model slower.
 
 namespace tg {
 

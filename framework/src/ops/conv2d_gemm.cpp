@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ops/conv2d_threads.hpp"
+#include "ops/gemm_threads.hpp"
 
 namespace tg::conv {
 
@@ -56,6 +57,9 @@ void forward(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
   const int threads = threads_for(g);
   std::vector<Buffer<T>> cols(threads, scratch<T>(g.patch() * m_max)), out(threads, scratch<T>(g.O * m_max));
   ConstMatrix<T> W(w, g.O, g.patch());
+  // With one share (a batch smaller than the thread count), Eigen may split each block's
+  // product instead; inside the shares' parallel region it never does.
+  kernels::GemmThreads gemm_threads(static_cast<double>(g.O) * static_cast<double>(g.patch() * m_max));
   for_each_block(g, rows, threads, [&](int t, std::int64_t r0, std::int64_t r1) {
     std::int64_t m = (r1 - r0) * g.OW;
     im2col(x, g, r0, r1, cols[t].data());
@@ -78,6 +82,7 @@ void backward(const Geometry& g, const T* x, const T* w, const T* dy, T* dx, T* 
   std::vector<Buffer<T>> cols(threads, scratch<T>(g.patch() * m_max)), dyb(threads, scratch<T>(g.O * m_max));
   std::vector<Buffer<T>> dw_part(threads, scratch<T>(dw ? g.O * g.patch() : 0));  // zeros
   std::vector<Buffer<T>> db_part(threads, scratch<T>(db ? g.O : 0));
+  kernels::GemmThreads gemm_threads(static_cast<double>(g.O) * static_cast<double>(g.patch() * m_max));
   for_each_block(g, rows, threads, [&](int t, std::int64_t r0, std::int64_t r1) {
     std::int64_t m = (r1 - r0) * g.OW;
     // dYb[o, column + p] = dY[n, o, p0 + p]; the first block of an image zeroes its dx.
