@@ -1,4 +1,4 @@
-#include "lenet/pictures.hpp"
+#include "common/pictures.hpp"
 
 #include <filesystem>
 
@@ -6,20 +6,21 @@
 
 #include "tapegrad/viz.hpp"
 
-namespace lenet {
+namespace examples {
 
-std::vector<std::string> write_pictures(const std::string& dir, const std::string& recipe, const History& history,
-                                        const tg::Tensor& confusion, const tg::Tensor& conv1_weight) {
-  const std::filesystem::path out = tg::viz::output_dir("lenet --out", dir);
+std::vector<std::string> write_pictures(const std::string& program, const std::string& dir, const std::string& model,
+                                        const History& history, const tg::Tensor& confusion,
+                                        const tg::Tensor& conv1_weight) {
+  const std::filesystem::path out = tg::viz::output_dir(program + " --out", dir);
   auto file = [&](const char* name) { return (out / name).string(); };
   std::vector<std::string> written;
   if (!history.epoch.empty()) {
-    tg::viz::LinePlot loss{.title = fmt::format("LeNet ({}): training loss per epoch", recipe),
+    tg::viz::LinePlot loss{.title = fmt::format("{}: training loss per epoch", model),
                            .x_label = "epoch",
                            .y_label = "cross-entropy loss"};
     loss.add("train", history.epoch, history.loss).write(file("loss.svg"));
     tg::viz::LinePlot accuracy{
-        .title = fmt::format("LeNet ({}): accuracy per epoch", recipe), .x_label = "epoch", .y_label = "accuracy"};
+        .title = fmt::format("{}: accuracy per epoch", model), .x_label = "epoch", .y_label = "accuracy"};
     accuracy.add("train", history.epoch, history.train_acc).add("test", history.epoch, history.test_acc);
     accuracy.write(file("accuracy.svg"));
 
@@ -38,4 +39,4 @@ std::vector<std::string> write_pictures(const std::string& dir, const std::strin
   return written;
 }
 
-}  // namespace lenet
+}  // namespace examples

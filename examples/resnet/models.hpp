@@ -5,7 +5,9 @@
 //   1..4:     four stages of two residual blocks (64, 128, 256, 512 channels); the first block
 //             of stages 2..4 halves the size (stride 2) and projects its shortcut (1x1 conv)
 //   5..7:     global average pooling, flatten, linear 512 -> 10
-// The layers keep PyTorch's default initialisation (as the book's network does).
+// resnet18() keeps PyTorch's default initialisation of each layer, as the benchmark's PyTorch
+// twin does; book_init() then gives it the book's (d2l's train_ch6 draws every convolution's
+// and linear layer's weight Xavier-uniform, and keeps the biases' defaults).
 #include <cstdint>
 #include <memory>
 
@@ -60,6 +62,17 @@ inline std::shared_ptr<tg::Sequential> resnet18(tg::Generator& gen, std::int64_t
                                           stage(128, 256, 2, false, gen), stage(256, 512, 2, false, gen),
                                           std::make_shared<tg::AdaptiveAvgPool2D>(1), std::make_shared<tg::Flatten>(),
                                           std::make_shared<tg::Linear>(512, classes, true, gen));
+}
+
+// The book's initialisation (train_ch6's init_weights): Xavier-uniform weights for every
+// Conv2D and Linear of `net`, in the order of its modules.
+inline void book_init(tg::Module& net, tg::Generator& gen) {
+  net.apply([&gen](tg::Module& m) {
+    if (auto* conv = dynamic_cast<tg::Conv2D*>(&m))
+      tg::xavier_uniform_(conv->weight, gen);
+    else if (auto* linear = dynamic_cast<tg::Linear*>(&m))
+      tg::xavier_uniform_(linear->weight, gen);
+  });
 }
 
 }  // namespace resnet

@@ -1,0 +1,193 @@
+#include "common/training.hpp"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include "common/pictures.hpp"
+
+namespace examples {
+
+using tg::Tensor;
+
+void add_training_options(CLI::App& app, TrainOptions& o, const std::string& batch_help, const std::string& lr_help) {
+  app.add_option("--epochs", o.epochs, "epochs to train")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--batch-size", o.batch_size, batch_help)->check(CLI::PositiveNumber);
+  app.add_option("--lr", o.lr, lr_help)->check(CLI::PositiveNumber);
+  app.add_option("--seed", o.seed, "seed for initialisation and shuffling")->capture_default_str();
+  // Note: results depend on the thread count only through the order of sums (see
+  // docs/performance.md); a run is reproducible for a given count.
+  app.add_option("--threads", o.threads, "threads to use (default: one per core)")->check(CLI::NonNegativeNumber);
+  app.add_option("--data", o.data,
+                 fmt::format("directory with the Fashion-MNIST .gz files (default: $TAPEGRAD_FASHION_MNIST if set, "
+                             "else {}, where Debian's dataset-fashion-mnist puts them)",
+                             tg::FashionMNIST::kDebianRoot));
+  app.add_option("--limit", o.limit, "train on the first N images only")->check(CLI::NonNegativeNumber);
+  app.add_option("--test-limit", o.test_limit, "evaluate on the first N test images only")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--metrics", o.metrics, "write a CSV row per epoch");
+  app.add_option("--save", o.save, "save a checkpoint (safetensors) after every epoch");
+  app.add_option("--resume", o.resume, "resume from a checkpoint written by --save");
+  app.add_option("--out", o.out,
+                 "write pictures into this directory (created if needed): loss.svg, accuracy.svg (the epochs this "
+                 "run trained), confusion.svg and confusion.png (the test set after the last epoch), "
+                 "conv1_filters.png");
+  app.add_option("--graph", o.graph,
+                 "write the graph of the first training step's loss: FILE.dot (Graphviz source) or FILE.svg "
+                 "(rendered with Graphviz's dot, Debian's graphviz package)");
+}
+
+void save_checkpoint(const std::string& program, const std::string& path, const tg::Module& net,
+                     const tg::Optimizer& optimizer, int epoch) {
+  tg::save_optimizer(optimizer, path + ".optim");
+  tg::save_safetensors(net.state_dict(), path, {{"epoch", std::to_string(epoch)}, {"program", program}});
+}
+
+int load_checkpoint(const std::string& program, const std::string& path, tg::Module& net, tg::Optimizer& optimizer) {
+  auto metadata = tg::load_safetensors_metadata(path);
+  if (!metadata.count("epoch"))
+    tg::fail<tg::IoError>("{}: {} has no 'epoch' in its metadata; it was not written by {} --save", program, path,
+                          program);
+  tg::load_module(net, path);
+  tg::load_optimizer(optimizer, path + ".optim");
+  return std::stoi(metadata.at("epoch"));
+}
+
+namespace {
+
+// Number of rows of `logits` whose largest entry is at the row's label. With `confusion`
+// ([K, K]), also adds 1 at [label, predicted] for each row.
+std::int64_t correct(const Tensor& logits, const Tensor& labels, Tensor* confusion = nullptr) {
+  std::int64_t n = logits.size(0), k = logits.size(1), hits = 0;
+  const float* p = logits.data<float>();
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::int64_t best = 0;
+    for (std::int64_t j = 1; j < k; ++j)
+      if (p[i * k + j] > p[i * k + best]) best = j;
+    auto label = labels.at<std::int64_t>({i});
+    hits += best == label;
+    if (confusion) confusion->data<float>()[label * k + best] += 1;
+  }
+  return hits;
+}
+
+// Test accuracy; with `confusion` ([10, 10] zeros), also counts [label, predicted].
+double evaluate(Experiment& e, const tg::FashionMNIST& test, std::int64_t batch_size, Tensor* confusion) {
+  tg::NoGradGuard no_grad;
+  e.net->eval();
+  std::int64_t hits = 0;
+  for (const auto& batch : tg::DataLoader(test, batch_size, /*shuffle=*/false))
+    hits += correct((*e.net)(e.prepare(batch.images())), batch.labels(), confusion);
+  e.net->train();
+  return static_cast<double>(hits) / static_cast<double>(test.size());
+}
+
+int terminal_width() {
+  winsize w{};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
+  return 80;
+}
+
+// One line, redrawn in place while an epoch runs, cut to the terminal's width (only on a
+// terminal: a log file gets the epoch lines alone).
+void progress(int epoch, std::int64_t done, std::int64_t total, double seconds, double loss) {
+  if (!::isatty(STDERR_FILENO)) return;
+  const int columns = terminal_width();
+  double rate = static_cast<double>(done) / seconds;
+  auto eta = static_cast<std::int64_t>(static_cast<double>(total - done) / std::max(rate, 1e-9));
+  std::string tail =
+      fmt::format(" {}/{} {:.0f} img/s eta {}:{:02} loss {:.4f}", done, total, rate, eta / 60, eta % 60, loss);
+  std::string head = fmt::format("epoch {} ", epoch);
+  int width = std::clamp(columns - 1 - static_cast<int>(head.size() + tail.size()) - 2, 0, 30);
+  int filled = static_cast<int>(width * done / std::max<std::int64_t>(total, 1));
+  std::string line = head;
+  if (width > 0) line += "[" + std::string(filled, '=') + std::string(width - filled, ' ') + "]";
+  line += tail;
+  if (static_cast<int>(line.size()) > columns - 1) line.resize(static_cast<std::size_t>(std::max(columns - 1, 0)));
+  fmt::print(stderr, "\r{}", line);
+  if (done == total) fmt::print(stderr, "\r{}\r", std::string(line.size(), ' '));
+}
+
+}  // namespace
+
+void train(Experiment& e, const TrainOptions& o) {
+  if (o.threads > 0) tg::set_num_threads(o.threads);
+  tg::FashionMNIST train_set(o.data, /*train=*/true), test_set(o.data, /*train=*/false);
+  if (o.limit > 0) train_set = train_set.subset(o.limit);
+  if (o.test_limit > 0) test_set = test_set.subset(o.test_limit);
+
+  int first_epoch = 1;
+  if (!o.resume.empty()) first_epoch = load_checkpoint(e.program, o.resume, *e.net, *e.optimizer) + 1;
+
+  std::unique_ptr<std::ofstream> metrics;
+  if (!o.metrics.empty()) {
+    metrics = std::make_unique<std::ofstream>(o.metrics, first_epoch == 1 ? std::ios::trunc : std::ios::app);
+    if (!*metrics)
+      tg::fail<tg::IoError>("--metrics: cannot open {} for writing; pass a path in a directory that exists", o.metrics);
+    if (first_epoch == 1) *metrics << "epoch,loss,train_acc,test_acc,img_per_s\n";
+  }
+  History history;
+  Tensor confusion;
+  for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {
+    tg::DataLoader loader(train_set, o.batch_size, /*shuffle=*/true, o.seed);
+    loader.set_epoch(static_cast<std::uint64_t>(epoch));  // epoch E's order, also after --resume
+    auto start = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    std::int64_t seen = 0, hits = 0;
+    for (const auto& batch : loader) {
+      const bool draw = !o.graph.empty() && epoch == first_epoch && seen == 0;
+      std::optional<tg::TapeNotes> notes;  // constants (the images, labels) for the graph
+      if (draw) notes.emplace();
+      Tensor logits = (*e.net)(e.prepare(batch.images()));
+      Tensor loss = tg::cross_entropy(logits, batch.labels());
+      if (draw) {
+        tg::viz::write_graph(o.graph, tg::to_dot(loss, e.net->named_parameters()));
+        fmt::print(stderr, "{}: graph of the first step written to {}\n", e.program, o.graph);
+      }
+      e.optimizer->zero_grad();
+      loss.backward();
+      e.optimizer->step();
+      std::int64_t n = batch.images().size(0);
+      loss_sum += loss.item<double>() * static_cast<double>(n);
+      hits += correct(logits.detach(), batch.labels());
+      seen += n;
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      progress(epoch, seen, static_cast<std::int64_t>(train_set.size()), seconds, loss_sum / static_cast<double>(seen));
+    }
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double train_loss = loss_sum / static_cast<double>(seen);
+    double train_acc = static_cast<double>(hits) / static_cast<double>(seen);
+    // Note: evaluation uses the training batch size; lenet's batches of 1024 doubled the
+    // resident set (their activations and the buffers cached for them stay around).
+    if (!o.out.empty()) confusion = tg::zeros({tg::FashionMNIST::kClasses, tg::FashionMNIST::kClasses});
+    double test_acc = evaluate(e, test_set, o.batch_size, o.out.empty() ? nullptr : &confusion);
+    double img_per_s = static_cast<double>(seen) / seconds;
+    fmt::print("epoch {} loss {:.4f} train_acc {:.4f} test_acc {:.4f} img_per_s {:.0f}\n", epoch, train_loss, train_acc,
+               test_acc, img_per_s);
+    std::fflush(stdout);
+    if (metrics) {
+      *metrics << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.1f}\n", epoch, train_loss, train_acc, test_acc, img_per_s);
+      metrics->flush();
+    }
+    if (!o.save.empty()) save_checkpoint(e.program, o.save, *e.net, *e.optimizer, epoch);
+    history.epoch.push_back(epoch);
+    history.loss.push_back(train_loss);
+    history.train_acc.push_back(train_acc);
+    history.test_acc.push_back(test_acc);
+  }
+  if (!o.out.empty()) {
+    std::vector<std::string> files =
+        write_pictures(e.program, o.out, e.title, history, confusion, e.first_conv->weight.detach());
+    // On stderr, so that stdout keeps one line per epoch.
+    fmt::print(stderr, "{}: wrote {} to {}\n", e.program, fmt::join(files, ", "), o.out);
+  }
+}
+
+}  // namespace examples

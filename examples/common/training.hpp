@@ -1,0 +1,58 @@
+#pragma once
+// The training loop the image classifiers share (lenet, resnet): their common flags, the
+// epoch loop with its progress bar and epoch line, metrics, checkpoints, the graph of the
+// first step and the --out pictures. Each example builds its network and optimizer and
+// hands them to train().
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "tapegrad/tapegrad.hpp"
+
+namespace examples {
+
+// The flags every classifier takes. Zero means "the example's default" where noted.
+struct TrainOptions {
+  int epochs = 10;
+  std::int64_t batch_size = 0;  // 0: the example's (or recipe's) default
+  double lr = 0;                // 0: the example's (or recipe's) default
+  std::uint64_t seed = 0;
+  int threads = 0;  // 0: one per core
+  std::string data;
+  std::int64_t limit = 0, test_limit = 0;
+  std::string metrics, save, resume, out, graph;
+};
+
+// Adds the shared flags to `app`; `batch_help` and `lr_help` describe the defaults.
+void add_training_options(CLI::App& app, TrainOptions& options, const std::string& batch_help,
+                          const std::string& lr_help);
+
+// What train() runs: the program's name (for messages), the model's title (for pictures),
+// the network, its optimizer, and how a batch of images becomes the network's input (the
+// identity, or a resize).
+struct Experiment {
+  std::string program;
+  std::string title;
+  std::shared_ptr<tg::Sequential> net;
+  std::unique_ptr<tg::Optimizer> optimizer;
+  std::function<tg::Tensor(const tg::Tensor&)> prepare = [](const tg::Tensor& images) { return images; };
+  // The convolution whose filters --out draws ([O, 1, kh, kw] weight).
+  std::shared_ptr<tg::Conv2D> first_conv;
+};
+
+// Loads Fashion-MNIST as the options say, resumes when asked, trains epoch by epoch (one line
+// per epoch on stdout: loss, train and test accuracy, images per second), writes metrics,
+// checkpoints and pictures. Throws tg::Error on bad input.
+void train(Experiment& experiment, const TrainOptions& options);
+
+// A checkpoint is two safetensors files: the model's state_dict under PyTorch's names
+// (PATH), with the finished epoch in its metadata, and the optimizer's state (PATH.optim).
+void save_checkpoint(const std::string& program, const std::string& path, const tg::Module& net,
+                     const tg::Optimizer& optimizer, int epoch);
+// Returns the finished epoch recorded in it.
+int load_checkpoint(const std::string& program, const std::string& path, tg::Module& net, tg::Optimizer& optimizer);
+
+}  // namespace examples
