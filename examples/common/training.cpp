@@ -21,6 +21,10 @@ void add_training_options(CLI::App& app, TrainOptions& o, const std::string& bat
   app.add_option("--epochs", o.epochs, "epochs to train")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--batch-size", o.batch_size, batch_help)->check(CLI::PositiveNumber);
   app.add_option("--lr", o.lr, lr_help)->check(CLI::PositiveNumber);
+  app.add_option("--schedule", o.schedule,
+                 "learning-rate schedule: constant, or cosine (annealed per epoch from --lr towards 0 over --epochs)")
+      ->check(CLI::IsMember({"constant", "cosine"}))
+      ->capture_default_str();
   app.add_option("--seed", o.seed, "seed for initialisation and shuffling")->capture_default_str();
   // Note: results depend on the thread count only through the order of sums (see
   // docs/performance.md); a run is reproducible for a given count.
@@ -123,8 +127,14 @@ void train(Experiment& e, const TrainOptions& o) {
   if (o.limit > 0) train_set = train_set.subset(o.limit);
   if (o.test_limit > 0) test_set = test_set.subset(o.test_limit);
 
+  // Made before a resume loads the optimizer's state, so that its base lr is --lr's; it then
+  // catches up with the epochs already trained.
+  std::unique_ptr<tg::LRScheduler> scheduler;
+  if (o.schedule == "cosine") scheduler = std::make_unique<tg::CosineAnnealingLR>(*e.optimizer, o.epochs);
   int first_epoch = 1;
   if (!o.resume.empty()) first_epoch = load_checkpoint(e.program, o.resume, *e.net, *e.optimizer) + 1;
+  if (scheduler)
+    for (int done = 1; done < first_epoch; ++done) scheduler->step();
 
   std::unique_ptr<std::ofstream> metrics;
   if (!o.metrics.empty()) {
@@ -161,6 +171,7 @@ void train(Experiment& e, const TrainOptions& o) {
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       progress(epoch, seen, static_cast<std::int64_t>(train_set.size()), seconds, loss_sum / static_cast<double>(seen));
     }
+    if (scheduler) scheduler->step();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double train_loss = loss_sum / static_cast<double>(seen);
     double train_acc = static_cast<double>(hits) / static_cast<double>(seen);

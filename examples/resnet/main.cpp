@@ -1,8 +1,12 @@
 // ResNet-18 on Fashion-MNIST, as in the "Residual Networks (ResNet)" chapter: the book's
 // network (examples/resnet/models.hpp) and recipe: Xavier-uniform weights, SGD at lr 0.05
-// without momentum, batch 256, 10 epochs, no augmentation. The book resizes the 28x28 images to 96x96 (--resize 96,
-// the default: bilinear, once per batch); --resize 28 trains at the native size, about 13
-// times cheaper. The flags, output, metrics, checkpoints and pictures are lenet's.
+// without momentum, batch 256, 10 epochs, no augmentation. The book resizes the 28x28 images
+// to 96x96 (--resize 96, the default: bilinear, once per batch); --resize 28 trains at the
+// native size, about 13 times cheaper. One change to the recipe: the lr is annealed along a
+// cosine over the epochs (--schedule cosine, the default). With the book's constant lr the
+// test accuracy swings between epochs (0.80 to 0.90 at 28x28, in PyTorch too) and ends near
+// 0.88; --schedule constant runs the book's recipe exactly. The flags, output, metrics,
+// checkpoints and pictures are lenet's.
 #include <memory>
 
 #include <fmt/core.h>
@@ -15,6 +19,7 @@
 int main(int argc, char** argv) {
   std::int64_t resize = 96;
   examples::TrainOptions o;
+  o.schedule = "cosine";
   CLI::App app{"Train ResNet-18 on Fashion-MNIST with tapegrad"};
   app.add_option("--resize", resize,
                  "resize the 28x28 images to NxN (bilinear) before the network; 28 keeps them as they are")
