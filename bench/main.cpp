@@ -13,6 +13,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "tapegrad/cpu.hpp"
+#include "tapegrad/error.hpp"
 #include "tapegrad/threads.hpp"
 
 namespace {
@@ -70,6 +72,12 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("tapegrad_threads", std::to_string(threads));
   benchmark::AddCustomContext("tapegrad_build", TAPEGRAD_BENCH_BUILD);
+  try {
+    benchmark::AddCustomContext("tapegrad_cpu", tg::cpu_summary());
+  } catch (const tg::Error& e) {  // a bad TAPEGRAD_ISA
+    std::fprintf(stderr, "tg_bench: %s\n", e.what());
+    return 1;
+  }
 #if defined(__clang__)
   benchmark::AddCustomContext("compiler", "Clang " __clang_version__);
 #elif defined(__GNUC__)

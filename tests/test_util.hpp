@@ -59,6 +59,14 @@ inline std::string read_bytes(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// Runs `program args` through the shell, its stdout and stderr going to the given files;
+// returns its exit status (std::system's).
+inline int run_program(const std::string& program, const std::string& args,
+                       const std::string& stdout_path = "/dev/null", const std::string& stderr_path = "/dev/null") {
+  std::string command = fmt::format("{} {} > {} 2> {}", program, args, stdout_path, stderr_path);
+  return std::system(command.c_str());
+}
+
 inline void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out << bytes;

@@ -279,6 +279,7 @@ std::vector<std::string> write_pictures(const Options& o, const char_lm::Corpus&
 
 int run(Options& o) {
   if (o.threads > 0) tg::set_num_threads(o.threads);
+  fmt::print(stderr, "char_lm: {}\n", tg::cpu_summary());
   const bool gpt = o.model == "gpt";
   if (o.lr == 0) o.lr = gpt ? 3e-3 : 2e-3;
   const std::int64_t B = o.batch_size, T = kContext;

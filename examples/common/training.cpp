@@ -123,6 +123,8 @@ void progress(int epoch, std::int64_t done, std::int64_t total, double seconds, 
 
 void train(Experiment& e, const TrainOptions& o) {
   if (o.threads > 0) tg::set_num_threads(o.threads);
+  // On stderr, so that stdout keeps one line per epoch.
+  fmt::print(stderr, "{}: {}\n", e.program, tg::cpu_summary());
   tg::FashionMNIST train_set(o.data, /*train=*/true), test_set(o.data, /*train=*/false);
   if (o.limit > 0) train_set = train_set.subset(o.limit);
   if (o.test_limit > 0) test_set = test_set.subset(o.test_limit);

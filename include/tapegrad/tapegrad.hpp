@@ -2,6 +2,7 @@
 // tapegrad: everything in one include.
 #include "tapegrad/adjoint_check.hpp"
 #include "tapegrad/autograd.hpp"
+#include "tapegrad/cpu.hpp"
 #include "tapegrad/data/dataloader.hpp"
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/fashion_mnist.hpp"

@@ -10,21 +10,13 @@ namespace {
 
 // Runs lenet with `args`, its stderr going to lenet_stderr.txt; returns its exit status.
 int run(const std::string& args, const std::string& stderr_path = "/dev/null") {
-  std::string command = fmt::format("{} {} > /dev/null 2>{}", TAPEGRAD_LENET, args, stderr_path);
-  return std::system(command.c_str());
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return tg::test::run_program(TAPEGRAD_LENET, args, "/dev/null", stderr_path);
 }
 
 // The metrics CSV rows without the timing column (the last one).
 std::vector<std::string> rows_without_timing(const std::string& path) {
   std::vector<std::string> rows;
-  std::istringstream in(read_file(path));
+  std::istringstream in(tg::test::read_bytes(path));
   for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',')));
   return rows;
 }
@@ -65,10 +57,10 @@ TEST_CASE("lenet reports bad input clearly", "[example][lenet]") {
   const std::string err = "lenet_bad_input_stderr.txt";
   CHECK(run("--recipe nonsense", err) != 0);
   CHECK(run("--data /nonexistent/fashion --epochs 1", err) != 0);
-  CHECK_THAT(read_file(err), Catch::Contains("dataset-fashion-mnist"));
+  CHECK_THAT(tg::test::read_bytes(err), Catch::Contains("dataset-fashion-mnist"));
   std::ofstream("lenet_bad.safetensors") << "not a checkpoint";
   CHECK(run(fmt::format("--epochs 1 {} --resume lenet_bad.safetensors", kQuick), err) != 0);
-  CHECK_THAT(read_file(err), Catch::Contains("lenet_bad.safetensors"));
+  CHECK_THAT(tg::test::read_bytes(err), Catch::Contains("lenet_bad.safetensors"));
   std::remove("lenet_bad.safetensors");
   std::remove(err.c_str());
 }
@@ -78,7 +70,7 @@ TEST_CASE("lenet --graph draws the first step's loss with the parameters' names"
   const std::string path = (dir.path / "lenet.dot").string();
   REQUIRE(run(fmt::format("--recipe modern --epochs 1 --limit 200 --test-limit 100 --batch-size 100 --graph {}",
                           path)) == 0);
-  const std::string dot = read_file(path);
+  const std::string dot = tg::test::read_bytes(path);
   CHECK(dot.rfind("digraph tapegrad {", 0) == 0);
   for (const char* name : {"0.weight", "0.bias", "1.weight", "1.bias", "cross_entropy", "conv2d", "max_pool2d"})
     CHECK_THAT(dot, Catch::Contains(name));

@@ -13,21 +13,13 @@ namespace {
 
 // Runs resnet with `args` (stdout to /dev/null, stderr to `stderr_path`); returns its status.
 int run(const std::string& args, const std::string& stderr_path = "/dev/null") {
-  std::string command = fmt::format("{} {} > /dev/null 2>{}", TAPEGRAD_RESNET, args, stderr_path);
-  return std::system(command.c_str());
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return tg::test::run_program(TAPEGRAD_RESNET, args, "/dev/null", stderr_path);
 }
 
 // The metrics CSV rows split into fields, without the header.
 std::vector<std::vector<std::string>> metric_rows(const std::string& path) {
   std::vector<std::vector<std::string>> rows;
-  std::istringstream in(read_file(path));
+  std::istringstream in(tg::test::read_bytes(path));
   std::string line;
   std::getline(in, line);
   while (std::getline(in, line)) {
@@ -48,7 +40,7 @@ TEST_CASE("resnet's training loss falls and its training accuracy leaves chance 
   const std::string metrics = dir.file("metrics.csv");
   REQUIRE(run(fmt::format("--resize 28 --limit 1024 --test-limit 128 --batch-size 128 --epochs 2 --metrics {}",
                           metrics)) == 0);
-  CHECK_THAT(read_file(metrics), Catch::StartsWith("epoch,loss,train_acc,test_acc,img_per_s\n"));
+  CHECK_THAT(tg::test::read_bytes(metrics), Catch::StartsWith("epoch,loss,train_acc,test_acc,img_per_s\n"));
   auto rows = metric_rows(metrics);
   REQUIRE(rows.size() == 2);
   // Note: not the test accuracy. After 16 steps the batch-norm running statistics still lag
@@ -86,8 +78,8 @@ TEST_CASE("resnet --resize hands the network images of that size", "[example][re
   const std::string dot = dir.file("first_step.dot");
   REQUIRE(run(fmt::format("--resize 40 --limit 32 --test-limit 32 --batch-size 32 --epochs 1 --graph {}", dot)) == 0);
   // The resized batch is the graph's one constant input.
-  CHECK_THAT(read_file(dot), Catch::Contains("[32, 1, 40, 40]\", style=dashed"));
-  CHECK_THAT(read_file(dot), Catch::Contains("adaptive_avg_pool2d"));
+  CHECK_THAT(tg::test::read_bytes(dot), Catch::Contains("[32, 1, 40, 40]\", style=dashed"));
+  CHECK_THAT(tg::test::read_bytes(dot), Catch::Contains("adaptive_avg_pool2d"));
 }
 
 TEST_CASE("resnet --out draws the curves, the confusion matrix and the stem's 64 filters", "[example][resnet]") {
@@ -95,22 +87,22 @@ TEST_CASE("resnet --out draws the curves, the confusion matrix and the stem's 64
   REQUIRE(run(fmt::format("{} --epochs 1 --out {}", kTiny, dir.path.string())) == 0);
   for (const char* name : {"loss.svg", "accuracy.svg", "confusion.svg", "confusion.png", "conv1_filters.png"})
     CHECK(std::filesystem::exists(dir.path / name));
-  CHECK_THAT(read_file(dir.file("loss.svg")), Catch::Contains("ResNet-18 (28x28)"));
+  CHECK_THAT(tg::test::read_bytes(dir.file("loss.svg")), Catch::Contains("ResNet-18 (28x28)"));
 }
 
 TEST_CASE("resnet reports bad input clearly", "[example][resnet]") {
   tg::test::TempDir dir("resnet_bad");
   const std::string err = dir.file("stderr.txt");
   CHECK(run("--resize 20", err) != 0);
-  CHECK_THAT(read_file(err), Catch::Contains("--resize"));
+  CHECK_THAT(tg::test::read_bytes(err), Catch::Contains("--resize"));
   CHECK(run("--data /nonexistent/fashion --epochs 1", err) != 0);
-  CHECK_THAT(read_file(err), Catch::Contains("dataset-fashion-mnist"));
+  CHECK_THAT(tg::test::read_bytes(err), Catch::Contains("dataset-fashion-mnist"));
   // A LeNet checkpoint is not a ResNet's: the error names the file and a missing tensor.
   const std::string lenet_ck = dir.file("lenet.safetensors");
   tg::Generator gen(0);
   tg::save_safetensors(tg::Linear(4, 2, true, gen).state_dict(), lenet_ck, {{"epoch", "1"}});
   CHECK(run(fmt::format("{} --epochs 2 --resume {}", kTiny, lenet_ck), err) != 0);
-  CHECK_THAT(read_file(err), Catch::Contains("lenet.safetensors"));
+  CHECK_THAT(tg::test::read_bytes(err), Catch::Contains("lenet.safetensors"));
   CHECK(run(fmt::format("{} --epochs 1 --metrics /nonexistent/dir/m.csv", kTiny), err) != 0);
-  CHECK_THAT(read_file(err), Catch::Contains("/nonexistent/dir/m.csv"));
+  CHECK_THAT(tg::test::read_bytes(err), Catch::Contains("/nonexistent/dir/m.csv"));
 }

@@ -24,6 +24,7 @@
 #include <cmath>
 #include <limits>
 
+#include "isa/gemm.hpp"
 #include "ops/gemm_threads.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
@@ -167,7 +168,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       auto K = kernels::mat<T>(k, s.S, s.d, b * s.S * s.d);
       auto V = kernels::mat<T>(v, s.S, s.dv, b * s.S * s.dv);
       auto P = kernels::mat<T>(probs, s.T, s.S, b * s.T * s.S);
-      P.noalias() = static_cast<T>(scale) * (Q * K.transpose());
+      kernels::gemm<T>(false, true, s.T, s.S, s.d, static_cast<T>(scale), Q.data(), s.d, K.data(), s.d, T(0), P.data(),
+                       s.S);
       for (std::int64_t i = 0; i < s.T; ++i) {
         T* row = probs.data<T>() + (b * s.T + i) * s.S;
         if (options.is_causal)
@@ -190,9 +192,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
           continue;
         }
         x = (x - top).exp();
+        kernels::flush_exp_floor(x.data(), s.S);
         x /= x.sum();
       }
-      kernels::mat<T>(out, s.T, s.dv, b * s.T * s.dv).noalias() = P * V;
+      kernels::gemm<T>(false, false, s.T, s.dv, s.S, T(1), P.data(), s.S, V.data(), s.dv, T(0),
+                       out.data<T>() + b * s.T * s.dv, s.dv);
     }
   });
   if (should_record(q, k, v, options.mask)) {
@@ -221,15 +225,19 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                  auto V = kernels::mat<T>(v, s.S, s.dv, b * s.S * s.dv);
                  auto P = kernels::mat<T>(probs, s.T, s.S, b * s.T * s.S);
                  auto dO = kernels::mat<T>(dout, s.T, s.dv, b * s.T * s.dv);
-                 kernels::mat<T>(dv, s.S, s.dv, b * s.S * s.dv).noalias() = P.transpose() * dO;
-                 dS.noalias() = dO * V.transpose();  // dP
+                 kernels::gemm<T>(true, false, s.S, s.dv, s.T, T(1), P.data(), s.S, dO.data(), s.dv, T(0),
+                                  dv.data<T>() + b * s.S * s.dv, s.dv);
+                 kernels::gemm<T>(false, true, s.T, s.S, s.dv, T(1), dO.data(), s.dv, V.data(), s.dv, T(0), dS.data(),
+                                  s.S);  // dP
                  for (std::int64_t i = 0; i < s.T; ++i) {
                    const T dot = dS.row(i).dot(P.row(i));
                    dS.row(i) = (P.row(i).array() * (dS.row(i).array() - dot)).matrix();
                  }
                  if (dscores.defined()) kernels::mat<T>(dscores, s.T, s.S, b * s.T * s.S) = dS;
-                 kernels::mat<T>(dq, s.T, s.d, b * s.T * s.d).noalias() = scale_t * (dS * K);
-                 kernels::mat<T>(dk, s.S, s.d, b * s.S * s.d).noalias() = scale_t * (dS.transpose() * Q);
+                 kernels::gemm<T>(false, false, s.T, s.d, s.S, scale_t, dS.data(), s.S, K.data(), s.d, T(0),
+                                  dq.data<T>() + b * s.T * s.d, s.d);
+                 kernels::gemm<T>(true, false, s.S, s.d, s.T, scale_t, dS.data(), s.S, Q.data(), s.d, T(0),
+                                  dk.data<T>() + b * s.S * s.d, s.d);
                }
              });
              if (ctx.needs(0)) ctx.accumulate(0, std::move(dq));

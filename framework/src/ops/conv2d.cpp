@@ -40,6 +40,7 @@
 #include "ops/conv2d_reference.hpp"
 #include "ops/im2col.hpp"
 #include "ops/kernels.hpp"
+#include "tapegrad/cpu.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -65,12 +66,12 @@ constexpr std::int64_t kDirectMinWidth = 8;
 
 Conv2dAlgorithm resolve(const char* op, const Geometry& g, Dtype dtype) {
   Conv2dAlgorithm a = algorithm.load(std::memory_order_relaxed);
-  bool applies = TAPEGRAD_CONV2D_DIRECT && dtype == kFloat32 && g.sh == 1 && g.sw == 1;
+  bool applies = direct_conv2d_available() && dtype == kFloat32 && g.sh == 1 && g.sw == 1;
   if (a == Conv2dAlgorithm::direct && !applies)
     fail<ValueError>(
-        "{}: the direct algorithm needs float32, stride (1, 1) and a build with AVX-512 (available: {}); got {}, "
+        "{}: the direct algorithm needs float32, stride (1, 1) and the avx512 kernels (available: {}; {}); got {}, "
         "stride ({}, {}). Use tg::set_conv2d_algorithm(tg::Conv2dAlgorithm::automatic) or gemm",
-        op, direct_conv2d_available(), dtype_name(dtype), g.sh, g.sw);
+        op, direct_conv2d_available(), cpu_summary(), dtype_name(dtype), g.sh, g.sw);
   if (a == Conv2dAlgorithm::automatic)
     return applies && g.OW >= kDirectMinWidth ? Conv2dAlgorithm::direct : Conv2dAlgorithm::gemm;
   return a;
@@ -293,13 +294,14 @@ void set_conv2d_algorithm(Conv2dAlgorithm a) {
                      static_cast<int>(a));
   if (a == Conv2dAlgorithm::direct && !direct_conv2d_available())
     fail<ValueError>(
-        "set_conv2d_algorithm: this build has no direct conv2d (it needs AVX-512: build with TAPEGRAD_NATIVE=ON on "
-        "a machine that has it); use automatic or gemm");
+        "set_conv2d_algorithm: the direct conv2d needs the avx512 kernels, and this process runs others ({}); use "
+        "automatic or gemm",
+        cpu_summary());
   algorithm.store(a, std::memory_order_relaxed);
 }
 
 Conv2dAlgorithm get_conv2d_algorithm() { return algorithm.load(std::memory_order_relaxed); }
 
-bool direct_conv2d_available() { return TAPEGRAD_CONV2D_DIRECT; }
+bool direct_conv2d_available() { return TAPEGRAD_CONV2D_DIRECT && isa_level() == IsaLevel::avx512; }
 
 }  // namespace tg

@@ -25,9 +25,18 @@
 //            a tile is up to 16 channels of one 16-wide piece of an input row; the vector of
 //            dY values, a shifted piece of a dYr row, is loaded once for all of them.
 //            Lanes that fall past the row are computed on zeros and not stored.
+//
+// Compiled with -march=x86-64-v4 in a build for any x86-64; `Eigen` is renamed for this unit
+// (its scratch buffers use Eigen's aligned allocator) as in isa/gemm_kernel.hpp, so that no
+// AVX-512 instantiation can stand in for the baseline units' copies.
+#define Eigen tg_eigen_avx512
 #include "ops/conv2d_direct.hpp"
 
 #if TAPEGRAD_CONV2D_DIRECT
+
+#if !defined(__AVX512F__)
+#error "ops/conv2d_direct.cpp needs -march=x86-64-v4 (framework/CMakeLists.txt sets it)"
+#endif
 
 // The pragmas silence GCC bug 105593's false warnings inside the intrinsics headers, as for
 // Eigen in ops/kernels.hpp.

@@ -1,10 +1,11 @@
 #pragma once
 // conv2d's direct path (ops/conv2d_direct.cpp): AVX-512 register tiles over x, W and dY,
-// float32 and stride 1, compiled when the target has AVX-512 (TAPEGRAD_NATIVE on such a
-// machine). ops/conv2d.cpp chooses between it and im2col + GEMM (ops/conv2d_gemm.cpp).
+// float32 and stride 1, compiled on x86-64 with -march=x86-64-v4 whatever the rest of the
+// build uses, and run only at the avx512 kernel level (tapegrad/cpu.hpp). ops/conv2d.cpp
+// chooses between it and im2col + GEMM (ops/conv2d_gemm.cpp).
 #include "ops/im2col.hpp"
 
-#if defined(__AVX512F__)
+#if TAPEGRAD_ISA_VARIANTS
 #define TAPEGRAD_CONV2D_DIRECT 1
 #else
 #define TAPEGRAD_CONV2D_DIRECT 0

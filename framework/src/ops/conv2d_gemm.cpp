@@ -19,6 +19,7 @@
 // while im2col of a block costs a few percent of the block's GEMMs.
 #include <vector>
 
+#include "isa/gemm.hpp"
 #include "ops/conv2d_threads.hpp"
 #include "ops/gemm_threads.hpp"
 
@@ -56,14 +57,13 @@ void forward(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
   const std::int64_t rows = block_rows<T>(g), m_max = rows * g.OW;
   const int threads = threads_for(g);
   std::vector<Buffer<T>> cols(threads, scratch<T>(g.patch() * m_max)), out(threads, scratch<T>(g.O * m_max));
-  ConstMatrix<T> W(w, g.O, g.patch());
   // With one share (a batch smaller than the thread count), Eigen may split each block's
   // product instead; inside the shares' parallel region it never does.
   kernels::GemmThreads gemm_threads(static_cast<double>(g.O) * static_cast<double>(g.patch() * m_max));
   for_each_block(g, rows, threads, [&](int t, std::int64_t r0, std::int64_t r1) {
     std::int64_t m = (r1 - r0) * g.OW;
     im2col(x, g, r0, r1, cols[t].data());
-    Matrix<T>(out[t].data(), g.O, m).noalias() = W * ConstMatrix<T>(cols[t].data(), g.patch(), m);
+    kernels::gemm<T>(false, false, g.O, m, g.patch(), T(1), w, g.patch(), cols[t].data(), m, T(0), out[t].data(), m);
     for_each_image(g, r0, r1, [&](std::int64_t n, std::int64_t p0, std::int64_t p1, std::int64_t column) {
       for (std::int64_t o = 0; o < g.O; ++o) {
         const T* from = out[t].data() + o * m + column;
@@ -97,10 +97,11 @@ void backward(const Geometry& g, const T* x, const T* w, const T* dy, T* dx, T* 
     if (db) Eigen::Map<kernels::Array<T>>(db_part[t].data(), g.O) += dYb.rowwise().sum().array();
     if (dw) {
       im2col(x, g, r0, r1, block.data());
-      Matrix<T>(dw_part[t].data(), g.O, g.patch()).noalias() += dYb * block.transpose();
+      kernels::gemm<T>(false, true, g.O, g.patch(), m, T(1), dyb[t].data(), m, block.data(), m, T(1), dw_part[t].data(),
+                       g.patch());
     }
     if (dx) {
-      block.noalias() = ConstMatrix<T>(w, g.O, g.patch()).transpose() * dYb;
+      kernels::gemm<T>(true, false, g.patch(), m, g.O, T(1), w, g.patch(), dyb[t].data(), m, T(0), block.data(), m);
       col2im(block.data(), g, r0, r1, dx);
     }
   });

@@ -16,6 +16,8 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include <limits>
+
 #include "ops/parallel_for.hpp"
 #include "tapegrad/error.hpp"
 #include "tapegrad/ops.hpp"
@@ -43,6 +45,31 @@ inline Around around(const Shape& shape, int dim) {
     if (d > dim) a.inner *= shape[d];
   }
   return a;
+}
+
+// Eigen's vectorised exp, with SSE2 or AVX2 packets for float and with every packet size for
+// double, clamps its argument from below (at -88.38 for float, -709.4 for double) and so
+// returns e^-88.38 = 2.9e-39 (5.6e-309) for anything smaller, -inf included, where the true
+// value is smaller still: 0 for -inf, the entries a mask removed from a softmax. Eigen's
+// AVX-512 float exp returns 0 there. exp_floor<T>() is that clamped value for the packets
+// this unit was compiled with (0 when there is none); flush_exp_floor sets results at or
+// below it to 0, so that e^-inf is 0 at every kernel level, as in PyTorch (an entry whose
+// true value lies in (0, 2.9e-39] becomes 0 too).
+template <class T>
+T exp_floor() {
+  static const T floor = [] {
+    Array<T> minus_inf = Array<T>::Constant(64, -std::numeric_limits<T>::infinity());
+    Array<T> e = minus_inf.exp();
+    return e(0);
+  }();
+  return floor;
+}
+
+template <class T>
+void flush_exp_floor(T* y, std::int64_t n) {
+  const T floor = exp_floor<T>();
+  if (floor == T(0)) return;
+  for (std::int64_t i = 0; i < n; ++i) y[i] = y[i] <= floor ? T(0) : y[i];
 }
 
 // The buffer of t as a flat Eigen array (no copy).

@@ -41,6 +41,7 @@ Tensor softmax_forward(const Tensor& x, int dim, bool log_space) {
         Eigen::Map<kernels::Array<T>> yr(py + first, n);
         const T m = xr.maxCoeff();
         yr = (xr - m).exp();
+        kernels::flush_exp_floor(yr.data(), n);
         const T total = yr.sum();
         if (log_space)  // (x - m) - ln total: x - (m + ln total) would round m + ln total first
           yr = (xr - m) - std::log(total);
@@ -194,7 +195,9 @@ Tensor class_loss_backward(const Shape& shape, const Tensor& logp, const Tensor&
       if (inner == 1) {  // contiguous rows, the common [N, C] case: one vectorised pass
         Eigen::Map<const kernels::Array<T>> pr(p + first, classes);
         Eigen::Map<kernels::Array<T>> dr(pd + first, classes);
-        dr = (pr.exp() - spread) * gi;
+        dr = pr.exp();
+        kernels::flush_exp_floor(dr.data(), classes);
+        dr = (dr - spread) * gi;
       } else {
         for (std::int64_t k = 0; k < classes; ++k)
           pd[first + k * inner] = (std::exp(p[first + k * inner]) - spread) * gi;
@@ -312,7 +315,10 @@ Tensor log_softmax(const Tensor& x, int dim) {
         for_each_line(y.shape(), dim, [&](std::int64_t first, std::int64_t n, std::int64_t stride) {
           if (stride == 1) {  // contiguous: vectorised
             Eigen::Map<const kernels::Array<T>> yr(py + first, n), dyr(pdy + first, n);
-            Eigen::Map<kernels::Array<T>>(pdx + first, n) = dyr - yr.exp() * dyr.sum();
+            Eigen::Map<kernels::Array<T>> dxr(pdx + first, n);
+            dxr = yr.exp();
+            kernels::flush_exp_floor(dxr.data(), n);
+            dxr = dyr - dxr * dyr.sum();
             return;
           }
           T total = 0;

@@ -1,4 +1,5 @@
 // Matrix product with torch.matmul's rules (batch dims broadcast, 1-D operands are vectors).
+#include "isa/gemm.hpp"
 #include "ops/gemm_threads.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
@@ -48,8 +49,8 @@ Tensor batched_matmul(const Tensor& a_in, const Tensor& b_in) {
         ia += idx * stride_a[static_cast<std::size_t>(d)];
         ib += idx * stride_b[static_cast<std::size_t>(d)];
       }
-      kernels::mat<T>(y, n, m, i * n * m).noalias() =
-          kernels::mat<T>(a, n, k, ia * n * k) * kernels::mat<T>(b, k, m, ib * k * m);
+      kernels::gemm<T>(false, false, n, m, k, T(1), a.data<T>() + ia * n * k, k, b.data<T>() + ib * k * m, m, T(0),
+                       y.data<T>() + i * n * m, m);
     }
   });
   return y;

@@ -16,6 +16,7 @@ namespace tg {
 Tensor exp(const Tensor& x) {
   kernels::check_input(op::exp, x);
   Tensor y = kernels::map("exp", x, [](auto v) { return v.exp(); });
+  dispatch_floating("exp", y.dtype(), [&]<class T>() { kernels::flush_exp_floor(y.data<T>(), y.numel()); });
   if (should_record(x))
     record(op::exp, {x}, y, {y}, [](BackwardContext& ctx) {
       if (ctx.create_graph()) return ctx.accumulate(0, ctx.grad() * ctx.saved(0));

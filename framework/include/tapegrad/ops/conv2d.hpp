@@ -40,7 +40,7 @@ Tensor conv2d_backward_weight(const Tensor& x, const Tensor& dY, const Shape& we
 // same results up to float rounding (the tests check them against each other):
 //   gemm       im2col + matrix products (Eigen), any dtype and stride
 //   direct     register tiles over the input and dY with no im2col matrix: float32, stride 1,
-//              and a build for a machine with AVX-512 (direct_conv2d_available())
+//              and the avx512 kernels (tapegrad/cpu.hpp; direct_conv2d_available())
 //   automatic  direct where it applies and the output is at least 8 columns wide (measured the
 //              faster there: LeNet's layers), gemm elsewhere (ResNet's small late stages)
 //   naive      the defining sums as plain nested loops, any dtype and stride; slow, for reading
@@ -52,6 +52,6 @@ Tensor conv2d_backward_weight(const Tensor& x, const Tensor& dY, const Shape& we
 enum class Conv2dAlgorithm { automatic, gemm, direct, naive, rotated };
 void set_conv2d_algorithm(Conv2dAlgorithm algorithm);
 Conv2dAlgorithm get_conv2d_algorithm();
-bool direct_conv2d_available();  // whether this build has the direct path
+bool direct_conv2d_available();  // whether the direct path can run: x86-64 at the avx512 kernel level
 
 }  // namespace tg

@@ -1,0 +1,39 @@
+#pragma once
+// The matrix product every GEMM-bound op runs (matmul, linear, im2col convolution,
+// attention), compiled once per instruction-set level (isa/gemm_<level>.cpp) and dispatched
+// on tg::isa_level() (tapegrad/cpu.hpp) at each call.
+//
+//   C[m, n] = alpha op(A) op(B) + beta C
+//
+// Row-major operands with leading dimensions: op(A) is [m, k], stored as A[m, k] (lda >= k)
+// or, when trans_a, as A[k, m] (lda >= m); likewise op(B) is [k, n]. With beta == 0, C is
+// written without being read. The product uses as many threads as OpenMP allows the calling
+// thread (see ops/gemm_threads.hpp).
+#include <cstdint>
+
+namespace tg::kernels {
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+          std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc);
+
+}  // namespace tg::kernels
+
+namespace tg::isa {
+
+// One set per level (TAPEGRAD_ISA_VARIANTS: the x86-64 levels are built).
+#define TAPEGRAD_DECLARE_GEMM(level)                                                                                   \
+  namespace level {                                                                                                    \
+  void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,   \
+            std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc);               \
+  void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a, \
+            std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc);            \
+  }
+TAPEGRAD_DECLARE_GEMM(baseline)
+#if TAPEGRAD_ISA_VARIANTS
+TAPEGRAD_DECLARE_GEMM(avx2)
+TAPEGRAD_DECLARE_GEMM(avx512)
+#endif
+#undef TAPEGRAD_DECLARE_GEMM
+
+}  // namespace tg::isa
