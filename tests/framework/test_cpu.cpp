@@ -1,5 +1,6 @@
 // The kernel levels (tapegrad/cpu.hpp): what the CPU reports, and every level this machine
 // supports against the baseline on the GEMM-bound ops and conv2d's direct path.
+#include <functional>
 #include <limits>
 
 #include "framework/ops/op_test_util.hpp"
@@ -23,8 +24,9 @@ std::vector<IsaLevel> supported_levels() {
   return levels;
 }
 
-// The outputs and gradients of the GEMM-bound ops on fixed inputs, at the current level.
-std::vector<Tensor> gemm_bound_results(tg::Dtype dtype) {
+// The outputs and gradients of the ops whose kernels depend on the level (isa/gemm.hpp,
+// isa/vecmath.hpp, the direct conv2d) on fixed inputs, at the current level.
+std::vector<Tensor> level_dependent_results(tg::Dtype dtype) {
   tg::Generator gen(11);
   std::vector<Tensor> out;
   auto leaf = [&](const tg::Shape& shape) { return tg::test::uniform(shape, gen, -1, 1).to(dtype).requires_grad_(); };
@@ -48,6 +50,29 @@ std::vector<Tensor> gemm_bound_results(tg::Dtype dtype) {
   Tensor o = tg::scaled_dot_product_attention(q, k, v);
   tg::sum(o * o).backward();
   out.insert(out.end(), {o.detach(), q.grad(), k.grad(), v.grad()});
+  // The elementwise functions and softmax rows, on 1000 values (vector bodies and tails).
+  Tensor x = leaf({10, 100});
+  Tensor w = leaf({100}), b = leaf({100});
+  auto positive = [&] { return tg::abs(x) + 0.1; };
+  std::vector<std::function<Tensor()>> functions = {[&] { return tg::exp(x); },
+                                                    [&] { return tg::log(positive()); },
+                                                    [&] { return tg::sigmoid(x); },
+                                                    [&] { return tg::tanh(x * 3); },
+                                                    [&] { return tg::sqrt(positive()); },
+                                                    [&] { return tg::rsqrt(positive()); },
+                                                    [&] { return tg::log1p(positive()); },
+                                                    [&] { return tg::silu(x); },
+                                                    [&] { return tg::softmax(x * 5, 1); },
+                                                    [&] { return tg::log_softmax(x * 5, 1); },
+                                                    [&] { return tg::layer_norm(x * 2, {100}, w, b); }};
+  for (const auto& f : functions) {
+    Tensor y = f();
+    tg::sum(y * y).backward();
+    out.insert(out.end(), {y.detach(), x.grad()});
+    out.push_back(w.grad().defined() ? w.grad() : tg::zeros({1}, {.dtype = dtype}));
+    std::vector<Tensor> leaves{x, w, b};
+    tg::zero_grad(leaves);
+  }
   return out;
 }
 
@@ -100,21 +125,21 @@ TEST_CASE("every supported kernel level computes what the baseline computes", "[
   LevelGuard guard;
   for (tg::Dtype dtype : {tg::kFloat32, tg::kFloat64}) {
     tg::set_isa_level(IsaLevel::baseline);
-    std::vector<Tensor> baseline = gemm_bound_results(dtype);
-    // Float sums of up to 900 products in another order (FMA, vector width): a few ulps of
-    // the largest term.
+    std::vector<Tensor> baseline = level_dependent_results(dtype);
+    // Float sums of up to 900 products in another order (FMA, vector width), and elementwise
+    // functions from other polynomial evaluations: a few ulps of the largest term.
     const double tol = dtype == tg::kFloat32 ? 1e-5 : 1e-13;
     for (IsaLevel l : supported_levels()) {
       tg::set_isa_level(l);
       INFO("level " << tg::isa_name(l) << ", " << tg::dtype_name(dtype));
-      std::vector<Tensor> got = gemm_bound_results(dtype);
+      std::vector<Tensor> got = level_dependent_results(dtype);
       REQUIRE(got.size() == baseline.size());
       for (std::size_t i = 0; i < got.size(); ++i) {
         INFO("result " << i << ", shape " << got[i].shape());
         CHECK(close_to_scale(got[i], baseline[i], tol));
       }
       // And at one level, the same bits every time.
-      std::vector<Tensor> again = gemm_bound_results(dtype);
+      std::vector<Tensor> again = level_dependent_results(dtype);
       for (std::size_t i = 0; i < got.size(); ++i) CHECK(tg::test::allclose(again[i], got[i], 0, 0));
     }
   }

@@ -1,6 +1,6 @@
 #pragma once
 // The matrix product every GEMM-bound op runs (matmul, linear, im2col convolution,
-// attention), compiled once per instruction-set level (isa/gemm_<level>.cpp) and dispatched
+// attention), compiled once per instruction-set level (isa/kernels_<level>.cpp) and dispatched
 // on tg::isa_level() (tapegrad/cpu.hpp) at each call.
 //
 //   C[m, n] = alpha op(A) op(B) + beta C

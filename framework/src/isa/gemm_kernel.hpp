@@ -1,4 +1,4 @@
-// The body of isa/gemm_<level>.cpp: the product of isa/gemm.hpp with Eigen, for one level.
+// The body of isa/kernels_<level>.cpp: the product of isa/gemm.hpp with Eigen, for one level.
 //
 // Each level's translation unit is compiled with its own -march and defines, before this
 // file, TAPEGRAD_ISA_LEVEL (the namespace tg::isa::<level>) and `Eigen` as a macro for a

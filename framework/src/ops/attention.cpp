@@ -191,9 +191,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
           x.setZero();
           continue;
         }
-        x = (x - top).exp();
-        kernels::flush_exp_floor(x.data(), s.S);
-        x /= x.sum();
+        kernels::softmax_row(row, row, s.S, /*log_space=*/false);
       }
       kernels::gemm<T>(false, false, s.T, s.dv, s.S, T(1), P.data(), s.S, V.data(), s.dv, T(0),
                        out.data<T>() + b * s.T * s.dv, s.dv);

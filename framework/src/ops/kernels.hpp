@@ -18,6 +18,7 @@
 
 #include <limits>
 
+#include "isa/vecmath.hpp"
 #include "ops/parallel_for.hpp"
 #include "tapegrad/error.hpp"
 #include "tapegrad/ops.hpp"
@@ -45,31 +46,6 @@ inline Around around(const Shape& shape, int dim) {
     if (d > dim) a.inner *= shape[d];
   }
   return a;
-}
-
-// Eigen's vectorised exp, with SSE2 or AVX2 packets for float and with every packet size for
-// double, clamps its argument from below (at -88.38 for float, -709.4 for double) and so
-// returns e^-88.38 = 2.9e-39 (5.6e-309) for anything smaller, -inf included, where the true
-// value is smaller still: 0 for -inf, the entries a mask removed from a softmax. Eigen's
-// AVX-512 float exp returns 0 there. exp_floor<T>() is that clamped value for the packets
-// this unit was compiled with (0 when there is none); flush_exp_floor sets results at or
-// below it to 0, so that e^-inf is 0 at every kernel level, as in PyTorch (an entry whose
-// true value lies in (0, 2.9e-39] becomes 0 too).
-template <class T>
-T exp_floor() {
-  static const T floor = [] {
-    Array<T> minus_inf = Array<T>::Constant(64, -std::numeric_limits<T>::infinity());
-    Array<T> e = minus_inf.exp();
-    return e(0);
-  }();
-  return floor;
-}
-
-template <class T>
-void flush_exp_floor(T* y, std::int64_t n) {
-  const T floor = exp_floor<T>();
-  if (floor == T(0)) return;
-  for (std::int64_t i = 0; i < n; ++i) y[i] = y[i] <= floor ? T(0) : y[i];
 }
 
 // The buffer of t as a flat Eigen array (no copy).
@@ -123,7 +99,21 @@ inline Dtype result_type(const Tensor& a, const Tensor& b) {
 }
 Dtype result_type(const Tensor& a, Scalar b);
 
-// y = f(x) for an Eigen array expression f, e.g. [](auto x) { return x.exp(); }, in x's dtype
+// y = f(x) for one of the functions compiled per instruction-set level (isa/vecmath.hpp), in
+// x's dtype (which must be floating: the op checked it), split over threads when x is large.
+inline Tensor map_fn(const char* op, const Tensor& x, UnaryFn f) {
+  check_defined(op, x);
+  Tensor y = empty(x.shape(), {.dtype = x.dtype()});
+  dispatch_floating(op, x.dtype(), [&]<class T>() {
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    parallel_for(x.numel(), 1,
+                 [&](std::int64_t begin, std::int64_t end) { unary(f, px + begin, py + begin, end - begin); });
+  });
+  return y;
+}
+
+// y = f(x) for an Eigen array expression f, e.g. [](auto x) { return x.abs(); }, in x's dtype
 // (which must be floating: the op checked it), split over threads when x is large.
 template <class F>
 Tensor map(const char* op, const Tensor& x, F f) {

@@ -37,16 +37,7 @@ Tensor softmax_forward(const Tensor& x, int dim, bool log_space) {
     T* py = y.data<T>();
     for_each_line(x.shape(), dim, [&](std::int64_t first, std::int64_t n, std::int64_t stride) {
       if (stride == 1 && n > 0) {  // a contiguous line (dim is the last): Eigen's vectorised exp
-        Eigen::Map<const kernels::Array<T>> xr(px + first, n);
-        Eigen::Map<kernels::Array<T>> yr(py + first, n);
-        const T m = xr.maxCoeff();
-        yr = (xr - m).exp();
-        kernels::flush_exp_floor(yr.data(), n);
-        const T total = yr.sum();
-        if (log_space)  // (x - m) - ln total: x - (m + ln total) would round m + ln total first
-          yr = (xr - m) - std::log(total);
-        else
-          yr /= total;
+        kernels::softmax_row(px + first, py + first, n, log_space);
         return;
       }
       T m = -INFINITY;
@@ -195,8 +186,7 @@ Tensor class_loss_backward(const Shape& shape, const Tensor& logp, const Tensor&
       if (inner == 1) {  // contiguous rows, the common [N, C] case: one vectorised pass
         Eigen::Map<const kernels::Array<T>> pr(p + first, classes);
         Eigen::Map<kernels::Array<T>> dr(pd + first, classes);
-        dr = pr.exp();
-        kernels::flush_exp_floor(dr.data(), classes);
+        kernels::unary(kernels::UnaryFn::exp, pr.data(), dr.data(), classes);
         dr = (dr - spread) * gi;
       } else {
         for (std::int64_t k = 0; k < classes; ++k)
@@ -316,8 +306,7 @@ Tensor log_softmax(const Tensor& x, int dim) {
           if (stride == 1) {  // contiguous: vectorised
             Eigen::Map<const kernels::Array<T>> yr(py + first, n), dyr(pdy + first, n);
             Eigen::Map<kernels::Array<T>> dxr(pdx + first, n);
-            dxr = yr.exp();
-            kernels::flush_exp_floor(dxr.data(), n);
+            kernels::unary(kernels::UnaryFn::exp, yr.data(), dxr.data(), n);
             dxr = dyr - dxr * dyr.sum();
             return;
           }

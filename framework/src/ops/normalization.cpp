@@ -404,25 +404,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Tensor y = empty(x.shape(), {.dtype = dtype}), mean = empty({rows}, {.dtype = dtype}),
          rstd = empty({rows}, {.dtype = dtype});
   dispatch_floating("layer_norm", dtype, [&]<class T>() {
-    const T* px = x.data<T>();
-    T *py = y.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
-    for (std::int64_t r = 0; r < rows; ++r) {
-      Eigen::Map<const Vec<T>> xr(px + r * cols, cols);
-      Eigen::Map<Vec<T>> yr(py + r * cols, cols);
-      const T m = xr.sum() / static_cast<T>(cols);
-      const T var = (xr - m).square().sum() / static_cast<T>(cols);
-      const T inv = T(1) / std::sqrt(var + static_cast<T>(eps));
-      pm[r] = m;
-      pr[r] = inv;
-      if (w.defined() && b.defined())
-        yr = (xr - m) * inv * kernels::vec<T>(w) + kernels::vec<T>(b);
-      else if (w.defined())
-        yr = (xr - m) * inv * kernels::vec<T>(w);
-      else if (b.defined())
-        yr = (xr - m) * inv + kernels::vec<T>(b);
-      else
-        yr = (xr - m) * inv;
-    }
+    kernels::layer_norm_rows(x.data<T>(), y.data<T>(), mean.data<T>(), rstd.data<T>(), rows, cols, eps,
+                             w.defined() ? w.data<T>() : nullptr, b.defined() ? b.data<T>() : nullptr);
   });
   if (should_record(x, weight, bias))
     record(op::layer_norm, {x, weight, bias}, y, {x, saved_for(weight, x), mean, rstd},
@@ -441,21 +424,10 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
              Tensor dw = need_w ? zeros({cols}, {.dtype = dtype}) : Tensor();
              Tensor db = need_b ? zeros({cols}, {.dtype = dtype}) : Tensor();
              dispatch_floating("layer_norm", dtype, [&]<class T>() {
-               const T *px = x.data<T>(), *pdy = dy.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
-               Vec<T> xhat(cols), dxhat(cols);
-               for (std::int64_t r = 0; r < rows; ++r) {
-                 Eigen::Map<const Vec<T>> xr(px + r * cols, cols), dyr(pdy + r * cols, cols);
-                 xhat = (xr - pm[r]) * pr[r];
-                 if (need_w) kernels::vec<T>(dw) += dyr * xhat;
-                 if (need_b) kernels::vec<T>(db) += dyr;
-                 if (!need_x) continue;
-                 if (wc.defined())
-                   dxhat = dyr * kernels::vec<T>(wc);
-                 else
-                   dxhat = dyr;
-                 const T a = dxhat.mean(), c = (dxhat * xhat).mean();
-                 Eigen::Map<Vec<T>>(dx.data<T>() + r * cols, cols) = (dxhat - a - xhat * c) * pr[r];
-               }
+               kernels::layer_norm_backward_rows(x.data<T>(), dy.data<T>(), mean.data<T>(), rstd.data<T>(),
+                                                 wc.defined() ? wc.data<T>() : nullptr, need_x ? dx.data<T>() : nullptr,
+                                                 need_w ? dw.data<T>() : nullptr, need_b ? db.data<T>() : nullptr, rows,
+                                                 cols);
              });
              if (need_x) ctx.accumulate(0, std::move(dx));
              if (need_w) ctx.accumulate(1, dw.reshape(ctx.input_shape(1)));

@@ -15,8 +15,7 @@ namespace tg {
 // jvp: y' = x' * y
 Tensor exp(const Tensor& x) {
   kernels::check_input(op::exp, x);
-  Tensor y = kernels::map("exp", x, [](auto v) { return v.exp(); });
-  dispatch_floating("exp", y.dtype(), [&]<class T>() { kernels::flush_exp_floor(y.data<T>(), y.numel()); });
+  Tensor y = kernels::map_fn("exp", x, kernels::UnaryFn::exp);
   if (should_record(x))
     record(op::exp, {x}, y, {y}, [](BackwardContext& ctx) {
       if (ctx.create_graph()) return ctx.accumulate(0, ctx.grad() * ctx.saved(0));
@@ -31,7 +30,7 @@ Tensor exp(const Tensor& x) {
 // jvp: y' = x' / x
 Tensor log(const Tensor& x) {
   kernels::check_input(op::log, x);
-  Tensor y = kernels::map("log", x, [](auto v) { return v.log(); });
+  Tensor y = kernels::map_fn("log", x, kernels::UnaryFn::log);
   if (should_record(x))
     record(op::log, {x}, y, {x}, [](BackwardContext& ctx) {
       if (ctx.create_graph()) return ctx.accumulate(0, ctx.grad() / ctx.saved(0));
@@ -79,7 +78,7 @@ Tensor relu(const Tensor& x) {
 // of the three (1 - y, y * that, dy * that) the formula spelled in ops would record.
 Tensor sigmoid(const Tensor& x) {
   kernels::check_input(op::sigmoid, x);
-  Tensor y = kernels::map("sigmoid", x, [](auto v) { return v.logistic(); });
+  Tensor y = kernels::map_fn("sigmoid", x, kernels::UnaryFn::sigmoid);
   if (should_record(x))
     record(op::sigmoid, {x}, y, {y},
            [](BackwardContext& ctx) { ctx.accumulate(0, sigmoid_backward(ctx.grad(), ctx.saved(0))); });
@@ -161,7 +160,7 @@ Tensor sigmoid_backward(const Tensor& dy_in, const Tensor& y_in) {
 // jvp: y' = x' * (1 - y^2)
 Tensor tanh(const Tensor& x) {
   kernels::check_input(op::tanh, x);
-  Tensor y = kernels::map("tanh", x, [](auto v) { return v.tanh(); });
+  Tensor y = kernels::map_fn("tanh", x, kernels::UnaryFn::tanh);
   if (should_record(x))
     record(op::tanh, {x}, y, {y}, [](BackwardContext& ctx) {
       if (ctx.create_graph()) return ctx.accumulate(0, ctx.grad() * (1 - square(ctx.saved(0))));
@@ -206,7 +205,7 @@ Tensor abs(const Tensor& x) {
 // jvp: y' = x' / (2 y)
 Tensor sqrt(const Tensor& x) {
   kernels::check_input(op::sqrt, x);
-  Tensor y = kernels::map("sqrt", x, [](auto v) { return v.sqrt(); });
+  Tensor y = kernels::map_fn("sqrt", x, kernels::UnaryFn::sqrt);
   if (should_record(x))
     record(op::sqrt, {x}, y, {y}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() / (ctx.saved(0) * 2)); });
   if (has_tangent(x)) record_jvp(op::sqrt, y, [&] { return tangent(x) / (y * 2); });
@@ -218,7 +217,7 @@ Tensor sqrt(const Tensor& x) {
 // jvp: y' = -x' y^3 / 2
 Tensor rsqrt(const Tensor& x) {
   kernels::check_input(op::rsqrt, x);
-  Tensor y = kernels::map("rsqrt", x, [](auto v) { return v.rsqrt(); });
+  Tensor y = kernels::map_fn("rsqrt", x, kernels::UnaryFn::rsqrt);
   if (should_record(x))
     record(op::rsqrt, {x}, y, {y},
            [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() * pow(ctx.saved(0), 3) * -0.5); });
@@ -231,7 +230,7 @@ Tensor rsqrt(const Tensor& x) {
 // jvp: y' = x' / (1 + x)
 Tensor log1p(const Tensor& x) {
   kernels::check_input(op::log1p, x);
-  Tensor y = kernels::map("log1p", x, [](auto v) { return v.log1p(); });
+  Tensor y = kernels::map_fn("log1p", x, kernels::UnaryFn::log1p);
   if (should_record(x))
     record(op::log1p, {x}, y, {x}, [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad() / (ctx.saved(0) + 1)); });
   if (has_tangent(x)) record_jvp(op::log1p, y, [&] { return tangent(x) / (x + 1); });
@@ -371,7 +370,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
 // jvp: y' = x' s (1 + x (1 - s)),  s = sigmoid(x)
 Tensor silu(const Tensor& x) {
   kernels::check_input(op::silu, x);
-  Tensor y = kernels::map("silu", x, [](auto v) { return v * v.logistic(); });
+  Tensor y = kernels::map_fn("silu", x, kernels::UnaryFn::silu);
   if (should_record(x))
     record(op::silu, {x}, y, {x}, [](BackwardContext& ctx) {
       const Tensor& v = ctx.saved(0);

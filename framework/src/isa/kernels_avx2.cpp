@@ -1,0 +1,6 @@
+// The kernels of isa/gemm.hpp and isa/vecmath.hpp at the avx2 level (its -march:
+// framework/CMakeLists.txt). isa/gemm_kernel.hpp says why Eigen is renamed here.
+#define TAPEGRAD_ISA_LEVEL avx2
+#define Eigen tg_eigen_avx2
+#include "isa/gemm_kernel.hpp"
+#include "isa/vecmath_kernel.hpp"

@@ -1,0 +1,6 @@
+// The kernels of isa/gemm.hpp and isa/vecmath.hpp at the baseline level (its -march:
+// framework/CMakeLists.txt). isa/gemm_kernel.hpp says why Eigen is renamed here.
+#define TAPEGRAD_ISA_LEVEL baseline
+#define Eigen tg_eigen_baseline
+#include "isa/gemm_kernel.hpp"
+#include "isa/vecmath_kernel.hpp"
