@@ -31,8 +31,16 @@ CpuFeatures detect() {
   f.avx512bw = __builtin_cpu_supports("avx512bw");
   f.avx512dq = __builtin_cpu_supports("avx512dq");
   f.avx512vl = __builtin_cpu_supports("avx512vl");
-  if (__builtin_cpu_supports("x86-64-v3")) f.supported = IsaLevel::avx2;
-  if (__builtin_cpu_supports("x86-64-v4")) f.supported = IsaLevel::avx512;
+  // x86-64-v3 and v4 feature by feature (clang 14's builtin has no "x86-64-v3"); F16C, MOVBE
+  // (CPUID 1, ECX bits 29 and 22) and LZCNT (CPUID 0x80000001, ECX bit 5) from cpuid.
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  const bool f16c_movbe = __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1) && (c >> 22 & 1);
+  const bool lzcnt = __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c >> 5 & 1);
+  const bool v3 =
+      f.avx2 && f.fma && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") && f16c_movbe && lzcnt;
+  const bool v4 = v3 && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && __builtin_cpu_supports("avx512cd");
+  if (v3) f.supported = IsaLevel::avx2;
+  if (v4) f.supported = IsaLevel::avx512;
   unsigned regs[12] = {};
   unsigned top = __get_cpuid_max(0x80000000u, nullptr);
   if (top >= 0x80000004u) {

@@ -30,6 +30,11 @@ void softmax_row(const T* x, T* y, std::int64_t n, bool log_space) {
 }
 
 template <class T>
+void add_into(const T* x, T* y, std::int64_t n) {
+  TAPEGRAD_DISPATCH(add_into(x, y, n))
+}
+
+template <class T>
 void layer_norm_rows(const T* x, T* y, T* mean, T* rstd, std::int64_t rows, std::int64_t cols, double eps, const T* w,
                      const T* b) {
   TAPEGRAD_DISPATCH(layer_norm_rows(x, y, mean, rstd, rows, cols, eps, w, b))
@@ -47,6 +52,8 @@ template void unary<float>(UnaryFn, const float*, float*, std::int64_t);
 template void unary<double>(UnaryFn, const double*, double*, std::int64_t);
 template void softmax_row<float>(const float*, float*, std::int64_t, bool);
 template void softmax_row<double>(const double*, double*, std::int64_t, bool);
+template void add_into<float>(const float*, float*, std::int64_t);
+template void add_into<double>(const double*, double*, std::int64_t);
 template void layer_norm_rows<float>(const float*, float*, float*, float*, std::int64_t, std::int64_t, double,
                                      const float*, const float*);
 template void layer_norm_rows<double>(const double*, double*, double*, double*, std::int64_t, std::int64_t, double,

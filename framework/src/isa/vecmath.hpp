@@ -18,6 +18,10 @@ void unary(UnaryFn f, const T* x, T* y, std::int64_t n);
 template <class T>
 void softmax_row(const T* x, T* y, std::int64_t n, bool log_space);
 
+// y[i] += x[i] for i < n (embedding_backward's rows).
+template <class T>
+void add_into(const T* x, T* y, std::int64_t n);
+
 // layer_norm over rows of `cols` values: mean[r], rstd[r] = 1 / sqrt(var + eps) and
 // y = (x - mean) rstd (* w) (+ b); w and b may be null.
 template <class T>
@@ -39,6 +43,8 @@ namespace tg::isa {
   void unary(kernels::UnaryFn f, const double* x, double* y, std::int64_t n);                                          \
   void softmax_row(const float* x, float* y, std::int64_t n, bool log_space);                                          \
   void softmax_row(const double* x, double* y, std::int64_t n, bool log_space);                                        \
+  void add_into(const float* x, float* y, std::int64_t n);                                                             \
+  void add_into(const double* x, double* y, std::int64_t n);                                                           \
   void layer_norm_rows(const float* x, float* y, float* mean, float* rstd, std::int64_t rows, std::int64_t cols,       \
                        double eps, const float* w, const float* b);                                                    \
   void layer_norm_rows(const double* x, double* y, double* mean, double* rstd, std::int64_t rows, std::int64_t cols,   \

@@ -149,6 +149,12 @@ void layer_norm_backward_rows(const double* x, const double* dy, const double* m
   layer_norm_backward_rows_impl(x, dy, mean, rstd, w, dx, dw, db, rows, cols);
 }
 
+void add_into(const float* x, float* y, std::int64_t n) {
+  Eigen::Map<Line<float>>(y, n) += Eigen::Map<const Line<float>>(x, n);
+}
+void add_into(const double* x, double* y, std::int64_t n) {
+  Eigen::Map<Line<double>>(y, n) += Eigen::Map<const Line<double>>(x, n);
+}
 void unary(kernels::UnaryFn f, const float* x, float* y, std::int64_t n) { unary_impl(f, x, y, n); }
 void unary(kernels::UnaryFn f, const double* x, double* y, std::int64_t n) { unary_impl(f, x, y, n); }
 void softmax_row(const float* x, float* y, std::int64_t n, bool log_space) { softmax_row_impl(x, y, n, log_space); }

@@ -3,6 +3,7 @@
 // (values with their indices), argmax and argmin.
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
@@ -199,7 +200,10 @@ Tensor embedding_backward(const Tensor& grad, const Tensor& ids, std::int64_t ro
       if (r == pad) continue;
       T* row = py + r * width;
       const T* g = pg + i * width;
-      for (std::int64_t j = 0; j < width; ++j) row[j] += g[j];
+      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
+        kernels::add_into(g, row, width);  // compiled per ISA level (isa/vecmath.hpp)
+      else
+        for (std::int64_t j = 0; j < width; ++j) row[j] += g[j];
     }
   });
   if (should_record(grad))
