@@ -14,6 +14,8 @@
 #endif
 
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 
 // GCC bug 105593's false warnings inside the intrinsics headers, as in ops/kernels.hpp.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -39,9 +41,74 @@ using ConstView = Eigen::Map<const RowMajor<T>, Eigen::Unaligned, Eigen::OuterSt
 template <class T>
 using View = Eigen::Map<RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
+// Note [packing buffers]: Eigen's GEMM copies blocks of A and B into packed buffers, which it
+// allocates with malloc for every product and frees at its end. For products of 240 to 288
+// per side, glibc gives those pages back to the system at each free, so every product faulted
+// them in again: 256^3 ran at 37 GFLOP/s instead of about 155 (docs/performance.md). Here each
+// thread keeps its buffers for the next product (they only grow), handed to Eigen through its
+// level3_blocking, which uses buffers it is given instead of allocating.
+template <class T>
+class PackingBuffer {
+ public:
+  PackingBuffer() = default;
+  PackingBuffer(const PackingBuffer&) = delete;
+  PackingBuffer& operator=(const PackingBuffer&) = delete;
+  ~PackingBuffer() { std::free(data_); }
+
+  T* get(std::int64_t size) {
+    if (size > capacity_) {
+      std::free(data_);
+      // Whole 64-byte lines, as aligned_alloc asks, and a little room to grow.
+      std::size_t bytes = (static_cast<std::size_t>(size + size / 4) * sizeof(T) + 63) / 64 * 64;
+      data_ = static_cast<T*>(std::aligned_alloc(64, bytes));
+      if (!data_) throw std::bad_alloc();
+      capacity_ = static_cast<std::int64_t>(bytes / sizeof(T));
+    }
+    return data_;
+  }
+
+ private:
+  T* data_ = nullptr;
+  std::int64_t capacity_ = 0;
+};
+
+template <class T>
+PackingBuffer<T>& packing_buffer(int which) {
+  thread_local PackingBuffer<T> buffers[2];
+  return buffers[which];
+}
+
+// Eigen's blocking sizes for one product, with this thread's buffers.
+template <class T>
+class Blocking : public Eigen::internal::level3_blocking<T, T> {
+ public:
+  Blocking(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth) {
+    Eigen::Index kc = depth, mc = rows, nc = cols;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1, Eigen::Index>(kc, mc, nc, 1);
+    this->m_kc = kc;
+    this->m_mc = mc;
+    this->m_nc = nc;
+    this->m_blockA = packing_buffer<T>(0).get(kc * mc);
+    this->m_blockB = packing_buffer<T>(1).get(kc * nc);
+  }
+};
+
+// C += alpha op(A) op(B) through Eigen's GEMM, seen column-major as Eigen runs it:
+// C^T [n, m] = op(B)^T op(A)^T. A row-major matrix is its transpose stored column-major.
+template <class T, bool TransA, bool TransB>
+void gemm_accumulate(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b,
+                     std::int64_t ldb, T* c, std::int64_t ldc) {
+  using Eigen::ColMajor;
+  using Eigen::RowMajor;
+  using Product = Eigen::internal::general_matrix_matrix_product<Eigen::Index, T, TransB ? RowMajor : ColMajor, false,
+                                                                 T, TransA ? RowMajor : ColMajor, false, ColMajor, 1>;
+  Blocking<T> blocking(n, m, k);
+  Product::run(n, m, k, b, ldb, a, lda, c, 1, ldc, alpha, blocking);
+}
+
 template <class T, class A, class B>
 void product(View<T>& c, T alpha, const A& a, const B& b, T beta) {
-  // alpha * (a * b) is one call of Eigen's GEMM with alpha folded into its kernel.
+  // alpha * (a * b) is one call of Eigen's product with alpha folded into its kernel.
   if (beta == T(0)) {
     c.noalias() = alpha * (a * b);
   } else {
@@ -60,6 +127,20 @@ void gemm_impl(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
       C.setZero();
     else
       C *= beta;
+    return;
+  }
+  // Eigen's GEMM, with this thread's packing buffers, once the product is large enough that
+  // Eigen itself would run it (its own threshold: EIGEN_GEMM_TO_COEFFBASED_THRESHOLD); vectors
+  // and tiny products keep Eigen's matrix-vector and coefficient-wise paths.
+  if (m > 1 && n > 1 && m + n + k >= 20) {
+    if (beta == T(0))
+      C.setZero();
+    else if (beta != T(1))
+      C *= beta;
+    if (!trans_a && !trans_b) gemm_accumulate<T, false, false>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    if (!trans_a && trans_b) gemm_accumulate<T, false, true>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    if (trans_a && !trans_b) gemm_accumulate<T, true, false>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    if (trans_a && trans_b) gemm_accumulate<T, true, true>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
     return;
   }
   ConstView<T> A(a, trans_a ? k : m, trans_a ? m : k, Eigen::OuterStride<>(lda));
