@@ -22,8 +22,8 @@ std::atomic<int>& thread_count() {
 void set_num_threads(int n) {
   if (n < 1) fail<ValueError>("set_num_threads: need at least 1 thread, got {}", n);
   thread_count().store(n, std::memory_order_relaxed);
-  // For OpenMP code outside tapegrad on this thread, as before. Eigen's products take their
-  // count product by product (ops/gemm_threads.hpp).
+  // For OpenMP code outside tapegrad on this thread, as before. tapegrad's own loops and
+  // matrix products read get_num_threads() (ops/parallel_for.hpp, isa/gemm.hpp).
   omp_set_num_threads(n);
 }
 

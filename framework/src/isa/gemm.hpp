@@ -7,11 +7,26 @@
 //
 // Row-major operands with leading dimensions: op(A) is [m, k], stored as A[m, k] (lda >= k)
 // or, when trans_a, as A[k, m] (lda >= m); likewise op(B) is [k, n]. With beta == 0, C is
-// written without being read. The product uses as many threads as OpenMP allows the calling
-// thread (see ops/gemm_threads.hpp).
+// written without being read.
+//
+// Threads: a product of at least kParallelGemmWork multiply-adds, called outside a parallel
+// region, runs on tg::get_num_threads() threads, in pieces (Note [chunked products] in
+// isa/gemm.cpp); smaller ones, and any called from inside a parallel region, on the calling
+// thread. For a given thread count the result never depends on timing.
 #include <cstdint>
 
 namespace tg::kernels {
+
+// Waking a second thread costs a few microseconds, and on a loaded machine far more, as long
+// as a small product takes: a [32, 28] x [28, 128] product took 2 us on one thread and 8 us on
+// two. Measured with `tg_bench --benchmark_filter=matmul/shape` at 1 and 2 threads
+// (docs/performance.md, "Threads that never hurt").
+inline constexpr double kParallelGemmWork = 192.0 * 192 * 192;
+// A piece of a split product is at least this many columns (or rows) of C: each piece packs
+// the other operand again, which costs about 3 / width of the product's time.
+inline constexpr std::int64_t kMinPiece = 64;
+// Pieces per thread: enough that a thread the scheduler holds back leaves little behind.
+inline constexpr std::int64_t kPiecesPerThread = 4;
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,

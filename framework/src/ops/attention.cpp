@@ -25,7 +25,6 @@
 #include <limits>
 
 #include "isa/gemm.hpp"
-#include "ops/gemm_threads.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/ops/attention.hpp"
@@ -161,8 +160,6 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Tensor out = empty(out_shape, {.dtype = q.dtype()}), probs = empty(scores_shape, {.dtype = q.dtype()});
   dispatch_floating("scaled_dot_product_attention", q.dtype(), [&]<class T>() {
     const T minus_inf = -std::numeric_limits<T>::infinity();
-    kernels::GemmThreads gemm_threads(static_cast<double>(s.T) * static_cast<double>(s.S) *
-                                      static_cast<double>(std::max(s.d, s.dv)));
     for (std::int64_t b = 0; b < s.pairs; ++b) {
       auto Q = kernels::mat<T>(q, s.T, s.d, b * s.T * s.d);
       auto K = kernels::mat<T>(k, s.S, s.d, b * s.S * s.d);
@@ -215,8 +212,6 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
              dispatch_floating("scaled_dot_product_attention", q.dtype(), [&]<class T>() {
                const T scale_t = static_cast<T>(scale);
                kernels::RowMajorMatrix<T> dS(s.T, s.S);
-               kernels::GemmThreads gemm_threads(static_cast<double>(s.T) * static_cast<double>(s.S) *
-                                                 static_cast<double>(std::max(s.d, s.dv)));
                for (std::int64_t b = 0; b < s.pairs; ++b) {
                  auto Q = kernels::mat<T>(q, s.T, s.d, b * s.T * s.d);
                  auto K = kernels::mat<T>(k, s.S, s.d, b * s.S * s.d);

@@ -371,10 +371,11 @@ void forward_direct(const Geometry& g, const float* x, const float* w, const flo
   const Buffer<float> wt = rows ? transposed_weight(g, w) : blocked_weight(g, w);
   Buffer<float> bias16 = scratch<float>(OB * L);  // bias by blocks of 16, zero past O
   if (bias) std::copy_n(bias, g.O, bias16.begin());
-  const int threads = threads_for(g);
+  const Split split = split_for(g, 0);
+  const auto threads = static_cast<std::size_t>(split.threads);
   std::vector<Buffer<float>> xp(threads), yt(threads, scratch<float>(rows ? 0 : P * L));
   if (g.ph || g.pw) std::fill(xp.begin(), xp.end(), scratch<float>(g.C * p.plane()));
-  for_each_share(g, threads, [&](int t, std::int64_t n0, std::int64_t n1) {
+  for_each_chunk(g, split, [&](int t, std::int64_t, std::int64_t n0, std::int64_t n1) {
     for (std::int64_t n = n0; n < n1; ++n) {
       const float* image = padded_image(g, p, x, n, xp[t].data());
       if (rows) {
@@ -403,44 +404,47 @@ void backward_direct(const Geometry& g, const float* x, const float* w, const fl
                      float* db) {
   const Padded p(g);
   const std::int64_t K = g.patch(), P = g.pixels(), OB = blocks_of_16(g.O);
-  const int threads = threads_for(g);
-  // dW: Xp offsets of each k = (c, a, b), and per-thread sums dWt[ob, k, o16].
+  // dW: Xp offsets of each k = (c, a, b), and per-chunk sums dWt[ob, k, o16].
   std::vector<std::int64_t> offsets(static_cast<std::size_t>(K));
   for (std::int64_t c = 0, k = 0; c < g.C; ++c)
     for (std::int64_t a = 0; a < g.kh; ++a)
       for (std::int64_t b = 0; b < g.kw; ++b) offsets[static_cast<std::size_t>(k++)] = c * p.plane() + a * p.Wp + b;
-  // Per-thread sums: dWt[ob, k, o16] for channel tiles, part[o, k, l] for row tiles (lanes
+  // Per-chunk sums: dWt[ob, k, o16] for channel tiles, part[o, k, l] for row tiles (lanes
   // added up at the end), db16[o, l] likewise.
   const bool rows = rows_win(g);
-  std::vector<Buffer<float>> dwt(threads, scratch<float>(dw ? (rows ? g.O : OB) * K * L : 0));  // zeros
-  std::vector<Buffer<float>> db_part(threads, scratch<float>(db ? g.O * L : 0));
+  const std::int64_t dw_size = dw ? (rows ? g.O : OB) * K * L : 0, db_size = db ? g.O * L : 0;
+  const Split split = split_for(g, (dw_size + db_size) * std::int64_t{sizeof(float)});
+  const auto threads = static_cast<std::size_t>(split.threads), chunks = static_cast<std::size_t>(split.chunks);
+  std::vector<Buffer<float>> dwt(chunks, scratch<float>(dw_size));  // zeros
+  std::vector<Buffer<float>> db_part(chunks, scratch<float>(db_size));
   std::vector<Buffer<float>> xp(threads), dyt(threads), dxp(threads), dyr(threads);
   // dx: rows of dY with kw - 1 zeros on the left and room for a 16-wide load at the last
   // column of every 16-wide piece of an Xp row.
   const std::int64_t pieces = blocks_of_16(p.Wp), row_length = g.kw - 1 + pieces * L;
   const Buffer<float> wc = dx ? channels_last_weight(g, w) : Buffer<float>();
-  for (int t = 0; t < threads; ++t) {
+  for (std::size_t t = 0; t < threads; ++t) {
     if (dw && (g.ph || g.pw)) xp[t] = scratch<float>(g.C * p.plane());
     if (dw && !rows) dyt[t] = scratch<float>(OB * P * L);
     if (dx && (g.ph || g.pw)) dxp[t] = scratch<float>(g.C * p.plane());
     if (dx) dyr[t] = scratch<float>(g.O * g.OH * row_length);  // zeros, and the padding stays so
   }
-  for_each_share(g, threads, [&](int t, std::int64_t n0, std::int64_t n1) {
+  for_each_chunk(g, split, [&](int t, std::int64_t chunk, std::int64_t n0, std::int64_t n1) {
+    const auto part = static_cast<std::size_t>(chunk);
     for (std::int64_t n = n0; n < n1; ++n) {
       if (db)
         for (std::int64_t o = 0; o < g.O; ++o) {
           const float* from = dy + (n * g.O + o) * P;
-          __m512 sum = _mm512_load_ps(db_part[t].data() + o * L);
+          __m512 sum = _mm512_load_ps(db_part[part].data() + o * L);
           for (std::int64_t q = 0; q < P; q += L)
             sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(first_lanes(P - q), from + q));
-          _mm512_store_ps(db_part[t].data() + o * L, sum);
+          _mm512_store_ps(db_part[part].data() + o * L, sum);
         }
       if (dw && rows) {
         const float* image = padded_image(g, p, x, n, xp[t].data());
         const std::int64_t G = kRowItemCounts[static_cast<std::size_t>(g.O - 1)];
         for (std::int64_t k = 0; k < K; k += G)
           kWeightRowTiles[static_cast<std::size_t>(g.O - 1)](g, p, image, offsets.data() + k, std::min(G, K - k),
-                                                             dy + n * g.O * P, K, dwt[t].data() + k * L);
+                                                             dy + n * g.O * P, K, dwt[part].data() + k * L);
       } else if (dw) {
         blocked_grad(g, dy, n, dyt[t].data());
         const float* image = padded_image(g, p, x, n, xp[t].data());
@@ -448,7 +452,7 @@ void backward_direct(const Geometry& g, const float* x, const float* w, const fl
           for (std::int64_t k = 0; k < K; k += kWeightTile) {
             std::int64_t G = std::min<std::int64_t>(kWeightTile, K - k);
             kWeightTiles[static_cast<std::size_t>(G - 1)](g, p, image, offsets.data() + k, dyt[t].data() + ob * P * L,
-                                                          dwt[t].data() + (ob * K + k) * L);
+                                                          dwt[part].data() + (ob * K + k) * L);
           }
       }
       if (dx) {

@@ -5,13 +5,14 @@
 //   dW   += dYb cols^T                        db += dYb summed over its columns
 //   dcols = W^T dYb,  dx += col2im(dcols)
 //
-// Note: threads. With T > 1 threads and at least T images, thread t takes the images
-// [N t / T, N (t + 1) / T) (a static split) and runs their blocks in order, each GEMM on one
-// thread (Eigen does not nest threads inside an OpenMP region). On two cores this beats
-// Eigen's own threading of the small products conv2d makes. dx of one image is then written by
-// one thread only; dW and db are summed per thread and the partial sums added in thread order,
-// so a result depends on the thread count only through the order of the sums. With fewer
-// images than threads the blocks run in order and Eigen threads each product.
+// Note: threads. With T > 1 threads and at least T images, the batch is cut into chunks of
+// whole images that the threads take in turn (Note [conv2d chunks] in ops/conv2d_threads.hpp);
+// a chunk's blocks run in order, each GEMM on one thread (kernels::gemm does not split inside
+// a parallel region). On two cores this beats splitting each of the small products conv2d
+// makes. dx of one image is then written by one thread only; dW and db are summed per chunk
+// and the partial sums added in chunk order, so a result depends on the thread count only
+// through the order of the sums. With fewer images than threads the blocks run in order and
+// kernels::gemm splits each product.
 //
 // Note: dW needs cols again in the backward. It is recomputed rather than saved by the
 // forward: saved, it would hold C kh kw values per output pixel for the whole batch (20 MB for
@@ -21,7 +22,6 @@
 
 #include "isa/gemm.hpp"
 #include "ops/conv2d_threads.hpp"
-#include "ops/gemm_threads.hpp"
 
 namespace tg::conv {
 
@@ -41,12 +41,12 @@ std::int64_t block_rows(const Geometry& g) {
   return std::clamp<std::int64_t>(kBlockBytes / row_bytes, 1, std::max<std::int64_t>(g.rows(), 1));
 }
 
-// Calls f(thread, r0, r1) for blocks of at most `rows` output rows, split over `threads` as
-// the note above says.
+// Calls f(slot, chunk, r0, r1) for blocks of at most `rows` output rows of each chunk's images
+// (Note [conv2d chunks] in ops/conv2d_threads.hpp).
 template <class F>
-void for_each_block(const Geometry& g, std::int64_t rows, int threads, F f) {
-  for_each_share(g, threads, [&](int t, std::int64_t n0, std::int64_t n1) {
-    for (std::int64_t r = n0 * g.OH; r < n1 * g.OH; r += rows) f(t, r, std::min(r + rows, n1 * g.OH));
+void for_each_block(const Geometry& g, std::int64_t rows, const Split& split, F f) {
+  for_each_chunk(g, split, [&](int t, std::int64_t chunk, std::int64_t n0, std::int64_t n1) {
+    for (std::int64_t r = n0 * g.OH; r < n1 * g.OH; r += rows) f(t, chunk, r, std::min(r + rows, n1 * g.OH));
   });
 }
 
@@ -55,12 +55,12 @@ void for_each_block(const Geometry& g, std::int64_t rows, int threads, F f) {
 template <class T>
 void forward(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
   const std::int64_t rows = block_rows<T>(g), m_max = rows * g.OW;
-  const int threads = threads_for(g);
+  const Split split = split_for(g, 0);
+  const auto threads = static_cast<std::size_t>(split.threads);
   std::vector<Buffer<T>> cols(threads, scratch<T>(g.patch() * m_max)), out(threads, scratch<T>(g.O * m_max));
-  // With one share (a batch smaller than the thread count), Eigen may split each block's
-  // product instead; inside the shares' parallel region it never does.
-  kernels::GemmThreads gemm_threads(static_cast<double>(g.O) * static_cast<double>(g.patch() * m_max));
-  for_each_block(g, rows, threads, [&](int t, std::int64_t r0, std::int64_t r1) {
+  // With one share (a batch smaller than the thread count), kernels::gemm may split each
+  // block's product instead; inside the shares' parallel region it never does.
+  for_each_block(g, rows, split, [&](int t, std::int64_t, std::int64_t r0, std::int64_t r1) {
     std::int64_t m = (r1 - r0) * g.OW;
     im2col(x, g, r0, r1, cols[t].data());
     kernels::gemm<T>(false, false, g.O, m, g.patch(), T(1), w, g.patch(), cols[t].data(), m, T(0), out[t].data(), m);
@@ -78,12 +78,14 @@ void forward(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
 template <class T>
 void backward(const Geometry& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
   const std::int64_t rows = block_rows<T>(g), m_max = rows * g.OW;
-  const int threads = threads_for(g);
+  const std::int64_t dw_size = dw ? g.O * g.patch() : 0, db_size = db ? g.O : 0;
+  const Split split = split_for(g, (dw_size + db_size) * std::int64_t{sizeof(T)});
+  const auto threads = static_cast<std::size_t>(split.threads), chunks = static_cast<std::size_t>(split.chunks);
   std::vector<Buffer<T>> cols(threads, scratch<T>(g.patch() * m_max)), dyb(threads, scratch<T>(g.O * m_max));
-  std::vector<Buffer<T>> dw_part(threads, scratch<T>(dw ? g.O * g.patch() : 0));  // zeros
-  std::vector<Buffer<T>> db_part(threads, scratch<T>(db ? g.O : 0));
-  kernels::GemmThreads gemm_threads(static_cast<double>(g.O) * static_cast<double>(g.patch() * m_max));
-  for_each_block(g, rows, threads, [&](int t, std::int64_t r0, std::int64_t r1) {
+  std::vector<Buffer<T>> dw_part(chunks, scratch<T>(dw_size));  // zeros
+  std::vector<Buffer<T>> db_part(chunks, scratch<T>(db_size));
+  for_each_block(g, rows, split, [&](int t, std::int64_t chunk, std::int64_t r0, std::int64_t r1) {
+    const auto part = static_cast<std::size_t>(chunk);
     std::int64_t m = (r1 - r0) * g.OW;
     // dYb[o, column + p] = dY[n, o, p0 + p]; the first block of an image zeroes its dx.
     for_each_image(g, r0, r1, [&](std::int64_t n, std::int64_t p0, std::int64_t p1, std::int64_t column) {
@@ -94,11 +96,11 @@ void backward(const Geometry& g, const T* x, const T* w, const T* dy, T* dx, T* 
     });
     ConstMatrix<T> dYb(dyb[t].data(), g.O, m);
     Matrix<T> block(cols[t].data(), g.patch(), m);
-    if (db) Eigen::Map<kernels::Array<T>>(db_part[t].data(), g.O) += dYb.rowwise().sum().array();
+    if (db) Eigen::Map<kernels::Array<T>>(db_part[part].data(), g.O) += dYb.rowwise().sum().array();
     if (dw) {
       im2col(x, g, r0, r1, block.data());
-      kernels::gemm<T>(false, true, g.O, g.patch(), m, T(1), dyb[t].data(), m, block.data(), m, T(1), dw_part[t].data(),
-                       g.patch());
+      kernels::gemm<T>(false, true, g.O, g.patch(), m, T(1), dyb[t].data(), m, block.data(), m, T(1),
+                       dw_part[part].data(), g.patch());
     }
     if (dx) {
       kernels::gemm<T>(true, false, g.patch(), m, g.O, T(1), w, g.patch(), dyb[t].data(), m, T(0), block.data(), m);

@@ -1,13 +1,13 @@
 #pragma once
 // What conv2d's two implementations (ops/conv2d_gemm.cpp, ops/conv2d_direct.cpp) share: aligned
-// scratch buffers, the split of a batch over threads, and the ordered sum of per-thread parts.
-#include <omp.h>
-
+// scratch buffers, the split of a batch over threads, and the ordered sum of per-chunk parts.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "ops/im2col.hpp"
 #include "ops/kernels.hpp"
+#include "ops/thread_pool.hpp"
 #include "tapegrad/threads.hpp"
 
 namespace tg::conv {
@@ -25,23 +25,41 @@ Buffer<T> scratch(std::int64_t size) {
   return Buffer<T>(static_cast<std::size_t>(size));
 }
 
-// Threads for a batch: one per image at most, so that no image is split between threads.
-inline int threads_for(const Geometry& g) {
-  int threads = tg::get_num_threads();
-  return g.N >= threads ? threads : 1;
+// Note [conv2d chunks]: a batch is cut into chunks of whole images, several per thread, and
+// each thread takes the next chunk when it finishes one (Note [thread pool]), so that a
+// thread the scheduler holds back (another program wanting the core) leaves little work behind
+// for the others to wait on. Scratch buffers belong to threads ("slots"); partial sums (dW, db)
+// belong to chunks and are added up in chunk order, so a result depends on the thread count
+// (which fixes the chunks) but never on which thread ran which chunk.
+struct Split {
+  int threads = 1;
+  std::int64_t chunks = 1;
+};
+
+inline constexpr std::int64_t kChunksPerThread = 4;
+// Partial sums of all chunks together stay under this (ResNet-18's 512-channel dW is 9 MB).
+inline constexpr std::int64_t kPartBudgetBytes = std::int64_t{32} << 20;
+
+// One thread per image at most, so that no image is split between threads; part_bytes is the
+// size of one chunk's partial sums.
+inline Split split_for(const Geometry& g, std::int64_t part_bytes) {
+  const int threads = kernels::in_parallel() ? 1 : tg::get_num_threads();
+  if (threads == 1 || g.N < threads) return {};
+  std::int64_t chunks = std::min<std::int64_t>(g.N, threads * kChunksPerThread);
+  if (part_bytes > 0) chunks = std::min(chunks, std::max<std::int64_t>(threads, kPartBudgetBytes / part_bytes));
+  return {threads, chunks};
 }
 
-// Runs f(t, n0, n1) on `threads` threads, thread t taking the images [N t / T, N (t + 1) / T)
-// (a static split, so a thread's share does not depend on timing).
+// Runs f(slot, chunk, n0, n1) for chunk c of s.chunks, the images [N c / C, N (c + 1) / C),
+// on the thread with scratch slot `slot` (< s.threads).
 template <class F>
-void for_each_share(const Geometry& g, int threads, F f) {
-  auto run = [&](int t, int of) { f(t, g.N * t / of, g.N * (t + 1) / of); };
-  if (threads == 1) return run(0, 1);
-#pragma omp parallel num_threads(threads)
-  run(omp_get_thread_num(), omp_get_num_threads());
+void for_each_chunk(const Geometry& g, const Split& s, F f) {
+  if (s.threads == 1) return f(0, std::int64_t{0}, std::int64_t{0}, g.N);
+  kernels::parallel_chunks(s.threads, s.chunks,
+                           [&](int slot, std::int64_t c) { f(slot, c, g.N * c / s.chunks, g.N * (c + 1) / s.chunks); });
 }
 
-// sum[k] = parts[0][k] + parts[1][k] + ... in thread order.
+// sum[k] = parts[0][k] + parts[1][k] + ... in chunk order.
 template <class T>
 void sum_parts(const std::vector<Buffer<T>>& parts, T* sum, std::size_t size) {
   std::copy(parts[0].begin(), parts[0].begin() + static_cast<std::ptrdiff_t>(size), sum);

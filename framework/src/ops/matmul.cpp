@@ -1,6 +1,5 @@
 // Matrix product with torch.matmul's rules (batch dims broadcast, 1-D operands are vectors).
 #include "isa/gemm.hpp"
-#include "ops/gemm_threads.hpp"
 #include "ops/kernels.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/tape.hpp"
@@ -41,7 +40,6 @@ Tensor batched_matmul(const Tensor& a_in, const Tensor& b_in) {
   auto stride_a = kernels::broadcast_strides(batch_a, batch), stride_b = kernels::broadcast_strides(batch_b, batch);
   auto batch_strides = batch.strides();
   dispatch_floating("matmul", dtype, [&]<class T>() {
-    kernels::GemmThreads threads(static_cast<double>(n) * static_cast<double>(k) * static_cast<double>(m));
     for (std::int64_t i = 0, count = batch.numel(); i < count; ++i) {
       std::int64_t ia = 0, ib = 0;  // which matrix of a and of b batch element i reads
       for (int d = 0; d < batch.rank(); ++d) {
