@@ -13,7 +13,9 @@ warm-up call, then --repetitions samples of >= 0.25 s each, timed with time.perf
 and, for the two tape cases, in libtorch C++ (bench/libtorch_ref.cpp, compiled once with g++ into
 <build>/bench-libtorch/ when /usr/include/torch exists). The table shows the best (or
 median) time per iteration, throughput where a case has one, and ratios
-PyTorch time / tapegrad time: above 1, tapegrad is faster. With --competitor N, N CPU-bound
+PyTorch time / tapegrad time: above 1, tapegrad is faster. The header gives the CPU model and the
+measured float32 FMA peak (tg_bench's peak/fma), and each FLOP-counted case tapegrad's share of
+it. With --competitor N, N CPU-bound
 processes (a Python busy loop each) run beside every case on both sides: on a loaded machine a
 second thread must not make anything slower (compare the 1- and 2-thread rows).
 
@@ -99,6 +101,18 @@ def run_tapegrad(binary, threads, cases, repetitions):
             continue
         samples.setdefault(case_name(entry["run_name"]), []).append(entry["real_time"] * TIME_UNITS[entry["time_unit"]])
     return samples, report.get("context", {})
+
+
+def fma_peak(binary, threads):
+    """GFLOP/s of tg_bench's peak/fma (float32 multiply-adds at the CPU's widest vectors) on
+    `threads` threads, or None where it cannot run."""
+    result = subprocess.run([str(binary), f"--threads={threads}", "--benchmark_filter=^peak/fma",
+                             "--benchmark_repetitions=3", "--benchmark_format=json"], capture_output=True, text=True)
+    if result.returncode != 0:
+        return None
+    rates = [b["FLOPs"] for b in json.loads(result.stdout)["benchmarks"]
+             if b.get("run_type") == "iteration" and "error_occurred" not in b and "FLOPs" in b]
+    return max(rates) / 1e9 if rates else None
 
 
 def run_pytorch(torch, setups, threads, names, repetitions):
@@ -280,7 +294,7 @@ def main():
     wanted_libtorch = [c for c in LIBTORCH_CASES if selected.search(c)] if torch else []
     libtorch_binary = build_libtorch_ref(binary.resolve().parent.parent) if wanted_libtorch else None
 
-    wanted_tapegrad = [c for c in list_tapegrad(binary) if selected.search(c)]
+    wanted_tapegrad = [c for c in list_tapegrad(binary) if selected.search(c) and not c.startswith("peak/")]
     if not wanted_tapegrad and not wanted_torch:
         fail(f"no case matches --filter '{args.filter}'")
     if args.competitor < 0:
@@ -289,6 +303,7 @@ def main():
     if args.competitor:
         load += f"; {args.competitor} competing CPU-bound process(es) ran beside every case"
     results, context = [], {}
+    peaks = {threads: fma_peak(binary, threads) for threads in thread_counts}
     with competitors(args.competitor):
         for threads in thread_counts:
             ours, context = (run_tapegrad(binary, threads, wanted_tapegrad, args.repetitions) if wanted_tapegrad
@@ -313,14 +328,20 @@ def main():
     else:
         print(f"PyTorch: not installed for {sys.executable} (Debian: python3-torch, run with /usr/bin/python3)")
     print(f"libtorch: {'bench/libtorch_ref.cpp, g++ -O2' if libtorch_binary else 'not measured'}")
+    print("measured float32 FMA peak (tg_bench peak/fma): " + ", ".join(
+        f"{peaks[t]:.0f} GFLOP/s on {t} thread(s)" if peaks[t] else f"not measured on {t} thread(s)"
+        for t in thread_counts))
     print(f"each cell: the {args.stat} of {args.repetitions} repetition(s), time per iteration; "
           "ratio = PyTorch time / tapegrad time (above 1: tapegrad is faster)")
     print()
-    header = ["case", "threads", "tapegrad", "PyTorch (Python)", "libtorch", "ratio PyTorch", "ratio libtorch"]
+    header = ["case", "threads", "tapegrad", "tapegrad % of peak", "PyTorch (Python)", "libtorch", "ratio PyTorch",
+              "ratio libtorch"]
     rows = []
     for r in results:
         t, p, l = value(r["tapegrad"]), value(r["pytorch"]), value(r["libtorch"])
-        rows.append([r["case"], str(r["threads"]), format_cell(r["case"], t), format_cell(r["case"], p),
+        work, peak = work_of(r["case"]), peaks.get(r["threads"])
+        share = (f"{100 * work[0] / t / 1e9 / peak:.0f}%" if t and peak and work and work[1] == "FLOP" else "-")
+        rows.append([r["case"], str(r["threads"]), format_cell(r["case"], t), share, format_cell(r["case"], p),
                      format_cell(r["case"], l), format_ratio(p, t), format_ratio(l, t)])
     print_table(header, rows, args.markdown)
 
@@ -328,6 +349,7 @@ def main():
         Path(args.json).write_text(json.dumps({
             "machine": machine(), "load": load, "tg_bench_context": context, "torch": torch_version, "torch_blas": blas,
             "python": sys.executable, "repetitions": args.repetitions, "unit": "seconds per iteration",
+            "fma_peak_gflops": {str(t): peaks[t] for t in thread_counts},
             "results": results}, indent=1) + "\n")
 
 
