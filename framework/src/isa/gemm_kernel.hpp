@@ -17,16 +17,7 @@
 #include <cstdlib>
 #include <new>
 
-// GCC bug 105593's false warnings inside the intrinsics headers, as in ops/kernels.hpp.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <Eigen/Core>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "eigen_core.hpp"
 
 #include "isa/gemm.hpp"
 

@@ -38,17 +38,7 @@
 #error "ops/conv2d_direct.cpp needs -march=x86-64-v4 (framework/CMakeLists.txt sets it)"
 #endif
 
-// The pragmas silence GCC bug 105593's false warnings inside the intrinsics headers, as for
-// Eigen in ops/kernels.hpp.
-#if defined(__GNUC__) && !defined(__clang__)  // clang has no -Wmaybe-uninitialized (nor these false positives)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "eigen_core.hpp"  // with the intrinsics, without GCC 12's false warnings in them
 
 #include <algorithm>
 #include <array>

@@ -2,19 +2,7 @@
 // Private helpers shared by the op files: Eigen views of tensor buffers, the checks every op
 // starts with, and the loops every elementwise op needs. Ops stay short because the loops live
 // here, once.
-// Note: with -O3 -march=native, GCC 12 reports `__Y is (maybe) used uninitialized` inside
-// avx512fintrin.h, where Eigen's AVX-512 packets come from (GCC bug 105593: the
-// intrinsics initialise a variable with itself on purpose). The pragmas silence exactly
-// those two warnings, for the headers parsed here (Eigen pulls in avx512fintrin.h).
-#if defined(__GNUC__) && !defined(__clang__)  // clang has no -Wmaybe-uninitialized (nor these false positives)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <Eigen/Core>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "eigen_core.hpp"  // Eigen/Core, without GCC 12's false warnings in the intrinsics
 
 #include <limits>
 
