@@ -50,11 +50,56 @@ void for_each_block(const Geometry& g, std::int64_t rows, const Split& split, F 
   });
 }
 
+// Note [taps on the padding]: on small images some kernel rows or columns only ever meet the
+// padding. A 3x3 kernel with padding 1 on a 1x1 image (ResNet-18's last stage at 28x28) uses
+// its centre alone: 8 of 9 rows of cols would be zeros, and 8/9 of every product's work
+// multiplies them. The taps that meet the image for some output form a rectangle
+// [a0, a1) x [b0, b1), and the convolution equals one with that part of the kernel and the
+// padding reduced by a0 and b0. The products then skip the zeros; the sums keep their nonzero
+// terms in the same order (a different blocking of the inner dimension may change last bits).
+struct Taps {
+  std::int64_t a0, a1, b0, b1;
+  bool all(const Geometry& g) const { return a0 == 0 && a1 == g.kh && b0 == 0 && b1 == g.kw; }
+  Geometry geometry(const Geometry& g) const {
+    Geometry t = g;
+    t.kh = a1 - a0;
+    t.kw = b1 - b0;
+    t.ph = g.ph - a0;
+    t.pw = g.pw - b0;
+    return t;
+  }
+};
+
+// Kernel row a is read by output row i at input row sh i + a - ph: inside for some i in
+// [0, OH) iff ph - sh (OH - 1) <= a < ph + H.
+inline Taps taps_used(const Geometry& g) {
+  auto range = [](std::int64_t k, std::int64_t p, std::int64_t s, std::int64_t out, std::int64_t size) {
+    return std::pair{std::clamp<std::int64_t>(p - s * (out - 1), 0, k), std::clamp<std::int64_t>(p + size, 0, k)};
+  };
+  auto [a0, a1] = range(g.kh, g.ph, g.sh, g.OH, g.H);
+  auto [b0, b1] = range(g.kw, g.pw, g.sw, g.OW, g.W);
+  return {a0, std::max(a0, a1), b0, std::max(b0, b1)};
+}
+
+// w[:, :, a0:a1, b0:b1], contiguous.
+template <class T>
+Buffer<T> sliced_weight(const Geometry& g, const Taps& t, const T* w) {
+  const std::int64_t kh = t.a1 - t.a0, kw = t.b1 - t.b0;
+  Buffer<T> out = scratch<T>(g.O * g.C * kh * kw);
+  for (std::int64_t oc = 0; oc < g.O * g.C; ++oc)
+    for (std::int64_t a = 0; a < kh; ++a)
+      std::copy_n(w + (oc * g.kh + t.a0 + a) * g.kw + t.b0, kw, out.data() + (oc * kh + a) * kw);
+  return out;
+}
+
 }  // namespace
 
 template <class T>
 void forward(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
+  if (const Taps t = taps_used(g); !t.all(g) && t.a1 > t.a0 && t.b1 > t.b0)
+    return forward(t.geometry(g), x, sliced_weight(g, t, w).data(), bias, y);
   const std::int64_t rows = block_rows<T>(g), m_max = rows * g.OW;
+  const TapTable table = tap_table(g);  // Note [narrow outputs] in ops/im2col.hpp
   const Split split = split_for(g, 0);
   const auto threads = static_cast<std::size_t>(split.threads);
   std::vector<Buffer<T>> cols(threads, scratch<T>(g.patch() * m_max)), out(threads, scratch<T>(g.O * m_max));
@@ -62,7 +107,7 @@ void forward(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
   // block's product instead; inside the shares' parallel region it never does.
   for_each_block(g, rows, split, [&](int t, std::int64_t, std::int64_t r0, std::int64_t r1) {
     std::int64_t m = (r1 - r0) * g.OW;
-    im2col(x, g, r0, r1, cols[t].data());
+    im2col(x, g, r0, r1, cols[t].data(), table);
     kernels::gemm<T>(false, false, g.O, m, g.patch(), T(1), w, g.patch(), cols[t].data(), m, T(0), out[t].data(), m);
     for_each_image(g, r0, r1, [&](std::int64_t n, std::int64_t p0, std::int64_t p1, std::int64_t column) {
       for (std::int64_t o = 0; o < g.O; ++o) {
@@ -77,8 +122,22 @@ void forward(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
 
 template <class T>
 void backward(const Geometry& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
+  if (const Taps t = taps_used(g); !t.all(g) && t.a1 > t.a0 && t.b1 > t.b0) {
+    const Geometry s = t.geometry(g);
+    Buffer<T> dws = scratch<T>(dw ? g.O * s.patch() : 0);
+    const Buffer<T> ws = w ? sliced_weight(g, t, w) : Buffer<T>();  // no w when only dW is asked for
+    backward(s, x, w ? ws.data() : nullptr, dy, dx, dw ? dws.data() : nullptr, db);
+    if (dw) {  // the taps that only met the padding get no gradient
+      std::fill(dw, dw + g.O * g.patch(), T(0));
+      for (std::int64_t oc = 0; oc < g.O * g.C; ++oc)
+        for (std::int64_t a = 0; a < s.kh; ++a)
+          std::copy_n(dws.data() + (oc * s.kh + a) * s.kw, s.kw, dw + (oc * g.kh + t.a0 + a) * g.kw + t.b0);
+    }
+    return;
+  }
   const std::int64_t rows = block_rows<T>(g), m_max = rows * g.OW;
   const std::int64_t dw_size = dw ? g.O * g.patch() : 0, db_size = db ? g.O : 0;
+  const TapTable table = tap_table(g);
   const Split split = split_for(g, (dw_size + db_size) * std::int64_t{sizeof(T)});
   const auto threads = static_cast<std::size_t>(split.threads), chunks = static_cast<std::size_t>(split.chunks);
   std::vector<Buffer<T>> cols(threads, scratch<T>(g.patch() * m_max)), dyb(threads, scratch<T>(g.O * m_max));
@@ -98,13 +157,13 @@ void backward(const Geometry& g, const T* x, const T* w, const T* dy, T* dx, T* 
     Matrix<T> block(cols[t].data(), g.patch(), m);
     if (db) Eigen::Map<kernels::Array<T>>(db_part[part].data(), g.O) += dYb.rowwise().sum().array();
     if (dw) {
-      im2col(x, g, r0, r1, block.data());
+      im2col(x, g, r0, r1, block.data(), table);
       kernels::gemm<T>(false, true, g.O, g.patch(), m, T(1), dyb[t].data(), m, block.data(), m, T(1),
                        dw_part[part].data(), g.patch());
     }
     if (dx) {
       kernels::gemm<T>(true, false, g.patch(), m, g.O, T(1), w, g.patch(), dyb[t].data(), m, T(0), block.data(), m);
-      col2im(block.data(), g, r0, r1, dx);
+      col2im(block.data(), g, r0, r1, dx, table);
     }
   });
   if (dw) sum_parts(dw_part, dw, static_cast<std::size_t>(g.O * g.patch()));

@@ -13,8 +13,10 @@
 // cut into blocks of rows instead, so that cols stays in the L2 cache between im2col writing it
 // and the GEMM reading it.
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace tg::conv {
 
@@ -120,10 +122,58 @@ void for_each_run(const Geometry& g, std::int64_t r0, std::int64_t r1, T* cols, 
   });
 }
 
+// Note [narrow outputs]: with outputs narrower than a vector (ResNet-18's late stages at
+// 28x28 are 7, 4, 2 and 1 wide) or a stride, each run above is a few scalar copies wrapped in
+// a run's bookkeeping. There a table gives, for each tap (a, b) and output pixel p of an image,
+// the offset in the input plane that p reads (or -1 on the padding), built once per call; a
+// whole image's pixels of one cols row are then one loop over the table.
+struct TapTable {
+  std::vector<std::int32_t> offsets;  // [kh kw, OH OW]
+  bool empty() const { return offsets.empty(); }
+};
+
+// The table where it pays (outputs narrower than 8, or strided), and no larger than 1 MB.
+inline TapTable tap_table(const Geometry& g) {
+  TapTable t;
+  const std::int64_t size = g.kh * g.kw * g.pixels();
+  if ((g.OW >= 8 && g.sw == 1) || size > (std::int64_t{1} << 18) || g.H * g.W > INT32_MAX) return t;
+  t.offsets.resize(static_cast<std::size_t>(size));
+  std::int32_t* at = t.offsets.data();
+  for (std::int64_t a = 0; a < g.kh; ++a)
+    for (std::int64_t b = 0; b < g.kw; ++b)
+      for (std::int64_t i = 0; i < g.OH; ++i)
+        for (std::int64_t j = 0; j < g.OW; ++j) {
+          std::int64_t h = g.sh * i + a - g.ph, w = g.sw * j + b - g.pw;
+          *at++ = h >= 0 && h < g.H && w >= 0 && w < g.W ? static_cast<std::int32_t>(h * g.W + w) : -1;
+        }
+  return t;
+}
+
+// Calls f(cols_row, plane, offsets, count) for each cols row (c, a, b) and each image n of the
+// block: cols_row[q] pairs with plane[offsets[q]] (none where offsets[q] < 0) for q < count.
+template <class T, class X, class F>
+void for_each_table_row(const Geometry& g, const TapTable& table, std::int64_t r0, std::int64_t r1, T* cols, X* x,
+                        F f) {
+  const std::int64_t m = (r1 - r0) * g.OW, P = g.pixels();
+  for_each_image(g, r0, r1, [&](std::int64_t n, std::int64_t p0, std::int64_t p1, std::int64_t column) {
+    for (std::int64_t c = 0; c < g.C; ++c) {
+      X* plane = x + (n * g.C + c) * g.H * g.W;
+      for (std::int64_t ab = 0; ab < g.kh * g.kw; ++ab)
+        f(cols + (c * g.kh * g.kw + ab) * m + column, plane, table.offsets.data() + ab * P + p0, p1 - p0);
+    }
+  });
+}
+
 // cols = the block's windows of x (the whole batch [N, C, H, W]); only the entries on the
 // padding are zeroed, never the whole buffer.
 template <class T>
-void im2col(const T* x, const Geometry& g, std::int64_t r0, std::int64_t r1, T* cols) {
+void im2col(const T* x, const Geometry& g, std::int64_t r0, std::int64_t r1, T* cols, const TapTable& table = {}) {
+  if (!table.empty())
+    return for_each_table_row(g, table, r0, r1, cols, x,
+                              [](T* row, const T* plane, const std::int32_t* offsets, std::int64_t count) {
+                                for (std::int64_t q = 0; q < count; ++q)
+                                  row[q] = offsets[q] >= 0 ? plane[offsets[q]] : T(0);
+                              });
   for_each_run(
       g, r0, r1, cols,
       [&](T* row, std::int64_t at, std::int64_t j0, std::int64_t j1) {
@@ -135,7 +185,13 @@ void im2col(const T* x, const Geometry& g, std::int64_t r0, std::int64_t r1, T* 
 // dx += each entry of dcols (shaped as the block's cols), at the x element im2col copied it
 // from; entries on the padding are dropped.
 template <class T>
-void col2im(const T* dcols, const Geometry& g, std::int64_t r0, std::int64_t r1, T* dx) {
+void col2im(const T* dcols, const Geometry& g, std::int64_t r0, std::int64_t r1, T* dx, const TapTable& table = {}) {
+  if (!table.empty())
+    return for_each_table_row(g, table, r0, r1, dcols, dx,
+                              [](const T* row, T* plane, const std::int32_t* offsets, std::int64_t count) {
+                                for (std::int64_t q = 0; q < count; ++q)
+                                  if (offsets[q] >= 0) plane[offsets[q]] += row[q];
+                              });
   for_each_run(
       g, r0, r1, dcols,
       [&](const T* row, std::int64_t at, std::int64_t j0, std::int64_t j1) {

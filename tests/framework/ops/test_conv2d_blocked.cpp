@@ -97,6 +97,9 @@ const std::vector<BlockedCase> kCases = {
     {2, 1, 6, 40, 2, 1, 1, {{1, 1}, {0, 0}}},    // 1 x 1 kernel
     {2, 48, 40, 40, 3, 3, 3, {{1, 1}, {1, 1}}},  // each image cut into several blocks of rows
     {1, 3, 3, 3, 2, 3, 3, {{1, 1}, {2, 2}}},     // output larger than the input
+    {2, 4, 1, 1, 3, 3, 3, {{1, 1}, {1, 1}}},     // 1 x 1 images: only the centre tap meets them
+    {2, 3, 2, 2, 3, 3, 3, {{2, 2}, {1, 1}}},     // stride 2 on 2 x 2: two of three rows and columns
+    {2, 2, 1, 5, 3, 3, 3, {{1, 1}, {1, 1}}},     // one row: the middle kernel row only
     {3, 20, 9, 21, 20, 3, 3, {{1, 1}, {1, 1}}},  // direct: 20 channels in and out (a partial block of
                                                  // 16 each), rows of 23 (two 16-wide pieces)
     {2, 3, 12, 36, 33, 4, 2, {{1, 1}, {0, 3}}},  // direct: 33 outputs (3 blocks), uneven kernel
@@ -144,7 +147,7 @@ TEST_CASE("conv2d's direct path equals the definition", "[ops][conv2d]") {
       check_against_definition(k, tg::kFloat32, gen);
       ++checked;
     }
-  CHECK(checked == 10);  // the cases with stride (1, 1)
+  CHECK(checked == 12);  // the cases with stride (1, 1)
 }
 
 TEST_CASE("conv2d's automatic choice is right whichever path it takes", "[ops][conv2d]") {
