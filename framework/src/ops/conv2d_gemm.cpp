@@ -20,6 +20,8 @@
 // while im2col of a block costs a few percent of the block's GEMMs.
 #include <vector>
 
+#include "tapegrad/storage.hpp"
+
 #include "isa/gemm.hpp"
 #include "ops/conv2d_threads.hpp"
 
@@ -48,6 +50,34 @@ void for_each_block(const Geometry& g, std::int64_t rows, const Split& split, F 
   for_each_chunk(g, split, [&](int t, std::int64_t chunk, std::int64_t n0, std::int64_t n1) {
     for (std::int64_t r = n0 * g.OH; r < n1 * g.OH; r += rows) f(t, chunk, r, std::min(r + rows, n1 * g.OH));
   });
+}
+
+// Note [cached scratch]: the blocks of cols and of the outputs (512 KB each) and the per-chunk
+// dW sums (9 MB for a 512-channel 3x3 layer) were std::vectors: glibc maps and unmaps blocks
+// that large at every call, so each call faulted their pages in again and zeroed them (LeNet's
+// conv2 forward on the GEMM path: a quarter of its time in page faults). They come from
+// tapegrad's per-thread buffer cache instead (the one tensors use; 64-byte aligned), zeroed
+// only where the code relies on zeros.
+template <class T>
+class Scratch {
+ public:
+  Scratch(std::int64_t size, bool zero)
+      : storage_(size > 0 ? Storage::make(static_cast<std::size_t>(size) * sizeof(T)) : StoragePtr()) {
+    if (zero && size > 0) std::fill_n(data(), size, T(0));
+  }
+  T* data() const { return storage_ ? static_cast<T*>(storage_->data()) : nullptr; }
+
+ private:
+  StoragePtr storage_;
+};
+
+// One buffer per thread or chunk.
+template <class T>
+std::vector<Scratch<T>> scratches(std::size_t count, std::int64_t size, bool zero) {
+  std::vector<Scratch<T>> out;
+  out.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) out.emplace_back(size, zero);
+  return out;
 }
 
 // Note [taps on the padding]: on small images some kernel rows or columns only ever meet the
@@ -102,7 +132,8 @@ void forward(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
   const TapTable table = tap_table(g);  // Note [narrow outputs] in ops/im2col.hpp
   const Split split = split_for(g, 0);
   const auto threads = static_cast<std::size_t>(split.threads);
-  std::vector<Buffer<T>> cols(threads, scratch<T>(g.patch() * m_max)), out(threads, scratch<T>(g.O * m_max));
+  // Note [cached scratch]; every entry is written before it is read.
+  auto cols = scratches<T>(threads, g.patch() * m_max, false), out = scratches<T>(threads, g.O * m_max, false);
   // With one share (a batch smaller than the thread count), kernels::gemm may split each
   // block's product instead; inside the shares' parallel region it never does.
   for_each_block(g, rows, split, [&](int t, std::int64_t, std::int64_t r0, std::int64_t r1) {
@@ -140,9 +171,9 @@ void backward(const Geometry& g, const T* x, const T* w, const T* dy, T* dx, T* 
   const TapTable table = tap_table(g);
   const Split split = split_for(g, (dw_size + db_size) * std::int64_t{sizeof(T)});
   const auto threads = static_cast<std::size_t>(split.threads), chunks = static_cast<std::size_t>(split.chunks);
-  std::vector<Buffer<T>> cols(threads, scratch<T>(g.patch() * m_max)), dyb(threads, scratch<T>(g.O * m_max));
-  std::vector<Buffer<T>> dw_part(chunks, scratch<T>(dw_size));  // zeros
-  std::vector<Buffer<T>> db_part(chunks, scratch<T>(db_size));
+  // Note [cached scratch]: cols and dyb are written before they are read; the sums start at 0.
+  auto cols = scratches<T>(threads, g.patch() * m_max, false), dyb = scratches<T>(threads, g.O * m_max, false);
+  auto dw_part = scratches<T>(chunks, dw_size, true), db_part = scratches<T>(chunks, db_size, true);
   for_each_block(g, rows, split, [&](int t, std::int64_t chunk, std::int64_t r0, std::int64_t r1) {
     const auto part = static_cast<std::size_t>(chunk);
     std::int64_t m = (r1 - r0) * g.OW;

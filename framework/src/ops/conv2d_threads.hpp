@@ -60,11 +60,14 @@ void for_each_chunk(const Geometry& g, const Split& s, F f) {
 }
 
 // sum[k] = parts[0][k] + parts[1][k] + ... in chunk order.
-template <class T>
-void sum_parts(const std::vector<Buffer<T>>& parts, T* sum, std::size_t size) {
-  std::copy(parts[0].begin(), parts[0].begin() + static_cast<std::ptrdiff_t>(size), sum);
-  for (std::size_t t = 1; t < parts.size(); ++t)
-    for (std::size_t k = 0; k < size; ++k) sum[k] += parts[t][k];
+// Parts: a vector of buffers with data().
+template <class Parts, class T>
+void sum_parts(const Parts& parts, T* sum, std::size_t size) {
+  std::copy_n(parts[0].data(), size, sum);
+  for (std::size_t t = 1; t < parts.size(); ++t) {
+    const T* part = parts[t].data();
+    for (std::size_t k = 0; k < size; ++k) sum[k] += part[k];
+  }
 }
 
 }  // namespace tg::conv
