@@ -142,6 +142,23 @@ constexpr std::array<ForwardTile, sizeof...(R)> forward_tiles(std::integer_seque
 }
 constexpr auto kForwardTiles = forward_tiles(std::make_integer_sequence<int, L>{});
 
+// Per-thread and per-chunk scratch from the buffer cache (Note [cached scratch] in
+// ops/conv2d_gemm.cpp), zeroed: the padded images keep zero borders, the sums start at 0. In
+// this namespace, so that vectors of it are instantiated here only.
+struct Scratch {
+  CachedBlock block;
+  Scratch() = default;
+  explicit Scratch(std::int64_t size) : block(static_cast<std::size_t>(size) * sizeof(float), true) {}
+  float* data() const { return static_cast<float*>(block.data()); }
+};
+
+std::vector<Scratch> scratches(std::size_t count, std::int64_t size) {
+  std::vector<Scratch> out;
+  out.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) out.emplace_back(size);
+  return out;
+}
+
 // Wt[ob, k, o16] = w[16 ob + o16, k], zero for the channels past O.
 Buffer<float> blocked_weight(const Geometry& g, const float* w) {
   const std::int64_t K = g.patch();
@@ -363,8 +380,8 @@ void forward_direct(const Geometry& g, const float* x, const float* w, const flo
   if (bias) std::copy_n(bias, g.O, bias16.begin());
   const Split split = split_for(g, 0);
   const auto threads = static_cast<std::size_t>(split.threads);
-  std::vector<Buffer<float>> xp(threads), yt(threads, scratch<float>(rows ? 0 : P * L));
-  if (g.ph || g.pw) std::fill(xp.begin(), xp.end(), scratch<float>(g.C * p.plane()));
+  std::vector<Scratch> xp = scratches(threads, g.ph || g.pw ? g.C * p.plane() : 0),
+                       yt = scratches(threads, rows ? 0 : P * L);
   for_each_chunk(g, split, [&](int t, std::int64_t, std::int64_t n0, std::int64_t n1) {
     for (std::int64_t n = n0; n < n1; ++n) {
       const float* image = padded_image(g, p, x, n, xp[t].data());
@@ -405,19 +422,15 @@ void backward_direct(const Geometry& g, const float* x, const float* w, const fl
   const std::int64_t dw_size = dw ? (rows ? g.O : OB) * K * L : 0, db_size = db ? g.O * L : 0;
   const Split split = split_for(g, (dw_size + db_size) * std::int64_t{sizeof(float)});
   const auto threads = static_cast<std::size_t>(split.threads), chunks = static_cast<std::size_t>(split.chunks);
-  std::vector<Buffer<float>> dwt(chunks, scratch<float>(dw_size));  // zeros
-  std::vector<Buffer<float>> db_part(chunks, scratch<float>(db_size));
-  std::vector<Buffer<float>> xp(threads), dyt(threads), dxp(threads), dyr(threads);
+  std::vector<Scratch> dwt = scratches(chunks, dw_size), db_part = scratches(chunks, db_size);  // zeros
   // dx: rows of dY with kw - 1 zeros on the left and room for a 16-wide load at the last
   // column of every 16-wide piece of an Xp row.
   const std::int64_t pieces = blocks_of_16(p.Wp), row_length = g.kw - 1 + pieces * L;
   const Buffer<float> wc = dx ? channels_last_weight(g, w) : Buffer<float>();
-  for (std::size_t t = 0; t < threads; ++t) {
-    if (dw && (g.ph || g.pw)) xp[t] = scratch<float>(g.C * p.plane());
-    if (dw && !rows) dyt[t] = scratch<float>(OB * P * L);
-    if (dx && (g.ph || g.pw)) dxp[t] = scratch<float>(g.C * p.plane());
-    if (dx) dyr[t] = scratch<float>(g.O * g.OH * row_length);  // zeros, and the padding stays so
-  }
+  std::vector<Scratch> xp = scratches(threads, dw && (g.ph || g.pw) ? g.C * p.plane() : 0),
+                       dyt = scratches(threads, dw && !rows ? OB * P * L : 0),
+                       dxp = scratches(threads, dx && (g.ph || g.pw) ? g.C * p.plane() : 0),
+                       dyr = scratches(threads, dx ? g.O * g.OH * row_length : 0);  // the padding stays zero
   for_each_chunk(g, split, [&](int t, std::int64_t chunk, std::int64_t n0, std::int64_t n1) {
     const auto part = static_cast<std::size_t>(chunk);
     for (std::int64_t n = n0; n < n1; ++n) {
@@ -470,7 +483,7 @@ void backward_direct(const Geometry& g, const float* x, const float* w, const fl
     }
   });
   if (dw) {
-    Buffer<float> sum = scratch<float>(static_cast<std::int64_t>(dwt[0].size()));
+    Buffer<float> sum = scratch<float>(dw_size);
     sum_parts(dwt, sum.data(), sum.size());
     for (std::int64_t o = 0; o < g.O; ++o)
       for (std::int64_t k = 0; k < K; ++k)

@@ -18,9 +18,8 @@
 // forward: saved, it would hold C kh kw values per output pixel for the whole batch (20 MB for
 // LeNet's conv1 at batch 256, 230 MB for 32 x 64 x 56 x 56 with k = 3) until the backward,
 // while im2col of a block costs a few percent of the block's GEMMs.
+#include <cstring>
 #include <vector>
-
-#include "tapegrad/storage.hpp"
 
 #include "isa/gemm.hpp"
 #include "ops/conv2d_threads.hpp"
@@ -61,14 +60,11 @@ void for_each_block(const Geometry& g, std::int64_t rows, const Split& split, F 
 template <class T>
 class Scratch {
  public:
-  Scratch(std::int64_t size, bool zero)
-      : storage_(size > 0 ? Storage::make(static_cast<std::size_t>(size) * sizeof(T)) : StoragePtr()) {
-    if (zero && size > 0) std::fill_n(data(), size, T(0));
-  }
-  T* data() const { return storage_ ? static_cast<T*>(storage_->data()) : nullptr; }
+  Scratch(std::int64_t size, bool zero) : block_(static_cast<std::size_t>(size) * sizeof(T), zero) {}
+  T* data() const { return static_cast<T*>(block_.data()); }
 
  private:
-  StoragePtr storage_;
+  CachedBlock block_;
 };
 
 // One buffer per thread or chunk.
@@ -123,6 +119,17 @@ Buffer<T> sliced_weight(const Geometry& g, const Taps& t, const T* w) {
 }
 
 }  // namespace
+
+CachedBlock::CachedBlock() noexcept = default;
+CachedBlock::CachedBlock(std::size_t bytes, bool zero) {
+  if (bytes == 0) return;
+  storage_ = Storage::make(bytes);
+  if (zero) std::memset(storage_->data(), 0, bytes);
+}
+CachedBlock::CachedBlock(CachedBlock&& other) noexcept = default;
+CachedBlock& CachedBlock::operator=(CachedBlock&& other) noexcept = default;
+CachedBlock::~CachedBlock() = default;
+void* CachedBlock::data() const noexcept { return storage_ ? storage_->data() : nullptr; }
 
 template <class T>
 void forward(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {

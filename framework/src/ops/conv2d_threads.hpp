@@ -8,6 +8,7 @@
 #include "ops/im2col.hpp"
 #include "ops/kernels.hpp"
 #include "ops/thread_pool.hpp"
+#include "tapegrad/storage.hpp"
 #include "tapegrad/threads.hpp"
 
 namespace tg::conv {
@@ -24,6 +25,25 @@ template <class T>
 Buffer<T> scratch(std::int64_t size) {
   return Buffer<T>(static_cast<std::size_t>(size));
 }
+
+// A block of scratch from tapegrad's per-thread buffer cache (Note [cached scratch] in
+// ops/conv2d_gemm.cpp), 64-byte aligned; zeroed when asked. Every member is defined out of line
+// in conv2d_gemm.cpp, a baseline unit, so that the AVX-512 unit conv2d_direct.cpp compiles none
+// of it (no copy of it under -march=x86-64-v4 for the linker to pick).
+class CachedBlock {
+ public:
+  CachedBlock() noexcept;
+  CachedBlock(std::size_t bytes, bool zero);
+  CachedBlock(CachedBlock&& other) noexcept;
+  CachedBlock& operator=(CachedBlock&& other) noexcept;
+  CachedBlock(const CachedBlock&) = delete;
+  CachedBlock& operator=(const CachedBlock&) = delete;
+  ~CachedBlock();
+  void* data() const noexcept;
+
+ private:
+  StoragePtr storage_;
+};
 
 // Note [conv2d chunks]: a batch is cut into chunks of whole images, several per thread, and
 // each thread takes the next chunk when it finishes one (Note [thread pool]), so that a
