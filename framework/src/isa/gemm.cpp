@@ -30,7 +30,7 @@ void gemm_one_thread(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
 
 // Note [chunked products]: a product large enough to split (kParallelGemmWork) is cut into
 // pieces of C's longer side, several per thread, each a whole product of its own, and
-// threads take the next piece as they finish one (OpenMP's dynamic schedule). Every element
+// threads take the next piece as they finish one (ops/thread_pool.hpp). Every element
 // of C is computed by one piece, in the same way whichever thread runs it, so the result does
 // not depend on timing. (Across thread counts the pieces differ, and Eigen's kernel sums a
 // piece's last rows in another order than its full register blocks: the last bits can differ.)
