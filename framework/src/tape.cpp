@@ -151,11 +151,26 @@ void Tape::walk(std::size_t top, const char* op, std::vector<char>& used) const 
   }
 }
 
+// Opens queue_callback() for one backward(); whatever way backward ends, the callbacks not run
+// are dropped and the list is closed.
+struct Tape::CallbackScope {
+  Tape& tape;
+  explicit CallbackScope(Tape& t) : tape(t) {
+    tape.callbacks_.clear();
+    tape.callbacks_open_ = true;
+  }
+  ~CallbackScope() {
+    tape.callbacks_open_ = false;
+    tape.callbacks_.clear();
+  }
+};
+
 // The first-order backward from one root, the path every training step takes: the general
 // sweep below without its multiple roots, recording and targets, kept lean (it is most of the
 // cost of a tiny graph's backward).
 void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
   if (sweeping_) fail_nested();
+  CallbackScope callbacks{*this};
   TensorImpl& r = root.impl();
   if (r.history != 0 && r.tape != id_) detail::fail_other_tape("backward", "the tensor", r);
   Tensor g0 = detail::seed_gradient(root, seed);
@@ -177,6 +192,7 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
   }
   sweeping_ = false;
   deliver_leaf_sums();
+  run_callbacks();
   if (!retain_graph) compact(used_);
 }
 
@@ -217,6 +233,7 @@ struct SweepState {
 void Tape::backward(std::span<const Tensor> roots, std::span<const Tensor> seeds, bool retain_graph, bool create_graph,
                     std::span<GradTarget> targets) {
   if (sweeping_) fail_nested();
+  CallbackScope callbacks{*this};
   SmallVector<Tensor, 1> g0;
   for (std::size_t k = 0; k < roots.size(); ++k) {
     const TensorImpl& r = roots[k].impl();
@@ -272,7 +289,26 @@ void Tape::backward(std::span<const Tensor> roots, std::span<const Tensor> seeds
   }
   if (top >= 0) sweep(static_cast<std::size_t>(top));
   deliver_leaf_sums();
+  run_callbacks();
   if (!retain_graph) compact(used_);
+}
+
+void Tape::queue_callback(std::function<void()> f) {
+  if (!callbacks_open_)
+    fail<AutogradError>(
+        "queue_callback: no backward() of this thread's tape is running; call it from a hook during backward "
+        "(register_hook, register_post_accumulate_grad_hook or a custom function's backward)");
+  if (!f) fail<ValueError>("queue_callback: the callback is empty; pass a function void()");
+  callbacks_.push_back(std::move(f));
+}
+
+void Tape::run_callbacks() {
+  // A callback may queue another (it runs in turn); the list is taken one callback at a time.
+  for (std::size_t i = 0; i < callbacks_.size(); ++i) {
+    std::function<void()> f = std::move(callbacks_[i]);
+    f();
+  }
+  callbacks_.clear();
 }
 
 // needed_[i]: entry i leads to a target (an input edge is a target leaf, or comes from a

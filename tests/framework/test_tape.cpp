@@ -417,3 +417,36 @@ TEST_CASE("an entry saves only the tensors its gradients read", "[tape]") {
   CHECK(X.impl_ptr().use_count() == x_before);  // all released with the entry
   CHECK(K.impl_ptr().use_count() == k_before);
 }
+
+TEST_CASE("queue_callback runs once backward has delivered every leaf's gradient", "[tape]") {
+  using tg::Tensor;
+  Tensor a = tg::tensor({1.0, 2.0}).requires_grad_();
+  Tensor b = tg::tensor({3.0}).requires_grad_();
+  std::vector<std::string> events;
+  a.register_post_accumulate_grad_hook([&](Tensor&) {
+    events.push_back("a");
+    tg::Tape::current().queue_callback([&] {
+      // By now both leaves have their gradients, and the sweep is over.
+      events.push_back(fmt::format("end a={} b={}", a.grad().tolist()[1], b.grad().tolist()[0]));
+      tg::Tape::current().queue_callback([&] { events.push_back("queued by a callback"); });
+    });
+  });
+  b.register_post_accumulate_grad_hook([&](Tensor&) { events.push_back("b"); });
+  ((a * b).sum() + b.sum()).backward();
+  REQUIRE(events.size() == 4);
+  CHECK(events[2] == "end a=3 b=4");
+  CHECK(events[3] == "queued by a callback");
+  // Each backward starts with no callbacks: the next one runs only what its own hooks queue.
+  events.clear();
+  (a.sum() * 2).backward();
+  CHECK(events == std::vector<std::string>{"a", "end a=5 b=4", "queued by a callback"});
+  // Outside a backward there is nothing to queue on.
+  CHECK_THROWS_WITH(tg::Tape::current().queue_callback([] {}),
+                    Catch::Contains("queue_callback") && Catch::Contains("no backward()"));
+  // A callback that throws ends backward with its exception.
+  a.register_hook([](const Tensor& g) {
+    tg::Tape::current().queue_callback([] { throw tg::ValueError("from the callback"); });
+    return g;
+  });
+  CHECK_THROWS_WITH(a.sum().backward(), "from the callback");
+}

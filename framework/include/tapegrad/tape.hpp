@@ -193,6 +193,12 @@ class Tape {
                 std::span<GradTarget> targets = {});
   // True while a backward sweep of this tape runs (and records, with create_graph).
   bool in_backward() const { return sweeping_; }
+  // From a hook during backward(): runs f once this backward() has delivered every leaf's
+  // gradient, before it returns, as PyTorch's engine queue_callback. Callbacks run in the
+  // order queued; one that throws ends backward() with its exception (the others are dropped).
+  // A data-parallel wrapper waits there for the gradients it is still sending.
+  // AutogradError outside a backward.
+  void queue_callback(std::function<void()> f);
 
   // The index of the entry with this id, searching below `below`; -1 if it is not there.
   std::int64_t find(std::uint64_t id, std::size_t below) const;
@@ -252,6 +258,11 @@ class Tape {
   // The sweep in progress: it records with create_graph (pruning waits until it is over, so
   // that entries do not move under it), and captures into targets_ for tg::grad.
   bool sweeping_ = false, create_graph_ = false;
+  // queue_callback(): open from the start of a backward() until its callbacks have run.
+  bool callbacks_open_ = false;
+  std::vector<std::function<void()>> callbacks_;
+  void run_callbacks();
+  struct CallbackScope;
   std::uint64_t recording_for_ = 0;  // the entry whose backward function is recording
   std::span<GradTarget> targets_;
   std::vector<char> needed_;
