@@ -5,7 +5,11 @@ include(CMakePackageConfigHelpers)
 # Note: tapegrad_viz uses stb's headers only, to build (viz/CMakeLists.txt), so neither the
 # exported targets nor tapegradConfig.cmake ask a consumer for stb.
 
-install(TARGETS tapegrad tapegrad_framework tapegrad_layers tapegrad_optim tapegrad_data tapegrad_viz
+set(tapegrad_installed tapegrad tapegrad_framework tapegrad_layers tapegrad_optim tapegrad_data tapegrad_viz)
+if(TAPEGRAD_HAS_DIST)
+  list(APPEND tapegrad_installed tapegrad_dist)
+endif()
+install(TARGETS ${tapegrad_installed}
         EXPORT tapegradTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -8,6 +8,10 @@
 #include "tapegrad/data/fashion_mnist.hpp"
 #include "tapegrad/data/idx.hpp"
 #include "tapegrad/data/tensor_dataset.hpp"
+#if __has_include("tapegrad/dist/ddp.hpp")  // built when an MPI was found (TAPEGRAD_MPI)
+#include "tapegrad/dist/ddp.hpp"
+#include "tapegrad/dist/dist.hpp"
+#endif
 #include "tapegrad/error.hpp"
 #include "tapegrad/forward_ad.hpp"
 #include "tapegrad/function.hpp"
