@@ -343,11 +343,21 @@ Environment::Environment(int& argc, char**& argv, EnvironmentOptions options) {
   r.broken = false;
   r.stopping = false;
   r.alive = true;
+  uncaught_ = std::uncaught_exceptions();
   r.thread = std::thread(comm_loop);
 }
 
 Environment::~Environment() {
   Runtime& r = rt();
+  if (std::uncaught_exceptions() > uncaught_ && !r.broken.load()) {
+    // An error is leaving the scope that runs MPI on this rank alone: the other ranks would
+    // wait for its next collective until their timeout. End the whole job now.
+    std::fprintf(stderr, "tapegrad: rank %d of %d is ending the job: an error left the scope of its Environment\n",
+                 r.rank, r.size);
+    std::fflush(stderr);
+    std::fflush(stdout);
+    if (r.size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+  }
   if (r.broken.load()) {
     // The communication thread is stuck inside MPI: MPI_Finalize would wait for it forever.
     std::fprintf(stderr, "tapegrad: rank %d of %d exits after a failed collective: %s\n", r.rank, r.size,

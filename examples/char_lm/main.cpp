@@ -44,6 +44,7 @@ struct Options {
   double lr = 0;  // 0: the model's (gpt 3e-3, lstm/gru 2e-3)
   std::uint64_t seed = 0;
   int threads = 0;  // 0: one per core
+  bool distributed = false;
   std::int64_t eval_every = 100, eval_batches = 10;
   std::int64_t sample = 300;
   double temperature = 1.0;
@@ -278,8 +279,35 @@ std::vector<std::string> write_pictures(const Options& o, const char_lm::Corpus&
 }
 
 int run(Options& o) {
+  int rank = 0, ranks = 1;
+#ifdef TAPEGRAD_HAS_DIST
+  // Data-parallel: every rank draws the same global batch and trains on its rows of it; DDP
+  // averages the gradients. Rank 0 alone evaluates, prints and writes files.
+  std::optional<tg::dist::Environment> env;
+  if (o.distributed) {
+    env.emplace();
+    rank = tg::dist::rank();
+    ranks = tg::dist::world_size();
+  }
+#else
+  if (o.distributed)
+    tg::fail<tg::ValueError>(
+        "--distributed needs tapegrad::dist, which this build does not have (no MPI was found when it was "
+        "configured); install libopenmpi-dev and openmpi-bin and configure again");
+#endif
+  const bool lead = rank == 0;
+  if (o.batch_size % ranks != 0)
+    tg::fail<tg::ValueError>(
+        "--batch-size {} is the global batch and must split evenly over the {} ranks; pass a "
+        "multiple of {}",
+        o.batch_size, ranks, ranks);
+  if (ranks > 1 && !o.resume.empty() && o.model != "gpt")
+    tg::fail<tg::ValueError>(
+        "--resume with --distributed is for gpt: an {} checkpoint holds one process's hidden "
+        "state; resume it without --distributed",
+        o.model);
   if (o.threads > 0) tg::set_num_threads(o.threads);
-  fmt::print(stderr, "char_lm: {}\n", tg::cpu_summary());
+  if (lead) fmt::print(stderr, "char_lm: {}\n", tg::cpu_summary());
   const bool gpt = o.model == "gpt";
   if (o.lr == 0) o.lr = gpt ? 3e-3 : 2e-3;
   const std::int64_t B = o.batch_size, T = kContext;
@@ -323,8 +351,21 @@ int run(Options& o) {
   const std::int64_t first_step = resumed.step;
   if (windows) windows->skip_steps(first_step);
 
+  // What trains: the model, or DDP around it (which copies rank 0's parameters everywhere).
+  // Dropout then draws from a generator seeded with seed + rank, so that each rank's masks
+  // differ, as separate processes' would in PyTorch.
+  const std::int64_t rank_rows = B / ranks;
+#ifdef TAPEGRAD_HAS_DIST
+  std::unique_ptr<tg::dist::DistributedDataParallel> ddp;
+  if (o.distributed) {
+    ddp = std::make_unique<tg::dist::DistributedDataParallel>(model);
+    tg::manual_seed(o.seed + static_cast<std::uint64_t>(rank));
+  }
+#endif
+  auto my_rows = [&](const Tensor& t) { return ranks == 1 ? t : tg::narrow(t, 0, rank * rank_rows, rank_rows); };
+
   std::unique_ptr<std::ofstream> metrics;
-  if (!o.metrics.empty()) {
+  if (!o.metrics.empty() && lead) {
     metrics = std::make_unique<std::ofstream>(o.metrics, first_step == 0 ? std::ios::trunc : std::ios::app);
     if (!*metrics) tg::fail<tg::IoError>("cannot write --metrics {}", o.metrics);
     if (first_step == 0) *metrics << "step,train_loss,val_loss,tok_per_s\n";
@@ -341,8 +382,8 @@ int run(Options& o) {
     char_lm::Batch batch = gpt ? windows->next() : streams->for_step(s);
     if (batch.reset) state.reset();
     state.detach();
-    Tensor logits = model->logits(batch.x, state);
-    Tensor loss = tg::cross_entropy(logits.reshape({-1, V}), batch.y.reshape({-1}));
+    Tensor logits = model->logits(my_rows(batch.x), state);
+    Tensor loss = tg::cross_entropy(logits.reshape({-1, V}), my_rows(batch.y).reshape({-1}));
     optimizer->zero_grad();
     loss.backward();
     if (!gpt) tg::clip_grad_norm_(params, 1.0);
@@ -353,15 +394,26 @@ int run(Options& o) {
       for (const auto& [name, p] : model->named_parameters()) dump.emplace_back("grad." + name, p.grad().clone());
     }
     optimizer->step();
-    const double value = loss.item<double>();
+    double value = loss.item<double>();
+#ifdef TAPEGRAD_HAS_DIST
+    if (ranks > 1) {  // the mean over the global batch, for the printed losses
+      Tensor v = tg::tensor({value}, {.dtype = tg::kFloat64});
+      tg::dist::all_reduce_(v, tg::dist::ReduceOp::kMean);
+      value = v.item<double>();
+    }
+#endif
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ++timed_steps;
     losses.push_back(value);
     loss_sum += value;
     ++loss_steps;
     const double tok_per_s = static_cast<double>(timed_steps * B * T) / seconds;
-    progress(s + 1, o.steps, tok_per_s, loss_sum / static_cast<double>(loss_steps));
-    if (o.eval_every > 0 && (s + 1) % o.eval_every == 0) {
+    if (lead) progress(s + 1, o.steps, tok_per_s, loss_sum / static_cast<double>(loss_steps));
+    if (o.eval_every > 0 && (s + 1) % o.eval_every == 0 && !lead) {
+      loss_sum = 0;
+      loss_steps = timed_steps = 0;
+      seconds = 0;
+    } else if (o.eval_every > 0 && (s + 1) % o.eval_every == 0) {
       const double train_loss = loss_sum / static_cast<double>(loss_steps);
       const double val_loss = evaluate(*model, V, corpus.val(), B, o.eval_batches);
       clear_progress();
@@ -384,6 +436,7 @@ int run(Options& o) {
       }
     }
   }
+  if (!lead) return 0;
   clear_progress();
 
   const double final_val = evaluate(*model, V, corpus.val(), B, 0);
@@ -424,6 +477,9 @@ int main(int argc, char** argv) {
   app.add_option("--lr", o.lr, "learning rate (default: 3e-3 gpt, 2e-3 lstm and gru)")->check(CLI::PositiveNumber);
   app.add_option("--seed", o.seed, "seed of the initialisation, the batches and the sample");
   app.add_option("--threads", o.threads, "threads to use (default: one per core)")->check(CLI::NonNegativeNumber);
+  app.add_flag("--distributed", o.distributed,
+               "train data-parallel over MPI: start with mpirun -np N; --batch-size is the global batch, split over "
+               "the ranks; rank 0 alone evaluates, prints and writes files");
   app.add_option("--eval-every", o.eval_every, "evaluate and print a line every N steps (0: never)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--eval-batches", o.eval_batches,

@@ -17,6 +17,24 @@ namespace examples {
 
 using tg::Tensor;
 
+bool distributed_available() {
+#ifdef TAPEGRAD_HAS_DIST
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::shared_ptr<tg::Module> make_norm(const TrainOptions& o, std::int64_t channels, int dims) {
+#ifdef TAPEGRAD_HAS_DIST
+  if (o.distributed) return std::make_shared<tg::dist::SyncBatchNorm>(channels);
+#else
+  (void)o;
+#endif
+  if (dims == 2) return std::make_shared<tg::BatchNorm2D>(channels);
+  return std::make_shared<tg::BatchNorm1D>(channels);
+}
+
 void add_training_options(CLI::App& app, TrainOptions& o, const std::string& batch_help, const std::string& lr_help) {
   app.add_option("--epochs", o.epochs, "epochs to train")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--batch-size", o.batch_size, batch_help)->check(CLI::PositiveNumber);
@@ -43,6 +61,9 @@ void add_training_options(CLI::App& app, TrainOptions& o, const std::string& bat
                  "write pictures into this directory (created if needed): loss.svg, accuracy.svg (the epochs this "
                  "run trained), confusion.svg and confusion.png (the test set after the last epoch), "
                  "conv1_filters.png");
+  app.add_flag("--distributed", o.distributed,
+               "train data-parallel over MPI: start with mpirun -np N (one rank per process); --batch-size is the "
+               "global batch, split over the ranks; rank 0 alone prints and writes files");
   app.add_option("--graph", o.graph,
                  "write the graph of the first training step's loss: FILE.dot (Graphviz source) or FILE.svg "
                  "(rendered with Graphviz's dot, Debian's graphviz package)");
@@ -66,6 +87,29 @@ int load_checkpoint(const std::string& program, const std::string& path, tg::Mod
 
 namespace {
 
+// This process's place in a data-parallel run (rank 0 of 1 otherwise), and the sums over ranks.
+struct Ranks {
+  int rank = 0, size = 1;
+  std::int64_t sum(std::int64_t v) const { return static_cast<std::int64_t>(sum(static_cast<double>(v))); }
+  double sum(double v) const {
+#ifdef TAPEGRAD_HAS_DIST
+    if (size > 1) {
+      Tensor t = tg::tensor({v}, {.dtype = tg::kFloat64});
+      tg::dist::all_reduce_(t);
+      return t.item<double>();
+    }
+#endif
+    return v;
+  }
+  void sum_(Tensor& t) const {
+#ifdef TAPEGRAD_HAS_DIST
+    if (size > 1) tg::dist::all_reduce_(t);
+#else
+    (void)t;
+#endif
+  }
+};
+
 // Number of rows of `logits` whose largest entry is at the row's label. With `confusion`
 // ([K, K]), also adds 1 at [label, predicted] for each row.
 std::int64_t correct(const Tensor& logits, const Tensor& labels, Tensor* confusion = nullptr) {
@@ -83,13 +127,19 @@ std::int64_t correct(const Tensor& logits, const Tensor& labels, Tensor* confusi
 }
 
 // Test accuracy; with `confusion` ([10, 10] zeros), also counts [label, predicted].
-double evaluate(Experiment& e, const tg::FashionMNIST& test, std::int64_t batch_size, Tensor* confusion) {
+// Data-parallel: rank r evaluates batches r, r + N, ... and the counts are summed over ranks.
+double evaluate(Experiment& e, const tg::FashionMNIST& test, std::int64_t batch_size, Tensor* confusion,
+                const Ranks& ranks) {
   tg::NoGradGuard no_grad;
   e.net->eval();
-  std::int64_t hits = 0;
-  for (const auto& batch : tg::DataLoader(test, batch_size, /*shuffle=*/false))
+  std::int64_t hits = 0, index = 0;
+  for (auto it = tg::DataLoader(test, batch_size, /*shuffle=*/false); const auto& batch : it) {
+    if (index++ % ranks.size != ranks.rank) continue;
     hits += correct((*e.net)(e.prepare(batch.images())), batch.labels(), confusion);
+  }
   e.net->train();
+  hits = ranks.sum(hits);
+  if (confusion) ranks.sum_(*confusion);
   return static_cast<double>(hits) / static_cast<double>(test.size());
 }
 
@@ -122,9 +172,35 @@ void progress(int epoch, std::int64_t done, std::int64_t total, double seconds, 
 }  // namespace
 
 void train(Experiment& e, const TrainOptions& o) {
+  Ranks ranks;
+#ifdef TAPEGRAD_HAS_DIST
+  // Data-parallel: MPI for the whole run. An error that leaves train() on one rank ends the
+  // job (Environment's destructor aborts during unwinding), so no rank waits for it.
+  std::optional<tg::dist::Environment> env;
+  if (o.distributed) {
+    env.emplace();
+    ranks = {tg::dist::rank(), tg::dist::world_size()};
+  }
+#else
+  if (o.distributed)
+    tg::fail<tg::ValueError>(
+        "{}: --distributed needs tapegrad::dist, which this build does not have (no MPI was found when it was "
+        "configured); install libopenmpi-dev and openmpi-bin and configure again",
+        e.program);
+#endif
+  const bool lead = ranks.rank == 0;  // prints, and writes files
+  if (o.batch_size % ranks.size != 0)
+    tg::fail<tg::ValueError>(
+        "{}: --batch-size {} is the global batch and must split evenly over the {} ranks; pass "
+        "a multiple of {}",
+        e.program, o.batch_size, ranks.size, ranks.size);
+  const std::int64_t rank_batch = o.batch_size / ranks.size;
   if (o.threads > 0) tg::set_num_threads(o.threads);
   // On stderr, so that stdout keeps one line per epoch.
-  fmt::print(stderr, "{}: {}\n", e.program, tg::cpu_summary());
+  if (lead) fmt::print(stderr, "{}: {}\n", e.program, tg::cpu_summary());
+  if (lead && ranks.size > 1)
+    fmt::print(stderr, "{}: data-parallel over {} ranks, {} images per rank per step, {} threads per rank\n", e.program,
+               ranks.size, rank_batch, tg::get_num_threads());
   tg::FashionMNIST train_set(o.data, /*train=*/true), test_set(o.data, /*train=*/false);
   if (o.limit > 0) train_set = train_set.subset(o.limit);
   if (o.test_limit > 0) test_set = test_set.subset(o.test_limit);
@@ -137,9 +213,19 @@ void train(Experiment& e, const TrainOptions& o) {
   if (!o.resume.empty()) first_epoch = load_checkpoint(e.program, o.resume, *e.net, *e.optimizer) + 1;
   if (scheduler)
     for (int done = 1; done < first_epoch; ++done) scheduler->step();
+  // The network that training calls: the model itself, or DDP around it (which first copies
+  // rank 0's parameters and buffers to every rank).
+  tg::Module* model = e.net.get();
+#ifdef TAPEGRAD_HAS_DIST
+  std::unique_ptr<tg::dist::DistributedDataParallel> ddp;
+  if (o.distributed) {
+    ddp = std::make_unique<tg::dist::DistributedDataParallel>(e.net);
+    model = ddp.get();
+  }
+#endif
 
   std::unique_ptr<std::ofstream> metrics;
-  if (!o.metrics.empty()) {
+  if (!o.metrics.empty() && lead) {
     metrics = std::make_unique<std::ofstream>(o.metrics, first_epoch == 1 ? std::ios::trunc : std::ios::app);
     if (!*metrics)
       tg::fail<tg::IoError>("--metrics: cannot open {} for writing; pass a path in a directory that exists", o.metrics);
@@ -148,16 +234,17 @@ void train(Experiment& e, const TrainOptions& o) {
   History history;
   Tensor confusion;
   for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {
-    tg::DataLoader loader(train_set, o.batch_size, /*shuffle=*/true, o.seed);
+    tg::DataLoader loader(train_set, rank_batch, /*shuffle=*/true, o.seed);
     loader.set_epoch(static_cast<std::uint64_t>(epoch));  // epoch E's order, also after --resume
+    loader.set_shard(ranks.rank, ranks.size);             // this rank's share of it
     auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
     std::int64_t seen = 0, hits = 0;
     for (const auto& batch : loader) {
-      const bool draw = !o.graph.empty() && epoch == first_epoch && seen == 0;
+      const bool draw = lead && !o.graph.empty() && epoch == first_epoch && seen == 0;
       std::optional<tg::TapeNotes> notes;  // constants (the images, labels) for the graph
       if (draw) notes.emplace();
-      Tensor logits = (*e.net)(e.prepare(batch.images()));
+      Tensor logits = (*model)(e.prepare(batch.images()));
       Tensor loss = tg::cross_entropy(logits, batch.labels());
       if (draw) {
         tg::viz::write_graph(o.graph, tg::to_dot(loss, e.net->named_parameters()));
@@ -171,8 +258,15 @@ void train(Experiment& e, const TrainOptions& o) {
       hits += correct(logits.detach(), batch.labels());
       seen += n;
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      progress(epoch, seen, static_cast<std::int64_t>(train_set.size()), seconds, loss_sum / static_cast<double>(seen));
+      // (Rank 0's own loss and count, scaled: the bar is a guide; the epoch line is exact.)
+      if (lead)
+        progress(epoch, seen * ranks.size, static_cast<std::int64_t>(loader.num_samples()) * ranks.size, seconds,
+                 loss_sum / static_cast<double>(seen));
     }
+    // The epoch over every rank's shard.
+    loss_sum = ranks.sum(loss_sum);
+    hits = ranks.sum(hits);
+    seen = ranks.sum(seen);
     if (scheduler) scheduler->step();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double train_loss = loss_sum / static_cast<double>(seen);
@@ -180,8 +274,9 @@ void train(Experiment& e, const TrainOptions& o) {
     // Note: evaluation uses the training batch size; lenet's batches of 1024 doubled the
     // resident set (their activations and the buffers cached for them stay around).
     if (!o.out.empty()) confusion = tg::zeros({tg::FashionMNIST::kClasses, tg::FashionMNIST::kClasses});
-    double test_acc = evaluate(e, test_set, o.batch_size, o.out.empty() ? nullptr : &confusion);
+    double test_acc = evaluate(e, test_set, o.batch_size, o.out.empty() ? nullptr : &confusion, ranks);
     double img_per_s = static_cast<double>(seen) / seconds;
+    if (!lead) continue;
     fmt::print("epoch {} loss {:.4f} train_acc {:.4f} test_acc {:.4f} img_per_s {:.0f}\n", epoch, train_loss, train_acc,
                test_acc, img_per_s);
     std::fflush(stdout);
@@ -195,7 +290,7 @@ void train(Experiment& e, const TrainOptions& o) {
     history.train_acc.push_back(train_acc);
     history.test_acc.push_back(test_acc);
   }
-  if (!o.out.empty()) {
+  if (!o.out.empty() && lead) {
     std::vector<std::string> files =
         write_pictures(e.program, o.out, e.title, history, confusion, e.first_conv->weight.detach());
     // On stderr, so that stdout keeps one line per epoch.

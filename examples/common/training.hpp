@@ -28,7 +28,16 @@ struct TrainOptions {
   // CosineAnnealingLR with T_max = epochs, stepped once per epoch: lr * (1 + cos(pi e / E)) / 2
   // in epoch e + 1). Set the example's default before add_training_options.
   std::string schedule = "constant";
+  // Data-parallel over MPI (mpirun -np N ... --distributed): every rank trains on its shard of
+  // each batch; batch_size stays the global batch, threads default to cores / ranks.
+  bool distributed = false;
 };
+
+// Whether this build has tapegrad::dist (an MPI was found when it was configured).
+bool distributed_available();
+// The batch normalisation the models get: BatchNorm1D/2D, or SyncBatchNorm with --distributed
+// (statistics over the global batch). dims: 1 for [N, C], 2 for [N, C, H, W].
+std::shared_ptr<tg::Module> make_norm(const TrainOptions& options, std::int64_t channels, int dims);
 
 // Adds the shared flags to `app`; `batch_help` and `lr_help` describe the defaults.
 void add_training_options(CLI::App& app, TrainOptions& options, const std::string& batch_help,

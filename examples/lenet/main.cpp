@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
     examples::Experiment e;
     e.program = "lenet";
     e.title = fmt::format("LeNet ({})", recipe);
-    e.net = classic ? lenet::classic_lenet(gen) : lenet::modern_lenet(gen);
+    e.net = classic ? lenet::classic_lenet(gen) : lenet::modern_lenet(gen, [&](std::int64_t channels, int dims) {
+      return examples::make_norm(o, channels, dims);  // SyncBatchNorm with --distributed
+    });
     if (classic)
       e.optimizer = std::make_unique<tg::SGD>(e.net->parameters(), o.lr);
     else

@@ -4,6 +4,7 @@
 // the same networks in PyTorch).
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 
@@ -12,6 +13,13 @@
 namespace lenet {
 
 using ModulePtr = std::shared_ptr<tg::Module>;
+// Makes the batch normalisation of `channels` channels: BatchNorm1D/2D here, SyncBatchNorm
+// when the examples train data-parallel (examples/common/training.hpp, norm_maker).
+using NormMaker = std::function<ModulePtr(std::int64_t channels, int dims)>;
+inline ModulePtr batch_norm(std::int64_t channels, int dims) {
+  if (dims == 2) return std::make_shared<tg::BatchNorm2D>(channels);
+  return std::make_shared<tg::BatchNorm1D>(channels);
+}
 
 // The book's LeNet-5: sigmoid activations and average pooling, Xavier-uniform weights.
 inline std::shared_ptr<tg::Sequential> classic_lenet(tg::Generator& gen) {
@@ -30,15 +38,14 @@ inline std::shared_ptr<tg::Sequential> classic_lenet(tg::Generator& gen) {
 }
 
 // The same shape with batch normalisation, ReLU and max pooling: trains fast with Adam.
-inline std::shared_ptr<tg::Sequential> modern_lenet(tg::Generator& gen) {
+inline std::shared_ptr<tg::Sequential> modern_lenet(tg::Generator& gen, const NormMaker& norm = batch_norm) {
   auto relu = [] { return std::make_shared<tg::ReLU>(); };
   return std::make_shared<tg::Sequential>(std::initializer_list<ModulePtr>{
-      std::make_shared<tg::Conv2D>(1, 6, 5, 1, 2, true, gen), std::make_shared<tg::BatchNorm2D>(6), relu(),
-      std::make_shared<tg::MaxPool2D>(2), std::make_shared<tg::Conv2D>(6, 16, 5, 1, 0, true, gen),
-      std::make_shared<tg::BatchNorm2D>(16), relu(), std::make_shared<tg::MaxPool2D>(2),
-      std::make_shared<tg::Flatten>(), std::make_shared<tg::Linear>(400, 120, true, gen),
-      std::make_shared<tg::BatchNorm1D>(120), relu(), std::make_shared<tg::Linear>(120, 84, true, gen),
-      std::make_shared<tg::BatchNorm1D>(84), relu(), std::make_shared<tg::Linear>(84, 10, true, gen)});
+      std::make_shared<tg::Conv2D>(1, 6, 5, 1, 2, true, gen), norm(6, 2), relu(), std::make_shared<tg::MaxPool2D>(2),
+      std::make_shared<tg::Conv2D>(6, 16, 5, 1, 0, true, gen), norm(16, 2), relu(), std::make_shared<tg::MaxPool2D>(2),
+      std::make_shared<tg::Flatten>(), std::make_shared<tg::Linear>(400, 120, true, gen), norm(120, 1), relu(),
+      std::make_shared<tg::Linear>(120, 84, true, gen), norm(84, 1), relu(),
+      std::make_shared<tg::Linear>(84, 10, true, gen)});
 }
 
 }  // namespace lenet

@@ -35,7 +35,9 @@ int main(int argc, char** argv) {
     examples::Experiment e;
     e.program = "resnet";
     e.title = fmt::format("ResNet-18 ({}x{})", resize, resize);
-    e.net = resnet::resnet18(gen);
+    e.net = resnet::resnet18(gen, 10, [&](std::int64_t channels) {
+      return examples::make_norm(o, channels, 2);  // SyncBatchNorm with --distributed
+    });
     resnet::book_init(*e.net, gen);
     e.optimizer = std::make_unique<tg::SGD>(e.net->parameters(), o.lr);
     if (resize != 28)

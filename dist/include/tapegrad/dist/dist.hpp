@@ -52,7 +52,9 @@ struct EnvironmentOptions {
 
 // Initializes MPI (MPI_THREAD_SERIALIZED: only the communication thread calls it) and starts
 // the communication thread; the destructor waits for the collectives in flight and finalizes.
-// One per process, in main(). Without mpirun the process is a world of one rank.
+// One per process, in main(). Without mpirun the process is a world of one rank. An exception
+// that leaves the Environment's scope ends the whole job (MPI_Abort): the other ranks would
+// otherwise wait for this one's next collective until their timeout.
 class Environment {
  public:
   Environment(int& argc, char**& argv, EnvironmentOptions options = {});
@@ -63,6 +65,7 @@ class Environment {
   Environment& operator=(const Environment&) = delete;
 
  private:
+  int uncaught_ = 0;  // std::uncaught_exceptions() when it was made
   static inline int no_argc_ = 0;
   static inline char** no_argv_ = nullptr;
 };
