@@ -34,15 +34,36 @@ void DataLoader::set_limit(std::int64_t n) {
   limit_ = n;
 }
 
-std::int64_t DataLoader::num_samples() const { return limit_ < 0 ? data_.size() : std::min(limit_, data_.size()); }
+void DataLoader::set_shard(int rank, int world_size) {
+  if (world_size < 1)
+    fail<ValueError>(
+        "DataLoader::set_shard: world_size must be at least 1, got {} (rank {}); pass the number of ranks, "
+        "tg::dist::world_size()",
+        world_size, rank);
+  if (rank < 0 || rank >= world_size)
+    fail<ValueError>(
+        "DataLoader::set_shard: rank {} is not in [0, {}) for world_size {}; pass this process's rank, "
+        "tg::dist::rank()",
+        rank, world_size, world_size);
+  shard_rank_ = rank;
+  shard_count_ = world_size;
+}
+
+std::int64_t DataLoader::epoch_size() const { return limit_ < 0 ? data_.size() : std::min(limit_, data_.size()); }
+
+// DistributedSampler's num_samples: ceil(n / W), or floor(n / W) with drop_last.
+std::int64_t DataLoader::num_samples() const {
+  std::int64_t n = epoch_size(), ranks = shard_count_;
+  return drop_last_ ? n / ranks : (n + ranks - 1) / ranks;
+}
 
 std::int64_t DataLoader::len() const {
   std::int64_t n = num_samples();
   return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
-std::vector<std::int64_t> DataLoader::order(std::uint64_t epoch) const {
-  std::vector<std::int64_t> order(static_cast<std::size_t>(num_samples()));
+std::vector<std::int64_t> DataLoader::epoch_order(std::uint64_t epoch) const {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(epoch_size()));
   std::iota(order.begin(), order.end(), 0);
   if (!shuffle_) return order;
   // Fisher-Yates with tg::Generator, whose numbers are the same on every platform (unlike
@@ -53,6 +74,19 @@ std::vector<std::int64_t> DataLoader::order(std::uint64_t epoch) const {
     std::swap(order[i - 1], order[j]);
   }
   return order;
+}
+
+std::vector<std::int64_t> DataLoader::order(std::uint64_t epoch) const {
+  std::vector<std::int64_t> all = epoch_order(epoch);
+  if (shard_count_ == 1) return all;
+  // DistributedSampler pads the order with its own beginning, repeated whole as often as
+  // needed (indices += indices[:padding], or (indices * k)[:padding] when padding > n): the
+  // padded order is all[i % n]. drop_last cuts the order to floor(n / W) W instead, where
+  // i < n anyway. Rank r takes padded[r::W]. (n = 0 leaves num_samples() = 0: no i % 0.)
+  auto rank = static_cast<std::size_t>(shard_rank_), ranks = static_cast<std::size_t>(shard_count_);
+  std::vector<std::int64_t> shard(static_cast<std::size_t>(num_samples()));
+  for (std::size_t k = 0; k < shard.size(); ++k) shard[k] = all[(rank + k * ranks) % all.size()];
+  return shard;
 }
 
 DataLoader::Iterator DataLoader::begin() {
