@@ -60,9 +60,11 @@ struct Runtime {
   bool stopping = false;
 };
 
+// Never destroyed: an Environment that lives in a static (a benchmark's, a test fixture's) is
+// destroyed at exit after any static made later, and its destructor still needs this.
 Runtime& rt() {
-  static Runtime r;
-  return r;
+  static Runtime* r = new Runtime;
+  return *r;
 }
 
 void check_mpi(int code, const char* call, const char* mpi_function) {
