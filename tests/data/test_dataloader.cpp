@@ -367,7 +367,7 @@ TEST_CASE("DataLoader's shards change with the epoch and resume with set_epoch",
   CHECK(pass(rank1) == epoch0);
 }
 
-TEST_CASE("DataLoader's set_shard refuses a rank outside [0, world_size)", "[data][dataloader]") {
+TEST_CASE("DataLoader's set_shard refuses a rank that is not 0 .. world_size - 1", "[data][dataloader]") {
   IndexDataset data(6);
   DataLoader loader(data, 2, false);
   CHECK_THROWS_AS(loader.set_shard(0, 0), tg::ValueError);

@@ -93,7 +93,10 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     kernels::for_each_row(
         x.shape(), kernels::broadcast_strides(x.shape(), x.shape()), kernels::broadcast_strides(shape, x.shape()),
         [&](std::int64_t o, std::int64_t, std::int64_t iy, std::int64_t n, std::int64_t, std::int64_t s) {
-          for (std::int64_t j = 0; j < n; ++j) py[iy + j * s] += px[o + j];
+          if (s == 0)  // the row sums into one element (a per-channel sum over H and W)
+            py[iy] += Eigen::Map<const kernels::Array<T>>(px + o, n).sum();
+          else
+            for (std::int64_t j = 0; j < n; ++j) py[iy + j * s] += px[o + j];
         });
   });
   if (should_record(x))
