@@ -199,8 +199,8 @@ void train(Experiment& e, const TrainOptions& o) {
   // On stderr, so that stdout keeps one line per epoch.
   if (lead) fmt::print(stderr, "{}: {}\n", e.program, tg::cpu_summary());
   if (lead && ranks.size > 1)
-    fmt::print(stderr, "{}: data-parallel over {} ranks, {} images per rank per step, {} threads per rank\n", e.program,
-               ranks.size, rank_batch, tg::get_num_threads());
+    fmt::print(stderr, "{}: data-parallel over {} ranks, {} images per rank per step, {} thread{} per rank\n",
+               e.program, ranks.size, rank_batch, tg::get_num_threads(), tg::get_num_threads() == 1 ? "" : "s");
   tg::FashionMNIST train_set(o.data, /*train=*/true), test_set(o.data, /*train=*/false);
   if (o.limit > 0) train_set = train_set.subset(o.limit);
   if (o.test_limit > 0) test_set = test_set.subset(o.test_limit);

@@ -123,8 +123,8 @@ class DistributedDataParallel : public Module {
 };
 
 // BatchNorm whose training-mode statistics are taken over the global batch: every rank's
-// count, per-channel sum and sum of squared deviations are added over the ranks (two small
-// all-reduces of [C]), and the backward adds their gradients over the ranks too. Without an
+// count, per-channel sum and sum of squared deviations are added over the ranks (three small
+// all-reduces), and the backward adds their gradients over the ranks too (two more). Without an
 // Environment, or with one rank, it is BatchNorm exactly. In eval mode it uses the running
 // statistics, which are the same on every rank. state_dict names are BatchNorm's, so a
 // checkpoint loads into BatchNorm2D for inference on one machine.
