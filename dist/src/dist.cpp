@@ -134,13 +134,13 @@ MPI_Datatype mpi_type(const char* call, Dtype dtype) {
       return MPI_DOUBLE;
     case kInt64:
       return MPI_INT64_T;
-    default:
-      fail<DtypeError>("{}: tensors of dtype {} cannot be sent; use float32, float64 or int64 (t.to(tg::kInt64))", call,
-                       dtype_name(dtype));
+    case kBool:
+      return MPI_BYTE;  // copied (broadcast_, all_gather), never reduced (check_reduce)
   }
+  fail<DtypeError>("{}: tensors of dtype {} cannot be sent", call, dtype_name(dtype));
 }
 
-std::size_t element_size(Dtype dtype) { return dtype == kFloat32 ? 4 : 8; }
+std::size_t element_size(Dtype dtype) { return dtype == kBool ? 1 : dtype == kFloat32 ? 4 : 8; }
 
 void check_tensor(const char* call, const Tensor& t) {
   if (!t.defined()) fail<ValueError>("{}: the tensor is undefined; pass a tensor", call);
@@ -227,6 +227,11 @@ void reduce_now(const char* call, Tensor& t, const ReduceOptions& options) {
 
 void check_reduce(const char* call, const Tensor& t, const ReduceOptions& options) {
   check_tensor(call, t);
+  if (t.dtype() == kBool)
+    fail<DtypeError>(
+        "{}: bool tensors cannot be reduced; convert with t.to(tg::kInt64) and reduce with kMax (any) "
+        "or kMin (all)",
+        call);
   if (options.op == ReduceOp::kMean && t.dtype() == kInt64)
     fail<DtypeError>(
         "{}: the mean of int64 tensors is not an int64; reduce with ReduceOp::kSum and divide, or "
@@ -471,18 +476,34 @@ void barrier() {
 // ---- the differentiable all-reduce ----
 
 namespace {
+// The sum over ranks in place: checked (every rank's shape compared first, one more small
+// collective) for a user's call, unchecked where the shapes agree by construction.
+void sum_in_place(Tensor& t, bool checked) {
+  if (checked)
+    all_reduce_(t);
+  else
+    all_reduce_async_(t).wait();
+}
+
 struct AllReduceSum : Function<AllReduceSum> {
   static constexpr const char* name = "all_reduce_sum";
   static constexpr bool once_differentiable = true;
-  static Tensor forward(AutogradContext&, const Tensor& x) {
+  static Tensor forward(AutogradContext& ctx, const Tensor& x, bool checked) {
+    ctx.saved_data["checked"] = checked;
+    ctx.saved_data["shape"] = x.shape();
+    ctx.saved_data["dtype"] = x.dtype();
     Tensor y = x.clone();
-    all_reduce_(y);
+    sum_in_place(y, checked);
     return y;
   }
-  static std::vector<Tensor> backward(AutogradContext&, const std::vector<Tensor>& grads) {
-    Tensor g = grads[0].defined() ? grads[0].clone() : Tensor();
-    if (!g.defined()) fail<DistError>("all_reduce_sum: backward got no gradient");
-    all_reduce_(g);
+  // Every rank's loss depends on every rank's x: the gradient of x is the sum over ranks of
+  // the gradients of y. A rank whose loss does not use y sends zeros, so that every rank
+  // still makes the same collective.
+  static std::vector<Tensor> backward(AutogradContext& ctx, const std::vector<Tensor>& grads) {
+    Tensor g = grads[0].defined() ? grads[0].clone()
+                                  : zeros(std::any_cast<Shape>(ctx.saved_data.at("shape")),
+                                          {.dtype = std::any_cast<Dtype>(ctx.saved_data.at("dtype"))});
+    sum_in_place(g, std::any_cast<bool>(ctx.saved_data.at("checked")));
     return {g};
   }
 };
@@ -491,7 +512,15 @@ struct AllReduceSum : Function<AllReduceSum> {
 Tensor all_reduce_sum(const Tensor& x) {
   check_tensor("all_reduce_sum", x);
   require_alive("all_reduce_sum");
-  return AllReduceSum::apply(x);
+  return AllReduceSum::apply(x, true);
 }
+
+namespace detail {
+Tensor all_reduce_sum_unchecked(const Tensor& x) {
+  check_tensor("all_reduce_sum", x);
+  require_alive("all_reduce_sum");
+  return AllReduceSum::apply(x, false);
+}
+}  // namespace detail
 
 }  // namespace tg::dist

@@ -314,3 +314,58 @@ TEST_CASE("SyncBatchNorm: bad input names the layer", "[dist][syncbn]") {
   CHECK_THROWS_WITH(bn(tg::ones({2, 4})), Catch::Contains("SyncBatchNorm") && Catch::Contains("num_features"));
   CHECK(tg::to_string(bn).find("SyncBatchNorm(3") != std::string::npos);
 }
+
+namespace {
+// A layer with buffers of every dtype, filled per rank.
+class Buffers : public tg::Module {
+ public:
+  explicit Buffers(int r) {
+    w = register_parameter("w", tg::ones({2}));
+    f = register_buffer("f", tg::full({3}, 1.0 + r));
+    d = register_buffer("d", tg::full({2}, 10.0 + r, {.dtype = tg::kFloat64}));
+    i = register_buffer("i", tg::full({1}, 100 + r, {.dtype = tg::kInt64}));
+    b = register_buffer("b", tg::tensor({r == 0, r != 0}));
+  }
+  Tensor forward(const Tensor& x) override { return (x * w).sum(); }
+  Tensor w, f, d, i, b;
+};
+}  // namespace
+
+TEST_CASE("DDP: rank 0's buffers of every dtype reach every rank, at construction and each forward", "[dist][ddp]") {
+  const int r = dist::rank();
+  auto net = std::make_shared<Buffers>(r);
+  dist::DistributedDataParallel ddp(net);
+  auto expect_rank0 = [&] {
+    CHECK(net->f.tolist() == std::vector<double>(3, 1.0));
+    CHECK(net->d.tolist() == std::vector<double>(2, 10.0));
+    CHECK(net->i.tolist() == std::vector<double>{100});
+    CHECK(net->b.tolist() == std::vector<double>{1, 0});
+  };
+  expect_rank0();
+  {
+    tg::NoGradGuard no_grad;
+    net->f += r;  // the ranks drift apart (as BatchNorm's running statistics would)
+    net->d += r;
+  }
+  ddp(tg::ones({2})).backward();  // a training-mode forward copies rank 0's again
+  expect_rank0();
+  CHECK(net->w.grad().tolist() == std::vector<double>{1, 1});
+}
+
+TEST_CASE("dist: all_reduce_sum where the ranks' losses use it differently; bool tensors are copied",
+          "[dist][collectives]") {
+  const int r = dist::rank(), w = dist::world_size();
+  Tensor x = tg::tensor({1.0, 2.0}, {.dtype = tg::kFloat64}).requires_grad_();
+  Tensor y = dist::all_reduce_sum(x);
+  // Rank 0's loss uses y; the others' weigh it by zero and use x directly (every rank must
+  // still backward through y). The gradient of the sum of the losses with respect to each
+  // rank's x is 1 (from rank 0's use of y), plus 3 on the other ranks.
+  Tensor loss = r == 0 ? y.sum() : (x * 3.0).sum() + (y * 0.0).sum();
+  loss.backward();
+  CHECK(x.grad().tolist() == std::vector<double>(2, r == 0 ? 1.0 : 4.0));
+  // bool tensors are copied, never reduced
+  Tensor flags = tg::tensor({r == 0, true});
+  dist::broadcast_(flags, 0);
+  CHECK(flags.tolist() == std::vector<double>{1, 1});
+  CHECK(dist::all_gather(tg::tensor({r == 1})).size() == static_cast<std::size_t>(w));
+}

@@ -124,5 +124,11 @@ void barrier();
 // on every rank's x. Every rank must call backward through it. SyncBatchNorm is built on it.
 Tensor all_reduce_sum(const Tensor& x);
 
+namespace detail {
+// all_reduce_sum without comparing the ranks' shapes first (one collective fewer), for
+// callers whose shapes agree by construction: SyncBatchNorm's per-channel statistics.
+Tensor all_reduce_sum_unchecked(const Tensor& x);
+}  // namespace detail
+
 }  // namespace dist
 }  // namespace tg
