@@ -85,6 +85,40 @@ TEST_CASE("every registry op states a JVP rule", "[registry][jvp]") {
   }
 }
 
+// Reverse mode in words: every op states what its backward computes (OpInfo::vjp), with one
+// "d<input> = ..." per input that gets a gradient, so a text that forgets an input, or says
+// nothing, fails. The convention: at least one '=' per differentiable input, each of which
+// the text names as a gradient (a word starting with 'd' just before " = ": "da = dy * b",
+// "d(dY) = corr2d(G, K)"). A list op (cat, stack) names its inputs' gradient dx_k once.
+TEST_CASE("every registry op states its backward math", "[registry][jvp]") {
+  for (const OpInfo* op : tg::builtin_ops()) {
+    INFO("op " << op->name);
+    REQUIRE(op->vjp != nullptr);
+    const std::string text = op->vjp;
+    INFO("vjp \"" << text << "\"");
+    CHECK(text.size() > 3);
+    CHECK(text.find('\n') == std::string::npos);  // one line
+    int differentiable_inputs = 1;                // a list op: its dx_k
+    if (op->num_inputs != OpInfo::kVariadic) {
+      differentiable_inputs = 0;
+      for (int i = 0; i < op->num_inputs; ++i)
+        if (((op->no_grad_inputs >> i) & 1) == 0) ++differentiable_inputs;
+    }
+    // Every '=', and those with a gradient's name ("d...") as the word before it.
+    int equals = 0, named = 0;
+    for (std::size_t at = text.find('='); at != std::string::npos; at = text.find('=', at + 1)) {
+      ++equals;
+      if (at < 2 || text[at - 1] != ' ') continue;
+      std::size_t word = text.find_last_of(" ,;", at - 2);
+      word = word == std::string::npos ? 0 : word + 1;
+      if (word < at - 1 && text[word] == 'd') ++named;
+    }
+    INFO(differentiable_inputs << " differentiable inputs, " << equals << " '=', " << named << " named gradients");
+    CHECK(equals >= differentiable_inputs);
+    CHECK(named >= differentiable_inputs);
+  }
+}
+
 TEST_CASE("every registry op's JVP agrees with its backward by the dot-product test", "[registry][jvp]") {
   std::uint64_t seed = 1;
   for (const OpInfo* op : tg::builtin_ops()) {

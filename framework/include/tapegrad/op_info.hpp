@@ -44,6 +44,10 @@ struct OpInfo {
   // backward (Note [JVP rules] in forward_ad.hpp); every built-in op states one, and the JVP
   // sweep of the tests checks each rule against the op's backward.
   const char* jvp = nullptr;
+  // Reverse mode: what the op's backward computes, in words ("da = dy * b, db = dy * a"), for
+  // a student reading the tape (the tape explorer shows it beside each entry); every built-in op
+  // states one, and a test checks that it names the gradient of every differentiable input.
+  const char* vjp = nullptr;
   // How a tensor it computed prints its grad_fn; derived from the name ("mul" -> "MulBackward0")
   // unless set, so that the variants of an op print as PyTorch prints them ("MulBackward0" for
   // mul_scalar, whose result PyTorch also prints that way).

@@ -125,6 +125,7 @@ namespace op {
 // ---- arithmetic (ops/arithmetic.cpp) ----
 const BuiltinOp add({.name = "add",
                      .jvp = "y' = a' + b'   (a term of an operand without a tangent is skipped; expanded to y's shape)",
+                     .vjp = "da = dy, db = dy   (each summed over the dims it was broadcast along)",
                      .num_inputs = 2,
                      .dtypes = kAllTypes,
                      .samples = binary([](const Inputs& v) { return v[0] + v[1]; }),
@@ -137,6 +138,7 @@ const BuiltinOp add({.name = "add",
                      }});
 const BuiltinOp sub({.name = "sub",
                      .jvp = "y' = a' - b'",
+                     .vjp = "da = dy, db = -dy   (each summed over the dims it was broadcast along)",
                      .num_inputs = 2,
                      .dtypes = kNumericTypes,
                      .samples = binary([](const Inputs& v) { return v[0] - v[1]; }),
@@ -149,6 +151,7 @@ const BuiltinOp sub({.name = "sub",
                      }});
 const BuiltinOp mul({.name = "mul",
                      .jvp = "y' = a' * b + a * b'",
+                     .vjp = "da = dy * b, db = dy * a   (summed to each input's shape)",
                      .num_inputs = 2,
                      .dtypes = kAllTypes,
                      .samples = binary([](const Inputs& v) { return v[0] * v[1]; }),
@@ -161,6 +164,7 @@ const BuiltinOp mul({.name = "mul",
                      }});
 const BuiltinOp div({.name = "div",
                      .jvp = "y' = (a' - y * b') / b",
+                     .vjp = "da = dy / b, db = -dy * a / b^2   (summed to each input's shape)",
                      .num_inputs = 2,
                      .dtypes = kAllTypes,
                      .samples = binary([](const Inputs& v) { return v[0] / v[1]; }, true),
@@ -168,45 +172,59 @@ const BuiltinOp div({.name = "div",
                        return std::vector{refuse("ones({3}) / ones({4})", [] { ones2({3}) / ones2({4}); }, Kind::Shape,
                                                  {"div", "[3] and [4]", "reshape one operand"})};
                      }});
-const BuiltinOp neg({.name = "neg", .jvp = "y' = -x'", .dtypes = kNumericTypes, .samples = one([](const Inputs& v) {
-                                                                                  return -v[0];
-                                                                                })});
-const BuiltinOp pow({.name = "pow", .jvp = "y' = x' * p * x^(p-1)   (0 for p = 0)", .samples = [](Generator& gen) {
+const BuiltinOp neg({.name = "neg",
+                     .jvp = "y' = -x'",
+                     .vjp = "dx = -dy",
+                     .dtypes = kNumericTypes,
+                     .samples = one([](const Inputs& v) { return -v[0]; })});
+const BuiltinOp pow({.name = "pow",
+                     .jvp = "y' = x' * p * x^(p-1)   (0 for p = 0)",
+                     .vjp = "dx = dy * p * x^(p-1)   (p = 0: dx = 0 everywhere, also at x = 0)",
+                     .samples = [](Generator& gen) {
                        return std::vector<OpSample>{
                            {"2.5", {x(gen, {2, 3}, 0.5, 2)}, [](const Inputs& v) { return tg::pow(v[0], 2.5); }},
                            {"-1", {away(gen, {2, 3})}, [](const Inputs& v) { return tg::pow(v[0], -1); }}};
                      }});
 const BuiltinOp square({.name = "square",
                         .jvp = "y' = 2 x x'",
+                        .vjp = "dx = 2 x dy",
                         .dtypes = kNumericTypes,
                         .samples = one([](const Inputs& v) { return tg::square(v[0]); })});
-const BuiltinOp reciprocal({.name = "reciprocal", .jvp = "y' = -x' * y^2", .samples = [](Generator& gen) {
+const BuiltinOp reciprocal({.name = "reciprocal",
+                            .jvp = "y' = -x' * y^2",
+                            .vjp = "dx = -dy * y^2   (= -dy / x^2)",
+                            .samples = [](Generator& gen) {
                               return std::vector<OpSample>{
                                   {"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::reciprocal(v[0]); }},
                                   {"number over tensor", {away(gen, {3})}, [](const Inputs& v) { return 2.0 / v[0]; }}};
                             }});
 const BuiltinOp add_scalar({.name = "add_scalar",
                             .jvp = "y' = x'",
+                            .vjp = "dx = dy",
                             .grad_fn = "AddBackward0",
                             .dtypes = kAllTypes,
                             .samples = one([](const Inputs& v) { return v[0] + 2.5; })});
 const BuiltinOp sub_scalar({.name = "sub_scalar",
                             .jvp = "y' = x'",
+                            .vjp = "dx = dy",
                             .grad_fn = "SubBackward0",
                             .dtypes = kNumericTypes,
                             .samples = one([](const Inputs& v) { return v[0] - 2.5; })});
 const BuiltinOp rsub_scalar({.name = "rsub_scalar",
                              .jvp = "y' = -x'",
+                             .vjp = "dx = -dy",
                              .grad_fn = "RsubBackward1",
                              .dtypes = kNumericTypes,
                              .samples = one([](const Inputs& v) { return 2.5 - v[0]; })});
 const BuiltinOp mul_scalar({.name = "mul_scalar",
                             .jvp = "y' = x' * c",
+                            .vjp = "dx = dy * c",
                             .grad_fn = "MulBackward0",
                             .dtypes = kAllTypes,
                             .samples = one([](const Inputs& v) { return v[0] * -1.5; })});
 const BuiltinOp div_scalar({.name = "div_scalar",
                             .jvp = "y' = x' / c",
+                            .vjp = "dx = dy / c",
                             .grad_fn = "DivBackward0",
                             .dtypes = kAllTypes,
                             .samples = one([](const Inputs& v) { return v[0] / 3; })});
@@ -214,6 +232,7 @@ const BuiltinOp div_scalar({.name = "div_scalar",
 // ---- in place (ops/inplace.cpp), on a tensor computed first: a leaf cannot be written ----
 const BuiltinOp add_({.name = "add_",
                       .jvp = "y' = y_before' + alpha x'",
+                      .vjp = "dy_before = dy, dx = alpha dy   (dx summed to x's shape)",
                       .grad_fn = "AddBackward0",
                       .num_inputs = 2,
                       .dtypes = kAllTypes,
@@ -230,6 +249,7 @@ const BuiltinOp add_({.name = "add_",
                       }});
 const BuiltinOp sub_({.name = "sub_",
                       .jvp = "y' = y_before' - alpha x'",
+                      .vjp = "dy_before = dy, dx = -alpha dy   (dx summed to x's shape)",
                       .grad_fn = "SubBackward0",
                       .num_inputs = 2,
                       .dtypes = kNumericTypes,
@@ -250,6 +270,8 @@ const BuiltinOp sub_({.name = "sub_",
                       }});
 const BuiltinOp mul_({.name = "mul_",
                       .jvp = "y' = y_before' * x + y_before * x'   (y_before: a copy of y's values before the write)",
+                      .vjp = "dy_before = dy * x, dx = dy * y_before   (y_before: a copy of y's values before the "
+                             "write; dx summed to x's shape)",
                       .grad_fn = "MulBackward0",
                       .num_inputs = 2,
                       .dtypes = kAllTypes,
@@ -266,6 +288,8 @@ const BuiltinOp mul_({.name = "mul_",
                       }});
 const BuiltinOp div_({.name = "div_",
                       .jvp = "y' = (y_before' - y * x') / x   (y: the result)",
+                      .vjp = "dy_before = dy / x, dx = -dy * y_before / x^2   (y_before: a copy of y's values before "
+                             "the write; dx summed to x's shape)",
                       .grad_fn = "DivBackward0",
                       .num_inputs = 2,
                       .dtypes = kAllTypes,
@@ -281,27 +305,32 @@ const BuiltinOp div_({.name = "div_",
                       }});
 const BuiltinOp add_scalar_({.name = "add_scalar_",
                              .jvp = "y' = y_before'",
+                             .vjp = "dy_before = dy",
                              .grad_fn = "AddBackward0",
                              .dtypes = kAllTypes,
                              .samples = one([](const Inputs& v) { return written(v[0]) += 2.5; })});
 const BuiltinOp sub_scalar_({.name = "sub_scalar_",
                              .jvp = "y' = y_before'",
+                             .vjp = "dy_before = dy",
                              .grad_fn = "SubBackward0",
                              .dtypes = kNumericTypes,
                              .samples = one([](const Inputs& v) { return written(v[0]) -= 2.5; })});
 const BuiltinOp mul_scalar_({.name = "mul_scalar_",
                              .jvp = "y' = y_before' * c",
+                             .vjp = "dy_before = dy * c",
                              .grad_fn = "MulBackward0",
                              .dtypes = kAllTypes,
                              .samples = one([](const Inputs& v) { return written(v[0]) *= -1.5; })});
 const BuiltinOp div_scalar_({.name = "div_scalar_",
                              .jvp = "y' = y_before' / c",
+                             .vjp = "dy_before = dy / c",
                              .grad_fn = "DivBackward0",
                              .dtypes = kAllTypes,
                              .samples = one([](const Inputs& v) { return written(v[0]) /= 3; })});
 const BuiltinOp relu_(
     {.name = "relu_",
      .jvp = "y' = y_before' * [y > 0]",
+     .vjp = "dy_before = dy where y > 0, else 0   (y: the values after the write; 0 at y_before = 0, a NaN passes dy)",
      .grad_fn = "ReluBackward0",
      .dtypes = kNumericTypes,
      .samples = [](Generator& gen) {
@@ -311,46 +340,65 @@ const BuiltinOp relu_(
 // ---- elementwise functions (ops/unary.cpp) ----
 const BuiltinOp exp({.name = "exp",
                      .jvp = "y' = x' * y",
+                     .vjp = "dx = dy * y",
                      .samples = one([](const Inputs& v) { return tg::exp(v[0]); }, -2, 2)});
 const BuiltinOp log({.name = "log",
                      .jvp = "y' = x' / x",
+                     .vjp = "dx = dy / x",
                      .samples = one([](const Inputs& v) { return tg::log(v[0]); }, 0.5, 3)});
 const BuiltinOp relu(
     {.name = "relu",
      .jvp = "y' = x' * [not y <= 0]   (0 at x = 0, as the backward)",
+     .vjp = "dx = dy where y > 0, else 0   (0 at x = 0; a NaN passes dy)",
      .dtypes = kNumericTypes,
      .samples = [](Generator& gen) {
        return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::relu(v[0]); }}};
      }});
 const BuiltinOp sigmoid({.name = "sigmoid",
                          .jvp = "y' = sigmoid_backward(x', y) = x' * y * (1 - y)",
+                         .vjp = "dx = sigmoid_backward(dy, y) = dy * y * (1 - y)",
                          .samples = one([](const Inputs& v) { return tg::sigmoid(v[0]); }, -3, 3),
                          .backward_op = &sigmoid_backward});
 const BuiltinOp tanh({.name = "tanh",
                       .jvp = "y' = x' * (1 - y^2)",
+                      .vjp = "dx = dy * (1 - y^2)",
                       .samples = one([](const Inputs& v) { return tg::tanh(v[0]); }, -2, 2)});
 const BuiltinOp sign(
-    {.name = "sign", .jvp = "y' = 0", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
+    {.name = "sign",
+     .jvp = "y' = 0",
+     .vjp = "dx = 0   (zeros: sign is flat wherever it is differentiable)",
+     .dtypes = kNumericTypes,
+     .samples = [](Generator& gen) {
        return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::sign(v[0]); }}};
      }});
 const BuiltinOp abs(
-    {.name = "abs", .jvp = "y' = x' * sign(x)", .dtypes = kNumericTypes, .samples = [](Generator& gen) {
+    {.name = "abs",
+     .jvp = "y' = x' * sign(x)",
+     .vjp = "dx = dy * sign(x)   (0 at x = 0)",
+     .dtypes = kNumericTypes,
+     .samples = [](Generator& gen) {
        return std::vector<OpSample>{{"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::abs(v[0]); }}};
      }});
 const BuiltinOp sqrt({.name = "sqrt",
                       .jvp = "y' = x' / (2 y)",
+                      .vjp = "dx = dy / (2 y)",
                       .samples = one([](const Inputs& v) { return tg::sqrt(v[0]); }, 0.2, 3)});
 const BuiltinOp rsqrt({.name = "rsqrt",
                        .jvp = "y' = -x' * y^3 / 2",
+                       .vjp = "dx = -dy * y^3 / 2",
                        .samples = one([](const Inputs& v) { return tg::rsqrt(v[0]); }, 0.2, 3)});
 const BuiltinOp log1p({.name = "log1p",
                        .jvp = "y' = x' / (1 + x)",
+                       .vjp = "dx = dy / (1 + x)",
                        .samples = one([](const Inputs& v) { return tg::log1p(v[0]); }, -0.5, 2)});
 const BuiltinOp erf({.name = "erf",
                      .jvp = "y' = x' * 2 / sqrt(pi) * e^(-x^2)",
+                     .vjp = "dx = dy * 2 / sqrt(pi) * e^(-x^2)",
                      .samples = one([](const Inputs& v) { return tg::erf(v[0]); }, -2, 2)});
 const BuiltinOp gelu({.name = "gelu",
                       .jvp = "y' = x' * dy/dx   (the backward's factor: Phi(x) + x phi(x), or the tanh form's)",
+                      .vjp = "dx = dy * (Phi(x) + x phi(x)); tanh form: dx = dy * ((1 + t) / 2 + x (1 - t^2) "
+                             "sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2), t = tanh(sqrt(2/pi) (x + 0.044715 x^3))",
                       .samples =
                           [](Generator& gen) {
                             return std::vector<OpSample>{
@@ -364,17 +412,23 @@ const BuiltinOp gelu({.name = "gelu",
                             return std::vector{refuse("gelu(x, \"fast\")", [] { tg::gelu(ones2({2}), "fast"); },
                                                       Kind::Value, {"gelu", "\"fast\"", "\"tanh\""})};
                           }});
-const BuiltinOp leaky_relu(
-    {.name = "leaky_relu", .jvp = "y' = x' where x > 0, else negative_slope * x'", .samples = [](Generator& gen) {
-       return std::vector<OpSample>{
-           {"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::leaky_relu(v[0]); }},
-           {"slope 0.2", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::leaky_relu(v[0], 0.2); }}};
-     }});
+const BuiltinOp leaky_relu({.name = "leaky_relu",
+                            .jvp = "y' = x' where x > 0, else negative_slope * x'",
+                            .vjp = "dx = dy where x > 0, else negative_slope * dy   (the slope's side at x = 0)",
+                            .samples = [](Generator& gen) {
+                              return std::vector<OpSample>{
+                                  {"", {away(gen, {3, 4})}, [](const Inputs& v) { return tg::leaky_relu(v[0]); }},
+                                  {"slope 0.2", {away(gen, {3, 4})}, [](const Inputs& v) {
+                                     return tg::leaky_relu(v[0], 0.2);
+                                   }}};
+                            }});
 const BuiltinOp silu({.name = "silu",
                       .jvp = "y' = x' * s * (1 + x (1 - s)),  s = sigmoid(x)",
+                      .vjp = "dx = dy * s * (1 + x (1 - s)),  s = sigmoid(x)",
                       .samples = one([](const Inputs& v) { return tg::silu(v[0]); }, -3, 3)});
 const BuiltinOp softplus({.name = "softplus",
                           .jvp = "y' = x' * sigmoid(beta x), and x' where beta x > threshold",
+                          .vjp = "dx = dy * sigmoid(beta x), and dx = dy where beta x > threshold",
                           .samples =
                               [](Generator& gen) {
                                 return std::vector<OpSample>{
@@ -391,6 +445,7 @@ const BuiltinOp softplus({.name = "softplus",
                               }});
 const BuiltinOp clamp({.name = "clamp",
                        .jvp = "y' = x' where lo <= x <= hi, else 0",
+                       .vjp = "dx = dy where lo <= x <= hi (bounds included), else 0",
                        .dtypes = kNumericTypes,
                        .samples =
                            [](Generator& gen) {
@@ -413,6 +468,8 @@ const BuiltinOp clamp({.name = "clamp",
 // ---- elementwise maximum and minimum (ops/arithmetic.cpp) ----
 const BuiltinOp maximum({.name = "maximum",
                          .jvp = "y' = a' where a > b, b' where a < b, (a' + b') / 2 where a == b",
+                         .vjp = "da = dy where a > b, db = dy where b > a, each dy / 2 where a == b, else 0   (a NaN "
+                                "passes dy to both; summed to each input's shape)",
                          .num_inputs = 2,
                          .dtypes = kNumericTypes,
                          .samples = binary([](const Inputs& v) { return tg::maximum(v[0], v[1]); }),
@@ -426,6 +483,8 @@ const BuiltinOp maximum({.name = "maximum",
                          }});
 const BuiltinOp minimum({.name = "minimum",
                          .jvp = "y' = a' where a < b, b' where a > b, (a' + b') / 2 where a == b",
+                         .vjp = "da = dy where a < b, db = dy where b < a, each dy / 2 where a == b, else 0   (a NaN "
+                                "passes dy to both; summed to each input's shape)",
                          .num_inputs = 2,
                          .dtypes = kNumericTypes,
                          .samples = binary([](const Inputs& v) { return tg::minimum(v[0], v[1]); }),
@@ -438,6 +497,7 @@ const BuiltinOp minimum({.name = "minimum",
 // ---- joining and cutting (ops/join.cpp) ----
 const BuiltinOp cat({.name = "cat",
                      .jvp = "linear: y' = cat(x_k'), zeros for an input without a tangent",
+                     .vjp = "dx_k = slice(dy, dim, offset_k, offset_k + size_k): the part of dy where x_k was placed",
                      .num_inputs = OpInfo::kVariadic,
                      .dtypes = kAllTypes,
                      .samples =
@@ -469,6 +529,7 @@ const BuiltinOp cat({.name = "cat",
                          }});
 const BuiltinOp stack({.name = "stack",
                        .jvp = "linear: y' = stack(x_k'), zeros for an input without a tangent",
+                       .vjp = "dx_k = select(dy, dim, k)",
                        .num_inputs = OpInfo::kVariadic,
                        .dtypes = kAllTypes,
                        .samples =
@@ -491,6 +552,7 @@ const BuiltinOp stack({.name = "stack",
                            }});
 const BuiltinOp split({.name = "split",
                        .jvp = "linear: y_k' = split(x', sizes, dim)_k",
+                       .vjp = "dx = cat(dy_0, ..., dy_n, dim), zeros for an output that got no gradient",
                        .num_outputs = OpInfo::kVariadic,
                        .dtypes = kAllTypes,
                        .samples =
@@ -517,29 +579,31 @@ const BuiltinOp split({.name = "split",
                                                 refuse("split(ones({4}), 0)", [] { tg::split(ones2({4}), 0); },
                                                        Kind::Value, {"split", "split_size must be >= 1, got 0"})};
                            }});
-const BuiltinOp slice({.name = "slice",
-                       .jvp = "linear: y' = slice(x', dim, start, stop, step)",
-                       .dtypes = kAllTypes,
-                       .samples =
-                           [](Generator& gen) {
-                             return std::vector<OpSample>{
-                                 {"step 2",
-                                  {x(gen, {5, 4})},
-                                  [](const Inputs& v) { return tg::slice(v[0], 0, 1, 5, 2); }},
-                                 {"negative start",
-                                  {x(gen, {3, 5})},
-                                  [](const Inputs& v) { return tg::slice(v[0], -1, -3, std::nullopt); }},
-                                 {"index", {x(gen, {6, 7})}, [](const Inputs& v) {
-                                    return v[0].index({tg::Slice(1, 5, 2), tg::Slice(2, 7)});
-                                  }}};
-                           },
-                       .errors =
-                           [] {
-                             return std::vector{refuse("step 0", [] { tg::slice(ones2({4}), 0, 0, 4, 0); }, Kind::Value,
-                                                       {"slice", "step must be >= 1, got 0", "flip"})};
-                           }});
+const BuiltinOp slice(
+    {.name = "slice",
+     .jvp = "linear: y' = slice(x', dim, start, stop, step)",
+     .vjp = "dx = slice_backward(dy, x.shape, dim, start, step): dy written into zeros at the sliced positions",
+     .dtypes = kAllTypes,
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"step 2", {x(gen, {5, 4})}, [](const Inputs& v) { return tg::slice(v[0], 0, 1, 5, 2); }},
+               {"negative start",
+                {x(gen, {3, 5})},
+                [](const Inputs& v) { return tg::slice(v[0], -1, -3, std::nullopt); }},
+               {"index", {x(gen, {6, 7})}, [](const Inputs& v) {
+                  return v[0].index({tg::Slice(1, 5, 2), tg::Slice(2, 7)});
+                }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("step 0", [] { tg::slice(ones2({4}), 0, 0, 4, 0); }, Kind::Value,
+                                     {"slice", "step must be >= 1, got 0", "flip"})};
+         }});
 const BuiltinOp slice_backward({.name = "slice_backward",
                                 .jvp = "linear: y' = slice_backward(grad', shape, dim, start, step)",
+                                .vjp = "dgrad = slice(dy, dim, start, start + n * step, step): dy read back where grad "
+                                       "was written   (n: grad's size along dim)",
                                 .dtypes = kAllTypes,
                                 .samples = one(
                                     [](const Inputs& v) {
@@ -556,6 +620,7 @@ const BuiltinOp slice_backward({.name = "slice_backward",
                                 }});
 const BuiltinOp squeeze({.name = "squeeze",
                          .jvp = "linear: y' = squeeze(x'), the same dims",
+                         .vjp = "dx = reshape(dy, x.shape)",
                          .dtypes = kAllTypes,
                          .samples = [](Generator& gen) {
                            return std::vector<OpSample>{
@@ -564,6 +629,7 @@ const BuiltinOp squeeze({.name = "squeeze",
                          }});
 const BuiltinOp unsqueeze({.name = "unsqueeze",
                            .jvp = "linear: y' = unsqueeze(x', dim)",
+                           .vjp = "dx = reshape(dy, x.shape)",
                            .dtypes = kAllTypes,
                            .samples =
                                [](Generator& gen) {
@@ -579,6 +645,7 @@ const BuiltinOp unsqueeze({.name = "unsqueeze",
                                }});
 const BuiltinOp flip({.name = "flip",
                       .jvp = "linear: y' = flip(x', dims)",
+                      .vjp = "dx = flip(dy, dims)",
                       .dtypes = kAllTypes,
                       .samples =
                           [](Generator& gen) {
@@ -607,6 +674,8 @@ Tensor ids() { return tg::tensor({{0, 2, 2}, {4, 0, 1}}); }  // into 5 rows, 2 a
 const BuiltinOp gather(
     {.name = "gather",
      .jvp = "linear: y' = gather(x', dim, index)",
+     .vjp = "dx = scatter_add(zeros(x.shape), dim, index, dy): dy added at the positions read (repeats add up); no "
+            "gradient to index",
      .num_inputs = 2,
      .no_grad_inputs = bit(1),
      .dtypes = kAllTypes,
@@ -639,6 +708,7 @@ const BuiltinOp gather(
          }});
 const BuiltinOp scatter_add({.name = "scatter_add",
                              .jvp = "y' = scatter_add(x', dim, index, src')  (x' alone: x'; src' alone: into zeros)",
+                             .vjp = "dx = dy, dsrc = gather(dy, dim, index); no gradient to index",
                              .num_inputs = 3,
                              .no_grad_inputs = bit(1),
                              .dtypes = kNumericTypes,
@@ -661,6 +731,8 @@ const BuiltinOp scatter_add({.name = "scatter_add",
 const BuiltinOp embedding(
     {.name = "embedding",
      .jvp = "linear: y' = embedding(weight', ids)  (as PyTorch: the padding row's tangent is read)",
+     .vjp = "dweight = embedding_backward(dy, ids, rows, padding_idx): each row of dy added to its id's row (repeats "
+            "add up, the padding row gets none); no gradient to ids",
      .num_inputs = 2,
      .no_grad_inputs = bit(1),
      .samples =
@@ -691,6 +763,7 @@ const BuiltinOp embedding(
 const BuiltinOp embedding_backward(
     {.name = "embedding_backward",
      .jvp = "linear: y' = embedding_backward(grad', ids, rows, padding_idx)",
+     .vjp = "dgrad = embedding(dy, ids): the row of dy at each id, 0 where the id is padding_idx; no gradient to ids",
      .num_inputs = 2,
      .no_grad_inputs = bit(1),
      .samples =
@@ -711,6 +784,8 @@ const BuiltinOp embedding_backward(
          }});
 const BuiltinOp max({.name = "max",
                      .jvp = "values' = gather(x', dim, indices): the tangent at the argmax; indices: none",
+                     .vjp = "dx = scatter_add(zeros(x.shape), dim, indices, dy0): dy0 at each argmax (the first on a "
+                            "tie; dy0 unsqueezed at dim unless keepdim), 0 elsewhere; output 1 (indices) carries none",
                      .grad_fn = "MaxBackward0",
                      .num_outputs = 2,
                      .no_grad_outputs = bit(1),
@@ -733,6 +808,8 @@ const BuiltinOp max({.name = "max",
                          }});
 const BuiltinOp min({.name = "min",
                      .jvp = "values' = gather(x', dim, indices): the tangent at the argmin; indices: none",
+                     .vjp = "dx = scatter_add(zeros(x.shape), dim, indices, dy0): dy0 at each argmin (the first on a "
+                            "tie; dy0 unsqueezed at dim unless keepdim), 0 elsewhere; output 1 (indices) carries none",
                      .grad_fn = "MinBackward0",
                      .num_outputs = 2,
                      .no_grad_outputs = bit(1),
@@ -746,6 +823,7 @@ const BuiltinOp min({.name = "min",
                      }});
 const BuiltinOp max_all({.name = "max_all",
                          .jvp = "y' = mean of x' over the elements equal to y (ties share, as the backward)",
+                         .vjp = "dx = dy / k at each of the k elements equal to y (ties share evenly), 0 elsewhere",
                          .grad_fn = "MaxBackward1",
                          .dtypes = kNumericTypes,
                          .samples = one([](const Inputs& v) { return tg::max(v[0]); }),
@@ -755,6 +833,7 @@ const BuiltinOp max_all({.name = "max_all",
                          }});
 const BuiltinOp min_all({.name = "min_all",
                          .jvp = "y' = mean of x' over the elements equal to y (ties share, as the backward)",
+                         .vjp = "dx = dy / k at each of the k elements equal to y (ties share evenly), 0 elsewhere",
                          .grad_fn = "MinBackward1",
                          .dtypes = kNumericTypes,
                          .samples = one([](const Inputs& v) { return v[0].min(); })});
@@ -763,6 +842,7 @@ const BuiltinOp min_all({.name = "min_all",
 const BuiltinOp where(
     {.name = "where",
      .jvp = "y' = where(cond, a', b'), 0 for an operand without a tangent",
+     .vjp = "da = where(cond, dy, 0), db = where(cond, 0, dy)   (summed to each input's shape); no gradient to cond",
      .num_inputs = 3,
      .no_grad_inputs = bit(0),
      .dtypes = kAllTypes,
@@ -790,6 +870,7 @@ const BuiltinOp where(
 const BuiltinOp masked_fill(
     {.name = "masked_fill",
      .jvp = "linear: y' = masked_fill(x', mask, 0)",
+     .vjp = "dx = masked_fill(dy, mask, 0): 0 where the value was filled in; no gradient to mask",
      .num_inputs = 2,
      .no_grad_inputs = bit(1),
      .dtypes = kAllTypes,
@@ -817,6 +898,7 @@ const BuiltinOp masked_fill(
          }});
 const BuiltinOp tril({.name = "tril",
                       .jvp = "linear: y' = tril(x', diagonal)",
+                      .vjp = "dx = tril(dy, diagonal)",
                       .dtypes = kAllTypes,
                       .samples =
                           [](Generator& gen) {
@@ -833,6 +915,7 @@ const BuiltinOp tril({.name = "tril",
                           }});
 const BuiltinOp triu({.name = "triu",
                       .jvp = "linear: y' = triu(x', diagonal)",
+                      .vjp = "dx = triu(dy, diagonal)",
                       .dtypes = kAllTypes,
                       .samples =
                           [](Generator& gen) {
@@ -849,28 +932,30 @@ const BuiltinOp triu({.name = "triu",
                           }});
 
 // ---- reductions (ops/reduce.cpp) ----
-const BuiltinOp sum({.name = "sum",
-                     .jvp = "linear: y' = sum(x') (along dim, keepdim as the op)",
-                     .dtypes = kAllTypes,
-                     .samples =
-                         [](Generator& gen) {
-                           return std::vector<OpSample>{
-                               {"all", {x(gen, {2, 3, 4})}, [](const Inputs& v) { return tg::sum(v[0]); }},
-                               {"dim", {x(gen, {2, 3, 4})}, [](const Inputs& v) { return tg::sum(v[0], 1); }},
-                               {"dim keepdim", {x(gen, {2, 3, 4})}, [](const Inputs& v) {
-                                  return tg::sum(v[0], -1, true);
-                                }}};
-                         },
-                     .errors =
-                         [] {
-                           return std::vector{refuse("sum(ones({2, 3}), 2)",
-                                                     [] {
-                                                       tg::sum(ones2({2, 3}), 2);
-                                                     },
-                                                     Kind::Value, {"sum", "dim 2", "use a dim in [-2, 1]"})};
-                         }});
+const BuiltinOp sum(
+    {.name = "sum",
+     .jvp = "linear: y' = sum(x') (along dim, keepdim as the op)",
+     .vjp = "dx = dy expanded back to x's shape   (along dim: dy unsqueezed at dim unless keepdim, then expanded)",
+     .dtypes = kAllTypes,
+     .samples =
+         [](Generator& gen) {
+           return std::vector<OpSample>{
+               {"all", {x(gen, {2, 3, 4})}, [](const Inputs& v) { return tg::sum(v[0]); }},
+               {"dim", {x(gen, {2, 3, 4})}, [](const Inputs& v) { return tg::sum(v[0], 1); }},
+               {"dim keepdim", {x(gen, {2, 3, 4})}, [](const Inputs& v) { return tg::sum(v[0], -1, true); }}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("sum(ones({2, 3}), 2)",
+                                     [] {
+                                       tg::sum(ones2({2, 3}), 2);
+                                     },
+                                     Kind::Value, {"sum", "dim 2", "use a dim in [-2, 1]"})};
+         }});
 const BuiltinOp mean({.name = "mean",
                       .jvp = "linear: y' = mean(x') (along dim, keepdim as the op)",
+                      .vjp = "dx = dy / n expanded back to x's shape   (n: the elements averaged; along dim: dy "
+                             "unsqueezed at dim unless keepdim)",
                       .samples =
                           [](Generator& gen) {
                             return std::vector<OpSample>{
@@ -891,6 +976,7 @@ const BuiltinOp mean({.name = "mean",
 const BuiltinOp logsumexp(
     {.name = "logsumexp",
      .jvp = "y' = sum(x' * exp(x - y), dim)",
+     .vjp = "dx = dy * e^(x - y) = dy * softmax(x) along dim   (dy and y unsqueezed at dim unless keepdim)",
      .samples =
          [](Generator& gen) {
            return std::vector<OpSample>{
@@ -905,15 +991,21 @@ const BuiltinOp logsumexp(
                                      },
                                      Kind::Value, {"logsumexp", "dim 2", "[-2, 1]"})};
          }});
-const BuiltinOp var({.name = "var", .jvp = "y' = 2 sum((x - mean) * x') / (n - c)", .samples = [](Generator& gen) {
-                       return std::vector<OpSample>{
-                           {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::var(v[0], 1); }},
-                           {"dim 0, biased, keepdim",
-                            {x(gen, {3, 4})},
-                            [](const Inputs& v) { return v[0].var(0, false, true); }},
-                           {"all", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::var(v[0]); }}};
-                     }});
-const BuiltinOp std({.name = "std", .jvp = "y' = sum((x - mean) * x') / ((n - c) y)", .samples = [](Generator& gen) {
+const BuiltinOp var(
+    {.name = "var",
+     .jvp = "y' = 2 sum((x - mean) * x') / (n - c)",
+     .vjp = "dx = dy * 2 (x - mean) / (n - c)   (c = 1 if unbiased, else 0; along dim: dy unsqueezed unless keepdim)",
+     .samples = [](Generator& gen) {
+       return std::vector<OpSample>{
+           {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::var(v[0], 1); }},
+           {"dim 0, biased, keepdim", {x(gen, {3, 4})}, [](const Inputs& v) { return v[0].var(0, false, true); }},
+           {"all", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::var(v[0]); }}};
+     }});
+const BuiltinOp std({.name = "std",
+                     .jvp = "y' = sum((x - mean) * x') / ((n - c) y)",
+                     .vjp = "dx = dy * (x - mean) / ((n - c) y)   (c = 1 if unbiased, else 0; along dim: dy and y "
+                            "unsqueezed unless keepdim)",
+                     .samples = [](Generator& gen) {
                        return std::vector<OpSample>{
                            {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::std(v[0], 1); }},
                            {"dim -1, biased, keepdim",
@@ -921,15 +1013,21 @@ const BuiltinOp std({.name = "std", .jvp = "y' = sum((x - mean) * x') / ((n - c)
                             [](const Inputs& v) { return v[0].std(-1, false, true); }},
                            {"all", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::std(v[0]); }}};
                      }});
-const BuiltinOp cumsum(
-    {.name = "cumsum", .jvp = "linear: y' = cumsum(x', dim)", .dtypes = kAllTypes, .samples = [](Generator& gen) {
-       return std::vector<OpSample>{{"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::cumsum(v[0], 1); }},
-                                    {"dim 0", {x(gen, {3, 2, 2})}, [](const Inputs& v) { return v[0].cumsum(0); }}};
-     }});
+const BuiltinOp cumsum({.name = "cumsum",
+                        .jvp = "linear: y' = cumsum(x', dim)",
+                        .vjp = "dx = flip(cumsum(flip(dy, dim), dim), dim): dx_j = sum of dy_i over i >= j",
+                        .dtypes = kAllTypes,
+                        .samples = [](Generator& gen) {
+                          return std::vector<OpSample>{
+                              {"dim 1", {x(gen, {3, 4})}, [](const Inputs& v) { return tg::cumsum(v[0], 1); }},
+                              {"dim 0", {x(gen, {3, 2, 2})}, [](const Inputs& v) { return v[0].cumsum(0); }}};
+                        }});
 
 const BuiltinOp prod(
     {.name = "prod",
      .jvp = "y' = sum(x' * prod of the others) (y / x when x has no zero)",
+     .vjp = "dx_k = dy * prod_{j != k} x_j   (left and right running products, never y / x: one zero gets the product "
+            "of the others, two zeros give 0)",
      .dtypes = kAllTypes,
      .samples =
          [](Generator& gen) {
@@ -954,6 +1052,7 @@ const BuiltinOp prod(
 // ---- broadcasting and shapes (ops/broadcast.cpp, ops/shape_ops.cpp), copies (tensor.cpp) ----
 const BuiltinOp expand({.name = "expand",
                         .jvp = "linear: y' = expand(x', shape)",
+                        .vjp = "dx = sum_to(dy, x.shape): dy summed over the stretched dims",
                         .dtypes = kAllTypes,
                         .samples = one(
                             [](const Inputs& v) {
@@ -975,6 +1074,7 @@ const BuiltinOp expand({.name = "expand",
                         }});
 const BuiltinOp sum_to({.name = "sum_to",
                         .jvp = "linear: y' = sum_to(x', shape)",
+                        .vjp = "dx = expand(dy, x.shape)",
                         .dtypes = kNumericTypes,
                         .samples = one(
                             [](const Inputs& v) {
@@ -990,6 +1090,7 @@ const BuiltinOp sum_to({.name = "sum_to",
                         }});
 const BuiltinOp reshape({.name = "reshape",
                          .jvp = "linear: y' = reshape(x', shape)",
+                         .vjp = "dx = reshape(dy, x.shape)",
                          .dtypes = kAllTypes,
                          .samples = one(
                              [](const Inputs& v) {
@@ -1031,6 +1132,7 @@ const BuiltinOp reshape({.name = "reshape",
                          }});
 const BuiltinOp permute({.name = "permute",
                          .jvp = "linear: y' = permute(x', dims)",
+                         .vjp = "dx = permute(dy, inverse(dims))",
                          .dtypes = kAllTypes,
                          .samples =
                              [](Generator& gen) {
@@ -1059,13 +1161,17 @@ const BuiltinOp permute({.name = "permute",
                              }});
 const BuiltinOp alias({.name = "alias",
                        .jvp = "y' = x' (a view of the tangent)",
+                       .vjp = "dx = dy",
                        .dtypes = kAllTypes,
                        .samples = one([](const Inputs& v) { return tg::alias(v[0]); })});
-const BuiltinOp clone({.name = "clone", .jvp = "y' = x'", .dtypes = kAllTypes, .samples = one([](const Inputs& v) {
-                                                                                 return v[0].clone();
-                                                                               })});
+const BuiltinOp clone({.name = "clone",
+                       .jvp = "y' = x'",
+                       .vjp = "dx = dy",
+                       .dtypes = kAllTypes,
+                       .samples = one([](const Inputs& v) { return v[0].clone(); })});
 const BuiltinOp to({.name = "to",
                     .jvp = "y' = x' converted to the dtype (none for an integer or bool result)",
+                    .vjp = "dx = dy converted back to x's dtype   (only a floating result records)",
                     .dtypes = kAllTypes,
                     .samples = [](Generator& gen) {
                       return std::vector<OpSample>{{"float32 and back",
@@ -1076,38 +1182,40 @@ const BuiltinOp to({.name = "to",
                     }});
 
 // ---- matrix product (ops/matmul.cpp) ----
-const BuiltinOp matmul({.name = "matmul",
-                        .jvp = "bilinear: Y' = A' B + A B'",
-                        .num_inputs = 2,
-                        .samples =
-                            [](Generator& gen) {
-                              Call f = [](const Inputs& v) { return tg::matmul(v[0], v[1]); };
-                              return std::vector<OpSample>{{"2-D", {x(gen, {3, 4}), x(gen, {4, 2})}, f},
-                                                           {"batched", {x(gen, {2, 3, 4}), x(gen, {2, 4, 5})}, f},
-                                                           {"broadcast", {x(gen, {2, 3, 4}), x(gen, {4, 5})}, f},
-                                                           {"vector", {x(gen, {3, 4}), x(gen, {4})}, f}};
-                            },
-                        .errors =
-                            [] {
-                              return std::vector{
-                                  refuse("matmul(scalar(2), ones({2}))", [] { tg::matmul(tg::scalar(2), ones2({2})); },
-                                         Kind::Shape, {"matmul", "[] and [2]", "use mul for scalars"}),
-                                  refuse("matmul(ones({2, 3}), ones({4, 5}))",
-                                         [] {
-                                           tg::matmul(ones2({2, 3}), ones2({4, 5}));
-                                         },
-                                         Kind::Shape, {"matmul", "[2, 3] and [4, 5]", "transpose or reshape"}),
-                                  refuse("matmul(ones({2, 2, 3}), ones({3, 3, 4}))",
-                                         [] {
-                                           tg::matmul(ones2({2, 2, 3}), ones2({3, 3, 4}));
-                                         },
-                                         Kind::Shape, {"matmul", "[2] and [3]", "equal or one of them 1"})};
-                            }});
+const BuiltinOp matmul(
+    {.name = "matmul",
+     .jvp = "bilinear: Y' = A' B + A B'",
+     .vjp = "dA = dY B^T, dB = A^T dY   (summed over broadcast batch dims; a 1-D operand through its reshape)",
+     .num_inputs = 2,
+     .samples =
+         [](Generator& gen) {
+           Call f = [](const Inputs& v) { return tg::matmul(v[0], v[1]); };
+           return std::vector<OpSample>{{"2-D", {x(gen, {3, 4}), x(gen, {4, 2})}, f},
+                                        {"batched", {x(gen, {2, 3, 4}), x(gen, {2, 4, 5})}, f},
+                                        {"broadcast", {x(gen, {2, 3, 4}), x(gen, {4, 5})}, f},
+                                        {"vector", {x(gen, {3, 4}), x(gen, {4})}, f}};
+         },
+     .errors =
+         [] {
+           return std::vector{refuse("matmul(scalar(2), ones({2}))", [] { tg::matmul(tg::scalar(2), ones2({2})); },
+                                     Kind::Shape, {"matmul", "[] and [2]", "use mul for scalars"}),
+                              refuse("matmul(ones({2, 3}), ones({4, 5}))",
+                                     [] {
+                                       tg::matmul(ones2({2, 3}), ones2({4, 5}));
+                                     },
+                                     Kind::Shape, {"matmul", "[2, 3] and [4, 5]", "transpose or reshape"}),
+                              refuse("matmul(ones({2, 2, 3}), ones({3, 3, 4}))",
+                                     [] {
+                                       tg::matmul(ones2({2, 2, 3}), ones2({3, 3, 4}));
+                                     },
+                                     Kind::Shape, {"matmul", "[2] and [3]", "equal or one of them 1"})};
+         }});
 
 // ---- convolution and pooling (ops/corr2d.cpp, ops/conv2d.cpp, ops/pooling.cpp) ----
 const BuiltinOp corr2d({
     .name = "corr2d",
     .jvp = "Y' = corr2d(X', K) + corr2d(X, K')",
+    .vjp = "dX = full correlation of dY with K flipped (zero-padded by k-1), dK = corr2d(X, dY)",
     .num_inputs = 2,
     .samples =
         [](Generator& gen) {
@@ -1137,6 +1245,8 @@ const BuiltinOp corr2d({
 const BuiltinOp conv2d({
     .name = "conv2d",
     .jvp = "y' = conv2d(x', W) + conv2d(x, W') + b' (b' broadcast over N, H, W)",
+    .vjp = "dx = conv2d_backward_input(dy, W) (col2im(W^T dy)), dW = conv2d_backward_weight(x, dy) (sum_n dy[n] "
+           "cols(x[n])^T), db = dy summed over N, H, W",
     .num_inputs = 3,
     .optional_inputs = bit(2),
     .samples =
@@ -1189,6 +1299,8 @@ const BuiltinOp conv2d({
 const BuiltinOp max_pool2d({
     .name = "max_pool2d",
     .jvp = "y'[o] = x'[argmax[o]]: the tangent picked at each window's maximum",
+    .vjp = "dx = max_pool2d_backward(dy, indices): each dy[o] added at its window's argmax (the first maximum on a "
+           "tie), 0 elsewhere",
     .samples =
         [](Generator& gen) {
           return std::vector<OpSample>{
@@ -1235,6 +1347,8 @@ const BuiltinOp max_pool2d({
 const BuiltinOp avg_pool2d({
     .name = "avg_pool2d",
     .jvp = "linear: y' = avg_pool2d(x')",
+    .vjp = "dx = avg_pool2d_backward(dy): each dy[o] / (kh kw) added to every element of its window (padding counts in "
+           "kh kw)",
     .samples =
         [](Generator& gen) {
           return std::vector<OpSample>{
@@ -1270,6 +1384,8 @@ const BuiltinOp avg_pool2d({
 const BuiltinOp corr2d_backward_input(
     {.name = "corr2d_backward_input",
      .jvp = "dX' = corr2d_backward_input(dY', K) + corr2d_backward_input(dY, K')",
+     .vjp = "d(dY) = corr2d(G, K), dK = corr2d_backward_kernel(G, dY) = corr2d(G, dY)   (G: the gradient arriving at "
+            "the result dX)",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1293,6 +1409,7 @@ const BuiltinOp corr2d_backward_input(
 const BuiltinOp corr2d_backward_kernel(
     {.name = "corr2d_backward_kernel",
      .jvp = "dK' = corr2d_backward_kernel(X', dY) + corr2d_backward_kernel(X, dY')",
+     .vjp = "dX = corr2d_backward_input(dY, G), d(dY) = corr2d(X, G)   (G: the gradient arriving at the result dK)",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1318,6 +1435,8 @@ const BuiltinOp corr2d_backward_kernel(
 const BuiltinOp conv2d_backward_input(
     {.name = "conv2d_backward_input",
      .jvp = "dx' = conv2d_backward_input(dY', W) + conv2d_backward_input(dY, W')",
+     .vjp = "d(dY) = conv2d(G, W) (same stride and padding), dW = conv2d_backward_weight(G, dY)   (G: the gradient "
+            "arriving at the result dx)",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1362,6 +1481,8 @@ const BuiltinOp conv2d_backward_input(
 const BuiltinOp conv2d_backward_weight(
     {.name = "conv2d_backward_weight",
      .jvp = "dW' = conv2d_backward_weight(x', dY) + conv2d_backward_weight(x, dY')",
+     .vjp = "dx = conv2d_backward_input(dY, G), d(dY) = conv2d(x, G) (same stride and padding)   (G: the gradient "
+            "arriving at the result dW)",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1399,6 +1520,8 @@ Tensor pool_index_overlapping() { return tg::reshape(tg::tensor({6, 6, 3, 6, 12,
 const BuiltinOp max_pool2d_backward(
     {.name = "max_pool2d_backward",
      .jvp = "linear in dy: dx' = max_pool2d_backward(dy', indices)",
+     .vjp = "d(dy)[o] = G[indices[o]]: G gathered at each window's argmax; no gradient to indices   (G: the gradient "
+            "arriving at the result dx)",
      .num_inputs = 2,
      .no_grad_inputs = bit(1),
      .samples =
@@ -1445,6 +1568,7 @@ const BuiltinOp max_pool2d_backward(
 const BuiltinOp avg_pool2d_backward(
     {.name = "avg_pool2d_backward",
      .jvp = "linear: dx' = avg_pool2d_backward(dy')",
+     .vjp = "d(dy) = avg_pool2d(G), the same windows   (G: the gradient arriving at the result dx)",
      .samples =
          [](Generator& gen) {
            return std::vector<OpSample>{
@@ -1476,6 +1600,8 @@ const BuiltinOp avg_pool2d_backward(
 const BuiltinOp sigmoid_backward(
     {.name = "sigmoid_backward",
      .jvp = "z' = sigmoid_backward(dy', y) + dy * y' * (1 - 2 y)",
+     .vjp = "d(dy) = sigmoid_backward(G, y) = G * y * (1 - y), d(y) = G * dy * (1 - 2 y)   (G: the gradient arriving "
+            "at the result z)",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1497,6 +1623,7 @@ const BuiltinOp sigmoid_backward(
 const BuiltinOp adaptive_avg_pool2d(
     {.name = "adaptive_avg_pool2d",
      .jvp = "linear: y' = adaptive_avg_pool2d(x')",
+     .vjp = "dx = adaptive_avg_pool2d_backward(dy) = Mh^T dy Mw: each dy[o] spread evenly over its bin",
      .samples =
          [](Generator& gen) {
            return std::vector<OpSample>{
@@ -1527,6 +1654,7 @@ const BuiltinOp adaptive_avg_pool2d(
 const BuiltinOp adaptive_avg_pool2d_backward(
     {.name = "adaptive_avg_pool2d_backward",
      .jvp = "linear: dx' = adaptive_avg_pool2d_backward(dy')",
+     .vjp = "d(dy) = adaptive_avg_pool2d(G, [OH, OW])   (G: the gradient arriving at the result dx)",
      .samples =
          [](Generator& gen) {
            return std::vector<OpSample>{{"overlapping windows",
@@ -1550,6 +1678,8 @@ const BuiltinOp adaptive_avg_pool2d_backward(
 const BuiltinOp interpolate(
     {.name = "interpolate",
      .jvp = "linear: y' = interpolate(x')",
+     .vjp = "dx = interpolate_backward(dy) = Mh^T dy Mw: each dy[o] sent back to the pixels it was read from, with the "
+            "same nearest or bilinear weights",
      .samples =
          [](Generator& gen) {
            return std::vector<OpSample>{
@@ -1589,6 +1719,7 @@ const BuiltinOp interpolate(
 const BuiltinOp interpolate_backward(
     {.name = "interpolate_backward",
      .jvp = "linear: dx' = interpolate_backward(dy')",
+     .vjp = "d(dy) = interpolate(G, [OH, OW], the same options)   (G: the gradient arriving at the result dx)",
      .samples =
          [](Generator& gen) {
            return std::vector<OpSample>{
@@ -1613,6 +1744,7 @@ const BuiltinOp interpolate_backward(
 // ---- losses, normalisation, regularisation (ops/loss.cpp, ops/normalization.cpp) ----
 const BuiltinOp softmax({.name = "softmax",
                          .jvp = "y' = y * (x' - sum_dim(y * x'))",
+                         .vjp = "dx = y * (dy - sum_dim(dy * y))",
                          .samples = one([](const Inputs& v) { return tg::softmax(v[0], 1); }, -2, 2, {3, 5}),
                          .errors = [] {
                            return std::vector{refuse("softmax(ones({2, 3}), 2)",
@@ -1623,6 +1755,7 @@ const BuiltinOp softmax({.name = "softmax",
                          }});
 const BuiltinOp log_softmax({.name = "log_softmax",
                              .jvp = "y' = x' - sum_dim(exp(y) * x')",
+                             .vjp = "dx = dy - e^y * sum_dim(dy)",
                              .samples = one([](const Inputs& v) { return tg::log_softmax(v[0], 0); }, -2, 2, {3, 5}),
                              .errors = [] {
                                return std::vector{refuse("log_softmax(ones({2, 3}), -3)",
@@ -1637,6 +1770,10 @@ Tensor class_ids(std::initializer_list<std::int64_t> ids, const Shape& shape) {
 const BuiltinOp cross_entropy(
     {.name = "cross_entropy",
      .jvp = "loss' = reduce(sum_k (softmax - q)_k x'_k), q smoothed targets; soft q also -(1-eps) q' logp",
+     .vjp =
+         "dlogits = g (softmax(logits) - q), q = (1 - eps) one_hot(t) + eps / C, 0 on ignored rows, no gradient to "
+         "class indices; probabilities: dlogits = g (softmax sum_k q_k - q), dtargets = -g (1 - eps) logp; g = dloss / "
+         "count for mean (targets not ignored; every row for probabilities), dloss for sum, dloss[n] for none",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1708,6 +1845,8 @@ const BuiltinOp cross_entropy(
          }});
 const BuiltinOp nll_loss({.name = "nll_loss",
                           .jvp = "linear: nll_loss(log_probs', targets) with the same options",
+                          .vjp = "dlog_probs = -g at each row's target class, 0 elsewhere and on ignored rows; g = "
+                                 "dloss / count (mean), dloss (sum), dloss[n] (none); no gradient to targets",
                           .num_inputs = 2,
                           .no_grad_inputs = bit(1),
                           .samples =
@@ -1739,6 +1878,8 @@ const BuiltinOp nll_loss({.name = "nll_loss",
 const BuiltinOp binary_cross_entropy_with_logits(
     {.name = "binary_cross_entropy_with_logits",
      .jvp = "loss' = reduce(w ((1 + (p-1) y) sigmoid(x) - p y) x' + w ((p-1) softplus(-x) - x) y')",
+     .vjp = "dlogits = g w ((1 + (p-1) y) sigmoid(x) - p y), dtargets = g w ((p-1) softplus(-x) - x); x logits, y "
+            "targets, g = dloss (/ numel for mean), w and p 1 when absent; no gradient to weight, pos_weight",
      .num_inputs = 4,
      .no_grad_inputs = bit(2) | bit(3),
      .optional_inputs = bit(2) | bit(3),
@@ -1776,6 +1917,7 @@ const BuiltinOp binary_cross_entropy_with_logits(
 const BuiltinOp mse_loss(
     {.name = "mse_loss",
      .jvp = "loss' = (2/n) sum((a - b) * (a' - b'))",
+     .vjp = "da = dloss * 2 (a - b) / n, db = -da",
      .num_inputs = 2,
      .samples =
          [](Generator& gen) {
@@ -1793,6 +1935,8 @@ const BuiltinOp mse_loss(
 const BuiltinOp batch_norm(
     {.name = "batch_norm",
      .jvp = "y' = w xhat' + w' xhat + b'; xhat' = invstd (x' - mean(x') - xhat mean(x' xhat)), eval: invstd x'",
+     .vjp = "dx = w invstd (dy - mean(dy) - xhat mean(dy xhat)) in training, dx = w invstd dy in eval; dw = sum(dy "
+            "xhat), db = sum(dy)   (per channel; w = 1 without weight); no gradient to running_mean, running_var",
      .num_inputs = 5,
      .no_grad_inputs = bit(1) | bit(2),
      .optional_inputs = bit(1) | bit(2) | bit(3) | bit(4),
@@ -1835,28 +1979,31 @@ const BuiltinOp batch_norm(
                       },
                       Kind::Value, {"batch_norm", "[1, 3]", "batch of at least 2"})};
          }});
-const BuiltinOp dropout({.name = "dropout",
-                         .jvp = "linear: y' = x' * mask / (1 - p), the value's mask",
-                         .samples = one([](const Inputs& v) {
-                           Generator same(11);  // seeded in the call: every run drops the same elements
-                           return tg::dropout(v[0], 0.4, true, same);
-                         }),
-                         .errors =
-                             [] {
-                               return std::vector{
-                                   refuse("dropout(ones({3}), 1.5, true, default_generator())",
-                                          [] { tg::dropout(ones2({3}), 1.5, true, tg::default_generator()); },
-                                          Kind::Value, {"dropout", "1.5", "[0, 1]"}),
-                                   refuse("dropout(ones({3}), kNaN, true, default_generator())",
-                                          [] { tg::dropout(ones2({3}), kNaN, true, tg::default_generator()); },
-                                          Kind::Value, {"dropout", "nan", "[0, 1]"})};
-                             },
-                         .no_fixture = "its mask comes from tapegrad's generator, which PyTorch cannot reproduce; "
-                                       "test_normalization.cpp checks it against the mask and the expected scale"});
+const BuiltinOp dropout(
+    {.name = "dropout",
+     .jvp = "linear: y' = x' * mask / (1 - p), the value's mask",
+     .vjp = "dx = dy * mask / (1 - p): 0 where the element was dropped, dy / (1 - p) where kept   (the forward's mask)",
+     .samples = one([](const Inputs& v) {
+       Generator same(11);  // seeded in the call: every run drops the same elements
+       return tg::dropout(v[0], 0.4, true, same);
+     }),
+     .errors =
+         [] {
+           return std::vector{refuse("dropout(ones({3}), 1.5, true, default_generator())",
+                                     [] { tg::dropout(ones2({3}), 1.5, true, tg::default_generator()); }, Kind::Value,
+                                     {"dropout", "1.5", "[0, 1]"}),
+                              refuse("dropout(ones({3}), kNaN, true, default_generator())",
+                                     [] { tg::dropout(ones2({3}), kNaN, true, tg::default_generator()); }, Kind::Value,
+                                     {"dropout", "nan", "[0, 1]"})};
+         },
+     .no_fixture = "its mask comes from tapegrad's generator, which PyTorch cannot reproduce; "
+                   "test_normalization.cpp checks it against the mask and the expected scale"});
 
 const BuiltinOp layer_norm(
     {.name = "layer_norm",
      .jvp = "y' = w xhat' + w' xhat + b', xhat' = rstd (x' - mean(x') - xhat mean(x' xhat)) over the row",
+     .vjp = "dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy w; dw = sum over rows of dy xhat, db "
+            "= sum over rows of dy   (means over each row; w = 1 without weight)",
      .num_inputs = 3,
      .optional_inputs = bit(1) | bit(2),
      .samples =
@@ -1897,6 +2044,8 @@ const BuiltinOp layer_norm(
 const BuiltinOp scaled_dot_product_attention(
     {.name = "scaled_dot_product_attention",
      .jvp = "y' = P' V + P V', P' = P * (S' - rowsum(P S')), S' = scale (Q' K^T + Q K'^T) + mask'",
+     .vjp = "dV = P^T dO, dQ = scale dS K, dK = scale dS^T Q, dmask = dS (a float mask, summed to its shape); dS = P * "
+            "(dP - rowsum(dP * P)), dP = dO V^T   (dO: the output's gradient; fully masked rows send 0)",
      .num_inputs = 4,
      .optional_inputs = bit(3),
      .samples =
