@@ -5,12 +5,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -44,7 +48,9 @@ std::string find_dot() {
 // Runs `dot -Tsvg -o rendered source` with its messages going to `log`; returns the exit
 // status (or -1 when it could not start). Note: posix_spawn, not popen/system: no shell
 // reads the paths, so a quote or a space in a file name cannot break the command.
-int run_dot(const std::string& dot, const std::string& source, const std::string& rendered, const std::string& log) {
+// With timeout_seconds > 0, a dot still running then is killed, and the status is -2.
+int run_dot(const std::string& dot, const std::string& source, const std::string& rendered, const std::string& log,
+            double timeout_seconds = 0) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -58,6 +64,22 @@ int run_dot(const std::string& dot, const std::string& source, const std::string
   posix_spawn_file_actions_destroy(&actions);
   if (spawned != 0) return -1;
   int status = 0;
+  if (timeout_seconds > 0) {  // poll, and kill it at the deadline
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+    for (;;) {
+      const pid_t done = ::waitpid(pid, &status, WNOHANG);
+      if (done == pid) break;
+      if (done < 0 && errno != EINTR) return -1;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::kill(pid, SIGKILL);
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        return -2;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return -1;
   }
@@ -73,34 +95,58 @@ std::string read_all(const std::string& path) {
 
 bool graphviz_available() { return !find_dot().empty(); }
 
-void write_graph(const std::string& path, const std::string& dot) {
-  if (ends_with(path, ".dot")) return write_file_atomic(path, dot);
-  if (!ends_with(path, ".svg"))
-    fail<IoError>("write_graph: {} must end in .dot (Graphviz source) or .svg (rendered with Graphviz)", path);
+namespace {
+
+// Renders `dot` with Graphviz into `rendered` (dot reads the source from a temporary file
+// beside it); throws IoError, naming `what`, when Graphviz is missing or fails.
+void render_to(const std::string& what, const std::string& dot, const std::string& rendered,
+               double timeout_seconds = 0) {
   const std::string program = find_dot();
   if (program.empty())
     fail<IoError>(
-        "write_graph: rendering {} needs Graphviz's `dot` program, which is not on PATH; run `apt-get install "
-        "graphviz`, or write a .dot file and render it elsewhere",
-        path);
-  // dot reads the source from a temporary file and writes the SVG to another beside `path`,
-  // which then replaces `path` in one rename: a failed render leaves `path` as it was.
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  const std::string base =
-      (dir / fmt::format(".{}.{}", std::filesystem::path(path).filename().string(), ::getpid())).string();
-  const std::string source = base + ".dot", rendered = base + ".tmp.svg", log = base + ".log";
+        "{}: rendering needs Graphviz's `dot` program, which is not on PATH; run `apt-get install graphviz`, or "
+        "write a .dot file and render it elsewhere",
+        what);
+  const std::string source = rendered + ".dot", log = rendered + ".log";
   write_file_atomic(source, dot);
-  const int status = run_dot(program, source, rendered, log);
+  const int status = run_dot(program, source, rendered, log, timeout_seconds);
   const std::string messages = read_all(log);
   std::error_code ignored;
   std::filesystem::remove(source, ignored);
   std::filesystem::remove(log, ignored);
-  if (status != 0) {
-    std::filesystem::remove(rendered, ignored);
-    fail<IoError>("write_graph: Graphviz failed to render {} (exit status {}): {}", path, status, messages);
-  }
-  std::error_code error;
+  if (status != 0) std::filesystem::remove(rendered, ignored);
+  if (status == -2)
+    fail<IoError>("{}: Graphviz took longer than {} s to lay out the graph, and was stopped; draw a smaller graph",
+                  what, timeout_seconds);
+  if (status != 0)
+    fail<IoError>("{}: Graphviz failed to render the graph (exit status {}): {}", what, status, messages);
+}
+
+}  // namespace
+
+std::string render_svg(const std::string& dot, double timeout_seconds) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path();
+  static std::atomic<int> counter{0};
+  const std::string rendered = (dir / fmt::format("tapegrad-graph.{}.{}.svg", ::getpid(), counter++)).string();
+  render_to("render_svg", dot, rendered, timeout_seconds);
+  std::string svg = read_all(rendered);
+  std::error_code ignored;
+  std::filesystem::remove(rendered, ignored);
+  return svg;
+}
+
+void write_graph(const std::string& path, const std::string& dot) {
+  if (ends_with(path, ".dot")) return write_file_atomic(path, dot);
+  if (!ends_with(path, ".svg"))
+    fail<IoError>("write_graph: {} must end in .dot (Graphviz source) or .svg (rendered with Graphviz)", path);
+  // The SVG is written beside `path` and then replaces it in one rename: a failed render
+  // leaves `path` as it was.
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  const std::string rendered =
+      (dir / fmt::format(".{}.{}.tmp.svg", std::filesystem::path(path).filename().string(), ::getpid())).string();
+  render_to(fmt::format("write_graph: {}", path), dot, rendered);
+  std::error_code error, ignored;
   std::filesystem::rename(rendered, path, error);
   if (error) {
     std::filesystem::remove(rendered, ignored);

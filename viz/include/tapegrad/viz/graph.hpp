@@ -10,6 +10,11 @@ namespace tg::viz {
 // when it fails.
 void write_graph(const std::string& path, const std::string& dot);
 
+// `dot` rendered by Graphviz as SVG text (through a temporary file). Throws IoError when
+// Graphviz is missing or fails, with its messages, or has not finished after timeout_seconds
+// (0: no limit; dot's layout can take minutes on a graph of a thousand nodes).
+std::string render_svg(const std::string& dot, double timeout_seconds = 0);
+
 // Whether the Graphviz `dot` program is on PATH.
 bool graphviz_available();
 
