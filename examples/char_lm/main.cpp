@@ -30,6 +30,7 @@
 #include "char_lm/models.hpp"
 #include "char_lm/text.hpp"
 #include "tapegrad/tapegrad.hpp"
+#include "tapegrad/viz.hpp"
 
 namespace {
 
@@ -50,7 +51,7 @@ struct Options {
   double temperature = 1.0;
   std::int64_t top_k = 0;
   std::string prompt = "\n";
-  std::string metrics, save, resume, out, init, dump;
+  std::string metrics, save, resume, out, init, dump, html;
 };
 
 // The mean cross-entropy of the next character over `ids` (the validation text), as the spec
@@ -382,10 +383,19 @@ int run(Options& o) {
     char_lm::Batch batch = gpt ? windows->next() : streams->for_step(s);
     if (batch.reset) state.reset();
     state.detach();
+    std::unique_ptr<tg::TapeRecorder> recorder;  // --html: the first step, for the tape explorer
+    if (s == first_step && lead && !o.html.empty())
+      recorder = std::make_unique<tg::TapeRecorder>(model->named_parameters());
     Tensor logits = model->logits(my_rows(batch.x), state);
     Tensor loss = tg::cross_entropy(logits.reshape({-1, V}), my_rows(batch.y).reshape({-1}));
     optimizer->zero_grad();
     loss.backward();
+    if (recorder) {
+      recorder->stop();
+      recorder->write_html(o.html, fmt::format("char_lm {}: the first training step", o.model));
+      fmt::print(stderr, "char_lm: tape explorer of the first step written to {}\n", o.html);
+      recorder.reset();
+    }
     if (!gpt) tg::clip_grad_norm_(params, 1.0);
     if (s == first_step && !o.dump.empty()) {
       tg::NoGradGuard no_grad;
@@ -497,6 +507,9 @@ int main(int argc, char** argv) {
   auto* resume = app.add_option("--resume", o.resume, "continue from a checkpoint written by --save");
   app.add_option("--init", o.init, "load the initial weights from a safetensors file (PyTorch's names, strict)")
       ->excludes(resume);
+  app.add_option("--html", o.html,
+                 "write the tape explorer of the first training step: one self-contained page that steps through its "
+                 "forward and backward in a browser, entry by entry");
   app.add_option("--dump", o.dump,
                  "after training, write the first step's logits, loss and gradients (grad.<name>) and every "
                  "step's training loss (losses) to a safetensors file");

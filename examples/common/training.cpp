@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "common/pictures.hpp"
+#include "tapegrad/viz.hpp"
 
 namespace examples {
 
@@ -67,6 +68,9 @@ void add_training_options(CLI::App& app, TrainOptions& o, const std::string& bat
   app.add_option("--graph", o.graph,
                  "write the graph of the first training step's loss: FILE.dot (Graphviz source) or FILE.svg "
                  "(rendered with Graphviz's dot, Debian's graphviz package)");
+  app.add_option("--html", o.html,
+                 "write the tape explorer of the first training step: one self-contained page that steps through its "
+                 "forward and backward in a browser, entry by entry");
 }
 
 void save_checkpoint(const std::string& program, const std::string& path, const tg::Module& net,
@@ -244,6 +248,11 @@ void train(Experiment& e, const TrainOptions& o) {
       const bool draw = lead && !o.graph.empty() && epoch == first_epoch && seen == 0;
       std::optional<tg::TapeNotes> notes;  // constants (the images, labels) for the graph
       if (draw) notes.emplace();
+      std::unique_ptr<tg::TapeRecorder> recorder;  // --html: the first step, for the tape explorer
+      if (lead && !o.html.empty() && epoch == first_epoch && seen == 0) {
+        recorder = std::make_unique<tg::TapeRecorder>(e.net->named_parameters());
+        recorder->name(batch.images(), "images").name(batch.labels(), "labels");
+      }
       Tensor logits = (*model)(e.prepare(batch.images()));
       Tensor loss = tg::cross_entropy(logits, batch.labels());
       if (draw) {
@@ -252,6 +261,12 @@ void train(Experiment& e, const TrainOptions& o) {
       }
       e.optimizer->zero_grad();
       loss.backward();
+      if (recorder) {
+        recorder->stop();
+        recorder->write_html(o.html, fmt::format("{}: the first training step", e.title));
+        fmt::print(stderr, "{}: tape explorer of the first step written to {}\n", e.program, o.html);
+        recorder.reset();
+      }
       e.optimizer->step();
       std::int64_t n = batch.images().size(0);
       loss_sum += loss.item<double>() * static_cast<double>(n);

@@ -24,6 +24,7 @@ struct TrainOptions {
   std::string data;
   std::int64_t limit = 0, test_limit = 0;
   std::string metrics, save, resume, out, graph;
+  std::string html;  // the tape explorer of the first training step
   // The learning rate over the epochs: "constant", or "cosine" (torch.optim.lr_scheduler's
   // CosineAnnealingLR with T_max = epochs, stepped once per epoch: lr * (1 + cos(pi e / E)) / 2
   // in epoch e + 1). Set the example's default before add_training_options.

@@ -3,8 +3,8 @@
 //   2. an edge detector: the kernel [[1, -1]] finds the vertical edges of an image,
 //   3. learning that kernel back from (X, Y) with a Conv2D layer and plain SGD.
 // With --out DIR it also draws them: the image, the true and predicted edge maps, the learned
-// kernel and the loss curve. --inspect, --trace and --graph look inside the first SGD step
-// (docs/walkthrough.md follows them).
+// kernel and the loss curve. --inspect, --trace, --graph and --html (the tape explorer, a page
+// to step through in a browser) look inside the first SGD step (docs/walkthrough.md follows them).
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
   int steps = 60;
   double lr = 0.01;
   std::uint64_t seed = 0;
-  std::string metrics_path, out_dir, trace_path, graph_path;
+  std::string metrics_path, out_dir, trace_path, graph_path, html_path;
   bool inspect = false;
   int threads = 1;
   bool newton = false;
@@ -219,6 +219,9 @@ int main(int argc, char** argv) {
   app.add_option("--graph", graph_path,
                  "write the graph of the first step's loss: FILE.dot (Graphviz source) or FILE.svg (rendered with "
                  "Graphviz's dot, Debian's graphviz package)");
+  app.add_option("--html", html_path,
+                 "write the tape explorer for the first step (with --newton: the Newton step, its double backward "
+                 "included): one self-contained page that steps through forward and backward in a browser");
   // Note: a 6x8 image is far too small to share between threads; the flag is here for
   // uniformity with the other examples.
   app.add_option("--threads", threads, "threads to use")->check(CLI::PositiveNumber);
@@ -256,8 +259,22 @@ int main(int argc, char** argv) {
     }
     std::vector<double> losses;
     nlohmann::json newton_metrics;
+    // --html: the recorder keeps what the first step computes, for the page written after it.
+    auto recorder = [&] {
+      auto rec = std::make_unique<tg::TapeRecorder>(conv2d.named_parameters());
+      rec->name(X, "X").name(Y, "Y");
+      return rec;
+    };
+    auto write_page = [&](tg::TapeRecorder& rec, const char* what) {
+      rec.stop();
+      rec.write_html(html_path, fmt::format("edge_detection: {}", what));
+      fmt::print(stderr, "edge_detection: tape explorer of {} written to {}\n", what, html_path);
+    };
     if (newton) {
+      std::unique_ptr<tg::TapeRecorder> rec;
+      if (!html_path.empty()) rec = recorder();
       NewtonStep r = newton_step(X, Y, conv2d, inspect, graph_path, trace_path);
+      if (rec) write_page(*rec, "the Newton step");
       fmt::print("Hessian of the loss in (weight[0, 0], weight[0, 1], bias), by double backward:\n{}\n\n", r.hessian);
       fmt::print("Hessian in closed form, 2 P^T P (P: the input patches, with a 1 for the bias):\n{}\n\n",
                  r.closed_form);
@@ -283,6 +300,8 @@ int main(int argc, char** argv) {
       // Looking inside step 1: notes keep the constants (X, Y) and module paths for printing.
       std::optional<tg::TapeNotes> notes;
       if (first && (inspect || !graph_path.empty())) notes.emplace();
+      std::unique_ptr<tg::TapeRecorder> rec;
+      if (first && !html_path.empty()) rec = recorder();
       tg::Tensor Y_hat = conv2d(X);
       tg::Tensor l = (Y_hat - Y).square().sum();
       if (first && inspect) print_tape_and_paths(l, conv2d);
@@ -302,6 +321,7 @@ int main(int argc, char** argv) {
       } else {
         l.backward();
       }
+      if (rec) write_page(*rec, "the first SGD step");
       if (first && inspect && !check_by_hand(X, Y, Y_hat, conv2d))
         tg::fail<tg::AutogradError>(
             "edge_detection: the weight or bias gradient differs from the corr2d derivation by more than 1e-5; "

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "test_util.hpp"
+#include "viz/explorer_page.hpp"
 
 namespace {
 
@@ -221,4 +222,33 @@ TEST_CASE("char_lm reports bad input clearly", "[example][char_lm]") {
   Run short_text = run(dir, fmt::format("--text {} --steps 1", dir.file("short.txt")));
   CHECK(short_text.status == 1);
   CHECK_THAT(short_text.err, Catch::StartsWith("char_lm: ") && Catch::Contains("too short"));
+}
+
+TEST_CASE("char_lm --html writes the tape explorer of the first step, for gpt and lstm",
+          "[example][char_lm][explorer]") {
+  tg::test::TempDir dir("char_lm_html");
+  const std::string text = write_text(dir);
+  for (const char* model : {"gpt", "lstm"}) {
+    INFO(model);
+    const std::string path = dir.file(fmt::format("{}.html", model));
+    Run r = run(dir, fmt::format("--model {} --text {} --steps 2 --eval-every 0 --sample 0 --batch-size 8 --html {}",
+                                 model, text, path));
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const std::string page = tg::test::read_bytes(path);
+    CHECK(page.size() <= 5'000'000);
+    CHECK_FALSE(tg::test::fetches_anything(page));
+    const nlohmann::json d = tg::test::explorer_data(page);
+    std::set<std::string> ops;
+    for (const auto& e : d["entries"]) ops.insert(e["op"].get<std::string>());
+    CHECK(ops.count("embedding") == 1);
+    CHECK(ops.count("cross_entropy") == 1);
+    if (std::string(model) == "gpt") CHECK(ops.count("softmax") + ops.count("scaled_dot_product_attention") >= 1);
+    if (std::string(model) == "lstm") {
+      // 64 steps of the cell: more entries than the graph is drawn for, and a page that says so.
+      CHECK(d["entries"].size() > 500);
+      CHECK(page.find("<svg") == std::string::npos);
+      CHECK_THAT(page, Catch::Contains("max_graph_entries"));
+    }
+  }
 }

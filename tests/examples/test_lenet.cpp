@@ -2,9 +2,11 @@
 // checkpoint gives the same numbers as an uninterrupted run.
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "test_util.hpp"
+#include "viz/explorer_page.hpp"
 
 namespace {
 
@@ -78,4 +80,31 @@ TEST_CASE("lenet --graph draws the first step's loss with the parameters' names"
   CHECK_THAT(dot, !Catch::Contains("running_mean"));
   // The input batch is a constant: one dashed [100, 1, 28, 28] node.
   CHECK_THAT(dot, Catch::Contains("[100, 1, 28, 28]\", style=dashed"));
+}
+
+TEST_CASE("lenet --html writes the tape explorer of the first step, within 5 MB", "[example][lenet][explorer]") {
+  tg::test::TempDir dir("lenet_html");
+  const std::string path = dir.file("step.html");
+  REQUIRE(run(fmt::format("--recipe modern --epochs 1 --limit 512 --test-limit 100 --batch-size 256 --html {}",
+                          path)) == 0);
+  const std::string page = tg::test::read_bytes(path);
+  CHECK(page.size() <= 5'000'000);
+  CHECK_FALSE(tg::test::fetches_anything(page));
+  const nlohmann::json d = tg::test::explorer_data(page);
+  std::set<std::string> ops, leaves;
+  for (const auto& e : d["entries"]) ops.insert(e["op"].get<std::string>());
+  for (const auto& v : d["values"])
+    if (v["kind"] == "leaf") leaves.insert(v["name"].get<std::string>());
+  for (const char* op : {"conv2d", "batch_norm", "relu", "max_pool2d", "cross_entropy"}) CHECK(ops.count(op) == 1);
+  CHECK(leaves.count("0.weight") == 1);
+  CHECK(d["steps"].size() == d["entries"].size());  // backward ran every entry once
+  // The batch [256, 1, 28, 28] is a heat map with a selector for the image and the channel.
+  bool images = false;
+  for (const auto& v : d["values"])
+    if (v["name"] == "images") {
+      images = true;
+      CHECK(v["tensor"]["shape"] == nlohmann::json::array({256, 1, 28, 28}));
+      CHECK(v["tensor"]["heat"]["kept"].size() == 2);
+    }
+  CHECK(images);
 }

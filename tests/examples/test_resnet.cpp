@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "test_util.hpp"
+#include "viz/explorer_page.hpp"
 
 namespace {
 
@@ -105,4 +106,22 @@ TEST_CASE("resnet reports bad input clearly", "[example][resnet]") {
   CHECK_THAT(tg::test::read_bytes(err), Catch::Contains("lenet.safetensors"));
   CHECK(run(fmt::format("{} --epochs 1 --metrics /nonexistent/dir/m.csv", kTiny), err) != 0);
   CHECK_THAT(tg::test::read_bytes(err), Catch::Contains("/nonexistent/dir/m.csv"));
+}
+
+TEST_CASE("resnet --html writes the tape explorer of the first step, within 5 MB", "[example][resnet][explorer]") {
+  tg::test::TempDir dir("resnet_html");
+  const std::string path = dir.file("step.html");
+  REQUIRE(run(fmt::format("--epochs 1 {} --html {}", kTiny, path)) == 0);
+  const std::string page = tg::test::read_bytes(path);
+  CHECK(page.size() <= 5'000'000);
+  CHECK_FALSE(tg::test::fetches_anything(page));
+  const nlohmann::json d = tg::test::explorer_data(page);
+  int convs = 0, adds = 0;
+  for (const auto& e : d["entries"]) {
+    convs += e["op"] == "conv2d";
+    adds += e["op"] == "add";
+  }
+  CHECK(convs == 20);  // ResNet-18: the stem, 16 in the blocks, 3 shortcuts
+  CHECK(adds >= 8);    // a residual sum per block: a fan-out and a fan-in each
+  CHECK(d["steps"].size() == d["entries"].size());
 }
