@@ -11,8 +11,10 @@ cd "$(dirname "$0")/.."
 # fortunes: the fortune cookies in /usr/share/games/fortunes are the default text char_lm trains on.
 # qemu-user: the test qemu_isa runs the examples on emulated older CPUs (baseline and AVX2 kernels).
 # libopenmpi-dev, openmpi-bin: tapegrad::dist (data-parallel training); its tests run under mpirun.
+# chromium, chromium-driver, python3-selenium: the tape explorer's test drives its page in headless Chromium.
 packages=(g++ cmake make libeigen3-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev python3-numpy
-          dataset-fashion-mnist libbenchmark-dev libstb-dev graphviz fortunes qemu-user libopenmpi-dev openmpi-bin)
+          dataset-fashion-mnist libbenchmark-dev libstb-dev graphviz fortunes qemu-user libopenmpi-dev openmpi-bin
+          chromium chromium-driver python3-selenium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
