@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // conv2d forward and backward on the shapes of the performance table, and its throughput
 // against the batch size (thread scaling: run tg_bench with --threads 1 and --threads 2).
 #include <cstdint>

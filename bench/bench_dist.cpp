@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // All-reduce between processes: the cost a data-parallel step pays per gradient bucket
 // (docs/distributed.md). Run under MPI, both ranks with the same flags:
 //   mpirun -np 2 build/bin/tg_bench --benchmark_filter='^dist/'

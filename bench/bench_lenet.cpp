@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One LeNet training step on a synthetic batch (256 random 1x28x28 images, random labels):
 // forward, cross_entropy, zero_grad, backward, optimizer step. No data loading: the images
 // are made once, so only the network's own work is timed.

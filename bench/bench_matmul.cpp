@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The matrix product on its own, forward only: the GEMM every conv2d and Linear relies on.
 #include <cstdint>
 

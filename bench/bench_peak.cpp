@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The machine's floating-point peak, measured: a loop of independent float32 fused
 // multiply-adds at the widest vector width the CPU has (tapegrad/cpu.hpp), on as many threads as
 // tg_bench's --threads. The GEMM-bound cases are reported as a fraction of it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One ResNet-18 training step (examples/resnet/models.hpp, the book's network and recipe: SGD
 // lr 0.05, batch 256) on a synthetic batch of 1-channel images, at Fashion-MNIST's native
 // 28x28 and at the book's 96x96: forward, cross_entropy, zero_grad, backward, step.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The sequence ops at the shapes of a character-level language model (batch 32, 64 steps, a
 // 114-character vocabulary, width 128, 4 heads of 32): forward plus backward of each op on its
 // own, gradients cleared every step, as bench/pytorch_cases.py does in PyTorch.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The cost of the tape itself: ops on tensors so small that the arithmetic is free, so the
 // time is recording entries, allocating results and replaying the entries backwards.
 #include <cstdint>

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """The PyTorch twin of examples/char_lm: the same character-level language models, data, batches,
 optimisers and evaluation as the C++ example, under the same names, so that the two runs can be
 compared number for number. The contract both sides implement is docs/char_lm.md (text,

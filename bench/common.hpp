@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What the benchmark files share. bench/compare_pytorch.py defines the same cases for
 // PyTorch: a case renamed or redefined here must change there too.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Two builds of tg_bench side by side, in paired rounds.
 
     python3 bench/compare_builds.py BEFORE/tg_bench AFTER/tg_bench --filter tape/tiny_loop --rounds 15

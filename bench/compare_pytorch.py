@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """tapegrad and PyTorch side by side: the cases of tg_bench, timed in both, in one table.
 
 Usage (from the repository root, after `cmake --build build --target tg_bench`):

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The cost model of docs/distributed.md: data-parallel step time and scaling efficiency
 on N machines, from one machine's measured compute time and ring all-reduce on paper.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The two tape cases of tg_bench (bench_tape.cpp) in libtorch, PyTorch's C++ API, so that
 // tapegrad's tape overhead is compared with PyTorch's without Python in the way.
 // bench/compare_pytorch.py compiles and runs it (when libtorch-dev is installed):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tg_bench: tapegrad's benchmarks, on Google Benchmark. It takes every Google Benchmark flag
 // (--benchmark_filter=tape, --benchmark_format=json, --benchmark_out=FILE,
 // --benchmark_repetitions=N, ...) and one of its own:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The cases of tg_bench (bench/*.cpp) in PyTorch, for bench/compare_pytorch.py.
 
 Each case is defined as in its C++ twin: same shapes, same ops, same gradients cleared, so

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """build/bin/resnet --resize 28 in PyTorch: the same network, the book's initialisation and recipe (SGD lr 0.05,
 batch 256, 10 epochs), one thread; prints the same epoch line. Usage: /usr/bin/python3 bench/resnet_train.py [SEED]
 """

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tg_tape_memory: the memory one tape entry holds. It records y = y * c N times on a
 // one-element tensor (as tg_bench's tape/chain_scalar), runs backward, and prints
 //   (peak resident set during the chain - resident set before it) / N

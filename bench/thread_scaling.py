@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Does a second thread help, and never hurt? tapegrad alone, 1 and 2 threads, idle and loaded.
 
 Usage (from the repository root, after `cmake --build build --target tg_bench char_lm`):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Finds Debian's libstb-dev: Sean Barrett's single-file libraries, with their headers in
 # <prefix>/include/stb and their implementations compiled into libstb.
 #

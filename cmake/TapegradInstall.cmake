@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Installs the libraries, headers and a CMake package so that a consumer needs only
 #   find_package(tapegrad)  +  target_link_libraries(app tapegrad::tapegrad)
 include(CMakePackageConfigHelpers)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Compiler flags shared by every tapegrad target, applied through tapegrad_set_options().
 include(GNUInstallDirs)
 

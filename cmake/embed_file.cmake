@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Embeds a text file into a C++ source as a byte array, at build time:
 #   cmake -DINPUT=page.html -DOUTPUT=page.cpp -DFUNCTION=tg::viz::detail::tape_explorer_page -P embed_file.cmake
 # defines `std::string FUNCTION()` returning the file's contents. Bytes, not a string

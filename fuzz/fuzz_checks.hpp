@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The checks behind the fuzz targets (fuzz/fuzz_*.cpp) and the corpus test
 // (tests/reliability/test_fuzz_corpus.cpp): one function per reader, which reads a file that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target for read_idx_images and read_idx_labels (gzip IDX files): every input is written to a file and
 // checked by tg::fuzz::check_idx (fuzz_checks.hpp). Seeds: tests/fuzz/idx/; run it with scripts/fuzz.sh.
 #include <cstddef>

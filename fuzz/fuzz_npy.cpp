@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target for load_npy: every input is written to a file and checked by
 // tg::fuzz::check_npy (fuzz_checks.hpp). Seeds: tests/fuzz/npy/; run it with scripts/fuzz.sh.
 #include <cstddef>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target for load_safetensors and load_safetensors_metadata: every input is written to a file and checked by
 // tg::fuzz::check_safetensors (fuzz_checks.hpp). Seeds: tests/fuzz/safetensors/; run it with scripts/fuzz.sh.
 #include <cstddef>

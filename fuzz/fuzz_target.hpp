@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What every fuzz target does with one input: write it to a file and run its reader's check
 // (fuzz_checks.hpp) on that file. A broken invariant aborts, which libFuzzer reports as a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fuzzes the file readers with libFuzzer: configures a clang build with TAPEGRAD_FUZZ=ON,
 # builds fuzz_npy, fuzz_safetensors and fuzz_idx, and runs each for SECONDS seconds on a
 # fresh copy of its seed corpus (tests/fuzz/<reader>/). Prints executions, coverage and time

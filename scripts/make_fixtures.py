@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Regenerates the PyTorch reference values that tapegrad's tests compare against.
 
 What it writes: small float32 .npy files in tests/fixtures/torch/, one array per file,

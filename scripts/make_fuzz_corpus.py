@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes the seed corpus of the fuzz targets: tests/fuzz/{npy,safetensors,idx}/.
 
 Each file is small, and either valid (its name starts with ok_: the reader must accept it)

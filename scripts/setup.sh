@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs whatever tapegrad needs that this Debian 12 machine lacks, then configures a
 # Release build in build/. Run from anywhere; extra arguments go to cmake.
 #   scripts/setup.sh && cmake --build build -j"$(nproc)" && build/bin/edge_detection

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the tests that use more than one thread under ThreadSanitizer: configures a clang
 # RelWithDebInfo build with TAPEGRAD_SANITIZE_THREAD=ON in BUILD_DIR, builds
 # tapegrad_thread_tests (only those tests' files), and runs the [thread], [threads] and

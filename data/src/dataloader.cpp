@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/data/dataloader.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/data/dataset.hpp"
 
 #include "tapegrad/error.hpp"

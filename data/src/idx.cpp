@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Gzip-compressed IDX files, read with zlib's gzread. See idx.hpp for the format.
 #include "tapegrad/data/idx.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/data/tensor_dataset.hpp"
 
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/dist/ddp.hpp"
 
 #include <algorithm>

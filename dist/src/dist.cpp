@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/dist/dist.hpp"
 
 #include <mpi.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A character-level language model trained on text: by default the fortune cookies of Debian's
 // fortunes package. The contract (text, vocabulary, batches, models, optimizers, evaluation,
 // output lines, --dump and checkpoint files) is the one bench/char_lm.py, its PyTorch twin,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The character-level language models of char_lm, under PyTorch's parameter names (see the
 // spec, docs/char_lm.md, and its PyTorch twin bench/char_lm.py), with PyTorch's default

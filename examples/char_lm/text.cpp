@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "char_lm/text.hpp"
 
 #include <algorithm>

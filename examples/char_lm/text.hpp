@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The text char_lm trains on, its vocabulary and the batches of the spec (docs/char_lm.md,
 // mirrored by bench/char_lm.py):

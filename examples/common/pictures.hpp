@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The pictures `lenet --out DIR` and `resnet --out DIR` draw: the training curves, the test
 // set's confusion matrix and the first convolution's filters.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "common/training.hpp"
 
 #include <sys/ioctl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The training loop the image classifiers share (lenet, resnet): their common flags, the
 // epoch loop with its progress bar and epoch line, metrics, checkpoints, the graph of the

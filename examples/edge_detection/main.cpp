@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seed experiment, step by step as in the "2-D convolution" notebook:
 //   1. corr2d on a 3x3 input and a 2x2 kernel,
 //   2. an edge detector: the kernel [[1, -1]] finds the vertical edges of an image,

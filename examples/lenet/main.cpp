@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // LeNet on Fashion-MNIST, as in the "Convolutional Neural Networks (LeNet)" chapter.
 //   --recipe classic: the book's network (sigmoid, average pooling, Xavier init), SGD lr 0.9
 //   --recipe modern:  ReLU, max pooling and BatchNorm after each conv and hidden linear, Adam

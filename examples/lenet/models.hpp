@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The two LeNet-5 variants of examples/lenet, in one place: the example trains them and
 // bench/bench_lenet.cpp times one training step of each (bench/pytorch_cases.py builds

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ResNet-18 on Fashion-MNIST, as in the "Residual Networks (ResNet)" chapter: the book's
 // network (examples/resnet/models.hpp) and recipe: Xavier-uniform weights, SGD at lr 0.05
 // without momentum, batch 256, 10 epochs, no augmentation. The book resizes the 28x28 images

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // ResNet-18 as in the "Residual Networks (ResNet)" chapter, for Fashion-MNIST's 1-channel
 // images, under the names PyTorch's twin (bench/pytorch_cases.py) gives its parameters:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/adjoint_check.hpp"
 
 #include <algorithm>

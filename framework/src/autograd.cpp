@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tg::grad and the reverse-mode functional API (autograd.hpp): thin layers over the tape's
 // sweep with targets (Tape::backward), which captures the gradients of the inputs asked for.
 #include "tapegrad/autograd.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What the core tape (tape.cpp) uses from around it (gradients.cpp): ids, the sums that
 // gradients go into, hooks, and the errors for a tape that is not ours.

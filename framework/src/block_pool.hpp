@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The small objects behind every tensor (its TensorImpl with its shared_ptr control block, its
 // Storage) come from per-thread free lists of fixed-size blocks.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/cpu.hpp"
 
 #include <atomic>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/dtype.hpp"
 
 #include "tapegrad/error.hpp"

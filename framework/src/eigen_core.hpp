@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Eigen/Core and the x86 intrinsics headers, included once for every file that needs them.
 //

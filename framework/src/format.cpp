@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Printing tensors exactly as PyTorch does (torch/_tensor_str.py, default print options:
 // precision 4, linewidth 80, threshold 1000, edgeitems 3), so the seed's outputs read the
 // same here: tensor([[19., 25.],

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Forward mode: dual levels, make_dual, unpack_dual and the tangents ops attach (forward_ad.hpp).
 #include "tapegrad/forward_ad.hpp"
 

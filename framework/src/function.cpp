@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What tg::Function<T> (function.hpp) does that is not a template: its OpInfo, and recording
 // with the checks on what a user's backward returns.
 #include "tapegrad/function.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/generator.hpp"
 
 #include <cmath>

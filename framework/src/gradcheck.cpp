@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/gradcheck.hpp"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Around the core tape: grad mode, entry and tape ids, where gradients end up (leaves, hooks,
 // retained gradients), and running one entry's backward alone for inspection.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/inspect.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // NumPy's .npy format (numpy.lib.format): the magic "\x93NUMPY", a version byte pair,
 // a little-endian header length (2 bytes in version 1, 4 bytes in versions 2 and 3), a
 // Python dict literal such as

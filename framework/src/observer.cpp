@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/observer.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The safetensors format (see safetensors.hpp), read and written with nlohmann-json.
 // The loader validates everything the header claims against the file's real size before it
 // allocates a single tensor, so a corrupt header cannot ask for gigabytes.

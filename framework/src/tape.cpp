@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The core tape: record() appends an entry, backward() sweeps the entries in reverse, and
 // pruning drops entries whose outputs nobody holds. Where gradients end up (leaves, hooks)
 // is in gradients.cpp; who watches (observers) in observer.cpp.

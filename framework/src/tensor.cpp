@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/tensor.hpp"
 
 #include <algorithm>

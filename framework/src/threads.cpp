@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/threads.hpp"
 
 #include <omp.h>

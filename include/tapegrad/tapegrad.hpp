@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // tapegrad: everything in one include.
 #include "tapegrad/adjoint_check.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/layers/activation.hpp"
 
 #include <fmt/format.h>

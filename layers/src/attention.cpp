@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/layers/attention.hpp"
 
 #include <fmt/format.h>

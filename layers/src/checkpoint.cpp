@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/layers/checkpoint.hpp"
 
 #include "tapegrad/error.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/layers/conv2d.hpp"
 
 #include <fmt/format.h>

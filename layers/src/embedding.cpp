@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/layers/embedding.hpp"
 
 #include <fmt/format.h>

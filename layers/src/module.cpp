@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/layers/module.hpp"
 
 #include <cxxabi.h>

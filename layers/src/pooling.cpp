@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/layers/pooling.hpp"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/layers/sequential.hpp"
 
 #include <string>

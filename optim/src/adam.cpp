@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/optim/adam.hpp"
 
 #include <algorithm>

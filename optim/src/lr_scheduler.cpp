@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/optim/lr_scheduler.hpp"
 
 #include <cmath>

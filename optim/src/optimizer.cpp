@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/optim/optimizer.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Helpers for the data tests (TempDir is in test_util.hpp): IDX byte strings, and gzip files
 // written with zlib, as Fashion-MNIST's own files are.

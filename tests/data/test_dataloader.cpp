@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // DataLoader: batch shapes, drop_last, limits, seeded shuffles that reproduce per epoch, and
 // shards for data-parallel ranks (as torch.utils.data.distributed.DistributedSampler).
 #include <algorithm>

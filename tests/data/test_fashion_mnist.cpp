@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // FashionMNIST: small sets written in a temporary directory, every kind of bad directory,
 // and Debian's real files when dataset-fashion-mnist is installed.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Gzip IDX files: reading what zlib wrote, and every kind of damaged file.
 #include <filesystem>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TensorDataset: samples that are rows of in-memory tensors of any dtypes and trailing shapes,
 // batched by the DataLoader into one tensor per dataset tensor; and Batch's access to them.
 #include <algorithm>

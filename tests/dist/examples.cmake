@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The examples data-parallel: `mpirun -np 2 lenet --distributed` against one process on the
 # same global batches. Rank 0 alone prints (one epoch line) and writes the metrics file; the
 # printed loss agrees with the one-process run (to float32 rounding: the two average the same

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs tapegrad_dist_failure under mpirun with two ranks in MODE (killed or hung) and checks
 # that the job ends non-zero within the time allowed, with the message the mode calls for.
 #   cmake -DMPIEXEC=... -DPROGRAM=... -DMODE=killed|hung -P failure.cmake

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What tests/dist/failure.cmake runs under mpirun -np 2: rank 1 fails in the way MODE says,
 // while rank 0 keeps calling collectives. Rank 0 must exit non-zero with a clear message
 // within the timeout (TAPEGRAD_DIST_TIMEOUT), never hang.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The MPI tests' main: one tg::dist::Environment around Catch2's session. ctest runs this
 // binary under `mpirun -np 2` (tests/CMakeLists.txt); every rank runs every test case, in the
 // same order, so that their collectives pair up. The timeout is short, so that a test that

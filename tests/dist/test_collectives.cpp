@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Collectives across the ranks (run under mpirun -np 2 by ctest; a world of one also passes).
 #include <catch2/catch.hpp>
 

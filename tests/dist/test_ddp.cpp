@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // DistributedDataParallel and SyncBatchNorm against one process on the global batch (run
 // under mpirun -np 2 by ctest). Every rank also computes the one-process reference itself, on
 // the whole batch, with a model of its own: the comparison needs no communication.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // docs/walkthrough.md stays true: every command in it runs here, and its printed output must
 // match the text block that follows it in the document, line for line (numbers to their
 // printed precision).

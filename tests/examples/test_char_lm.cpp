@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The char_lm example end to end, on a few KB of text written here (so that it does not need
 // Debian's fortunes): gpt and lstm learn, print the spec's lines and a sample drawn from the
 // vocabulary, --dump writes the spec's tensors, a run resumed from a checkpoint prints what

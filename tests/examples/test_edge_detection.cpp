@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seed notebook's numbers, and the example binary end to end.
 #include <cstdio>
 #include <filesystem>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // edge_detection --out: every picture is written, decodes, and shows what the run computed;
 // stdout is the same with and without pictures.
 #include <cstdlib>

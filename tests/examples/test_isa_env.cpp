@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TAPEGRAD_ISA, read at a program's first op: it forces a lower kernel level, and a bad value
 // is a clear error that names the variable and the levels, not a crash.
 #include "test_util.hpp"

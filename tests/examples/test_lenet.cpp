@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The LeNet example end to end, on a few thousand images: it learns, and resuming from a
 // checkpoint gives the same numbers as an uninterrupted run.
 #include <cstdio>

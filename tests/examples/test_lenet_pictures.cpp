@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // lenet --out on a few hundred images: the curves hold the printed numbers, the confusion
 // matrix adds up to the test set and its accuracy, the filter grid has its size, and the
 // printed output and metrics do not change.

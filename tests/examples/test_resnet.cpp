@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The ResNet-18 example end to end on a few hundred images: it learns, resuming matches an
 // uninterrupted run, --resize reaches the network, --out draws the stem's filters, and bad
 // input is a clear error. (The 10-epoch accuracy run is in docs/performance.md: it takes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // adjoint_check: the dot-product test passes a graph of many ops and every op that records a
 // tape entry, names the op whose backward is wrong, copes with what f discards, and rejects
 // what it cannot test.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A PyTorch state_dict with BatchNorm layers (int64 num_batches_tracked) loads into the same
 // network built from tapegrad's layers, and computes what torch computes.
 //

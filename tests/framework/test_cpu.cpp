@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The kernel levels (tapegrad/cpu.hpp): what the CPU reports, and every level this machine
 // supports against the baseline on the GEMM-bound ops and conv2d's direct path.
 #include <functional>

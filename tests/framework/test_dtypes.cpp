@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Integer and boolean tensors (tg::kInt64, tg::kBool) against PyTorch: printing, comparisons,
 // type promotion, factories and conversions, the refusal to require grad, item()/at() and sum.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Printing: tg::to_string and fmt give PyTorch's printed form, character for character.
 //
 // Every expected string below was printed by torch 1.13 (Debian's python3-torch) with

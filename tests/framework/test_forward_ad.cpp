@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Forward mode: dual levels, make_dual / unpack_dual, the functional API (jvp, jacobian, hvp
 // forward over reverse), user-defined ops, and forward over / under reverse, against closed
 // forms and PyTorch's values. The sweep of every registry op's JVP rule is in

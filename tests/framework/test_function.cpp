@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // User-defined ops (tg::Function<T>, function.hpp): what docs/autograd.md promises of them.
 #include <cmath>
 #include <string>

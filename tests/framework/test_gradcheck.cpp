@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gradcheck itself: it must pass correct gradients and catch wrong ones.
 #include "test_util.hpp"
 

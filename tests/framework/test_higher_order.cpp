@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Derivatives of derivatives: backward with create_graph, tg::grad, and the reverse-mode
 // functional API (vjp, hessian, hvp), against closed forms. The sweep over every registry op
 // is in test_registry.cpp ([gradgradcheck]); PyTorch's values in test_pytorch_reference.cpp.

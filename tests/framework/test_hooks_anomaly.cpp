@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tensor hooks, anomaly mode (DetectAnomalyGuard) and the tape's growth warning.
 #include <cmath>
 #include <limits>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Initialisers (init.cpp): PyTorch's fan rules, bounds, empirical standard deviations.
 #include <algorithm>
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The plain in-place fills of init.hpp, as torch.nn.init: normal_, uniform_, zeros_, ones_ and
 // constant_: their distributions, dtypes, the generator they draw from, and their errors.
 #include <algorithm>

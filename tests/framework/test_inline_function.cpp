@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // InlineFunction: the move-only callable that holds backward closures.
 #include <array>
 #include <memory>

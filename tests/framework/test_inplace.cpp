@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // In-place safety: version counters (Note [version counters] in storage.hpp), recorded in-place
 // arithmetic on tensors that are not leaves, and the post-accumulate-grad hook. The four cases
 // at the top are the ones where a backward used to compute a wrong gradient silently; PyTorch

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The inspection tools (inspect.hpp): the printed tape, the DOT graph, the backward trace
 // (with a golden trace of the seed experiment's first step), gradient paths, and the tape's
 // inspection API (entry_backward, producer, input, output).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Forward mode over the registry: every op's JVP rule against its backward, by the dot-product
 // test (the same sweep as adjoint_check): with random directions v (one per differentiable
 // input) and u (shaped like the output),

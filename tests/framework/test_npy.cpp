@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // .npy files: round trips, files written by NumPy itself, and every kind of bad file.
 //
 // The files in tests/fixtures/npy/ were written once by NumPy 1.24 (Debian's python3-numpy),

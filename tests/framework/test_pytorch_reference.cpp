@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tapegrad against PyTorch: forward values, gradients, SGD trajectories and the seed
 // experiment, compared with the values PyTorch computed for the same inputs. The values are
 // the .npy files in tests/fixtures/torch/, written by scripts/make_fixtures.py (see there

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The checks that derive from the registry (tapegrad/registry.hpp): every differentiable op
 // is run on every sample its entry generates, through gradcheck and adjoint_check, with each
 // input left undefined, with each dtype it does not accept, on the calls it must refuse, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // safetensors files: round trips, the exact bytes written, files laid out differently from
 // ours, and every kind of bad file. The bad files are built byte by byte below.
 #include <unistd.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shape: sizes, element counts, strides and the errors that guard them.
 #include <limits>
 

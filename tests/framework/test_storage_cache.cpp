@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The per-thread cache of freed tensor buffers.
 #include <cstdint>
 #include <thread>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The tape: what is recorded, backward() and its seeds, accumulation, freeing, pruning,
 // and one tape per thread.
 #include <algorithm>

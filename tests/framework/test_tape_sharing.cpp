@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // How backward() shares gradient buffers: pass-through gradients are not copied into
 // intermediate slots, but no .grad is ever an alias of another tensor's, and a shared
 // buffer is never written in place.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tensor: factories, element access, in-place writes, views and copies.
 #include <cmath>
 #include <limits>

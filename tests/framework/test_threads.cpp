@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Thread count: settable, validated, and results do not depend on it for the ops here.
 #include <omp.h>
 

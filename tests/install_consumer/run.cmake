@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Installs the build tree into WORK_DIR/prefix, then configures, builds and runs the
 # consumer project beside this file against it. Fails on any step that fails.
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ReLU, Sigmoid and Tanh modules: parameter-free wrappers of the elementwise ops.
 #include <cmath>
 #include <memory>

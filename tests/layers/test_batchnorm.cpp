@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // BatchNorm1D and BatchNorm2D: PyTorch's parameters and buffers, train/eval behaviour, and the
 // running statistics of nn.BatchNorm (scripts/fixtures/normalization.py).
 #include <memory>

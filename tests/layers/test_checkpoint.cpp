@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Module checkpoints: save_module/load_module round trips under state_dict() names, and
 // every failure (another model, a damaged file, a failed save) leaves things exactly as they were.
 #include <signal.h>

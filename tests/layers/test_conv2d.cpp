@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Conv2D: the seed's single-channel layer, forward(x) = corr2d(x, weight) + bias, and the
 // NCHW layer, forward(x) = conv2d(x, weight, bias, {stride, padding}).
 #include <algorithm>

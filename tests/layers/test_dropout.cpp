@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Dropout: tg::dropout in training mode, the identity in eval mode.
 #include <memory>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Linear: y = x W^T + b with PyTorch's U(-1/sqrt(in), 1/sqrt(in)) initialisation.
 #include <algorithm>
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Module: named parameters and child modules, listed and cleared the way nn.Module does.
 #include <memory>
 #include <string>

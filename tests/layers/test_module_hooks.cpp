@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Module forward hooks and pre-hooks, and the module scopes that anomaly errors report.
 #include <limits>
 

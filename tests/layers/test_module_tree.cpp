@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Module as a tree: printing as PyTorch prints a model (scripts: the same network printed by
 // torch 1.13 gives these lines, with PyTorch's class names), named_modules(), and
 // load_state_dict(strict = false) reporting missing and unexpected keys.

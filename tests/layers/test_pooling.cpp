@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // MaxPool2D, AvgPool2D and Flatten: parameterless layers that call the pooling ops.
 #include "framework/ops/op_test_util.hpp"
 #include "tapegrad/layers/pooling.hpp"

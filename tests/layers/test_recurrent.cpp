@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RNN, GRU, LSTM and their cells against torch.nn's, from the same weights (loaded by
 // PyTorch's parameter names): outputs, final states and every gradient
 // (scripts/fixtures/sequence_layers.py). Also the names, shapes and initialisation.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The layers of sequence models: Embedding, LayerNorm, and the activations GELU, SiLU,
 // LeakyReLU and Softplus as modules. PyTorch's parameter names, shapes and initialisation,
 // and its values from the same weights (scripts/fixtures/sequence_layers.py).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Sequential: children named "0", "1", ..., applied in order.
 #include <memory>
 #include <string>

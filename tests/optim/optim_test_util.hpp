@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Helpers shared by the optimizer tests: small parameters, fixture slices, state lookups and
 // the save/load/resume check every optimizer must pass.

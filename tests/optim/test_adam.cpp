@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Adam and AdamW: torch.optim's trajectories, the rule in closed form, per-parameter step
 // counts, validation, and state_dict/load_state_dict.
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Optimizer checkpoints: a resumed run continues bit-identically; a bad file changes nothing.
 #include <cstdio>
 #include <fstream>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // clip_grad_norm_ and clip_grad_value_ (optim/clip.hpp), against the numbers PyTorch's
 // torch.nn.utils gives for the same gradients.
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // StepLR and CosineAnnealingLR: torch's learning rates epoch by epoch, the closed forms, and
 // their effect on the optimizer's steps.
 #include <cmath>

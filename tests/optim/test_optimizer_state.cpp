@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Optimizer state for checkpoints: state_dict() names and copies, load_state_dict()'s
 // checks, and runs resumed from a saved state that continue bit for bit.
 #include <memory>

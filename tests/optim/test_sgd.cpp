@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SGD: torch.optim.SGD's update rule, step by step, in closed form.
 #include <cmath>
 #include <limits>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bad input to every public entry point: each row of the table makes one bad call and names
 // the tg:: exception it must throw and the pieces its message must contain: the op (or
 // file), the offending shape or value as printed, and a phrase of the fix.

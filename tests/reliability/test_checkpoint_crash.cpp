@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checkpoints under crashes and damage: a writer killed with SIGKILL at any point leaves the
 // old or the new checkpoint, whole, and no temporary that outlives the next save; a damaged
 // or foreign file is a tg::Error naming the file and the problem, and changes nothing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Two user threads: independent models trained at the same time give bit for bit the results
 // of the same runs done one after another, and a tensor computed on one thread's tape is a
 // clear error on another, never a read of the first thread's graph. The ThreadSanitizer

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Determinism: the same seed and the same intra-op thread count give bit-identical
 // parameters; a different thread count changes only the ops that add partial sums per
 // thread (conv2d's weight and bias gradients, Eigen's matrix products), and by how much is

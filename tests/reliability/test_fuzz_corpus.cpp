@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fuzz targets' seed corpus and crash reproducers (tests/fuzz/), run through the fuzz
 // targets' own checks (fuzz/fuzz_checks.hpp) in the regular build: every bug a fuzzer found
 // stays fixed without a fuzzing toolchain. A file named ok_* must be accepted, bad_* must be

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Long graphs: a chain of 10^6 ops goes forward and backward, and is destroyed, on a thread
 // with a 256 KB stack. Anything that recursed once per op (a tensor destructor releasing its
 // producer's tensor, a recursive backward or tape clear) would overflow that stack within a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Numeric edge cases, forward and backward, against PyTorch's behaviour (the values torch 2
 // prints for the same calls are in the comments): empty tensors and zero-size dims, size-1
 // dims in broadcasting, log of 0, division by 0, very large logits, NaN inputs, and shapes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A long training run: memory stays flat and the tape is empty after every step.
 //
 // TAPEGRAD_SOAK_STEPS sets the number of steps (default 10,000); memory is sampled every

@@ -1,20 +1,11 @@
+# SPDX-License-Identifier: MIT
 # Checks tapegrad's safetensors writer against an independent reader: the test binary writes
 # a file and the summary it expects, then tests/tools/read_safetensors.py (json + numpy only)
 # reads the file and must print exactly that summary.
 # Arguments: -DTESTS=<tapegrad_tests> -DWORK_DIR=<scratch dir>.
 # Prints "SKIPPED: ..." (the test's SKIP_REGULAR_EXPRESSION) when no python3 has numpy.
-set(python "")
-foreach(candidate /usr/bin/python3 python3)
-  find_program(found NAMES ${candidate} NO_CACHE)
-  if(found)
-    execute_process(COMMAND ${found} -c "import numpy" RESULT_VARIABLE result OUTPUT_QUIET ERROR_QUIET)
-    if(result EQUAL 0)
-      set(python ${found})
-      break()
-    endif()
-  endif()
-  unset(found)
-endforeach()
+include(${CMAKE_CURRENT_LIST_DIR}/find_python.cmake)
+find_python_with(numpy python)
 if(NOT python)
   message("SKIPPED: python3 with numpy is unavailable")
   return()

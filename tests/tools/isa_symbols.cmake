@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The per-level kernel objects (framework/CMakeLists.txt, tapegrad_isa) must define no global
 # symbol outside their own namespaces: an inline function or template instantiation compiled
 # there with AVX2 or AVX-512 under a name the baseline units also define could be the copy

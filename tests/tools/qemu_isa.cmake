@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The default build's examples on CPUs this machine is not: under qemu-user (Debian's
 # qemu-user package), `-cpu Nehalem` has only SSE2..SSE4.2 (the baseline kernels) and
 # `-cpu Haswell` has AVX2 and FMA without AVX-512 (the avx2 kernels; QEMU 7.2 emulates AVX2

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Reads a safetensors file with nothing but json and numpy, and prints a summary:
 one "metadata KEY=VALUE" line per metadata entry (sorted by key), then one line per tensor,
 in data order: "NAME DTYPE [SHAPE] SUM" (the sum taken in float64, printed as %.9g).

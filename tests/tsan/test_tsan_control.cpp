@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Controls for scripts/tsan.sh: two deliberate data races that ThreadSanitizer must report,
 // one between std::threads and one inside an OpenMP region. If either ran clean, a clean
 // run of the real tests would prove nothing. Hidden ([.]), and built only into the

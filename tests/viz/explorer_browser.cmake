@@ -1,20 +1,11 @@
+# SPDX-License-Identifier: MIT
 # Runs tests/viz/explorer_browser.py (the tape explorer in headless Chromium) with the first
 # python3 that has selenium: Debian's /usr/bin/python3 with python3-selenium.
 # Arguments: -DSCRIPT=<explorer_browser.py> -DEDGE=<edge_detection> -DWORK_DIR=<scratch dir>.
 # Prints "SKIPPED: ..." (the test's SKIP_REGULAR_EXPRESSION) when selenium or Chromium is
 # missing. (A `cmake -P` script cannot choose its exit code before CMake 3.29.)
-set(python "")
-foreach(candidate /usr/bin/python3 python3)
-  find_program(found NAMES ${candidate} NO_CACHE)
-  if(found)
-    execute_process(COMMAND ${found} -c "import selenium" RESULT_VARIABLE result OUTPUT_QUIET ERROR_QUIET)
-    if(result EQUAL 0)
-      set(python ${found})
-      break()
-    endif()
-  endif()
-  unset(found)
-endforeach()
+include(${CMAKE_CURRENT_LIST_DIR}/../tools/find_python.cmake)
+find_python_with(selenium python)
 if(NOT python)
   message("SKIPPED: no python3 with selenium (apt-get install python3-selenium chromium chromium-driver)")
   return()

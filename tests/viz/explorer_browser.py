@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Drives the tape explorer in headless Chromium, as a student would.
 
     explorer_browser.py EDGE_DETECTION_BINARY WORK_DIR [--screenshot FILE]

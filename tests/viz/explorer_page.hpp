@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Reading a tape explorer page (TapeRecorder::write_html) back in the tests: the data it
 // embeds, and whether it fetches anything.

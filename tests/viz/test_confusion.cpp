@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Confusion matrix pictures: row fractions as colours, counts and class names in the SVG.
 #include "viz/viz_test_util.hpp"
 

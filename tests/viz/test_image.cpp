@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tensors as PNG images: colormaps, ranges, scaling, grids, the PNG bytes read back by an
 // independent decoder, and bad input.
 #include <cmath>

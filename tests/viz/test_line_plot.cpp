@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SVG line plots: tick values, the document's structure, where the points land, escaping,
 // logarithmic axes, determinism and bad input.
 #include <regex>

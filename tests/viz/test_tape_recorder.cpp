@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The tape explorer's recorder and page (tapegrad/viz/tape_recorder.hpp): what it keeps of a
 // step, the gradients it shows against backward's own, the page's size and self-containment,
 // and its errors. tests/viz/explorer_browser.py drives the page in Chromium.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Helpers for the viz tests: an independent PNG decoder (stb_image, from Debian's libstb), a
 // small XML well-formedness check, and access to SVG elements by class.

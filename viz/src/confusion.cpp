@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Confusion matrices: counts -> row fractions -> the sequential colormap, as pixels or as
 // an SVG table with the numbers and class names.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/viz/graph.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tensors to RGB rasters: colormaps, value ranges, nearest-neighbour scaling and grids.
 #include <algorithm>
 #include <cmath>

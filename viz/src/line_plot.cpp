@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // LinePlot: validates the series, picks the ticks, maps the points into the plot area and
 // writes the SVG elements in a fixed order, so that equal plots are equal bytes.
 #include <algorithm>

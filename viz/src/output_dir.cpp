@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "tapegrad/viz/output_dir.hpp"
 
 #include <system_error>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PNG encoding with stb_image_write, into memory, then one atomic write.
 //
 // Note: why the implementation is compiled here rather than linked from Debian's libstb,

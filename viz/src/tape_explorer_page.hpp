@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The tape explorer's page template, viz/src/tape_explorer.html, embedded at build time
 // (cmake/embed_file.cmake writes its definition).

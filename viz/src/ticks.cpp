@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tick values for plot axes: multiples of 1, 2 or 5 x 10^k on a linear axis, powers of ten on
 // a logarithmic one.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "viz_util.hpp"
 
 #include <cmath>

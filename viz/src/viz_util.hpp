@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Helpers shared by the viz sources: element indices for messages, and SVG text.
 #include <cstdint>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // adjoint_check: the dot-product test of backward against forward. For a function y = f(x)
 // with Jacobian J, random directions v (shaped like the inputs) and u (shaped like y) must

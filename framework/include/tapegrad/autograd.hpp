@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Gradients as values: tg::grad, and the reverse-mode functional API (vjp, hessian, hvp), as
 // torch.autograd.grad and torch.autograd.functional.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What the CPU offers and which kernels tapegrad runs on it.
 //

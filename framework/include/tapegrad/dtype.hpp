@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Element types, as PyTorch's: float32 (the default), float64 (gradient checks in double
 // precision), int64 (indices, class labels) and bool (masks, the results of comparisons).

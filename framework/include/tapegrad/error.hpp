@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // tapegrad's exceptions. Every message names the operation, the offending shapes or
 // values, and what would fix it, e.g.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Forward mode: dual tensors, as PyTorch's torch.autograd.forward_ad.
 //

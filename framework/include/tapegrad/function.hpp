@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // User-defined differentiable ops, as torch::autograd::Function<T>: a struct with a static
 // forward and a static backward, applied with T::apply(inputs...). It records through the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A seeded random number generator. The same seed gives the same numbers on every
 // platform: the engine is std::mt19937_64 (fully specified by the standard) and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // gradcheck: compares the gradients that backward() computes with central finite
 // differences, in double precision, as torch.autograd.gradcheck does.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Weight initialisers, as torch.nn.init: each fills a tensor in place (under NoGradGuard, so
 // parameters that require grad can be filled), drawing from `gen` if it is random, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // InlineFunction: a move-only std::function that keeps callables up to `Capacity` bytes
 // inside itself instead of on the heap.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Tools for looking inside autograd: the tape printed, the graph as Graphviz DOT, a trace of
 // what backward() computed, and a leaf's gradient split into the paths it came along.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Files: NumPy's .npy format for single tensors, and the atomic write every saver uses.
 #include <string>

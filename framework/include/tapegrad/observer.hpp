@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Observers: what watches the tape without being part of it. The core (tape.hpp) calls an
 // observer only for the events it asked for, so a tape without observers pays one test per

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // OpInfo: what the engine knows about a differentiable op, declared once per op.
 //

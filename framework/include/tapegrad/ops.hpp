@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The differentiable operations. Each is a free function in framework/src/ops/ whose
 // forward and backward sit side by side, with the derivative written above it as math.

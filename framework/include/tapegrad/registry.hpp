@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The registry: one OpInfo (op_info.hpp) for every differentiable op of tapegrad, defined in
 // framework/src/ops/registry.cpp. An op passes its entry to record(), so an op that is not in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Hugging Face's safetensors format, the checkpoint format PyTorch users share weights in:
 //   8 bytes   N, the header length (unsigned, little-endian)

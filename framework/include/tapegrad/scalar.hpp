@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Scalar: a plain number where a tensor could go (x * 2, x + 0.5, y.masked_fill(m, true)),
 // remembering whether it was written as a bool, an integer or a floating-point number: as in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Shape: the sizes of a tensor's dimensions, stored inline (no heap allocation), since
 // every op creates a few of them.

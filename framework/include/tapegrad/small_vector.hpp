@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // SmallVector<T, N>: a vector that keeps its first N elements inside itself and moves to the
 // heap only beyond them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Storage: one contiguous buffer, and the version counter of its data. Tensors that are views
 // of each other (reshape, detach) share a Storage; everything else gets a fresh one.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The tape: a Wengert list of the operations that need gradients, in the order they ran.
 //

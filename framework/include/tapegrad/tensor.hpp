@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // tg::Tensor: an N-d, row-major, contiguous array of float32, float64, int64 or bool, with
 // autograd.

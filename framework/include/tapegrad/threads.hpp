@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The number of threads each op may use inside itself (OpenMP; Eigen's matrix products
 // included). The default is one per core; set_num_threads(1) makes every op single-threaded.

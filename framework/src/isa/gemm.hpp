@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The matrix product every GEMM-bound op runs (matmul, linear, im2col convolution,
 // attention), compiled once per instruction-set level (isa/kernels_<level>.cpp) and dispatched

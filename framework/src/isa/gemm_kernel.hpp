@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The body of isa/kernels_<level>.cpp: the product of isa/gemm.hpp with Eigen, for one level.
 //
 // Each level's translation unit is compiled with its own -march and defines, before this

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "isa/vecmath.hpp"
 
 #include "tapegrad/cpu.hpp"

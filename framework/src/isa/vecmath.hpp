@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Elementwise math and softmax rows, compiled once per instruction-set level like the matrix
 // product (isa/gemm.hpp) and dispatched on tg::isa_level() at each call: Eigen's vectorised

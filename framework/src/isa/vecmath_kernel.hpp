@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The body of isa/vecmath.hpp's kernels for one level, included by isa/kernels_<level>.cpp
 // after isa/gemm_kernel.hpp (which includes Eigen under this level's name). The expressions
 // are those the ops used before they were dispatched.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Arithmetic: + - * / with broadcasting, with numbers, negation and powers.
 // Backwards are written for equal shapes; BackwardContext::accumulate sums each gradient back
 // to its input's shape (see broadcast.cpp) and converts it to the input's dtype.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // scaled_dot_product_attention: one fused op over every (batch, head) pair.
 //
 // For each pair, with Q [T, d], K [S, d], V [S, dv] (row-major slices of q, k, v):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Broadcasting, and the one place where it is undone.
 //
 // Note: every binary op broadcasts its inputs, so every binary op's backward would need

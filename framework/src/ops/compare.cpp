@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Comparisons: lt le gt ge eq ne, elementwise with broadcasting and PyTorch's promotion, giving
 // bool tensors. Their results have no gradient, so nothing is recorded.
 #include "ops/kernels.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // conv2d: corr2d (ops/corr2d.cpp) summed over input channels, for a batch, with stride
 // (sh, sw) and zero padding (ph, pw). Xp[n, c] is x[n, c] with ph zero rows above and below
 // and pw zero columns left and right; dY = dL/dY.

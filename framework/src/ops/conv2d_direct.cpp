@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // conv2d's direct path: the sums at the top of ops/conv2d.cpp computed straight from x, W and
 // dY with AVX-512 register tiles, float32 and stride 1 only, with no im2col matrix.
 //

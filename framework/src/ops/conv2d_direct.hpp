@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // conv2d's direct path (ops/conv2d_direct.cpp): AVX-512 register tiles over x, W and dY,
 // float32 and stride 1, compiled on x86-64 with -march=x86-64-v4 whatever the rest of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // conv2d's im2col + GEMM drivers (the math is at the top of ops/conv2d.cpp). For a block of
 // output rows (ops/im2col.hpp) with cols = im2col(x) [C kh kw, m] and the block's dY gathered
 // into dYb [O, m] (m = the block's output pixels):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // conv2d's reference implementations: the sums at the top of ops/conv2d.cpp, each computed the
 // way it is written there, for any dtype, stride and padding. Notation as there: x [N, C, H, W],
 // W [O, C, kh, kw], Xp = x zero-padded by (ph, pw), D[n, o] = dY[n, o] dilated by the stride

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // conv2d's two reference implementations (ops/conv2d_reference.cpp), written to be read:
 //   naive    plain nested loops, one per sum at the top of ops/conv2d.cpp

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What conv2d's two implementations (ops/conv2d_gemm.cpp, ops/conv2d_direct.cpp) share: aligned
 // scratch buffers, the split of a batch over threads, and the ordered sum of per-chunk parts.

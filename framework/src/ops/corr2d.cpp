@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // corr2d: the 2-D cross-correlation that convolutional layers call "convolution".
 //
 // Forward, for X [h, w] and K [kh, kw], Y [oh, ow] = [h - kh + 1, w - kw + 1]:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The plain corr2d loop, on raw buffers: shared by the corr2d op (ops/corr2d.cpp) and by
 // conv2d's `rotated` reference (ops/conv2d_reference.cpp), which writes conv2d and both of its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // im2col and col2im for conv2d (ops/conv2d.cpp), over a block of output rows of the batch.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Indexing with int64 index tensors: gather and scatter_add (each the other's backward),
 // index_select, embedding and one_hot; and the reductions that pick an element: max and min
 // (values with their indices), argmax and argmin.

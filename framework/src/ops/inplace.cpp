@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // In-place arithmetic: y += x, y -= x, y *= x, y /= x (tensors or numbers) and relu_, as
 // PyTorch records them. The derivatives are those of the out-of-place ops; what differs is
 // where the gradient goes. The entry's input is the tensor's previous value (its history

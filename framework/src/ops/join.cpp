@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Joining and cutting: cat, stack, split (and chunk), slice (and narrow, select, index),
 // squeeze, unsqueeze and flip. Tensors are contiguous, so cat, stack, split, slice and flip
 // copy; squeeze and unsqueeze are views, as reshape is.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The checks every op starts with, and PyTorch's rule for the dtype of a mixed result.
 #include "ops/kernels.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Private helpers shared by the op files: Eigen views of tensor buffers, the checks every op
 // starts with, and the loops every elementwise op needs. Ops stay short because the loops live

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // softmax, log_softmax, cross_entropy and mse_loss.
 //
 // softmax and log_softmax work on "lines": the 1-D slices of x along `dim`. With x viewed

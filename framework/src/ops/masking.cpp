@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Masking and choice: where, masked_fill, tril and triu. Conditions and masks are bool
 // tensors (a comparison gives one: x > 0); none of them gets a gradient.
 #include "ops/kernels.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Matrix product with torch.matmul's rules (batch dims broadcast, 1-D operands are vectors).
 #include "isa/gemm.hpp"
 #include "ops/kernels.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // batch_norm, layer_norm and dropout, with hand-written backwards.
 //
 // batch_norm views x [N, C, ...] as [N, C, S] (S = the product of the dims after C, 1 for

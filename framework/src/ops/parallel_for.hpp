@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // parallel_for: the one way the non-GEMM kernels (pooling, elementwise functions,
 // batch_norm) split a loop across OpenMP threads.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Pooling (max and average over 2-D windows of NCHW tensors) and flatten.
 //
 // Every op here sees x as `planes` = N * C independent [H, W] images, and window (i, j) of a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reductions: sum and mean, over all elements or along one dim; logsumexp, var, std, cumsum, prod.
 #include <cmath>
 #include <limits>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The registry: every differentiable op of tapegrad, one entry each (registry.hpp), with the
 // samples the checks call it on and the calls it must refuse.
 #include "tapegrad/registry.hpp"

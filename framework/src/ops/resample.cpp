@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Resampling: adaptive_avg_pool2d and interpolate, and their backward halves (resample.hpp).
 //
 // Each is Y[p] = Mh X[p] Mw^T on every plane p = (n, c), with Mh [OH, H] and Mw [OW, W]

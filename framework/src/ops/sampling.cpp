@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // multinomial: class indices drawn from rows of (unnormalised) probabilities.
 #include <cmath>
 #include <vector>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shape ops: reshape (a view), transpose and permute (copies; tensors stay contiguous).
 #include <span>
 

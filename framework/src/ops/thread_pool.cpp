@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "ops/thread_pool.hpp"
 
 #include <omp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The threads that tapegrad's kernels split their work over: parallel_for (ops/parallel_for.hpp),
 // conv2d's batches (ops/conv2d_threads.hpp) and kernels::gemm (isa/gemm.cpp) all run through

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Elementwise functions. Forwards use Eigen's vectorised exp/log/tanh; each backward is
 // one line in terms of dy, the input x or the result y, like PyTorch's derivatives.yaml.
 // Large tensors are split across threads (elementwise work has no order to keep).

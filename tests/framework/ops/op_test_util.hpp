@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Helpers shared by the op tests: random shapes and values, and a matcher for the
 // messages of tapegrad's exceptions.

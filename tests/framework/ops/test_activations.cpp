@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The elementwise functions of sequence models (ops/unary.cpp) and maximum/minimum
 // (ops/arithmetic.cpp): closed forms, PyTorch's choices at the kinks and bounds, and extreme
 // inputs. Gradcheck, PyTorch fixtures and bad-input rows come from the registry

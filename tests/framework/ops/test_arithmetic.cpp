@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // add, sub, mul, div, neg, pow, square (ops/arithmetic.cpp): gradcheck on random and
 // broadcast shapes, closed-form gradients, dtype promotion, recording and errors.
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // scaled_dot_product_attention (ops/attention.cpp): the composed math it fuses, the causal and
 // boolean masks, a fully masked row (zeros, not NaN) and the backward from the saved softmax.
 // Gradcheck, PyTorch fixtures and bad-input rows come from the registry (test_registry.cpp).

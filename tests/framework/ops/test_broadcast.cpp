@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // broadcast_shapes, expand and sum_to (ops/broadcast.cpp): the one place where
 // broadcasting is done and undone.
 #include "framework/ops/op_test_util.hpp"

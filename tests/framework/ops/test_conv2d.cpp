@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // conv2d and its two backward halves (ops/conv2d.cpp): gradcheck, the corr2d it is built
 // from, closed forms, errors, and PyTorch's F.conv2d values (scripts/fixtures/conv2d.py).
 #include <algorithm>

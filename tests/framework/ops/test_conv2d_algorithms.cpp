@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // conv2d's four algorithms (tg::set_conv2d_algorithm) against each other: gemm, direct and the two
 // references of ops/conv2d_reference.cpp, naive (the defining sums as loops) and rotated (corr2d
 // of whole planes, dx through rot180 of the kernel). test_conv2d_blocked.cpp checks each of them

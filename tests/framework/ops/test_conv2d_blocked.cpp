@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // conv2d's implementations, im2col + GEMM (ops/im2col.hpp, ops/conv2d_gemm.cpp), direct
 // (ops/conv2d_direct.cpp) and the two references naive and rotated (ops/conv2d_reference.cpp),
 // on shapes large enough to reach what small gradcheck cases do not: rows of 8 and more values

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // corr2d and its two backward halves (ops/corr2d.cpp), checked against loops written
 // straight from the definitions:
 //   Y[i, j]  = sum_{a, b} X[i + a, j + b] K[a, b]

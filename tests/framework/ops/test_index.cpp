@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // gather, scatter_add, index_select, embedding, one_hot, max/min with indices, argmax/argmin
 // (ops/index.cpp): values, PyTorch's choices (first index on a tie, NaN wins, repeated ids add
 // up), and the one-liners they exist for. Gradcheck, PyTorch fixtures and bad-input rows come

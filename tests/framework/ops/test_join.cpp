@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cat, stack, split, chunk, slices (slice, narrow, select, index), squeeze, unsqueeze and flip
 // (ops/join.cpp): values, PyTorch's size rules, gradients routed back to each part, and bad
 // calls. Gradcheck, PyTorch fixtures and bad-input rows come from the registry

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fast paths of LeNet's non-GEMM ops (ops/pooling.cpp, unary.cpp, normalization.cpp):
 // the compile-time 2x2 pooling kernels and the clipped border windows against a naive
 // reference, and every threaded kernel against its 1-thread result. Sizes are chosen above

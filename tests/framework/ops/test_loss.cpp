@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // softmax, log_softmax, cross_entropy and mse_loss (ops/loss.cpp): gradcheck, closed forms,
 // stability for large logits, PyTorch's values (scripts/fixtures/pooling_loss.py) and errors.
 #include <cmath>

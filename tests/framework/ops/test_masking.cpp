@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // where, masked_fill, tril and triu (ops/masking.cpp): values, broadcasting, dtypes, and the
 // patterns they exist for (a causal attention mask). Gradcheck, PyTorch fixtures and bad-input
 // rows come from the registry (test_registry.cpp).

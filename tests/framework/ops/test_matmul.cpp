@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // matmul (ops/matmul.cpp): 2-D, batched, broadcast batch dims and 1-D vector operands.
 #include "framework/ops/op_test_util.hpp"
 

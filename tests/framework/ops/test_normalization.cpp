@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // batch_norm and dropout (ops/normalization.cpp): gradcheck, closed forms, loops written
 // from the definitions, PyTorch's values (scripts/fixtures/normalization.py) and errors.
 #include <cmath>

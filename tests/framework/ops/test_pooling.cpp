@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // max_pool2d, avg_pool2d and flatten (ops/pooling.cpp): gradcheck, closed forms, PyTorch's
 // values (scripts/fixtures/pooling_loss.py), ties, and the error messages.
 #include <cmath>

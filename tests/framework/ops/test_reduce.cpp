@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // sum and mean, over all elements, along a dim, with and without keepdim (ops/reduce.cpp).
 #include <cmath>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // logsumexp, var, std and cumsum (ops/reduce.cpp): closed forms, stability at large inputs, and
 // PyTorch's conventions (Bessel's correction by default, int64 running sums). Gradcheck,
 // PyTorch fixtures and bad-input rows come from the registry (test_registry.cpp).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // adaptive_avg_pool2d and interpolate (ops/resample.cpp): closed forms, gradcheck and
 // gradgradcheck on random sizes, the backward halves as adjoints, and the layer. PyTorch's
 // values for every registry sample are checked by the registry's fixture test.

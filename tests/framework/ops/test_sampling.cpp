@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // multinomial (ops/sampling.cpp): seeded draws, frequencies that follow the weights, no repeats
 // without replacement, and clear errors for weights that cannot be sampled.
 #include <map>

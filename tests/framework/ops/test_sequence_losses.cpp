@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cross_entropy's options (ignore_index, label_smoothing, reduction, [N, C, d...] logits),
 // nll_loss and binary_cross_entropy_with_logits (ops/loss.cpp): closed forms and PyTorch's
 // conventions. Gradcheck, PyTorch fixtures and bad-input rows come from the registry

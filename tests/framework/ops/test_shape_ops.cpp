@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // reshape, transpose, permute (ops/shape_ops.cpp), and the two recorded tensor methods
 // that copy data, Tensor::to and Tensor::clone.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // exp, log, relu, sigmoid, tanh (ops/unary.cpp): gradcheck on random shapes, closed-form
 // derivatives, dtypes and recording.
 #include <cmath>

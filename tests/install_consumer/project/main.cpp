@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A program that knows tapegrad only through its installed package.
 #include <tapegrad/tapegrad.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // tapegrad's pictures: tensors as PNG images, line plots and confusion matrices as SVG, and
 // graphs (tg::to_dot) as DOT or Graphviz-rendered SVG, the directory they go into, and the tape

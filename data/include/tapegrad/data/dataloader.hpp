@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Mini-batches from a Dataset, as torch.utils.data.DataLoader:
 //   tg::DataLoader loader(train_set, 64, /*shuffle=*/true, /*seed=*/1);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What a DataLoader needs from a dataset: its size and a batch of samples by index.
 #include <array>

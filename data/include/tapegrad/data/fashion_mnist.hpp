@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017): 28 x 28 grey images of 10 kinds of clothing,
 // 60000 for training and 10000 for testing, read from the gzip IDX files that Debian's

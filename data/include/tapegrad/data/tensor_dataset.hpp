@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // TensorDataset: samples that are rows of tensors already in memory, as
 // torch.utils.data.TensorDataset. Sample i is (t[0][i], t[1][i], ...); every tensor needs

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // DistributedDataParallel and SyncBatchNorm, as torch.nn.parallel.DistributedDataParallel and
 // torch.nn.SyncBatchNorm. Every rank runs the same model on its own shard of each batch; DDP

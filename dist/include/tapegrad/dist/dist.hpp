@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // tg::dist: collectives over MPI (Open MPI on Debian), as torch.distributed with the MPI
 // backend. One process per rank, started by mpirun:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Scaled dot-product attention, as F.scaled_dot_product_attention, in one op.
 #include <optional>

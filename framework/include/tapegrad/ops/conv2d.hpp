@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // conv2d: the batched, multi-channel form of corr2d (ops.hpp), with stride and zero padding,
 // as torch.nn.functional.conv2d. For x [N, C, H, W], weight [O, C, kh, kw] and bias [O]:

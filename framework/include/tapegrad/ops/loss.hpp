@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // softmax, log_softmax and the losses a classifier or a regression trains on.
 #include <cstdint>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Normalisation and regularisation ops: batch_norm, layer_norm and dropout, as
 // torch.nn.functional.batch_norm, layer_norm and dropout.

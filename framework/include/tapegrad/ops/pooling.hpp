@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // 2-D pooling over NCHW tensors, and flatten: the glue between convolutional and dense layers.
 //

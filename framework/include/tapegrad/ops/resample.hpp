@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Resampling NCHW images to another size: adaptive average pooling (a network's global pooling
 // before its classifier) and interpolation (resizing inputs), as PyTorch's

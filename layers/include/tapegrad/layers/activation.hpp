@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Elementwise activations as modules, for use inside Sequential: ReLU, Sigmoid, Tanh, GELU,
 // SiLU, LeakyReLU, Softplus. They have no parameters; forward(x) is the op of the same name

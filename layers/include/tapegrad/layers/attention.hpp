@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // MultiheadAttention(embed_dim, num_heads), as nn.MultiheadAttention (dropout 0), over the
 // fused scaled_dot_product_attention op. PyTorch's parameters, so that its state_dict loads:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // BatchNorm1D and BatchNorm2D, as nn.BatchNorm1d and nn.BatchNorm2d: tg::batch_norm with
 // learnt per-channel weight and bias and running statistics kept as buffers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Checkpoints of modules in the safetensors format, under the names of state_dict()
 // ("0.weight", "3.running_mean"), so that a file loads into the same nn.Module in PyTorch

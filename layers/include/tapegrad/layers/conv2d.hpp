@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Conv2D: a convolution layer in two forms.
 //   Conv2D(kernel_size), the seed's single-channel layer:

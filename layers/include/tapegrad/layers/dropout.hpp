@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Dropout(p): in training mode zeroes each element with probability p and scales the rest
 // by 1 / (1 - p) (tg::dropout); in eval mode it passes x through unchanged.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Embedding(num_embeddings, embedding_dim): a lookup table of learned rows, as nn.Embedding.
 // forward(ids) takes int64 ids of any shape and returns ids.shape + [embedding_dim]. The

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // LayerNorm(normalized_shape): layer normalisation over the last dims, as nn.LayerNorm.
 // forward(x) = layer_norm(x, normalized_shape, weight, bias, eps); weight starts at ones and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Module: the base of every layer. It owns named parameters, buffers (state that is saved
 // but not trained, such as BatchNorm's running statistics) and child modules, and lists

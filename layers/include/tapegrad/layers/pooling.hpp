@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Pooling and flattening layers, thin wrappers of the ops in tapegrad/ops/pooling.hpp, as
 // torch.nn.MaxPool2d, AvgPool2d and Flatten. They have no parameters.

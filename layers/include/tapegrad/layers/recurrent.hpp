@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Recurrent layers as torch.nn's: RNNCell, GRUCell, LSTMCell (one step) and RNN, GRU, LSTM
 // (a whole sequence, several layers). PyTorch's parameter names, shapes, gate order and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Sequential: a chain of modules applied in order, as nn.Sequential. The children are
 // registered under "0", "1", ..., so parameters and buffers get PyTorch's names

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Adam and AdamW with PyTorch's update rules (torch.optim.Adam, torch.optim.AdamW). At the
 // t-th step of a parameter (t = 1, 2, ...; m = v = v_max = 0 before the first):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Checkpoints of an optimizer's state (learning rate, momentum buffers, Adam moments and
 // step counts) in the safetensors format, in a file of its own beside the model's, so the

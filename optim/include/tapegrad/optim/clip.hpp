@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Gradient clipping, as torch.nn.utils: scale or clamp the .grad() of parameters in place,
 // after backward() and before the optimizer's step().

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Learning-rate schedules, as torch.optim.lr_scheduler: each sets its optimizer's lr from
 // the epoch count e, in closed form. Call step() once per epoch, after that epoch's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Optimizer: the base of every optimizer. It holds the parameters it updates, the learning
 // rate (which schedules change between steps) and each parameter's state (momentum buffers,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Stochastic gradient descent with PyTorch's update rule (torch.optim.SGD):
 //   g = grad + weight_decay * p

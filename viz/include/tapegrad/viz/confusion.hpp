@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Pictures of a confusion matrix counts[true class, predicted class]: each cell coloured by
 // its share of the row (the fraction of that class predicted as each class), white for none

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Writing a Graphviz graph (tg::to_dot, inspect.hpp) to a file, as DOT or rendered to SVG.
 #include <string>

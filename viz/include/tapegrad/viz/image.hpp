@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Pictures of tensors: a 2-D tensor becomes an RGB raster through a colormap, each value a
 // square block of scale x scale pixels, and the raster a PNG file.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Line plots as SVG, drawn without any outside tool: named series of (x, y) points, axes with
 // 1-2-5 tick values, axis titles, a title, a legend, and an optional logarithmic y axis.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Where an experiment's pictures go: its output directory, made ready before the first file.
 //   auto dir = tg::viz::output_dir("edge_detection --out", out);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The tape explorer: a recorder that keeps what one training step computed (every entry's
 // inputs and outputs, every gradient backward sent), and a page that steps through it in a
