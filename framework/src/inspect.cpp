@@ -41,6 +41,8 @@ class Namer {
   int leaves_ = 0, constants_ = 0;
 };
 
+}  // namespace
+
 std::string dot_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -49,8 +51,6 @@ std::string dot_escape(const std::string& s) {
   }
   return out;
 }
-
-}  // namespace
 
 // ---- the view ----
 

@@ -14,30 +14,8 @@
 using Catch::Contains;
 using tg::FashionMNIST;
 using tg::Shape;
+using tg::test::ScopedEnv;
 using tg::test::TempDir;
-
-namespace {
-
-// Sets an environment variable for one scope and restores its old value.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      ::setenv(name_, old_->c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
-}  // namespace
 
 TEST_CASE("FashionMNIST loads the train and test files of a directory", "[data][fashion_mnist]") {
   TempDir dir("fmnist_load");

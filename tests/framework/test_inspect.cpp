@@ -127,6 +127,12 @@ TEST_CASE("to_dot draws tensors and ops with names and shapes", "[inspect][dot]"
   CHECK(renamed.find("\"bias\" -> op1") != std::string::npos);
 }
 
+TEST_CASE("dot_escape backslashes quotes and backslashes, and nothing else", "[inspect][dot]") {
+  CHECK(tg::dot_escape(R"(conv "a"\b)") == R"(conv \"a\"\\b)");
+  CHECK(tg::dot_escape("features.0.weight\n[6, 1]") == "features.0.weight\n[6, 1]");
+  CHECK(tg::dot_escape("") == "");
+}
+
 TEST_CASE("to_dot draws only what the root depends on, and refuses a freed graph", "[inspect][dot]") {
   Tape::current().clear();
   Tensor x = tg::ones({2}, {.requires_grad = true}).set_name("x");

@@ -14,15 +14,6 @@ std::string seed_graph() {
   return tg::to_dot(loss, {{"weight", w}});
 }
 
-// Sets PATH for the scope, then restores it.
-struct PathGuard {
-  std::string saved;
-  explicit PathGuard(const std::string& path) : saved(std::getenv("PATH") ? std::getenv("PATH") : "") {
-    ::setenv("PATH", path.c_str(), 1);
-  }
-  ~PathGuard() { ::setenv("PATH", saved.c_str(), 1); }
-};
-
 }  // namespace
 
 TEST_CASE("write_graph writes DOT as it is, atomically", "[viz][inspect]") {
@@ -48,7 +39,7 @@ TEST_CASE("write_graph without Graphviz names the package and keeps the old file
   const std::string path = (dir.path / "g.svg").string();
   tg::test::write_bytes(path, "old");
   {
-    PathGuard no_dot(dir.path.string());  // a PATH with no `dot` on it
+    tg::test::ScopedEnv no_dot("PATH", dir.path.string());  // a PATH with no `dot` on it
     CHECK_FALSE(tg::viz::graphviz_available());
     REQUIRE_THROWS_AS(tg::viz::write_graph(path, seed_graph()), tg::IoError);
     REQUIRE_THROWS_WITH(tg::viz::write_graph(path, seed_graph()), Catch::Contains("apt-get install graphviz"));

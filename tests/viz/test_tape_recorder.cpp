@@ -28,15 +28,6 @@ std::vector<double> numbers(const std::string& printed) {  // "tensor([[ 0.5000,
   return out;
 }
 
-// Sets PATH for the scope, then restores it.
-struct PathGuard {
-  std::string saved;
-  explicit PathGuard(const std::string& path) : saved(std::getenv("PATH") ? std::getenv("PATH") : "") {
-    ::setenv("PATH", path.c_str(), 1);
-  }
-  ~PathGuard() { ::setenv("PATH", saved.c_str(), 1); }
-};
-
 }  // namespace
 
 TEST_CASE("TapeRecorder keeps every entry, value and gradient of a step with a fan-out", "[viz][explorer]") {
@@ -187,7 +178,7 @@ TEST_CASE("TapeRecorder without Graphviz, or with a graph too slow to draw, writ
   (x * x).sum().backward();
   rec.stop();
   {
-    PathGuard no_dot(dir.path.string());
+    tg::test::ScopedEnv no_dot("PATH", dir.path.string());
     rec.write_html(dir.file("a.html"));
   }
   std::string page = tg::test::read_bytes(dir.file("a.html"));
@@ -200,7 +191,7 @@ TEST_CASE("TapeRecorder without Graphviz, or with a graph too slow to draw, writ
   tg::test::write_bytes(slow, "#!/bin/sh\nsleep 60\n");
   ::chmod(slow.c_str(), 0755);
   {
-    PathGuard fake(dir.path.string() + ":/usr/bin:/bin");
+    tg::test::ScopedEnv fake("PATH", dir.path.string() + ":/usr/bin:/bin");
     CHECK_THROWS_WITH(tg::viz::render_svg("digraph { a -> b }", 0.3), Catch::Contains("longer than 0.3 s"));
     tg::TapeRecorder slow_rec({{"x", x}}, {.graph_timeout = 0.3});
     (x * x).sum().backward();

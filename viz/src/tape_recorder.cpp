@@ -130,15 +130,6 @@ nlohmann::json tensor_json(const RecordedTensor& t, double scale, std::int64_t t
   return j;
 }
 
-std::string dot_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 // "</script>" inside the embedded JSON would end the script element early.
 std::string script_safe(const std::string& json) {
   std::string out;

@@ -81,6 +81,9 @@ std::string to_string(const Tape& tape);
 // name(), or "leaf". The output is deterministic: node ids come from tape positions.
 // Render it with `dot -Tsvg graph.dot -o graph.svg` (Debian's graphviz).
 std::string to_dot(const Tensor& root, const std::vector<std::pair<std::string, Tensor>>& names = {});
+// `s` escaped for a quoted DOT string ('"' and '\\' get a backslash): what to_dot() uses for
+// its labels, for programs that write DOT of their own.
+std::string dot_escape(const std::string& s);
 
 // ---- backward trace ----
 // A tensor as the trace shows it: its shape, L2 norm, and its values when it has at most
