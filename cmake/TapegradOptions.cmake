@@ -45,15 +45,30 @@ function(tapegrad_set_options target)
 endfunction()
 
 # One library per folder: sources under src/, public headers under include/tapegrad/.
+#   DEPENDS                what the public headers need (exported)
+#   PRIVATE_DEPENDS        libraries the sources link (exported as link-only in a static build,
+#                          whose archives need them; absent from a shared build's export)
+#   HEADER_ONLY_DEPENDS    header-only libraries the sources include (Eigen, nlohmann_json):
+#                          used to build, never exported, so a consumer is not asked for them
+# Static (default) or shared as BUILD_SHARED_LIBS says. A shared library's SONAME carries
+# major.minor: before 1.0 a minor release may change the ABI (tapegrad/version.hpp). The
+# installed libraries find each other through their RUNPATH $ORIGIN (they are installed together).
 function(tapegrad_add_library name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS;PRIVATE_DEPENDS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS;PRIVATE_DEPENDS;HEADER_ONLY_DEPENDS" ${ARGN})
   add_library(tapegrad_${name} ${ARG_SOURCES})
   add_library(tapegrad::${name} ALIAS tapegrad_${name})
-  set_target_properties(tapegrad_${name} PROPERTIES EXPORT_NAME ${name})
+  set_target_properties(tapegrad_${name} PROPERTIES EXPORT_NAME ${name}
+    VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR})
+  if(NOT APPLE)
+    set_target_properties(tapegrad_${name} PROPERTIES INSTALL_RPATH "$ORIGIN")
+  endif()
   target_include_directories(tapegrad_${name} PUBLIC
     $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_link_libraries(tapegrad_${name} PUBLIC ${ARG_DEPENDS} PRIVATE ${ARG_PRIVATE_DEPENDS})
+  foreach(dep IN LISTS ARG_HEADER_ONLY_DEPENDS)
+    target_link_libraries(tapegrad_${name} PRIVATE $<BUILD_INTERFACE:${dep}>)
+  endforeach()
   target_compile_features(tapegrad_${name} PUBLIC cxx_std_20)
   tapegrad_set_options(tapegrad_${name})
   install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
