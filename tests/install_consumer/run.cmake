@@ -71,6 +71,24 @@ if(count EQUAL 0)
 endif()
 
 run(${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${WORK_DIR}/prefix --config ${CONFIG})
+
+# The package asks a consumer only for what the installed headers need: Eigen and
+# nlohmann_json are header-only libraries the sources use, so neither tapegradConfig.cmake
+# nor the exported targets may name them (cmake/tapegradConfig.cmake.in).
+file(GLOB package_files ${WORK_DIR}/prefix/lib*/cmake/tapegrad/tapegrad*.cmake)
+if(NOT package_files)
+  message(FATAL_ERROR "no tapegrad*.cmake installed under ${WORK_DIR}/prefix/lib*/cmake/tapegrad")
+endif()
+foreach(file IN LISTS package_files)
+  file(READ ${file} text)
+  if(text MATCHES "(Eigen|nlohmann)")
+    message(FATAL_ERROR "${file} names ${CMAKE_MATCH_1}, a private header-only dependency: a consumer would be asked for it")
+  endif()
+  # Shared libraries carry their link-only dependencies: no exported target names them.
+  if(SHARED_LIBS AND file MATCHES "Targets" AND text MATCHES "(ZLIB|OpenMP|MPI::)")
+    message(FATAL_ERROR "${file} of a shared build names ${CMAKE_MATCH_1}, which only static archives need")
+  endif()
+endforeach()
 # The consumer uses the compiler tapegrad was built with: the static libraries carry that
 # compiler's OpenMP calls (GCC's GOMP_*, clang's __kmpc_*) and, in a sanitizer build, its
 # sanitizer runtime.
@@ -112,3 +130,52 @@ foreach(snippet IN LISTS snippets)
   message(STATUS "${doc}, block at line ${line}: compiled and ran")
 endforeach()
 message(STATUS "${count} documentation program(s) compiled and ran")
+
+# pkg-config: the same program built by `c++ -std=c++20 main.cpp $(pkg-config --cflags --libs
+# tapegrad)`, and a tg::dist program through tapegrad-dist when dist is installed.
+find_program(PKG_CONFIG NAMES pkg-config pkgconf)
+if(NOT PKG_CONFIG)
+  message(STATUS "pkg-config is not installed: the pkg-config consumer is NOT tested (Debian: apt-get install pkg-config)")
+  return()
+endif()
+set(ENV{PKG_CONFIG_PATH} ${WORK_DIR}/prefix/${LIBDIR}/pkgconfig)
+set(run_env ${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${WORK_DIR}/prefix/${LIBDIR} ASAN_OPTIONS=detect_leaks=0
+            OMPI_MCA_btl_vader_single_copy_mechanism=none)
+function(pkg_config_consumer package source)
+  run(${PKG_CONFIG} --cflags --libs ${package})
+  string(STRIP "${last_output}" flags)
+  # What --libs must (static build) or must not (shared build: Libs.private) bring.
+  foreach(flag -lfmt -lz ${OPENMP_FLAG})
+    string(FIND " ${flags} " " ${flag} " at)
+    if(SHARED_LIBS AND NOT flag STREQUAL "-lfmt" AND NOT at EQUAL -1)
+      message(FATAL_ERROR "pkg-config --libs ${package} of a shared build brings ${flag}: ${flags}")
+    elseif(NOT SHARED_LIBS AND at EQUAL -1)
+      message(FATAL_ERROR "pkg-config --libs ${package} of a static build lacks ${flag}: ${flags}")
+    endif()
+  endforeach()
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  get_filename_component(name ${source} NAME_WE)
+  run(${CXX_COMPILER} -std=c++20 ${source} ${flags} -o ${WORK_DIR}/pkgconfig_${name})
+  # A shared build's libraries are found through LD_LIBRARY_PATH (pkg-config sets no RUNPATH).
+  run(${run_env} ${WORK_DIR}/pkgconfig_${name})
+  set(last_output "${last_output}" PARENT_SCOPE)
+  message(STATUS "pkg-config ${package}: `${CXX_COMPILER} -std=c++20 ${name}.cpp ${flags}` built and ran")
+endfunction()
+pkg_config_consumer(tapegrad ${CMAKE_CURRENT_LIST_DIR}/project/main.cpp)
+string(FIND "${last_output}" "tensor([[19., 25.]," found)
+if(found EQUAL -1)
+  message(FATAL_ERROR "the pkg-config consumer printed something unexpected:\n${last_output}")
+endif()
+if(EXISTS ${WORK_DIR}/prefix/${LIBDIR}/pkgconfig/tapegrad-dist.pc)
+  file(WRITE ${WORK_DIR}/dist_consumer.cpp [=[
+#include <tapegrad/tapegrad.hpp>
+int main(int argc, char** argv) {
+  tg::dist::Environment env(argc, argv);
+  tg::Tensor t = tg::Tensor{1.0, 2.0} * static_cast<double>(tg::dist::rank() + 1);
+  tg::Tensor sum = tg::dist::all_reduce_sum(t);
+  fmt::print("world {}: {}\n", tg::dist::world_size(), sum);
+  return sum.at({1}) == tg::dist::world_size() * (tg::dist::world_size() + 1) ? 0 : 1;
+}
+]=])
+  pkg_config_consumer(tapegrad-dist ${WORK_DIR}/dist_consumer.cpp)
+endif()
