@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -175,4 +176,37 @@ TEST_CASE("lenet checkpoint: a model file and an optimizer file of different sav
   std::filesystem::remove(second);
   CHECK(run(fmt::format("{} --epochs 2 --resume {}", tiny, ck), err) != 0);
   CHECK_THAT(tg::test::read_bytes(err), Catch::Contains("does not exist"));
+}
+
+TEST_CASE("lenet killed at random points while it saves leaves a checkpoint that resumes",
+          "[example][lenet][resume][reliability]") {
+  // SIGKILL (timeout -s KILL) at times spread over a run that saves after each of its epochs:
+  // whatever instant the kill lands at, PATH names an optimizer file that exists and belongs
+  // to it, and the resumed run's next save leaves one companion and no temporaries.
+  tg::test::TempDir dir("lenet_killed");
+  const std::string ck = (dir.path / "ck.safetensors").string(), err = (dir.path / "err.txt").string();
+  const std::string tiny = "--recipe modern --limit 256 --test-limit 64 --batch-size 64";
+  std::mt19937 random(7);
+  int resumed = 0;
+  for (int round = 0; round < 8; ++round) {
+    const double after = std::uniform_real_distribution<double>(2.0, 5.0)(random);
+    const std::string command = fmt::format("timeout -s KILL {:.2f} {} {} --epochs 40 --save {} > /dev/null 2>&1",
+                                            after, TAPEGRAD_LENET, tiny, ck);
+    CHECK(std::system(command.c_str()) != -1);
+    if (!std::filesystem::exists(ck)) continue;
+    INFO("round " << round << ", killed after " << after << " s");
+    const int epoch = std::stoi(tg::load_safetensors_metadata(ck).at("epoch"));
+    REQUIRE(run(fmt::format("{} --epochs {} --resume {} --save {}", tiny, epoch + 1, ck, ck), err) == 0);
+    CHECK(tg::load_safetensors_metadata(ck).at("epoch") == std::to_string(epoch + 1));
+    ++resumed;
+    int companions = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path)) {
+      const std::string name = entry.path().filename().string();
+      CHECK(name.find(".tmp.") == std::string::npos);
+      companions += name.rfind("ck.safetensors.optim.", 0) == 0;
+    }
+    CHECK(companions == 1);
+    std::filesystem::remove(ck);
+  }
+  CHECK(resumed >= 3);  // (lenet needs 1-2 s to load the data before its first save)
 }
