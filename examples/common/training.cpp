@@ -193,7 +193,9 @@ void resolve_resume_config(const std::string& program, TrainOptions& o,
     auto it = o.config_flags.find(key);
     return it != o.config_flags.end() && it->second && it->second->count() > 0;
   };
-  // The values not passed first (the schedule decides whether epochs is a setting to check).
+  // The values not passed first: the schedule, then the others (the schedule decides whether
+  // epochs is one of them).
+  if (saved.count("schedule") && !given("schedule")) set("schedule", saved.at("schedule"));
   for (const auto& [key, value] : checkpoint_config(o))
     if (saved.count(key) && !given(key)) set(key, saved.at(key));
   std::vector<std::string> differences;
