@@ -42,8 +42,7 @@ std::shared_ptr<tg::Module> make_norm(const TrainOptions& o, std::int64_t channe
 }
 
 void add_training_options(CLI::App& app, TrainOptions& o, const std::string& batch_help, const std::string& lr_help) {
-  o.config_flags["epochs"] =
-      app.add_option("--epochs", o.epochs, "epochs to train")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--epochs", o.epochs, "epochs to train")->check(CLI::PositiveNumber)->capture_default_str();
   o.config_flags["batch_size"] = app.add_option("--batch-size", o.batch_size, batch_help)->check(CLI::PositiveNumber);
   o.config_flags["lr"] = app.add_option("--lr", o.lr, lr_help)->check(CLI::PositiveNumber);
   o.config_flags["schedule"] =
@@ -175,7 +174,6 @@ std::map<std::string, std::string> checkpoint_config(const TrainOptions& o) {
                                                {"batch_size", std::to_string(o.batch_size)},
                                                {"lr", fmt::format("{}", o.lr)},
                                                {"schedule", o.schedule}};
-  if (o.schedule == "cosine") config["epochs"] = std::to_string(o.epochs);
   return config;
 }
 
@@ -187,21 +185,17 @@ void resolve_resume_config(const std::string& program, TrainOptions& o,
     if (key == "batch_size") o.batch_size = std::stoll(value);
     if (key == "lr") o.lr = std::stod(value);
     if (key == "schedule") o.schedule = value;
-    if (key == "epochs") o.epochs = std::stoi(value);
   };
   auto given = [&](const std::string& key) {
     auto it = o.config_flags.find(key);
     return it != o.config_flags.end() && it->second && it->second->count() > 0;
   };
-  // The values not passed first: the schedule, then the others (the schedule decides whether
-  // epochs is one of them).
-  if (saved.count("schedule") && !given("schedule")) set("schedule", saved.at("schedule"));
+  // The values not passed first.
   for (const auto& [key, value] : checkpoint_config(o))
     if (saved.count(key) && !given(key)) set(key, saved.at(key));
   std::vector<std::string> differences;
   for (const auto& [key, value] : checkpoint_config(o)) {
     if (!saved.count(key) || saved.at(key) == value) continue;
-    if (key == "epochs" && !given(key)) continue;
     std::string flag = "--" + key;
     std::replace(flag.begin(), flag.end(), '_', '-');
     differences.push_back(fmt::format("{} {} (the checkpoint has {})", flag, value, saved.at(key)));

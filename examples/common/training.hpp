@@ -82,8 +82,8 @@ void save_checkpoint(const std::string& program, const std::string& path, const 
 // companion named: PATH.optim) still loads.
 int load_checkpoint(const std::string& program, const std::string& path, tg::Module& net, tg::Optimizer& optimizer);
 
-// The settings a checkpoint records, as strings: seed, batch_size, lr, schedule (and epochs
-// with the cosine schedule, whose T_max they are).
+// The settings a checkpoint records, as strings: seed, batch_size, lr, schedule. (Not epochs:
+// --epochs says how far a resumed run goes; with cosine it is also T_max, as it always was.)
 std::map<std::string, std::string> checkpoint_config(const TrainOptions& options);
 // On --resume: every setting the user did not pass takes the checkpoint's value (`saved`, its
 // metadata); one passed and different is a ValueError listing each difference, unless
