@@ -7,9 +7,11 @@
 //   --model lstm|gru   a 2-layer LSTM or GRU (256 wide) over 64-wide embeddings, Adam 2e-3, clipping 1
 // Every --eval-every steps it prints `step S train_loss L val_loss V tok_per_s R`, after training
 // `final val_loss V` over the whole validation text, then a sample of --sample characters.
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -176,11 +178,19 @@ void remove_companions(const std::string& path, const std::string& kind, const s
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   const std::string prefix = p.filename().string() + "." + kind + ".s";
   const std::regex tail("[0-9]+-[0-9a-f]{8}");
+  // The temporaries of companions whose writer was killed (write_file_atomic cleans up only
+  // its own path's, and a companion's path is never written twice).
+  const std::regex temporary("[0-9]+-[0-9a-f]{8}\\.tmp\\.([0-9]+)\\.[0-9]+");
   std::error_code ec;
   std::vector<fs::path> old;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name != keep && name.rfind(prefix, 0) == 0 && std::regex_match(name.substr(prefix.size()), tail))
+    if (name == keep || name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
+    std::smatch match;
+    if (std::regex_match(rest, tail))
+      old.push_back(it->path());
+    else if (std::regex_match(rest, match, temporary) && ::kill(std::stoi(match[1].str()), 0) != 0 && errno == ESRCH)
       old.push_back(it->path());
   }
   for (const auto& f : old) fs::remove(f, ec);

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "common/training.hpp"
 
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -106,11 +108,20 @@ std::vector<fs::path> companions(const std::string& path) {
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   const std::string prefix = p.filename().string() + ".optim.e";
   const std::regex tail("[0-9]+-[0-9a-f]{8}");
+  // The temporaries of companions whose writer was killed (write_file_atomic cleans up only
+  // its own path's, and a companion's path is never written twice).
+  const std::regex temporary("[0-9]+-[0-9a-f]{8}\\.tmp\\.([0-9]+)\\.[0-9]+");
   std::vector<fs::path> out;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.rfind(prefix, 0) == 0 && std::regex_match(name.substr(prefix.size()), tail)) out.push_back(it->path());
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
+    std::smatch match;
+    if (std::regex_match(rest, tail))
+      out.push_back(it->path());
+    else if (std::regex_match(rest, match, temporary) && ::kill(std::stoi(match[1].str()), 0) != 0 && errno == ESRCH)
+      out.push_back(it->path());
   }
   return out;
 }
