@@ -7,9 +7,11 @@
 //   --model lstm|gru   a 2-layer LSTM or GRU (256 wide) over 64-wide embeddings, Adam 2e-3, clipping 1
 // Every --eval-every steps it prints `step S train_loss L val_loss V tok_per_s R`, after training
 // `final val_loss V` over the whole validation text, then a sample of --sample characters.
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +22,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
+#include <regex>
 #include <span>
 #include <string>
 #include <vector>
@@ -53,6 +57,10 @@ struct Options {
   std::int64_t top_k = 0;
   std::string prompt = "\n";
   std::string metrics, save, resume, out, init, dump, html;
+  // --resume: accept values that differ from the checkpoint's (one stderr line each).
+  bool override_config = false;
+  // The flags of the settings a checkpoint records, by metadata key (to tell given from default).
+  std::map<std::string, const CLI::Option*> config_flags;
 };
 
 // The mean cross-entropy of the next character over `ids` (the validation text), as the spec
@@ -137,6 +145,7 @@ std::map<std::string, std::string> checkpoint_metadata(const Options& o, const c
                                        {"vocab", corpus.vocab_utf8()},
                                        {"batch_size", std::to_string(o.batch_size)},
                                        {"seed", std::to_string(o.seed)},
+                                       {"lr", fmt::format("{}", o.lr)},
                                        {"loss_sum", fmt::format("{}", loss_sum)},
                                        {"loss_steps", std::to_string(loss_steps)},
                                        {"context", std::to_string(kContext)}};
@@ -153,17 +162,148 @@ std::map<std::string, std::string> checkpoint_metadata(const Options& o, const c
   return m;
 }
 
-// PATH: the model's state_dict under PyTorch's names with the metadata above; PATH.optim: the
-// optimizer's state; PATH.state (lstm/gru): the hidden state the next step starts from.
+// This process's run id (8 hex digits): tags its checkpoint companions.
+const std::string& run_id() {
+  static const std::string id = [] {
+    std::random_device device;
+    return fmt::format("{:08x}", device());
+  }();
+  return id;
+}
+
+// Removes the files PATH.<kind>.s<step>-<run id> except `keep`, and the older layout's PATH.<kind>.
+void remove_companions(const std::string& path, const std::string& kind, const std::string& keep) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  const std::string prefix = p.filename().string() + "." + kind + ".s";
+  const std::regex tail("[0-9]+-[0-9a-f]{8}");
+  // The temporaries of companions whose writer was killed (write_file_atomic cleans up only
+  // its own path's, and a companion's path is never written twice).
+  const std::regex temporary("[0-9]+-[0-9a-f]{8}\\.tmp\\.([0-9]+)\\.[0-9]+");
+  std::error_code ec;
+  std::vector<fs::path> old;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name == keep || name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
+    std::smatch match;
+    if (std::regex_match(rest, tail))
+      old.push_back(it->path());
+    else if (std::regex_match(rest, match, temporary) && ::kill(std::stoi(match[1].str()), 0) != 0 && errno == ESRCH)
+      old.push_back(it->path());
+  }
+  for (const auto& f : old) fs::remove(f, ec);
+  fs::remove(path + "." + kind, ec);
+}
+
+// PATH: the model's state_dict under PyTorch's names with the metadata above; its companions
+// PATH.optim.s<step>-<run id> (the optimizer's state) and PATH.state.s<step>-<run id> (lstm/gru:
+// the hidden state the next step starts from) are written first and named in PATH's metadata,
+// so PATH is the commit point: a kill at any instant leaves a PATH whose companions exist and
+// belong to it. Superseded companions are removed last.
 void save_checkpoint(const std::string& path, const tg::Module& model, const tg::Optimizer& optimizer,
-                     const char_lm::State& state, const std::map<std::string, std::string>& metadata) {
-  tg::save_optimizer(optimizer, path + ".optim");
+                     const char_lm::State& state, std::map<std::string, std::string> metadata) {
+  namespace fs = std::filesystem;
+  const std::string tag = fmt::format("s{}-{}", metadata.at("step"), run_id());
+  const std::map<std::string, std::string> pairing = {{"step", metadata.at("step")}, {"run_id", run_id()}};
+  metadata["run_id"] = run_id();
+  const std::string optim = path + ".optim." + tag, hidden = path + ".state." + tag;
+  tg::save_safetensors(optimizer.state_dict(), optim, pairing);
+  metadata["optimizer"] = fs::path(optim).filename().string();
   if (state.h.defined()) {
     std::vector<std::pair<std::string, Tensor>> tensors{{"h", state.h}};
     if (state.c.defined()) tensors.emplace_back("c", state.c);
-    tg::save_safetensors(tensors, path + ".state");
+    tg::save_safetensors(tensors, hidden, pairing);
+    metadata["state"] = fs::path(hidden).filename().string();
   }
   tg::save_safetensors(model.state_dict(), path, metadata);
+  remove_companions(path, "optim", metadata.at("optimizer"));
+  remove_companions(path, "state", metadata.count("state") ? metadata.at("state") : "");
+}
+
+// The companion file PATH's metadata names under `kind` ("optimizer" or "state"), checked to
+// carry PATH's step and run id; PATH.optim / PATH.state for a checkpoint of the older layout.
+std::string companion(const std::string& path, const std::map<std::string, std::string>& m, const std::string& kind,
+                      const std::string& counter) {
+  namespace fs = std::filesystem;
+  if (!m.count(kind)) return path + (kind == "optimizer" ? ".optim" : ".state");
+  const fs::path p(path);
+  const std::string file = (p.has_parent_path() ? p.parent_path() / m.at(kind) : fs::path(m.at(kind))).string();
+  if (!fs::exists(file))
+    tg::fail<tg::IoError>(
+        "{} names its {} file {}, which does not exist; copy a checkpoint with its companion "
+        "files, or start without --resume",
+        path, kind, file);
+  auto theirs = tg::load_safetensors_metadata(file);
+  auto get = [](const std::map<std::string, std::string>& x, const char* key) {
+    return x.count(key) ? x.at(key) : std::string("?");
+  };
+  if (get(theirs, counter.c_str()) != get(m, counter.c_str()) || get(theirs, "run_id") != get(m, "run_id"))
+    tg::fail<tg::IoError>(
+        "{} ({} {}, run {}) and its {} file {} ({} {}, run {}) do not belong together; restore the "
+        "files of one save",
+        path, counter, get(m, counter.c_str()), get(m, "run_id"), kind, file, counter, get(theirs, counter.c_str()),
+        get(theirs, "run_id"));
+  return file;
+}
+
+// On --resume: the batch size, lr and seed not passed are the checkpoint's; one passed and
+// different is a ValueError listing every difference, unless --override-config.
+void resolve_resume_config(Options& o, const std::map<std::string, std::string>& saved) {
+  auto given = [&](const std::string& key) { return o.config_flags.count(key) && o.config_flags.at(key)->count(); };
+  auto mine = [&](const std::string& key) {
+    return key == "seed" ? std::to_string(o.seed)
+           : key == "lr" ? fmt::format("{}", o.lr)
+                         : std::to_string(o.batch_size);
+  };
+  std::vector<std::string> differences;
+  for (const std::string key : {"batch_size", "lr", "seed"}) {
+    if (!saved.count(key)) continue;
+    if (!given(key)) {
+      const std::string& v = saved.at(key);
+      if (key == "seed") o.seed = std::stoull(v);
+      if (key == "lr") o.lr = std::stod(v);
+      if (key == "batch_size") o.batch_size = std::stoll(v);
+    } else if (mine(key) != saved.at(key)) {
+      std::string flag = "--" + key;
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      differences.push_back(fmt::format("{} {} (the checkpoint has {})", flag, mine(key), saved.at(key)));
+    }
+  }
+  if (differences.empty()) return;
+  if (!o.override_config)
+    tg::fail<tg::ValueError>(
+        "--resume {}: {} differ{} from the checkpoint's; drop the flag to use the checkpoint's value, or pass "
+        "--override-config to continue with the new one, e.g. to fine-tune at another learning rate",
+        o.resume, fmt::join(differences, ", "), differences.size() == 1 ? "s" : "");
+  for (const auto& d : differences) fmt::print(stderr, "char_lm: --override-config: {}\n", d);
+}
+
+// --metrics: the CSV's text to start from (the header, or on resume the existing file's header
+// and rows up to `first_step`), written at once so that a bad path fails before training.
+std::string open_metrics(const std::string& path, std::int64_t first_step) {
+  const std::string header = "step,train_loss,val_loss,tok_per_s";
+  std::string text = header + "\n";
+  if (first_step > 0 && std::filesystem::exists(path)) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    if (line != header)
+      tg::fail<tg::ValueError>(
+          "--metrics {}: its header '{}' is not char_lm's '{}'; pass another path (or remove the "
+          "file) to start a new one",
+          path, line, header);
+    while (std::getline(in, line))
+      if (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= first_step) text += line + "\n";
+  }
+  try {
+    tg::write_file_atomic(path, text);
+  } catch (const tg::IoError& error) {
+    tg::fail<tg::IoError>("--metrics {}: cannot write it ({}); pass a path in a directory that exists and is writable",
+                          path, error.what());
+  }
+  return text;
 }
 
 struct Resumed {
@@ -195,12 +335,6 @@ Resumed load_checkpoint(const std::string& path, const Options& o, const char_lm
         "{} was trained on a text with another vocabulary ({} characters) than this text's ({} characters); "
         "resume with the same --text",
         path, char_lm::decode_text(m.at("vocab")).size(), corpus.vocab.size());
-  for (const char* key : {"batch_size", "seed"}) {
-    const std::string mine = key == std::string("seed") ? std::to_string(o.seed) : std::to_string(o.batch_size);
-    if (m.count(key) && m.at(key) != mine)
-      tg::fail<tg::ValueError>("{} was trained with --{} {}, not {}; pass the same to continue its batches", path,
-                               key == std::string("seed") ? "seed" : "batch-size", m.at(key), mine);
-  }
   Resumed r;
   r.step = parse_int(m, "step", path);
   if (r.step < 0) tg::fail<tg::IoError>("{}: negative step {} in its metadata", path, r.step);
@@ -209,10 +343,11 @@ Resumed load_checkpoint(const std::string& path, const Options& o, const char_lm
     r.loss_steps = parse_int(m, "loss_steps", path);
   }
   tg::load_module(model, path);
-  tg::load_optimizer(optimizer, path + ".optim");
+  tg::load_optimizer(optimizer, companion(path, m, "optimizer", "step"));
   if (model.recurrent() && r.step > 0 && r.step % chunks != 0) {
     state.reset();
-    for (auto& [name, t] : tg::load_safetensors(path + ".state")) (name == "c" ? state.c : state.h) = t;
+    for (auto& [name, t] : tg::load_safetensors(companion(path, m, "state", "step")))
+      (name == "c" ? state.c : state.h) = t;
     const tg::Shape want{char_lm::RecurrentLM::kLayers, o.batch_size, char_lm::RecurrentLM::kHidden};
     if (!state.h.defined() || state.h.shape() != want || (o.model == "lstm" && !state.c.defined()))
       tg::fail<tg::IoError>("{}.state does not hold the hidden state of this model and batch size", path);
@@ -312,6 +447,7 @@ int run(Options& o) {
   if (lead) fmt::print(stderr, "char_lm: {}\n", tg::cpu_summary());
   const bool gpt = o.model == "gpt";
   if (o.lr == 0) o.lr = gpt ? 3e-3 : 2e-3;
+  if (!o.resume.empty()) resolve_resume_config(o, tg::load_safetensors_metadata(o.resume));
   const std::int64_t B = o.batch_size, T = kContext;
 
   const char_lm::Corpus corpus = char_lm::Corpus::load(o.text);
@@ -350,6 +486,7 @@ int run(Options& o) {
   Resumed resumed;
   if (!o.resume.empty())
     resumed = load_checkpoint(o.resume, o, corpus, *model, *optimizer, state, streams ? streams->chunks() : 1);
+  optimizer->set_lr(o.lr);  // the checkpoint's, or --override-config's
   const std::int64_t first_step = resumed.step;
   if (windows) windows->skip_steps(first_step);
 
@@ -366,12 +503,8 @@ int run(Options& o) {
 #endif
   auto my_rows = [&](const Tensor& t) { return ranks == 1 ? t : tg::narrow(t, 0, rank * rank_rows, rank_rows); };
 
-  std::unique_ptr<std::ofstream> metrics;
-  if (!o.metrics.empty() && lead) {
-    metrics = std::make_unique<std::ofstream>(o.metrics, first_step == 0 ? std::ios::trunc : std::ios::app);
-    if (!*metrics) tg::fail<tg::IoError>("cannot write --metrics {}", o.metrics);
-    if (first_step == 0) *metrics << "step,train_loss,val_loss,tok_per_s\n";
-  }
+  std::optional<std::string> metrics;  // the CSV's text, rewritten whole at every evaluation line
+  if (!o.metrics.empty() && lead) metrics = open_metrics(o.metrics, first_step);
 
   const std::int64_t V = corpus.vocab_size();
   std::vector<std::pair<std::string, Tensor>> dump;  // the first step's tensors, for --dump
@@ -432,8 +565,8 @@ int run(Options& o) {
                  tok_per_s);
       std::fflush(stdout);
       if (metrics) {
-        *metrics << fmt::format("{},{:.6f},{:.6f},{:.1f}\n", s + 1, train_loss, val_loss, tok_per_s);
-        metrics->flush();
+        *metrics += fmt::format("{},{:.6f},{:.6f},{:.1f}\n", s + 1, train_loss, val_loss, tok_per_s);
+        tg::write_file_atomic(o.metrics, *metrics);
       }
       history.step.push_back(static_cast<double>(s + 1));
       history.train_loss.push_back(train_loss);
@@ -484,9 +617,11 @@ int main(int argc, char** argv) {
                  "train on this file (UTF-8, or Latin-1 when it is not UTF-8); default: the fortune cookies of "
                  "Debian's fortunes package in /usr/share/games/fortunes");
   app.add_option("--steps", o.steps, "training steps")->check(CLI::NonNegativeNumber);
-  app.add_option("--batch-size", o.batch_size, "sequences of 64 characters per step")->check(CLI::PositiveNumber);
-  app.add_option("--lr", o.lr, "learning rate (default: 3e-3 gpt, 2e-3 lstm and gru)")->check(CLI::PositiveNumber);
-  app.add_option("--seed", o.seed, "seed of the initialisation, the batches and the sample");
+  o.config_flags["batch_size"] =
+      app.add_option("--batch-size", o.batch_size, "sequences of 64 characters per step")->check(CLI::PositiveNumber);
+  o.config_flags["lr"] =
+      app.add_option("--lr", o.lr, "learning rate (default: 3e-3 gpt, 2e-3 lstm and gru)")->check(CLI::PositiveNumber);
+  o.config_flags["seed"] = app.add_option("--seed", o.seed, "seed of the initialisation, the batches and the sample");
   app.add_option("--threads", o.threads, "threads to use (default: one per core)")->check(CLI::NonNegativeNumber);
   app.add_flag("--distributed", o.distributed,
                "train data-parallel over MPI: start with mpirun -np N; --batch-size is the global batch, split over "
@@ -504,8 +639,14 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", o.metrics, "write a CSV row per evaluation line (step,train_loss,val_loss,tok_per_s)");
   app.add_option("--save", o.save,
                  "save a checkpoint (safetensors, PyTorch's names) at every evaluation line and after training; "
-                 "the optimizer's state goes to PATH.optim, an lstm/gru's hidden state to PATH.state");
-  auto* resume = app.add_option("--resume", o.resume, "continue from a checkpoint written by --save");
+                 "the optimizer's state goes to PATH.optim.s<step>-<run id>, an lstm/gru's hidden state to "
+                 "PATH.state.s<step>-<run id>, both named in PATH's metadata");
+  auto* resume = app.add_option("--resume", o.resume,
+                                "continue from a checkpoint written by --save; the batch size, lr and seed you do not "
+                                "pass are the checkpoint's");
+  app.add_flag("--override-config", o.override_config,
+               "with --resume: continue with the values passed even where they differ from the checkpoint's (e.g. to "
+               "fine-tune at another learning rate)");
   app.add_option("--init", o.init, "load the initial weights from a safetensors file (PyTorch's names, strict)")
       ->excludes(resume);
   app.add_option("--html", o.html,

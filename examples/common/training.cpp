@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: MIT
 #include "common/training.hpp"
 
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <optional>
+#include <random>
+#include <regex>
 
 #include <fmt/core.h>
 #include <fmt/format.h>
@@ -39,13 +45,16 @@ std::shared_ptr<tg::Module> make_norm(const TrainOptions& o, std::int64_t channe
 
 void add_training_options(CLI::App& app, TrainOptions& o, const std::string& batch_help, const std::string& lr_help) {
   app.add_option("--epochs", o.epochs, "epochs to train")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--batch-size", o.batch_size, batch_help)->check(CLI::PositiveNumber);
-  app.add_option("--lr", o.lr, lr_help)->check(CLI::PositiveNumber);
-  app.add_option("--schedule", o.schedule,
-                 "learning-rate schedule: constant, or cosine (annealed per epoch from --lr towards 0 over --epochs)")
-      ->check(CLI::IsMember({"constant", "cosine"}))
-      ->capture_default_str();
-  app.add_option("--seed", o.seed, "seed for initialisation and shuffling")->capture_default_str();
+  o.config_flags["batch_size"] = app.add_option("--batch-size", o.batch_size, batch_help)->check(CLI::PositiveNumber);
+  o.config_flags["lr"] = app.add_option("--lr", o.lr, lr_help)->check(CLI::PositiveNumber);
+  o.config_flags["schedule"] =
+      app.add_option(
+             "--schedule", o.schedule,
+             "learning-rate schedule: constant, or cosine (annealed per epoch from --lr towards 0 over --epochs)")
+          ->check(CLI::IsMember({"constant", "cosine"}))
+          ->capture_default_str();
+  o.config_flags["seed"] =
+      app.add_option("--seed", o.seed, "seed for initialisation and shuffling")->capture_default_str();
   // Note: results depend on the thread count only through the order of sums (see
   // docs/performance.md); a run is reproducible for a given count.
   app.add_option("--threads", o.threads, "threads to use (default: one per core)")->check(CLI::NonNegativeNumber);
@@ -58,7 +67,12 @@ void add_training_options(CLI::App& app, TrainOptions& o, const std::string& bat
       ->check(CLI::NonNegativeNumber);
   app.add_option("--metrics", o.metrics, "write a CSV row per epoch");
   app.add_option("--save", o.save, "save a checkpoint (safetensors) after every epoch");
-  app.add_option("--resume", o.resume, "resume from a checkpoint written by --save");
+  app.add_option("--resume", o.resume,
+                 "resume from a checkpoint written by --save; the seed, batch size, lr and schedule you do not pass "
+                 "are the checkpoint's");
+  app.add_flag("--override-config", o.override_config,
+               "with --resume: continue with the values passed even where they differ from the checkpoint's (e.g. to "
+               "fine-tune at another learning rate)");
   app.add_option("--out", o.out,
                  "write pictures into this directory (created if needed): loss.svg, accuracy.svg (the epochs this "
                  "run trained), confusion.svg and confusion.png (the test set after the last epoch), "
@@ -74,10 +88,64 @@ void add_training_options(CLI::App& app, TrainOptions& o, const std::string& bat
                  "forward and backward in a browser, entry by entry");
 }
 
+namespace {
+
+namespace fs = std::filesystem;
+
+// This process's run id: tags its checkpoint companions, so that a companion is known to
+// belong to the PATH that names it (8 hex digits).
+const std::string& run_id() {
+  static const std::string id = [] {
+    std::random_device device;
+    return fmt::format("{:08x}", device());
+  }();
+  return id;
+}
+
+// The companion files of `path` (PATH.optim.e<epoch>-<run id>) in its directory.
+std::vector<fs::path> companions(const std::string& path) {
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  const std::string prefix = p.filename().string() + ".optim.e";
+  const std::regex tail("[0-9]+-[0-9a-f]{8}");
+  // The temporaries of companions whose writer was killed (write_file_atomic cleans up only
+  // its own path's, and a companion's path is never written twice).
+  const std::regex temporary("[0-9]+-[0-9a-f]{8}\\.tmp\\.([0-9]+)\\.[0-9]+");
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
+    std::smatch match;
+    if (std::regex_match(rest, tail))
+      out.push_back(it->path());
+    else if (std::regex_match(rest, match, temporary) && ::kill(std::stoi(match[1].str()), 0) != 0 && errno == ESRCH)
+      out.push_back(it->path());
+  }
+  return out;
+}
+
+}  // namespace
+
 void save_checkpoint(const std::string& program, const std::string& path, const tg::Module& net,
-                     const tg::Optimizer& optimizer, int epoch) {
-  tg::save_optimizer(optimizer, path + ".optim");
-  tg::save_safetensors(net.state_dict(), path, {{"epoch", std::to_string(epoch)}, {"program", program}});
+                     const tg::Optimizer& optimizer, int epoch, const std::map<std::string, std::string>& config) {
+  const std::string tag = fmt::format("e{}-{}", epoch, run_id());
+  const std::string companion = path + ".optim." + tag;
+  const std::map<std::string, std::string> pairing = {{"epoch", std::to_string(epoch)}, {"run_id", run_id()}};
+  // 1. the optimizer, in a file no earlier checkpoint names
+  tg::save_safetensors(optimizer.state_dict(), companion, pairing);
+  // 2. the commit point: PATH, naming it
+  std::map<std::string, std::string> metadata = config;
+  metadata.insert(pairing.begin(), pairing.end());
+  metadata["program"] = program;
+  metadata["optimizer"] = fs::path(companion).filename().string();
+  tg::save_safetensors(net.state_dict(), path, metadata);
+  // 3. the companions PATH no longer names (and the older layout's PATH.optim)
+  for (const auto& old : companions(path))
+    if (old.filename() != fs::path(companion).filename()) fs::remove(old);
+  std::error_code ec;
+  fs::remove(path + ".optim", ec);
 }
 
 int load_checkpoint(const std::string& program, const std::string& path, tg::Module& net, tg::Optimizer& optimizer) {
@@ -85,10 +153,101 @@ int load_checkpoint(const std::string& program, const std::string& path, tg::Mod
   if (!metadata.count("epoch"))
     tg::fail<tg::IoError>("{}: {} has no 'epoch' in its metadata; it was not written by {} --save", program, path,
                           program);
+  if (metadata.count("program") && metadata.at("program") != program)
+    tg::fail<tg::ValueError>("{}: {} is a checkpoint of {}, not of {}; resume it with {}", program, path,
+                             metadata.at("program"), program, metadata.at("program"));
+  std::string optim_path = path + ".optim";  // the older layout
+  if (metadata.count("optimizer")) {
+    const fs::path p(path);
+    optim_path = (p.has_parent_path() ? p.parent_path() / metadata.at("optimizer") : fs::path(metadata.at("optimizer")))
+                     .string();
+    if (!fs::exists(optim_path))
+      tg::fail<tg::IoError>(
+          "{}: {} names its optimizer state {}, which does not exist; copy a checkpoint with its "
+          "companion file, or start without --resume",
+          program, path, optim_path);
+    auto theirs = tg::load_safetensors_metadata(optim_path);
+    for (const char* key : {"epoch", "run_id"})
+      if (!theirs.count(key) || theirs.at(key) != metadata.at(key))
+        tg::fail<tg::IoError>(
+            "{}: {} (epoch {}, run {}) and its optimizer state {} (epoch {}, run {}) do not belong "
+            "together; restore the pair from one save",
+            program, path, metadata.at("epoch"), metadata.count("run_id") ? metadata.at("run_id") : "?", optim_path,
+            theirs.count("epoch") ? theirs.at("epoch") : "?", theirs.count("run_id") ? theirs.at("run_id") : "?");
+  }
   tg::load_module(net, path);
-  tg::load_optimizer(optimizer, path + ".optim");
+  tg::load_optimizer(optimizer, optim_path);
   return std::stoi(metadata.at("epoch"));
 }
+
+std::map<std::string, std::string> checkpoint_config(const TrainOptions& o) {
+  std::map<std::string, std::string> config = {{"seed", std::to_string(o.seed)},
+                                               {"batch_size", std::to_string(o.batch_size)},
+                                               {"lr", fmt::format("{}", o.lr)},
+                                               {"schedule", o.schedule}};
+  return config;
+}
+
+void resolve_resume_config(const std::string& program, TrainOptions& o,
+                           const std::map<std::string, std::string>& saved) {
+  // Sets a setting from its string, as checkpoint_config wrote it.
+  auto set = [&](const std::string& key, const std::string& value) {
+    if (key == "seed") o.seed = std::stoull(value);
+    if (key == "batch_size") o.batch_size = std::stoll(value);
+    if (key == "lr") o.lr = std::stod(value);
+    if (key == "schedule") o.schedule = value;
+  };
+  auto given = [&](const std::string& key) {
+    auto it = o.config_flags.find(key);
+    return it != o.config_flags.end() && it->second && it->second->count() > 0;
+  };
+  // The values not passed first.
+  for (const auto& [key, value] : checkpoint_config(o))
+    if (saved.count(key) && !given(key)) set(key, saved.at(key));
+  std::vector<std::string> differences;
+  for (const auto& [key, value] : checkpoint_config(o)) {
+    if (!saved.count(key) || saved.at(key) == value) continue;
+    std::string flag = "--" + key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    differences.push_back(fmt::format("{} {} (the checkpoint has {})", flag, value, saved.at(key)));
+  }
+  if (differences.empty()) return;
+  if (!o.override_config)
+    tg::fail<tg::ValueError>(
+        "--resume {}: {} differ{} from the checkpoint's; drop the flag to use the checkpoint's value, or pass "
+        "--override-config to continue with the new one, e.g. to fine-tune at another learning rate",
+        o.resume, fmt::join(differences, ", "), differences.size() == 1 ? "s" : "");
+  for (const auto& d : differences) fmt::print(stderr, "{}: --override-config: {}\n", program, d);
+}
+
+std::string open_metrics(const std::string& program, const std::string& path, const std::string& header,
+                         int first_epoch) {
+  std::string text = header + "\n";
+  if (first_epoch > 1 && fs::exists(path)) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    if (line != header)
+      tg::fail<tg::ValueError>(
+          "{}: --metrics {}: its header '{}' is not this program's '{}'; pass another path "
+          "(or remove the file) to start a new one",
+          program, path, line, header);
+    // The rows of the epochs the checkpoint has; later ones the resumed run recomputes.
+    while (std::getline(in, line))
+      if (!line.empty() && std::stoll(line.substr(0, line.find(','))) < first_epoch) text += line + "\n";
+  }
+  try {
+    write_metrics(path, text);
+  } catch (const tg::IoError& error) {
+    tg::fail<tg::IoError>(
+        "{}: --metrics {}: cannot write it ({}); pass a path in a directory that exists and is "
+        "writable",
+        program, path, error.what());
+  }
+  return text;
+}
+
+void write_metrics(const std::string& path, const std::string& text) { tg::write_file_atomic(path, text); }
 
 namespace {
 
@@ -176,7 +335,13 @@ void progress(int epoch, std::int64_t done, std::int64_t total, double seconds, 
 
 }  // namespace
 
-void train(Experiment& e, const TrainOptions& o) {
+void train(Experiment& e, const TrainOptions& options) {
+  // On --resume, the settings not passed are the checkpoint's (and those passed are checked).
+  TrainOptions o = options;
+  if (!o.resume.empty()) {
+    resolve_resume_config(e.program, o, tg::load_safetensors_metadata(o.resume));
+    e.optimizer->set_lr(o.lr);  // the base lr the schedule starts from
+  }
   Ranks ranks;
 #ifdef TAPEGRAD_HAS_DIST
   // Data-parallel: MPI for the whole run. An error that leaves train() on one rank ends the
@@ -215,7 +380,10 @@ void train(Experiment& e, const TrainOptions& o) {
   std::unique_ptr<tg::LRScheduler> scheduler;
   if (o.schedule == "cosine") scheduler = std::make_unique<tg::CosineAnnealingLR>(*e.optimizer, o.epochs);
   int first_epoch = 1;
-  if (!o.resume.empty()) first_epoch = load_checkpoint(e.program, o.resume, *e.net, *e.optimizer) + 1;
+  if (!o.resume.empty()) {
+    first_epoch = load_checkpoint(e.program, o.resume, *e.net, *e.optimizer) + 1;
+    e.optimizer->set_lr(o.lr);  // the checkpoint's, or --override-config's (fine-tuning)
+  }
   if (scheduler)
     for (int done = 1; done < first_epoch; ++done) scheduler->step();
   // The network that training calls: the model itself, or DDP around it (which first copies
@@ -229,13 +397,9 @@ void train(Experiment& e, const TrainOptions& o) {
   }
 #endif
 
-  std::unique_ptr<std::ofstream> metrics;
-  if (!o.metrics.empty() && lead) {
-    metrics = std::make_unique<std::ofstream>(o.metrics, first_epoch == 1 ? std::ios::trunc : std::ios::app);
-    if (!*metrics)
-      tg::fail<tg::IoError>("--metrics: cannot open {} for writing; pass a path in a directory that exists", o.metrics);
-    if (first_epoch == 1) *metrics << "epoch,loss,train_acc,test_acc,img_per_s\n";
-  }
+  std::optional<std::string> metrics;  // the CSV's text, rewritten whole after every epoch
+  if (!o.metrics.empty() && lead)
+    metrics = open_metrics(e.program, o.metrics, "epoch,loss,train_acc,test_acc,img_per_s", first_epoch);
   History history;
   Tensor confusion;
   for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {
@@ -297,10 +461,10 @@ void train(Experiment& e, const TrainOptions& o) {
                test_acc, img_per_s);
     std::fflush(stdout);
     if (metrics) {
-      *metrics << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.1f}\n", epoch, train_loss, train_acc, test_acc, img_per_s);
-      metrics->flush();
+      *metrics += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.1f}\n", epoch, train_loss, train_acc, test_acc, img_per_s);
+      write_metrics(o.metrics, *metrics);
     }
-    if (!o.save.empty()) save_checkpoint(e.program, o.save, *e.net, *e.optimizer, epoch);
+    if (!o.save.empty()) save_checkpoint(e.program, o.save, *e.net, *e.optimizer, epoch, checkpoint_config(o));
     history.epoch.push_back(epoch);
     history.loss.push_back(train_loss);
     history.train_acc.push_back(train_acc);

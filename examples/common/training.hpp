@@ -6,6 +6,7 @@
 // hands them to train().
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,11 @@ struct TrainOptions {
   // Data-parallel over MPI (mpirun -np N ... --distributed): every rank trains on its shard of
   // each batch; batch_size stays the global batch, threads default to cores / ranks.
   bool distributed = false;
+  // --resume with a value that differs from the checkpoint's: accept it (one stderr line each).
+  bool override_config = false;
+  // The flags of the settings a checkpoint records (by the metadata key), so that a resume can
+  // tell a value the user gave from a default (CLI::Option::count). Set by add_training_options.
+  std::map<std::string, const CLI::Option*> config_flags;
 };
 
 // Whether this build has tapegrad::dist (an MPI was found when it was configured).
@@ -63,11 +69,33 @@ struct Experiment {
 // checkpoints and pictures. Throws tg::Error on bad input.
 void train(Experiment& experiment, const TrainOptions& options);
 
-// A checkpoint is two safetensors files: the model's state_dict under PyTorch's names
-// (PATH), with the finished epoch in its metadata, and the optimizer's state (PATH.optim).
+// A checkpoint is two safetensors files: the model's state_dict under PyTorch's names (PATH),
+// and the optimizer's state in a companion PATH.optim.e<epoch>-<run id>. The companion is
+// written first, then PATH (each atomically), whose metadata names the companion, the epoch,
+// the run id and `config` (program, seed, batch size, lr, ...); then superseded companions go.
+// PATH is the commit point: a kill at any instant leaves a PATH whose companion exists and
+// belongs to it.
 void save_checkpoint(const std::string& program, const std::string& path, const tg::Module& net,
-                     const tg::Optimizer& optimizer, int epoch);
-// Returns the finished epoch recorded in it.
+                     const tg::Optimizer& optimizer, int epoch, const std::map<std::string, std::string>& config = {});
+// Returns the finished epoch recorded in it. The companion's epoch and run id must match
+// PATH's (an IoError naming both files otherwise). A checkpoint of the older layout (no
+// companion named: PATH.optim) still loads.
 int load_checkpoint(const std::string& program, const std::string& path, tg::Module& net, tg::Optimizer& optimizer);
+
+// The settings a checkpoint records, as strings: seed, batch_size, lr, schedule. (Not epochs:
+// --epochs says how far a resumed run goes; with cosine it is also T_max, as it always was.)
+std::map<std::string, std::string> checkpoint_config(const TrainOptions& options);
+// On --resume: every setting the user did not pass takes the checkpoint's value (`saved`, its
+// metadata); one passed and different is a ValueError listing each difference, unless
+// --override-config (then one stderr line per override).
+void resolve_resume_config(const std::string& program, TrainOptions& options,
+                           const std::map<std::string, std::string>& saved);
+
+// --metrics: the CSV's text to start from (the header alone, or on resume the existing file's
+// header and rows before `first_epoch`), written at once so that a bad path fails before
+// training. The file is then rewritten whole, atomically, after every epoch.
+std::string open_metrics(const std::string& program, const std::string& path, const std::string& header,
+                         int first_epoch);
+void write_metrics(const std::string& path, const std::string& text);
 
 }  // namespace examples

@@ -165,8 +165,14 @@ TEST_CASE("char_lm --model lstm learns, and resumes where it stopped, state incl
   const std::string ckpt = dir.file("ck.safetensors");
   REQUIRE(run(dir, fmt::format("{} --steps 6 --sample 0 --save {} --metrics {}", common, ckpt, dir.file("resumed.csv")))
               .status == 0);
-  CHECK(std::filesystem::exists(ckpt + ".optim"));
-  CHECK(std::filesystem::exists(ckpt + ".state"));
+  // The optimizer's and hidden state's files, named in the checkpoint's metadata and tagged
+  // with its step and run id; nothing else beside it (no temporaries, no older companions).
+  auto meta = tg::load_safetensors_metadata(ckpt);
+  CHECK(std::filesystem::exists(dir.file(meta.at("optimizer"))));
+  CHECK(std::filesystem::exists(dir.file(meta.at("state"))));
+  CHECK(meta.at("optimizer") == "ck.safetensors.optim.s6-" + meta.at("run_id"));
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path))
+    CHECK(entry.path().filename().string().find(".tmp.") == std::string::npos);
   Run resumed = run(
       dir, fmt::format("{} --steps 12 --sample 50 --resume {} --metrics {}", common, ckpt, dir.file("resumed.csv")));
   INFO(resumed.err);
@@ -209,6 +215,36 @@ TEST_CASE("char_lm --model gpt resumed from a checkpoint matches an uninterrupte
   Run wrong_model = run(dir, fmt::format("--model lstm {} --steps 40 --resume {}", common, ckpt));
   CHECK(wrong_model.status == 1);
   CHECK_THAT(wrong_model.err, Catch::Contains("--model gpt"));
+
+  // Settings given and different: one error listing them; omitted ones are the checkpoint's.
+  Run differs = run(dir, fmt::format("--text {} --steps 26 --batch-size 4 --lr 0.01 --resume {}", text, ckpt));
+  CHECK(differs.status == 1);
+  CHECK_THAT(differs.err, Catch::Contains("--batch-size 4 (the checkpoint has 8)") &&
+                              Catch::Contains("--lr 0.01 (the checkpoint has 0.003)") &&
+                              Catch::Contains("--override-config"));
+  Run omitted = run(dir, fmt::format("--text {} --steps 30 --eval-every 10 --sample 40 --resume {}", text, ckpt));
+  INFO(omitted.err);
+  CHECK(omitted.status == 0);
+  CHECK(parse(omitted.out).step_lines == std::vector<std::string>(s.step_lines.begin() + 2, s.step_lines.begin() + 3));
+  Run tuned = run(dir, fmt::format("{} --steps 26 --lr 0.001 --override-config --resume {}", common, ckpt));
+  CHECK(tuned.status == 0);
+  CHECK_THAT(tuned.err, Catch::Contains("--override-config: --lr 0.001 (the checkpoint has 0.003)"));
+  // --metrics: a bad directory is an error before training.
+  Run bad_metrics = run(dir, fmt::format("{} --steps 26 --metrics /nonexistent/m.csv", common));
+  CHECK(bad_metrics.status == 1);
+  CHECK_THAT(bad_metrics.err, Catch::Contains("--metrics /nonexistent/m.csv"));
+  // An optimizer file of another save under this checkpoint's companion name: refused.
+  const std::string optim = dir.file(tg::load_safetensors_metadata(ckpt).at("optimizer"));
+  const std::string saved = tg::test::read_bytes(optim);
+  REQUIRE(run(dir, fmt::format("{} --steps 10 --save {}", common, dir.file("other.safetensors"))).status == 0);
+  tg::test::write_bytes(
+      optim,
+      tg::test::read_bytes(dir.file(tg::load_safetensors_metadata(dir.file("other.safetensors")).at("optimizer"))));
+  Run mixed = run(dir, fmt::format("{} --steps 40 --resume {}", common, ckpt));
+  CHECK(mixed.status == 1);
+  CHECK_THAT(mixed.err, Catch::Contains("do not belong together"));
+  tg::test::write_bytes(optim, saved);
+  CHECK(run(dir, fmt::format("{} --steps 26 --resume {}", common, ckpt)).status == 0);
 }
 
 TEST_CASE("char_lm reports bad input clearly", "[example][char_lm]") {
