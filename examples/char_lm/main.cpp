@@ -611,6 +611,7 @@ int run(Options& o) {
 int main(int argc, char** argv) {
   Options o;
   CLI::App app{"Train a character-level language model (a small GPT, an LSTM or a GRU) with tapegrad"};
+  app.set_version_flag("--version", "char_lm (tapegrad " TAPEGRAD_VERSION ")");
   app.add_option("--model", o.model, "gpt (a 2-block transformer), lstm or gru")
       ->check(CLI::IsMember({"gpt", "lstm", "gru"}));
   app.add_option("--text", o.text,

@@ -193,6 +193,7 @@ NewtonStep newton_step(const tg::Tensor& X, const tg::Tensor& Y, tg::Conv2D& con
 
 int main(int argc, char** argv) {
   CLI::App app{"Learn an edge-detection kernel with tapegrad (the seed experiment)"};
+  app.set_version_flag("--version", "edge_detection (tapegrad " TAPEGRAD_VERSION ")");
   int steps = 60;
   double lr = 0.01;
   std::uint64_t seed = 0;

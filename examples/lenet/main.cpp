@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   std::string recipe = "classic";
   examples::TrainOptions o;
   CLI::App app{"Train LeNet on Fashion-MNIST with tapegrad"};
+  app.set_version_flag("--version", "lenet (tapegrad " TAPEGRAD_VERSION ")");
   app.add_option("--recipe", recipe, "classic (the book's) or modern")
       ->check(CLI::IsMember({"classic", "modern"}))
       ->capture_default_str();

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   examples::TrainOptions o;
   o.schedule = "cosine";
   CLI::App app{"Train ResNet-18 on Fashion-MNIST with tapegrad"};
+  app.set_version_flag("--version", "resnet (tapegrad " TAPEGRAD_VERSION ")");
   app.add_option("--resize", resize,
                  "resize the 28x28 images to NxN (bilinear) before the network; 28 keeps them as they are")
       ->check(CLI::Range(28, 224))
