@@ -26,6 +26,9 @@ struct TrainOptions {
   std::int64_t limit = 0, test_limit = 0;
   std::string metrics, save, resume, out, graph;
   std::string html;  // the tape explorer of the first training step
+  // --init: initial weights (a state_dict under PyTorch's names, loaded strictly);
+  // --logits: the test images' logits after the run, as safetensors.
+  std::string init, logits;
   // The learning rate over the epochs: "constant", or "cosine" (torch.optim.lr_scheduler's
   // CosineAnnealingLR with T_max = epochs, stepped once per epoch: lr * (1 + cos(pi e / E)) / 2
   // in epoch e + 1). Set the example's default before add_training_options.
@@ -69,5 +72,8 @@ void save_checkpoint(const std::string& program, const std::string& path, const 
                      const tg::Optimizer& optimizer, int epoch);
 // Returns the finished epoch recorded in it.
 int load_checkpoint(const std::string& program, const std::string& path, tg::Module& net, tg::Optimizer& optimizer);
+// --init: loads a state_dict (tapegrad's --save, or PyTorch's, e.g. scripts/torch_lenet.py)
+// into `net`, strictly: every name and shape must match.
+void load_init(const std::string& path, tg::Module& net);
 
 }  // namespace examples
