@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -44,7 +45,9 @@ std::shared_ptr<tg::Module> make_norm(const TrainOptions& o, std::int64_t channe
 }
 
 void add_training_options(CLI::App& app, TrainOptions& o, const std::string& batch_help, const std::string& lr_help) {
-  app.add_option("--epochs", o.epochs, "epochs to train")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--epochs", o.epochs, "epochs to train (0: evaluate only, e.g. weights given by --init)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   o.config_flags["batch_size"] = app.add_option("--batch-size", o.batch_size, batch_help)->check(CLI::PositiveNumber);
   o.config_flags["lr"] = app.add_option("--lr", o.lr, lr_help)->check(CLI::PositiveNumber);
   o.config_flags["schedule"] =
@@ -73,6 +76,12 @@ void add_training_options(CLI::App& app, TrainOptions& o, const std::string& bat
   app.add_flag("--override-config", o.override_config,
                "with --resume: continue with the values passed even where they differ from the checkpoint's (e.g. to "
                "fine-tune at another learning rate)");
+  app.add_option("--init", o.init,
+                 "initial weights: a state_dict as safetensors under PyTorch's names (--save's file, or PyTorch's "
+                 "model.state_dict()), loaded strictly");
+  app.add_option("--logits", o.logits,
+                 "after the run, write the test images' logits ([N, 10] float32 'logits', int64 'labels') as "
+                 "safetensors");
   app.add_option("--out", o.out,
                  "write pictures into this directory (created if needed): loss.svg, accuracy.svg (the epochs this "
                  "run trained), confusion.svg and confusion.png (the test set after the last epoch), "
@@ -249,6 +258,20 @@ std::string open_metrics(const std::string& program, const std::string& path, co
 
 void write_metrics(const std::string& path, const std::string& text) { tg::write_file_atomic(path, text); }
 
+void load_init(const std::string& path, tg::Module& net) {
+  const char* fix =
+      "pass a state_dict of this network (its --save file, or PyTorch's model.state_dict() as safetensors)";
+  try {
+    tg::load_module(net, path);
+  } catch (const tg::ShapeError& err) {
+    tg::fail<tg::ShapeError>("--init {}: {}; {}", path, err.what(), fix);
+  } catch (const tg::ValueError& err) {
+    tg::fail<tg::ValueError>("--init {}: {}; {}", path, err.what(), fix);
+  } catch (const tg::IoError& err) {
+    tg::fail<tg::IoError>("--init {}: {}; {}", path, err.what(), fix);
+  }
+}
+
 namespace {
 
 // This process's place in a data-parallel run (rank 0 of 1 otherwise), and the sums over ranks.
@@ -305,6 +328,20 @@ double evaluate(Experiment& e, const tg::FashionMNIST& test, std::int64_t batch_
   hits = ranks.sum(hits);
   if (confusion) ranks.sum_(*confusion);
   return static_cast<double>(hits) / static_cast<double>(test.size());
+}
+
+// --logits: the network's logits on every test image, in order, and the labels.
+void write_logits(Experiment& e, const tg::FashionMNIST& test, std::int64_t batch_size, const std::string& path) {
+  tg::NoGradGuard no_grad;
+  e.net->eval();
+  std::vector<Tensor> logits, labels;
+  for (auto it = tg::DataLoader(test, batch_size, /*shuffle=*/false); const auto& batch : it) {
+    logits.push_back((*e.net)(e.prepare(batch.images())));
+    labels.push_back(batch.labels());
+  }
+  e.net->train();
+  tg::save_safetensors({{"logits", tg::cat(logits)}, {"labels", tg::cat(labels)}}, path, {{"program", e.program}});
+  fmt::print(stderr, "{}: logits of {} test images written to {}\n", e.program, test.size(), path);
 }
 
 int terminal_width() {
@@ -365,6 +402,8 @@ void train(Experiment& e, const TrainOptions& options) {
         "a multiple of {}",
         e.program, o.batch_size, ranks.size, ranks.size);
   const std::int64_t rank_batch = o.batch_size / ranks.size;
+  if (o.epochs == 0 && !o.out.empty())
+    tg::fail<tg::ValueError>("--out draws the training curves, and --epochs 0 trains none; pass --epochs 1 or more");
   if (o.threads > 0) tg::set_num_threads(o.threads);
   // On stderr, so that stdout keeps one line per epoch.
   if (lead) fmt::print(stderr, "{}: {}\n", e.program, tg::cpu_summary());
@@ -380,6 +419,7 @@ void train(Experiment& e, const TrainOptions& options) {
   std::unique_ptr<tg::LRScheduler> scheduler;
   if (o.schedule == "cosine") scheduler = std::make_unique<tg::CosineAnnealingLR>(*e.optimizer, o.epochs);
   int first_epoch = 1;
+  if (!o.init.empty()) load_init(o.init, *e.net);
   if (!o.resume.empty()) {
     first_epoch = load_checkpoint(e.program, o.resume, *e.net, *e.optimizer) + 1;
     e.optimizer->set_lr(o.lr);  // the checkpoint's, or --override-config's (fine-tuning)
@@ -470,6 +510,12 @@ void train(Experiment& e, const TrainOptions& options) {
     history.train_acc.push_back(train_acc);
     history.test_acc.push_back(test_acc);
   }
+  if (o.epochs == 0) {  // evaluate only
+    double test_acc = evaluate(e, test_set, o.batch_size, nullptr, ranks);
+    auto hits = static_cast<std::int64_t>(std::llround(test_acc * static_cast<double>(test_set.size())));
+    if (lead) fmt::print("test_acc {:.4f} correct {}/{}\n", test_acc, hits, test_set.size());
+  }
+  if (!o.logits.empty() && lead) write_logits(e, test_set, o.batch_size, o.logits);
   if (!o.out.empty() && lead) {
     std::vector<std::string> files =
         write_pictures(e.program, o.out, e.title, history, confusion, e.first_conv->weight.detach());

@@ -27,6 +27,9 @@ struct TrainOptions {
   std::int64_t limit = 0, test_limit = 0;
   std::string metrics, save, resume, out, graph;
   std::string html;  // the tape explorer of the first training step
+  // --init: initial weights (a state_dict under PyTorch's names, loaded strictly);
+  // --logits: the test images' logits after the run, as safetensors.
+  std::string init, logits;
   // The learning rate over the epochs: "constant", or "cosine" (torch.optim.lr_scheduler's
   // CosineAnnealingLR with T_max = epochs, stepped once per epoch: lr * (1 + cos(pi e / E)) / 2
   // in epoch e + 1). Set the example's default before add_training_options.
@@ -81,6 +84,9 @@ void save_checkpoint(const std::string& program, const std::string& path, const 
 // PATH's (an IoError naming both files otherwise). A checkpoint of the older layout (no
 // companion named: PATH.optim) still loads.
 int load_checkpoint(const std::string& program, const std::string& path, tg::Module& net, tg::Optimizer& optimizer);
+// --init: loads a state_dict (tapegrad's --save, or PyTorch's, e.g. scripts/torch_lenet.py)
+// into `net`, strictly: every name and shape must match.
+void load_init(const std::string& path, tg::Module& net);
 
 // The settings a checkpoint records, as strings: seed, batch_size, lr, schedule. (Not epochs:
 // --epochs says how far a resumed run goes; with cosine it is also T_max, as it always was.)
