@@ -44,6 +44,6 @@
 #include "tapegrad/safetensors.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
-#include "tapegrad/version.hpp"
 #include "tapegrad/threads.hpp"
+#include "tapegrad/version.hpp"
 #include "tapegrad/viz.hpp"
