@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 namespace examples {
@@ -56,9 +57,12 @@ struct Experiment {
   std::function<tg::Tensor(const tg::Tensor&)> prepare = [](const tg::Tensor& images) { return images; };
   // The convolution whose filters --out draws ([O, 1, kh, kw] weight).
   std::shared_ptr<tg::Conv2D> first_conv;
+  // The example's own flags (--recipe, --resize), printed first in the configuration.
+  Settings settings;
 };
 
-// Loads Fashion-MNIST as the options say, resumes when asked, trains epoch by epoch (one line
+// Loads Fashion-MNIST as the options say, prints the configuration and the model's summary
+// (tg::summary of one image) on stdout, resumes when asked, trains epoch by epoch (one line
 // per epoch on stdout: loss, train and test accuracy, images per second), writes metrics,
 // checkpoints and pictures. Throws tg::Error on bad input.
 void train(Experiment& experiment, const TrainOptions& options);
