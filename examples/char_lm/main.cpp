@@ -34,6 +34,9 @@
 
 #include "char_lm/models.hpp"
 #include "char_lm/text.hpp"
+#include "common/cli.hpp"
+#include "common/progress.hpp"
+#include "tapegrad/layers/summary.hpp"
 #include "tapegrad/tapegrad.hpp"
 #include "tapegrad/viz.hpp"
 
@@ -280,32 +283,6 @@ void resolve_resume_config(Options& o, const std::map<std::string, std::string>&
   for (const auto& d : differences) fmt::print(stderr, "char_lm: --override-config: {}\n", d);
 }
 
-// --metrics: the CSV's text to start from (the header, or on resume the existing file's header
-// and rows up to `first_step`), written at once so that a bad path fails before training.
-std::string open_metrics(const std::string& path, std::int64_t first_step) {
-  const std::string header = "step,train_loss,val_loss,tok_per_s";
-  std::string text = header + "\n";
-  if (first_step > 0 && std::filesystem::exists(path)) {
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);
-    if (line != header)
-      tg::fail<tg::ValueError>(
-          "--metrics {}: its header '{}' is not char_lm's '{}'; pass another path (or remove the "
-          "file) to start a new one",
-          path, line, header);
-    while (std::getline(in, line))
-      if (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= first_step) text += line + "\n";
-  }
-  try {
-    tg::write_file_atomic(path, text);
-  } catch (const tg::IoError& error) {
-    tg::fail<tg::IoError>("--metrics {}: cannot write it ({}); pass a path in a directory that exists and is writable",
-                          path, error.what());
-  }
-  return text;
-}
-
 struct Resumed {
   std::int64_t step = 0;
   double loss_sum = 0;
@@ -355,15 +332,52 @@ Resumed load_checkpoint(const std::string& path, const Options& o, const char_lm
   return r;
 }
 
-// One line, redrawn in place while training runs (only on a terminal).
-void progress(std::int64_t step, std::int64_t steps, double tok_per_s, double loss) {
-  if (!::isatty(STDERR_FILENO)) return;
-  const int width = 30, filled = static_cast<int>(width * step / std::max<std::int64_t>(steps, 1));
-  fmt::print(stderr, "\rstep {} [{}{}] {}/{}  {:.0f} tok/s  loss {:.4f}", step, std::string(filled, '='),
-             std::string(width - filled, ' '), step, steps, tok_per_s, loss);
+// One line, redrawn in place while training runs (common/progress.hpp: only on a terminal,
+// fitted to its width), with the time left at the rate since the last printed line.
+void progress(std::int64_t step, std::int64_t steps, double tok_per_s, double loss, std::int64_t timed_steps,
+              double seconds) {
+  examples::draw_progress({.label = fmt::format("step {}", step),
+                           .done = step,
+                           .total = steps,
+                           .rate = tok_per_s,
+                           .unit = "tok/s",
+                           .eta = examples::eta_seconds(timed_steps, steps - step, seconds),
+                           .loss = loss});
 }
-void clear_progress() {
-  if (::isatty(STDERR_FILENO)) fmt::print(stderr, "\r{}\r", std::string(100, ' '));
+void clear_progress() { examples::clear_progress(); }
+
+// The configuration as resolved and the model's summary (one window of 64 ids), on stdout
+// before the first step line.
+void print_setup(const Options& o, const char_lm::Corpus& corpus, const std::string& source,
+                 char_lm::LanguageModel& model, int ranks) {
+  const Tensor ids = tg::zeros({1, kContext}, {.dtype = tg::kInt64});
+  const std::string table = tg::summary(model, [&] {
+                              char_lm::State state;
+                              return model.logits(ids, state);
+                            }).str();
+  const bool gpt = o.model == "gpt";
+  const char_lm::GptConfig c;
+  examples::print_configuration(
+      "char_lm",
+      {{"model",
+        gpt ? fmt::format("gpt ({} blocks, {} heads, {} wide, context {})", c.n_layer, c.n_head, c.n_embd, kContext)
+            : fmt::format("{} ({} layers, {} wide, {}-wide embeddings, chunks of {})", o.model,
+                          char_lm::RecurrentLM::kLayers, char_lm::RecurrentLM::kHidden, char_lm::RecurrentLM::kEmbed,
+                          kContext)},
+       {"steps", std::to_string(o.steps)},
+       {"batch size", ranks > 1 ? fmt::format("{} ({} per rank, {} ranks)", o.batch_size, o.batch_size / ranks, ranks)
+                                : std::to_string(o.batch_size)},
+       {"lr", fmt::format("{}", o.lr)},
+       {"schedule", "constant"},
+       {"optimizer", gpt ? "AdamW (weight decay 0.01)" : "Adam, gradients clipped to norm 1"},
+       {"seed", std::to_string(o.seed)},
+       {"threads", std::to_string(tg::get_num_threads())},
+       {"text", fmt::format("{} ({} characters: {} to train, {} to validate; {} distinct)", source, corpus.ids.size(),
+                            corpus.n_train, static_cast<std::int64_t>(corpus.ids.size()) - corpus.n_train,
+                            corpus.vocab_size())},
+       {"evaluation", o.eval_every > 0 ? fmt::format("every {} steps", o.eval_every) : std::string("at the end")}});
+  fmt::print("\n{}\n", table);
+  std::fflush(stdout);
 }
 
 struct History {
@@ -504,8 +518,11 @@ int run(Options& o) {
   auto my_rows = [&](const Tensor& t) { return ranks == 1 ? t : tg::narrow(t, 0, rank * rank_rows, rank_rows); };
 
   std::optional<std::string> metrics;  // the CSV's text, rewritten whole at every evaluation line
-  if (!o.metrics.empty() && lead) metrics = open_metrics(o.metrics, first_step);
+  if (!o.metrics.empty() && lead)
+    metrics =
+        examples::open_metrics(o.metrics, "step,train_loss,val_loss,tok_per_s", first_step > 0 ? first_step + 1 : 0);
 
+  if (lead) print_setup(o, corpus, source, *model, ranks);
   const std::int64_t V = corpus.vocab_size();
   std::vector<std::pair<std::string, Tensor>> dump;  // the first step's tensors, for --dump
   std::vector<double> losses;                        // every step's training loss
@@ -552,7 +569,7 @@ int run(Options& o) {
     loss_sum += value;
     ++loss_steps;
     const double tok_per_s = static_cast<double>(timed_steps * B * T) / seconds;
-    if (lead) progress(s + 1, o.steps, tok_per_s, loss_sum / static_cast<double>(loss_steps));
+    if (lead) progress(s + 1, o.steps, tok_per_s, loss_sum / static_cast<double>(loss_steps), timed_steps, seconds);
     if (o.eval_every > 0 && (s + 1) % o.eval_every == 0 && !lead) {
       loss_sum = 0;
       loss_steps = timed_steps = 0;
@@ -566,7 +583,7 @@ int run(Options& o) {
       std::fflush(stdout);
       if (metrics) {
         *metrics += fmt::format("{},{:.6f},{:.6f},{:.1f}\n", s + 1, train_loss, val_loss, tok_per_s);
-        tg::write_file_atomic(o.metrics, *metrics);
+        examples::write_metrics(o.metrics, *metrics);
       }
       history.step.push_back(static_cast<double>(s + 1));
       history.train_loss.push_back(train_loss);
@@ -611,19 +628,25 @@ int run(Options& o) {
 int main(int argc, char** argv) {
   Options o;
   CLI::App app{"Train a character-level language model (a small GPT, an LSTM or a GRU) with tapegrad"};
-  app.set_version_flag("--version", "char_lm (tapegrad " TAPEGRAD_VERSION ")");
+  examples::add_version_flag(app, "char_lm");
+  app.option_defaults()->always_capture_default();  // --help shows every default
   app.add_option("--model", o.model, "gpt (a 2-block transformer), lstm or gru")
       ->check(CLI::IsMember({"gpt", "lstm", "gru"}));
   app.add_option("--text", o.text,
                  "train on this file (UTF-8, or Latin-1 when it is not UTF-8); default: the fortune cookies of "
-                 "Debian's fortunes package in /usr/share/games/fortunes");
+                 "Debian's fortunes package in /usr/share/games/fortunes (its regular files but the .dat indexes, in "
+                 "name order)")
+      ->default_str(char_lm::kFortunes);
   app.add_option("--steps", o.steps, "training steps")->check(CLI::NonNegativeNumber);
   o.config_flags["batch_size"] =
       app.add_option("--batch-size", o.batch_size, "sequences of 64 characters per step")->check(CLI::PositiveNumber);
-  o.config_flags["lr"] =
-      app.add_option("--lr", o.lr, "learning rate (default: 3e-3 gpt, 2e-3 lstm and gru)")->check(CLI::PositiveNumber);
+  o.config_flags["lr"] = app.add_option("--lr", o.lr, "learning rate (default: 3e-3 gpt, 2e-3 lstm and gru)")
+                             ->check(CLI::PositiveNumber)
+                             ->default_str("3e-3 (gpt) or 2e-3 (lstm, gru)");
   o.config_flags["seed"] = app.add_option("--seed", o.seed, "seed of the initialisation, the batches and the sample");
-  app.add_option("--threads", o.threads, "threads to use (default: one per core)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", o.threads, "threads to use (0: one per core)")
+      ->check(CLI::NonNegativeNumber)
+      ->default_str("one per core");
   app.add_flag("--distributed", o.distributed,
                "train data-parallel over MPI: start with mpirun -np N; --batch-size is the global batch, split over "
                "the ranks; rank 0 alone evaluates, prints and writes files");
@@ -636,7 +659,7 @@ int main(int argc, char** argv) {
   app.add_option("--temperature", o.temperature, "divides the logits before sampling")->check(CLI::NonNegativeNumber);
   app.add_option("--top-k", o.top_k, "sample among the K most likely characters (0: all)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--prompt", o.prompt, "the text the sample continues (default: a newline)");
+  app.add_option("--prompt", o.prompt, "the text the sample continues (default: a newline)")->default_str("\\n");
   app.add_option("--metrics", o.metrics, "write a CSV row per evaluation line (step,train_loss,val_loss,tok_per_s)");
   app.add_option("--save", o.save,
                  "save a checkpoint (safetensors, PyTorch's names) at every evaluation line and after training; "

@@ -2,7 +2,6 @@
 #include "common/training.hpp"
 
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +19,8 @@
 #include <fmt/format.h>
 
 #include "common/pictures.hpp"
+#include "common/progress.hpp"
+#include "tapegrad/layers/summary.hpp"
 #include "tapegrad/viz.hpp"
 
 namespace examples {
@@ -60,14 +61,16 @@ void add_training_options(CLI::App& app, TrainOptions& o, const std::string& bat
       app.add_option("--seed", o.seed, "seed for initialisation and shuffling")->capture_default_str();
   // Note: results depend on the thread count only through the order of sums (see
   // docs/performance.md); a run is reproducible for a given count.
-  app.add_option("--threads", o.threads, "threads to use (default: one per core)")->check(CLI::NonNegativeNumber);
-  app.add_option("--data", o.data,
-                 fmt::format("directory with the Fashion-MNIST .gz files (default: $TAPEGRAD_FASHION_MNIST if set, "
-                             "else {}, where Debian's dataset-fashion-mnist puts them)",
-                             tg::FashionMNIST::kDebianRoot));
-  app.add_option("--limit", o.limit, "train on the first N images only")->check(CLI::NonNegativeNumber);
-  app.add_option("--test-limit", o.test_limit, "evaluate on the first N test images only")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", o.threads, "threads to use (0: one per core)")
+      ->check(CLI::NonNegativeNumber)
+      ->default_str("one per core");
+  app.add_option("--data", o.data, fashion_mnist_search_help())->default_str(tg::FashionMNIST::default_root());
+  app.add_option("--limit", o.limit, "train on the first N images only (0: all 60000)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--test-limit", o.test_limit, "evaluate on the first N test images only (0: all 10000)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--metrics", o.metrics, "write a CSV row per epoch");
   app.add_option("--save", o.save, "save a checkpoint (safetensors) after every epoch");
   app.add_option("--resume", o.resume,
@@ -229,35 +232,6 @@ void resolve_resume_config(const std::string& program, TrainOptions& o,
   for (const auto& d : differences) fmt::print(stderr, "{}: --override-config: {}\n", program, d);
 }
 
-std::string open_metrics(const std::string& program, const std::string& path, const std::string& header,
-                         int first_epoch) {
-  std::string text = header + "\n";
-  if (first_epoch > 1 && fs::exists(path)) {
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);
-    if (line != header)
-      tg::fail<tg::ValueError>(
-          "{}: --metrics {}: its header '{}' is not this program's '{}'; pass another path "
-          "(or remove the file) to start a new one",
-          program, path, line, header);
-    // The rows of the epochs the checkpoint has; later ones the resumed run recomputes.
-    while (std::getline(in, line))
-      if (!line.empty() && std::stoll(line.substr(0, line.find(','))) < first_epoch) text += line + "\n";
-  }
-  try {
-    write_metrics(path, text);
-  } catch (const tg::IoError& error) {
-    tg::fail<tg::IoError>(
-        "{}: --metrics {}: cannot write it ({}); pass a path in a directory that exists and is "
-        "writable",
-        program, path, error.what());
-  }
-  return text;
-}
-
-void write_metrics(const std::string& path, const std::string& text) { tg::write_file_atomic(path, text); }
-
 void load_init(const std::string& path, tg::Module& net) {
   const char* fix =
       "pass a state_dict of this network (its --save file, or PyTorch's model.state_dict() as safetensors)";
@@ -344,30 +318,42 @@ void write_logits(Experiment& e, const tg::FashionMNIST& test, std::int64_t batc
   fmt::print(stderr, "{}: logits of {} test images written to {}\n", e.program, test.size(), path);
 }
 
-int terminal_width() {
-  winsize w{};
-  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
-  return 80;
+// One line, redrawn in place while an epoch runs (common/progress.hpp: only on a terminal,
+// fitted to its width); erased when the epoch is done, before its line goes to stdout.
+void progress(int epoch, std::int64_t done, std::int64_t total, double seconds, double loss) {
+  draw_progress({.label = fmt::format("epoch {}", epoch),
+                 .done = done,
+                 .total = total,
+                 .rate = static_cast<double>(done) / std::max(seconds, 1e-9),
+                 .unit = "img/s",
+                 .eta = eta_seconds(done, total - done, seconds),
+                 .loss = loss});
+  if (done == total) clear_progress();
 }
 
-// One line, redrawn in place while an epoch runs, cut to the terminal's width (only on a
-// terminal: a log file gets the epoch lines alone).
-void progress(int epoch, std::int64_t done, std::int64_t total, double seconds, double loss) {
-  if (!::isatty(STDERR_FILENO)) return;
-  const int columns = terminal_width();
-  double rate = static_cast<double>(done) / seconds;
-  auto eta = static_cast<std::int64_t>(static_cast<double>(total - done) / std::max(rate, 1e-9));
-  std::string tail =
-      fmt::format(" {}/{} {:.0f} img/s eta {}:{:02} loss {:.4f}", done, total, rate, eta / 60, eta % 60, loss);
-  std::string head = fmt::format("epoch {} ", epoch);
-  int width = std::clamp(columns - 1 - static_cast<int>(head.size() + tail.size()) - 2, 0, 30);
-  int filled = static_cast<int>(width * done / std::max<std::int64_t>(total, 1));
-  std::string line = head;
-  if (width > 0) line += "[" + std::string(filled, '=') + std::string(width - filled, ' ') + "]";
-  line += tail;
-  if (static_cast<int>(line.size()) > columns - 1) line.resize(static_cast<std::size_t>(std::max(columns - 1, 0)));
-  fmt::print(stderr, "\r{}", line);
-  if (done == total) fmt::print(stderr, "\r{}\r", std::string(line.size(), ' '));
+// The configuration as resolved (the recipe's defaults filled in, the data directory found)
+// and the summary of the network on one image, on stdout before the first epoch line.
+void print_setup(const Experiment& e, const TrainOptions& o, int ranks, const tg::FashionMNIST& train_set,
+                 const tg::FashionMNIST& test_set) {
+  // Computed first: its forward pass is the run's first, and an error in it leaves stdout empty.
+  Tensor image = e.prepare(tg::zeros({1, 1, tg::FashionMNIST::kRows, tg::FashionMNIST::kCols}));
+  const std::string table = tg::summary(*e.net, image).str();
+  Settings settings{{"model", e.title}};
+  settings.insert(settings.end(), e.settings.begin(), e.settings.end());
+  settings.insert(
+      settings.end(),
+      {{"epochs", std::to_string(o.epochs)},
+       {"batch size", ranks > 1 ? fmt::format("{} ({} per rank, {} ranks)", o.batch_size, o.batch_size / ranks, ranks)
+                                : std::to_string(o.batch_size)},
+       {"lr", fmt::format("{}", o.lr)},
+       {"schedule", o.schedule == "cosine" ? fmt::format("cosine over {} epochs", o.epochs) : o.schedule},
+       {"seed", std::to_string(o.seed)},
+       {"threads", std::to_string(tg::get_num_threads())},
+       {"data",
+        fmt::format("{} ({} training images, {} test images)", train_set.root(), train_set.size(), test_set.size())}});
+  print_configuration(e.program, settings);
+  fmt::print("\n{}\n", table);
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -413,6 +399,7 @@ void train(Experiment& e, const TrainOptions& options) {
   tg::FashionMNIST train_set(o.data, /*train=*/true), test_set(o.data, /*train=*/false);
   if (o.limit > 0) train_set = train_set.subset(o.limit);
   if (o.test_limit > 0) test_set = test_set.subset(o.test_limit);
+  if (lead) print_setup(e, o, ranks.size, train_set, test_set);
 
   // Made before a resume loads the optimizer's state, so that its base lr is --lr's; it then
   // catches up with the epochs already trained.
@@ -439,7 +426,7 @@ void train(Experiment& e, const TrainOptions& options) {
 
   std::optional<std::string> metrics;  // the CSV's text, rewritten whole after every epoch
   if (!o.metrics.empty() && lead)
-    metrics = open_metrics(e.program, o.metrics, "epoch,loss,train_acc,test_acc,img_per_s", first_epoch);
+    metrics = open_metrics(o.metrics, "epoch,loss,train_acc,test_acc,img_per_s", first_epoch > 1 ? first_epoch : 0);
   History history;
   Tensor confusion;
   for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {

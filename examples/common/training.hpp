@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 namespace examples {
@@ -65,9 +66,12 @@ struct Experiment {
   std::function<tg::Tensor(const tg::Tensor&)> prepare = [](const tg::Tensor& images) { return images; };
   // The convolution whose filters --out draws ([O, 1, kh, kw] weight).
   std::shared_ptr<tg::Conv2D> first_conv;
+  // The example's own flags (--recipe, --resize), printed first in the configuration.
+  Settings settings;
 };
 
-// Loads Fashion-MNIST as the options say, resumes when asked, trains epoch by epoch (one line
+// Loads Fashion-MNIST as the options say, prints the configuration and the model's summary
+// (tg::summary of one image) on stdout, resumes when asked, trains epoch by epoch (one line
 // per epoch on stdout: loss, train and test accuracy, images per second), writes metrics,
 // checkpoints and pictures. Throws tg::Error on bad input.
 void train(Experiment& experiment, const TrainOptions& options);
@@ -96,12 +100,5 @@ std::map<std::string, std::string> checkpoint_config(const TrainOptions& options
 // --override-config (then one stderr line per override).
 void resolve_resume_config(const std::string& program, TrainOptions& options,
                            const std::map<std::string, std::string>& saved);
-
-// --metrics: the CSV's text to start from (the header alone, or on resume the existing file's
-// header and rows before `first_epoch`), written at once so that a bad path fails before
-// training. The file is then rewritten whole, atomically, after every epoch.
-std::string open_metrics(const std::string& program, const std::string& path, const std::string& header,
-                         int first_epoch);
-void write_metrics(const std::string& path, const std::string& text);
 
 }  // namespace examples

@@ -14,6 +14,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/cli.hpp"
+#include "tapegrad/layers/summary.hpp"
 #include "tapegrad/tapegrad.hpp"
 #include "tapegrad/viz.hpp"
 
@@ -189,11 +191,19 @@ NewtonStep newton_step(const tg::Tensor& X, const tg::Tensor& Y, tg::Conv2D& con
   return r;
 }
 
+// --summary: the layer of step 3, made as step 3 makes it, on an image of the same 6x8 shape.
+void print_summary(std::uint64_t seed) {
+  tg::Generator gen(seed);
+  tg::Conv2D conv2d({1, 2}, gen);
+  fmt::print("{}\n", tg::summary(conv2d, tg::ones({6, 8})).str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Learn an edge-detection kernel with tapegrad (the seed experiment)"};
-  app.set_version_flag("--version", "edge_detection (tapegrad " TAPEGRAD_VERSION ")");
+  examples::add_version_flag(app, "edge_detection");
+  app.option_defaults()->always_capture_default();  // --help shows every default
   int steps = 60;
   double lr = 0.01;
   std::uint64_t seed = 0;
@@ -201,6 +211,7 @@ int main(int argc, char** argv) {
   bool inspect = false;
   int threads = 1;
   bool newton = false;
+  bool summary = false;
   auto* steps_option = app.add_option("--steps", steps, "SGD steps; 20 is one run of the notebook's cell")
                            ->check(CLI::NonNegativeNumber);
   auto* lr_option = app.add_option("--lr", lr, "learning rate")->check(CLI::PositiveNumber);
@@ -227,6 +238,9 @@ int main(int argc, char** argv) {
   // Note: a 6x8 image is far too small to share between threads; the flag is here for
   // uniformity with the other examples.
   app.add_option("--threads", threads, "threads to use")->check(CLI::PositiveNumber);
+  app.add_flag("--summary", summary,
+               "first print the summary of the layer step 3 trains (tg::summary on the 6x8 image: output shape, "
+               "parameters); without it the output is exactly the notebook's");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -235,6 +249,7 @@ int main(int argc, char** argv) {
     // printed, so that the output stays what the notebook prints (corr2d on these small
     // images runs no kernel that depends on the level).
     tg::cpu_features();
+    if (summary) print_summary(seed);
     // 1. Cross-correlation of a 3x3 input with a 2x2 kernel.
     tg::Tensor X0{{0, 1, 2}, {3, 4, 5}, {6, 7, 8}};
     tg::Tensor K0{{0, 1}, {2, 3}};

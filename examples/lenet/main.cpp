@@ -17,12 +17,15 @@ int main(int argc, char** argv) {
   std::string recipe = "classic";
   examples::TrainOptions o;
   CLI::App app{"Train LeNet on Fashion-MNIST with tapegrad"};
-  app.set_version_flag("--version", "lenet (tapegrad " TAPEGRAD_VERSION ")");
+  examples::add_version_flag(app, "lenet");
+  app.option_defaults()->always_capture_default();  // --help shows every default
   app.add_option("--recipe", recipe, "classic (the book's) or modern")
       ->check(CLI::IsMember({"classic", "modern"}))
       ->capture_default_str();
   examples::add_training_options(app, o, "batch size (default: 256 classic, 128 modern)",
                                  "learning rate (default: 0.9 classic, 1e-3 modern)");
+  app.get_option("--batch-size")->default_str("256 (classic) or 128 (modern)");
+  app.get_option("--lr")->default_str("0.9 (classic) or 1e-3 (modern)");
   CLI11_PARSE(app, argc, argv);
   const bool classic = recipe == "classic";
   if (o.batch_size == 0) o.batch_size = classic ? 256 : 128;
@@ -33,6 +36,8 @@ int main(int argc, char** argv) {
     examples::Experiment e;
     e.program = "lenet";
     e.title = fmt::format("LeNet ({})", recipe);
+    e.settings = {{"recipe", classic ? "classic (sigmoid, average pooling, SGD)"
+                                     : "modern (BatchNorm, ReLU, max pooling, Adam)"}};
     e.net = classic ? lenet::classic_lenet(gen) : lenet::modern_lenet(gen, [&](std::int64_t channels, int dims) {
       return examples::make_norm(o, channels, dims);  // SyncBatchNorm with --distributed
     });

@@ -22,12 +22,15 @@ int main(int argc, char** argv) {
   examples::TrainOptions o;
   o.schedule = "cosine";
   CLI::App app{"Train ResNet-18 on Fashion-MNIST with tapegrad"};
-  app.set_version_flag("--version", "resnet (tapegrad " TAPEGRAD_VERSION ")");
+  examples::add_version_flag(app, "resnet");
+  app.option_defaults()->always_capture_default();  // --help shows every default
   app.add_option("--resize", resize,
                  "resize the 28x28 images to NxN (bilinear) before the network; 28 keeps them as they are")
       ->check(CLI::Range(28, 224))
       ->capture_default_str();
   examples::add_training_options(app, o, "batch size (default: 256)", "learning rate of SGD (default: 0.05)");
+  app.get_option("--batch-size")->default_str("256");
+  app.get_option("--lr")->default_str("0.05");
   CLI11_PARSE(app, argc, argv);
   if (o.batch_size == 0) o.batch_size = 256;
   if (o.lr == 0) o.lr = 0.05;
@@ -37,6 +40,8 @@ int main(int argc, char** argv) {
     examples::Experiment e;
     e.program = "resnet";
     e.title = fmt::format("ResNet-18 ({}x{})", resize, resize);
+    e.settings = {{"resize", resize == 28 ? std::string("28 (none)") : fmt::format("{0}x{0}, bilinear", resize)},
+                  {"optimizer", "SGD"}};
     e.net = resnet::resnet18(gen, 10, [&](std::int64_t channels) {
       return examples::make_norm(o, channels, 2);  // SyncBatchNorm with --distributed
     });

@@ -33,6 +33,7 @@
 #include "tapegrad/layers/pooling.hpp"
 #include "tapegrad/layers/recurrent.hpp"
 #include "tapegrad/layers/sequential.hpp"
+#include "tapegrad/layers/summary.hpp"
 #include "tapegrad/observer.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/optim/adam.hpp"
