@@ -73,15 +73,16 @@ void add_training_options(CLI::App& app, TrainOptions& o, const std::string& bat
       ->capture_default_str();
   app.add_option("--metrics", o.metrics, "write a CSV row per epoch");
   app.add_option("--save", o.save, "save a checkpoint (safetensors) after every epoch");
-  app.add_option("--resume", o.resume,
-                 "resume from a checkpoint written by --save; the seed, batch size, lr and schedule you do not pass "
-                 "are the checkpoint's");
+  CLI::Option* resume = app.add_option("--resume", o.resume,
+                                       "resume from a checkpoint written by --save; the seed, batch size, lr and "
+                                       "schedule you do not pass are the checkpoint's");
   app.add_flag("--override-config", o.override_config,
                "with --resume: continue with the values passed even where they differ from the checkpoint's (e.g. to "
                "fine-tune at another learning rate)");
   app.add_option("--init", o.init,
                  "initial weights: a state_dict as safetensors under PyTorch's names (--save's file, or PyTorch's "
-                 "model.state_dict()), loaded strictly");
+                 "model.state_dict()), loaded strictly")
+      ->excludes(resume);  // the checkpoint's weights would silently win
   app.add_option("--logits", o.logits,
                  "after the run, write the test images' logits ([N, 10] float32 'logits', int64 'labels') as "
                  "safetensors");
@@ -163,11 +164,10 @@ void save_checkpoint(const std::string& program, const std::string& path, const 
 int load_checkpoint(const std::string& program, const std::string& path, tg::Module& net, tg::Optimizer& optimizer) {
   auto metadata = tg::load_safetensors_metadata(path);
   if (!metadata.count("epoch"))
-    tg::fail<tg::IoError>("{}: {} has no 'epoch' in its metadata; it was not written by {} --save", program, path,
-                          program);
+    tg::fail<tg::IoError>("{} has no 'epoch' in its metadata; it was not written by {} --save", path, program);
   if (metadata.count("program") && metadata.at("program") != program)
-    tg::fail<tg::ValueError>("{}: {} is a checkpoint of {}, not of {}; resume it with {}", program, path,
-                             metadata.at("program"), program, metadata.at("program"));
+    tg::fail<tg::ValueError>("{} is a checkpoint of {}, not of {}; resume it with {}", path, metadata.at("program"),
+                             program, metadata.at("program"));
   std::string optim_path = path + ".optim";  // the older layout
   if (metadata.count("optimizer")) {
     const fs::path p(path);
@@ -175,16 +175,16 @@ int load_checkpoint(const std::string& program, const std::string& path, tg::Mod
                      .string();
     if (!fs::exists(optim_path))
       tg::fail<tg::IoError>(
-          "{}: {} names its optimizer state {}, which does not exist; copy a checkpoint with its "
+          "{} names its optimizer state {}, which does not exist; copy a checkpoint with its "
           "companion file, or start without --resume",
-          program, path, optim_path);
+          path, optim_path);
     auto theirs = tg::load_safetensors_metadata(optim_path);
     for (const char* key : {"epoch", "run_id"})
       if (!theirs.count(key) || theirs.at(key) != metadata.at(key))
         tg::fail<tg::IoError>(
-            "{}: {} (epoch {}, run {}) and its optimizer state {} (epoch {}, run {}) do not belong "
+            "{} (epoch {}, run {}) and its optimizer state {} (epoch {}, run {}) do not belong "
             "together; restore the pair from one save",
-            program, path, metadata.at("epoch"), metadata.count("run_id") ? metadata.at("run_id") : "?", optim_path,
+            path, metadata.at("epoch"), metadata.count("run_id") ? metadata.at("run_id") : "?", optim_path,
             theirs.count("epoch") ? theirs.at("epoch") : "?", theirs.count("run_id") ? theirs.at("run_id") : "?");
   }
   tg::load_module(net, path);
@@ -377,16 +377,15 @@ void train(Experiment& e, const TrainOptions& options) {
 #else
   if (o.distributed)
     tg::fail<tg::ValueError>(
-        "{}: --distributed needs tapegrad::dist, which this build does not have (no MPI was found when it was "
-        "configured); install libopenmpi-dev and openmpi-bin and configure again",
-        e.program);
+        "--distributed needs tapegrad::dist, which this build does not have (no MPI was found when it was "
+        "configured); install libopenmpi-dev and openmpi-bin and configure again");
 #endif
   const bool lead = ranks.rank == 0;  // prints, and writes files
   if (o.batch_size % ranks.size != 0)
     tg::fail<tg::ValueError>(
-        "{}: --batch-size {} is the global batch and must split evenly over the {} ranks; pass "
+        "--batch-size {} is the global batch and must split evenly over the {} ranks; pass "
         "a multiple of {}",
-        e.program, o.batch_size, ranks.size, ranks.size);
+        o.batch_size, ranks.size, ranks.size);
   const std::int64_t rank_batch = o.batch_size / ranks.size;
   if (o.epochs == 0 && !o.out.empty())
     tg::fail<tg::ValueError>("--out draws the training curves, and --epochs 0 trains none; pass --epochs 1 or more");

@@ -79,6 +79,10 @@ TEST_CASE("lenet --init reports a missing file, wrong names and wrong shapes cle
   CHECK_THAT(message(), Catch::Contains("--init " + bad) && Catch::Contains("'0.weight'") &&
                             Catch::Contains("[6, 1, 3, 3]") && Catch::Contains("pass a state_dict of this network"));
 
+  // --init with --resume: the checkpoint's weights would win, so the pair is refused.
+  CHECK(run(fmt::format("--epochs 2 {} --init {} --resume {}", kQuick, ck, ck), out, err) != 0);
+  CHECK_THAT(message(), Catch::Contains("excludes") && Catch::Contains("--init") && Catch::Contains("--resume"));
+
   // --out draws training curves, which --epochs 0 does not have.
   CHECK(run(fmt::format("--epochs 0 {} --out {}/pictures", kQuick, d), out, err) != 0);
   CHECK_THAT(message(), Catch::Contains("--epochs 0"));
